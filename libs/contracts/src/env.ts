@@ -1,0 +1,145 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { ConfigError } from './errors.js';
+import { describeValidationErrors } from './validate.js';
+
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value);
+
+/**
+ * Every environment variable livemesh reads, with its default. `.env.example` lists the same
+ * variables; docs/configuration.md says what each does. process.env is read here and nowhere else.
+ */
+export class Env {
+  /** NATS server(s), comma-separated. */
+  @IsString()
+  @Matches(/^(nats|tls|ws|wss):\/\/[^\s]+$/, { message: 'NATS_URL must look like nats://host:port' })
+  NATS_URL = 'nats://127.0.0.1:4222';
+
+  /** Address every HTTP and RTMP listener binds to. */
+  @IsString()
+  LIVEMESH_BIND = '127.0.0.1';
+
+  /** Host name put into the URLs handed to publishers and viewers. */
+  @IsString()
+  LIVEMESH_PUBLIC_HOST = '127.0.0.1';
+
+  /** Orchestrator HTTP (API, dashboard, /hls proxy). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  HTTP_PORT = 8080;
+
+  /** Ingest's RTMP listener. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  RTMP_PORT = 1935;
+
+  /** Ingest's own HTTP (health, metrics). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  INGEST_HTTP_PORT = 8081;
+
+  /** Delivery's HLS origin. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  DELIVERY_PORT = 8082;
+
+  /** Where the orchestrator proxies /hls to. */
+  @IsString()
+  DELIVERY_URL = 'http://127.0.0.1:8082';
+
+  /** process (local child processes), docker or swarm. */
+  @IsIn(['process', 'docker', 'swarm'])
+  LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' = 'process';
+
+  /** Local state (nats-server data, temp files). */
+  @IsString()
+  LIVEMESH_DATA_DIR = '.livemesh';
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  /** Target segment length in seconds (cut on the next key frame). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10)
+  SEGMENT_SECONDS = 2;
+
+  /** Segments above this many bytes travel through the object store (NATS max_payload is 1 MiB by default). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
+  INLINE_LIMIT_BYTES = 900 * 1024;
+
+  /** Segments in a live media playlist. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(3)
+  @Max(1000)
+  HLS_WINDOW = 6;
+
+  /** How long the output subject keeps segments (time-shift window), seconds. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  OUTPUT_RETENTION_SECONDS = 600;
+
+  /** Wall-clock limit of one ffmpeg run, ms. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  MEDIA_TIMEOUT_MS = 30_000;
+
+  /** Deliveries of a segment before it goes to the dead-letter subject. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  STAGE_MAX_ATTEMPTS = 3;
+
+  /** The service a worker process runs (worker only). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/)
+  LIVEMESH_SERVICE?: string;
+
+  /** Module to load the stage from instead of the built-ins (worker only). */
+  @IsOptional()
+  @IsString()
+  LIVEMESH_STAGE_MODULE?: string;
+
+  @IsString()
+  FFMPEG_PATH = 'ffmpeg';
+
+  @IsString()
+  FFPROBE_PATH = 'ffprobe';
+
+  /** Seconds an idle worker container is kept before it is reclaimed. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  IDLE_GRACE_SECONDS = 60;
+}
+
+/** Reads and validates the environment once; throws ConfigError listing every bad variable. */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const known = Object.keys(new Env());
+  const plain: Record<string, string> = {};
+  for (const k of [...known, 'LIVEMESH_SERVICE', 'LIVEMESH_STAGE_MODULE']) {
+    const v = source[k];
+    if (v !== undefined && v !== '') plain[k] = v;
+  }
+  const env = plainToInstance(Env, plain, { exposeDefaultValues: true });
+  const errors = validateSync(env);
+  if (errors.length > 0) throw new ConfigError('environment is invalid', describeValidationErrors(errors));
+  return env;
+}

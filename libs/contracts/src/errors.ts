@@ -1,0 +1,86 @@
+/**
+ * Named errors with a stable `code`. docs/errors.md lists who raises each one, whether it is
+ * fatal and how it recovers. Adapters wrap the lower error as `cause` and rethrow.
+ */
+export class LivemeshError extends Error {
+  readonly code: string = 'LM_ERROR';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A name (stream id, service, rendition) cannot be a subject token. */
+export class InvalidNameError extends LivemeshError {
+  override readonly code: string = 'LM_INVALID_NAME';
+}
+
+/** A message, body or environment failed validation; `problems` lists each field and why. */
+export class ValidationFailedError extends LivemeshError {
+  override readonly code: string = 'LM_VALIDATION';
+  constructor(
+    message: string,
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`${message}: ${problems.join('; ')}`, options);
+  }
+}
+
+/** The environment is invalid at boot; every bad variable is listed. Fatal. */
+export class ConfigError extends ValidationFailedError {
+  override readonly code: string = 'LM_CONFIG';
+}
+
+/** A chain cannot be planned: unknown service, parameters the service refuses. */
+export class ChainPlanError extends ValidationFailedError {
+  override readonly code: string = 'LM_CHAIN_PLAN';
+}
+
+/** A segment message on the bus is malformed (headers, payload, claim check). Not retried. */
+export class BadSegmentError extends LivemeshError {
+  override readonly code: string = 'LM_BAD_SEGMENT';
+}
+
+/** ffmpeg or ffprobe failed; `stderrTail` holds its last lines. */
+export class MediaProcessError extends LivemeshError {
+  override readonly code: string = 'LM_MEDIA';
+  constructor(
+    message: string,
+    readonly stderrTail: string,
+    readonly exitCode: number | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** ffmpeg ran past its wall-clock limit and was killed. */
+export class MediaTimeoutError extends MediaProcessError {
+  override readonly code: string = 'LM_MEDIA_TIMEOUT';
+}
+
+/** The input itself is unusable (corrupt, truncated, wrong container, too large): retrying cannot help. */
+export class MediaInputError extends MediaProcessError {
+  override readonly code: string = 'LM_MEDIA_INPUT';
+}
+
+/** A stream, service or pipeline that does not exist. */
+export class NotFoundError extends LivemeshError {
+  override readonly code: string = 'LM_NOT_FOUND';
+}
+
+/** A container runtime could not start, find or scale a service. */
+export class RuntimeError extends LivemeshError {
+  override readonly code: string = 'LM_RUNTIME';
+}
+
+/** The bus (NATS) is unreachable or refused an operation. */
+export class BusError extends LivemeshError {
+  override readonly code: string = 'LM_BUS';
+}
+
+/** A source URL a request named is not allowed (scheme, local path, protocol). */
+export class SourceUrlError extends LivemeshError {
+  override readonly code: string = 'LM_SOURCE_URL';
+}

@@ -1,0 +1,56 @@
+// The public door of @livemesh/contracts: subjects, messages, DTOs and errors. Imports no other lib.
+export {
+  BUCKETS,
+  STREAMS,
+  STREAM_EVENT_KINDS,
+  TOKEN_PATTERN,
+  assertToken,
+  consumers,
+  isToken,
+  parseOutputSubject,
+  parseSegmentSubject,
+  subjects,
+  type StreamEventKind,
+} from './subjects.js';
+export {
+  BadSegmentError,
+  BusError,
+  ChainPlanError,
+  ConfigError,
+  InvalidNameError,
+  LivemeshError,
+  MediaInputError,
+  MediaProcessError,
+  MediaTimeoutError,
+  NotFoundError,
+  RuntimeError,
+  SourceUrlError,
+  ValidationFailedError,
+} from './errors.js';
+export { decodeMessage, describeValidationErrors, validateMessage } from './validate.js';
+export {
+  ChangeChainRequest,
+  OutputsDto,
+  SourceDto,
+  StageDto,
+  StartStreamRequest,
+  StopStreamRequest,
+  type StreamRecord,
+  type StreamState,
+  type StreamView,
+} from './stream.js';
+export type { ChainSpec, HopSpec } from './chain.js';
+export {
+  DEFAULT_RENDITION,
+  INPUT_KINDS,
+  SEGMENT_HEADERS,
+  SegmentMeta,
+  segmentMsgId,
+  type InputKind,
+  type Segment,
+} from './segment.js';
+export type { StreamEvent, WorkerHeartbeat } from './events.js';
+export { ServiceRunDto, ServiceSpec } from './service.js';
+export { PipelineSpec, pipelineMatches } from './pipeline.js';
+export { checkParamSchema, validateParams } from './params.js';
+export { Env, loadEnv } from './env.js';

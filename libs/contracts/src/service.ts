@@ -1,0 +1,96 @@
+import { Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { INPUT_KINDS, type InputKind } from './segment.js';
+import { TOKEN_PATTERN } from './subjects.js';
+
+/** How a service's containers are started. */
+export class ServiceRunDto {
+  /** Image for container runtimes, e.g. `127.0.0.1:5000/livemesh/pixelate:1.0.0`. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  image?: string;
+
+  /** Image digest recorded when `livemesh service build --push` pushed it. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  digest?: string;
+
+  /**
+   * For the process runtime: the module the worker loads the stage from (a package name or an
+   * absolute path to a built file). Built-in services leave it out.
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  module?: string;
+}
+
+/** A business service in the catalogue (`lm_catalogue`, key `service.<name>`). */
+export class ServiceSpec {
+  @Matches(TOKEN_PATTERN, { message: "name must be 1-64 letters, digits, '-' or '_' (it becomes a NATS subject token)" })
+  name!: string;
+
+  @Matches(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, { message: 'version must be semver, e.g. 1.2.0' })
+  version!: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  description?: string;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ServiceRunDto)
+  run?: ServiceRunDto;
+
+  /** Environment of every container of the service. */
+  @IsOptional()
+  @IsObject()
+  env?: Record<string, string>;
+
+  /** Service configuration, handed to the stage at start. */
+  @IsOptional()
+  @IsObject()
+  config?: Record<string, unknown>;
+
+  /** Start parameters of the start instruction (the same for every stream). */
+  @IsOptional()
+  @IsObject()
+  startParams?: Record<string, string | number | boolean>;
+
+  /** JSON Schema of the per-hop parameters: type object, additionalProperties false. */
+  @IsObject()
+  paramSchema!: Record<string, unknown>;
+
+  @IsIn(INPUT_KINDS as unknown as string[])
+  input!: InputKind;
+
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  minReplicas!: number;
+
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  maxReplicas!: number;
+
+  /** Set by livemesh for the services it ships; cannot be removed. */
+  @IsOptional()
+  @IsBoolean()
+  builtIn?: boolean;
+}

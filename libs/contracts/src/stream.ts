@@ -1,0 +1,128 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
+import { TOKEN_PATTERN } from './subjects.js';
+
+const TOKEN_MESSAGE = (what: string) => `${what} must be 1-64 letters, digits, '-' or '_'`;
+
+/** One stage of a chain: a service and its per-hop parameters. */
+export class StageDto {
+  /** Catalogue name of the service. */
+  @Matches(TOKEN_PATTERN, { message: TOKEN_MESSAGE('service') })
+  service!: string;
+
+  /** Per-hop parameters, validated against the service's parameter schema. */
+  @IsOptional()
+  @IsObject()
+  params?: Record<string, unknown>;
+}
+
+/** Where a pulled stream comes from; without it the stream is published to ingest. */
+export class SourceDto {
+  /** rtmp://, rtmps://, srt://, http:// or https:// (HLS); checked again by ingest. */
+  @IsString()
+  @MaxLength(2048)
+  url!: string;
+}
+
+/** Extra destinations for the target stream. */
+export class OutputsDto {
+  /** RTMP URLs the target stream is pushed to (for example a CDN's ingest). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(4)
+  @IsString({ each: true })
+  @MaxLength(2048, { each: true })
+  rtmp?: string[];
+}
+
+/** Body of POST /api/streams and of `lm.evt.platform.stream.started`. */
+export class StartStreamRequest {
+  /** Stream id: letters, digits, '-' and '_'. */
+  @Matches(TOKEN_PATTERN, { message: TOKEN_MESSAGE('id') })
+  id!: string;
+
+  /** A pipeline by name; without it (and without stages) the selectors choose. */
+  @IsOptional()
+  @Matches(TOKEN_PATTERN, { message: TOKEN_MESSAGE('pipeline') })
+  pipeline?: string;
+
+  /** Explicit stages, instead of a pipeline. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => StageDto)
+  stages?: StageDto[];
+
+  /** Per-service parameter overrides applied on top of the chosen pipeline: { watermark: { text: "hi" } }. */
+  @IsOptional()
+  @IsObject()
+  overrides?: Record<string, Record<string, unknown>>;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SourceDto)
+  source?: SourceDto;
+
+  /** What pipeline selectors match on, e.g. { category: "game", height: "1080" }. */
+  @IsOptional()
+  @IsObject()
+  attributes?: Record<string, string>;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => OutputsDto)
+  outputs?: OutputsDto;
+}
+
+/** Body of `lm.evt.platform.stream.stopped`. */
+export class StopStreamRequest {
+  @Matches(TOKEN_PATTERN, { message: TOKEN_MESSAGE('id') })
+  id!: string;
+}
+
+/** Body of PATCH /api/streams/:id/chain: the new list of stages. */
+export class ChangeChainRequest {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => StageDto)
+  stages!: StageDto[];
+}
+
+export type StreamState = 'starting' | 'live' | 'stopping' | 'ended' | 'failed';
+
+/** What the orchestrator keeps per stream in the `lm_streams` bucket. */
+export interface StreamRecord {
+  id: string;
+  state: StreamState;
+  /** The publish key; never derived from the id. */
+  key: string;
+  request: StartStreamRequest;
+  chainVersion: number;
+  createdAt: string;
+  updatedAt: string;
+  errors: { at: string; message: string; service?: string }[];
+}
+
+/** Response of POST /api/streams and GET /api/streams/:id. */
+export interface StreamView {
+  id: string;
+  state: StreamState;
+  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string }[] };
+  publish: { rtmp: string };
+  playback: { hls: string };
+  errors: StreamRecord['errors'];
+}

@@ -1,0 +1,149 @@
+/**
+ * Every NATS subject, stream, consumer and bucket name in livemesh is built here and nowhere else.
+ * A token is one dot-free piece of a subject; ids that become tokens are checked with
+ * {@link assertToken} before they are used, so a stream id can never widen a subscription.
+ */
+import { InvalidNameError } from './errors.js';
+
+/** Letters, digits, '-' and '_' only, 1-64 chars: safe as a subject token, a KV key and a path segment. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isToken(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_PATTERN.test(value);
+}
+
+export function assertToken(kind: string, value: unknown): string {
+  if (!isToken(value)) {
+    throw new InvalidNameError(
+      `${kind} ${JSON.stringify(value)} is not a valid name: use 1-64 letters, digits, '-' or '_'`,
+    );
+  }
+  return value;
+}
+
+/** JetStream streams. */
+export const STREAMS = {
+  /** lm.seg.> : segments waiting for a hop; work-queue retention (a stored segment is someone's work). */
+  segments: 'LM_SEG',
+  /** lm.out.> : finished segments; limits retention, max age = time-shift window. */
+  output: 'LM_OUT',
+  /** lm.evt.> : platform events in, status events out. */
+  events: 'LM_EVT',
+  /** lm.dlq.> : segments that ran out of attempts. */
+  deadLetter: 'LM_DLQ',
+} as const;
+
+/** KV buckets and the object store. */
+export const BUCKETS = {
+  /** streamId -> ChainSpec */
+  chains: 'lm_chains',
+  /** streamId -> StreamRecord (session state, key, counters) */
+  streams: 'lm_streams',
+  /** stream key -> streamId (ingest authorises publishes with it) */
+  keys: 'lm_keys',
+  /** `service.<name>` -> ServiceSpec, `pipeline.<name>` -> PipelineSpec */
+  catalogue: 'lm_catalogue',
+  /** `<service>.<workerId>` -> WorkerHeartbeat, with a TTL */
+  workers: 'lm_workers',
+  /** object store for segments above the inline limit (claim check) and thumbnails */
+  blobs: 'lm_blobs',
+} as const;
+
+export const subjects = {
+  /** `lm.seg.<service>.<streamId>.<hop>`: a segment waiting for hop N of a stream. */
+  segment(service: string, streamId: string, hop: number): string {
+    return `lm.seg.${assertToken('service', service)}.${assertToken('stream id', streamId)}.${hopToken(hop)}`;
+  },
+  /** `lm.seg.<service>.>`: filter of a service's durable consumer, shared by all its replicas. */
+  serviceFilter(service: string): string {
+    return `lm.seg.${assertToken('service', service)}.>`;
+  },
+  /** `lm.seg.>`: everything the LM_SEG stream stores. */
+  allSegments: 'lm.seg.>',
+  /** `lm.out.<streamId>.<rendition>`: finished segments of one rendition. */
+  output(streamId: string, rendition: string): string {
+    return `lm.out.${assertToken('stream id', streamId)}.${assertToken('rendition', rendition)}`;
+  },
+  /** `lm.out.<streamId>.>`: every rendition of one stream. */
+  streamOutput(streamId: string): string {
+    return `lm.out.${assertToken('stream id', streamId)}.>`;
+  },
+  /** `lm.out.>` */
+  allOutput: 'lm.out.>',
+  /** `lm.evt.platform.stream.started`: a platform says a stream starts (body: StartStreamRequest). */
+  platformStarted: 'lm.evt.platform.stream.started',
+  /** `lm.evt.platform.stream.stopped`: a platform says a stream stopped (body: StopStreamRequest). */
+  platformStopped: 'lm.evt.platform.stream.stopped',
+  /** `lm.evt.platform.>` */
+  platformAll: 'lm.evt.platform.>',
+  /** `lm.evt.stream.<streamId>.<kind>`: status out (body: StreamEvent). */
+  streamEvent(streamId: string, kind: StreamEventKind): string {
+    return `lm.evt.stream.${assertToken('stream id', streamId)}.${kind}`;
+  },
+  /** `lm.evt.stream.<streamId>.>` or, without an id, `lm.evt.stream.>` */
+  streamEvents(streamId?: string): string {
+    return streamId === undefined ? 'lm.evt.stream.>' : `lm.evt.stream.${assertToken('stream id', streamId)}.>`;
+  },
+  /** `lm.evt.>` */
+  allEvents: 'lm.evt.>',
+  /** `lm.dlq.<service>.<streamId>`: a segment that ran out of attempts at a service. */
+  deadLetter(service: string, streamId: string): string {
+    return `lm.dlq.${assertToken('service', service)}.${assertToken('stream id', streamId)}`;
+  },
+  /** `lm.dlq.>` */
+  allDeadLetter: 'lm.dlq.>',
+} as const;
+
+/** Durable consumer names. */
+export const consumers = {
+  /** The one durable pull consumer of a service; every replica pulls from it. */
+  service(service: string): string {
+    return `svc_${assertToken('service', service)}`;
+  },
+  /** The orchestrator's durable consumer of platform events. */
+  platformEvents: 'orchestrator_platform',
+  /** Delivery's durable consumer of output segments. */
+  delivery: 'delivery',
+} as const;
+
+function hopToken(hop: number): string {
+  if (!Number.isInteger(hop) || hop < 0 || hop > 999) {
+    throw new InvalidNameError(`hop ${hop} is not an integer from 0 to 999`);
+  }
+  return String(hop);
+}
+
+/** Parses `lm.seg.<service>.<streamId>.<hop>`; undefined when the subject has another shape. */
+export function parseSegmentSubject(subject: string): { service: string; streamId: string; hop: number } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== 'lm' || parts[1] !== 'seg') return undefined;
+  const [, , service, streamId, hop] = parts as [string, string, string, string, string];
+  if (!isToken(service) || !isToken(streamId) || !/^\d{1,3}$/.test(hop)) return undefined;
+  return { service, streamId, hop: Number(hop) };
+}
+
+/** Parses `lm.out.<streamId>.<rendition>`. */
+export function parseOutputSubject(subject: string): { streamId: string; rendition: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== 'lm' || parts[1] !== 'out') return undefined;
+  const [, , streamId, rendition] = parts as [string, string, string, string];
+  if (!isToken(streamId) || !isToken(rendition)) return undefined;
+  return { streamId, rendition };
+}
+
+/** Kinds of status event published on `lm.evt.stream.<id>.<kind>`. */
+export const STREAM_EVENT_KINDS = [
+  'starting',
+  'chain-ready',
+  'chain-changed',
+  'publishing',
+  'publish-ended',
+  'segment-failed',
+  'dead-letter',
+  'thumbnail',
+  'detection',
+  'stopping',
+  'ended',
+  'failed',
+] as const;
+export type StreamEventKind = (typeof STREAM_EVENT_KINDS)[number];
