@@ -1,0 +1,59 @@
+import type { JsMsg, PubAck } from '@nats-io/jetstream';
+import { BadSegmentError, segmentMsgId, type Segment, type SegmentMeta } from '@livemesh/contracts';
+import type { Bus } from './bus.connection.js';
+import { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
+
+export interface PublishSegmentOptions {
+  /** Payloads above this many bytes go to the object store and the message carries the name. */
+  inlineLimit: number;
+  /** `seg` for a hop's input, `out` for a finished segment (distinct dedup ids). */
+  kind?: 'seg' | 'out';
+  /** Extra headers (e.g. Lm-Error on a dead letter). */
+  extraHeaders?: Record<string, string>;
+}
+
+/**
+ * Publishes a segment and waits for JetStream to store it. The message id makes a retry after a
+ * crash harmless: the server drops the duplicate inside its window.
+ */
+export async function publishSegment(
+  bus: Bus,
+  subject: string,
+  segment: Segment,
+  opts: PublishSegmentOptions,
+): Promise<PubAck> {
+  const kind = opts.kind ?? 'seg';
+  const msgId = segmentMsgId(segment.meta, kind);
+  let meta: SegmentMeta = { ...segment.meta, blob: undefined };
+  let payload = segment.data;
+  if (payload.byteLength > opts.inlineLimit) {
+    // Claim check: the blob's name is derived from the message id, so a retried publish reuses it.
+    const name = `seg/${msgId}`;
+    const store = await bus.blobs();
+    await store.putBlob({ name }, payload);
+    meta = { ...meta, blob: name };
+    payload = new Uint8Array(0);
+  }
+  return bus.js.publish(subject, payload, {
+    msgID: msgId,
+    headers: encodeSegmentHeaders(meta, msgId, opts.extraHeaders),
+  });
+}
+
+/** Reads a segment off a JetStream message: validated headers, payload inline or from the object store. */
+export async function readSegment(bus: Bus, msg: Pick<JsMsg, 'headers' | 'data'>): Promise<Segment> {
+  const meta = decodeSegmentHeaders(msg.headers);
+  if (!meta.blob) return { meta, data: msg.data };
+  const store = await bus.blobs();
+  const data = await store.getBlob(meta.blob);
+  if (!data) throw new BadSegmentError(`segment ${meta.streamId}#${meta.seq}: blob ${meta.blob} is missing from the object store`);
+  return { meta, data };
+}
+
+/** Deletes a consumed segment's blob, if it had one; the store's TTL catches what this misses. */
+export async function releaseSegmentBlob(bus: Bus, meta: SegmentMeta): Promise<void> {
+  if (!meta.blob) return;
+  const store = await bus.blobs();
+  await store.delete(meta.blob).catch(() => undefined);
+}
+
