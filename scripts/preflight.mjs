@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMP = join(ROOT, 'node_modules', '.livemesh-deps-stamp');
 const MIN_NODE = [20, 19];
+// Debian puts nats-server and dockerd in /usr/sbin, which is not on an ordinary user's PATH.
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 const args = new Set(process.argv.slice(2));
 for (const a of args) {
@@ -24,10 +26,6 @@ for (const a of args) {
 }
 const forTests = args.has('--for-tests');
 const withDocker = args.has('--docker');
-
-checkNode();
-ensureNpmDeps();
-ensureSystemTools();
 
 function fail(message) {
   console.error(`preflight: ${message}`);
@@ -95,10 +93,7 @@ function npmCommand() {
 
 // ---- system tools -----------------------------------------------------------------------------
 
-/**
- * Debian package for each tool. Debian puts nats-server and dockerd in /usr/sbin, which is not on
- * an ordinary user's PATH, so the sbin folders are searched too.
- */
+/** Each tool this run needs, with the Debian package that provides it. */
 function requiredTools() {
   const tools = [];
   // With NATS_URL set the mesh uses that server; the tests still start their own per suite.
@@ -112,8 +107,6 @@ function requiredTools() {
   }
   return tools;
 }
-
-const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 function findExecutable(bin) {
   const isExec = (file) => {
@@ -160,7 +153,7 @@ function ensureSystemTools() {
   console.log('preflight: apt-get update');
   run('apt-get', ['update'], 'apt-get update', env);
   console.log(`preflight: apt-get install -y ${missing.join(' ')}`);
-  run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], 'apt-get install', env);
+  run('apt-get', ['install', '-y', ...missing], 'apt-get install', env);
 
   const still = missingPackages();
   if (still.length > 0) fail(`still missing after apt-get install: ${still.join(' ')}`);
@@ -171,3 +164,7 @@ function run(cmd, cmdArgs, what, env = process.env) {
   if (r.error) fail(`${what} could not start: ${r.error.message}`);
   if (r.status !== 0) fail(`${what} failed (${r.signal ? `signal ${r.signal}` : `exit code ${r.status}`})`);
 }
+
+checkNode();
+ensureNpmDeps();
+ensureSystemTools();

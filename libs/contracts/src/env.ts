@@ -128,6 +128,34 @@ export class Env {
   @IsInt()
   @Min(0)
   IDLE_GRACE_SECONDS = 60;
+
+  /** Port of a stage worker's Prometheus /metrics listener; 0 keeps it off (several workers share a host). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  STAGE_METRICS_PORT = 0;
+
+  /** Segments one stage worker processes at once (each is one ffmpeg run). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  STAGE_CONCURRENCY = 1;
+
+  /** Longest a stopping stream waits for its in-flight segments to leave the chain, seconds. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  STOP_DRAIN_SECONDS = 10;
+
+  /** How long delivery keeps an ended (or silent) stream's playlists and segments in memory, seconds. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
+  DELIVERY_KEEP_SECONDS = 300;
 }
 
 /** Reads and validates the environment once; throws ConfigError listing every bad variable. */
@@ -142,4 +170,13 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   const errors = validateSync(env);
   if (errors.length > 0) throw new ConfigError('environment is invalid', describeValidationErrors(errors));
   return env;
+}
+
+/**
+ * True when the variable was set explicitly (not defaulted). `livemesh up` starts its own
+ * nats-server only when NATS_URL was not given.
+ */
+export function envWasSet(name: keyof Env, source: Record<string, string | undefined> = process.env): boolean {
+  const v = source[name];
+  return v !== undefined && v !== '';
 }

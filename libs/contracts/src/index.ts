@@ -53,4 +53,4 @@ export type { StreamEvent, WorkerHeartbeat } from './events.js';
 export { ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export { checkParamSchema, validateParams } from './params.js';
-export { Env, loadEnv } from './env.js';
+export { Env, envWasSet, loadEnv } from './env.js';

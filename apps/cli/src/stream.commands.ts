@@ -1,0 +1,83 @@
+import { createWriteStream } from 'node:fs';
+import type { Command } from 'commander';
+import { Bus, DeliverPolicy, readSegment } from '@livemesh/bus';
+import { STREAMS, subjects, type Env, type StreamView } from '@livemesh/contracts';
+import { ApiClient } from './api.client.js';
+import { collectPair, collectStage, print } from './options.js';
+
+export function registerStreamCommands(program: Command, env: Env): void {
+  const api = () => new ApiClient(program.opts<{ api: string }>().api);
+  const stream = program.command('stream').description('start, stop, inspect, change and record live streams');
+
+  stream
+    .command('start <id>')
+    .description('start a stream: plan its chain, start or reuse the services, print publish and playback URLs')
+    .option('-p, --pipeline <name>', 'use this pipeline instead of letting selectors choose')
+    .option('-s, --stage <service[:json]>', 'an explicit stage, repeatable, in chain order', collectStage)
+    .option('--source <url>', 'pull the stream from this URL (rtmp, srt, http(s) HLS) instead of waiting for a publish')
+    .option('-a, --attr <key=value>', 'an attribute pipeline selectors match on, repeatable', collectPair)
+    .action(async (id: string, o: { pipeline?: string; stage?: unknown[]; source?: string; attr?: Record<string, string> }) => {
+      const body = {
+        id,
+        ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+        ...(o.stage ? { stages: o.stage } : {}),
+        ...(o.source ? { source: { url: o.source } } : {}),
+        ...(o.attr ? { attributes: o.attr } : {}),
+      };
+      print(await api().request<StreamView>('POST', '/api/streams', body));
+    });
+
+  stream
+    .command('stop <id>')
+    .description('stop a stream: refuse further publishes, drain in-flight segments, end the playlist')
+    .action(async (id: string) => print(await api().request('DELETE', `/api/streams/${encodeURIComponent(id)}`)));
+
+  stream
+    .command('ls')
+    .description('list streams with their state')
+    .action(async () => {
+      const list = await api().get<StreamView[]>('/api/streams');
+      for (const s of list) process.stdout.write(`${s.id}\t${s.state}\t${s.chain.hops.map((h) => h.service).join(' -> ')}\n`);
+    });
+
+  stream
+    .command('show <id>')
+    .description('show a stream: state, chain (hops, subjects, parameters), counters and errors')
+    .action(async (id: string) => print(await api().get(`/api/streams/${encodeURIComponent(id)}`)));
+
+  stream
+    .command('change <id>')
+    .description('replace the chain of a live stream; the next segment takes the new chain')
+    .requiredOption('-s, --stage <service[:json]>', 'a stage of the new chain, repeatable, in order', collectStage)
+    .action(async (id: string, o: { stage: unknown[] }) =>
+      print(await api().request('PATCH', `/api/streams/${encodeURIComponent(id)}/chain`, { stages: o.stage })),
+    );
+
+  stream
+    .command('record <id> <file>')
+    .description('write the finished segments of a stream (from its output subject) into one MPEG-TS file until Ctrl-C')
+    .option('-r, --rendition <name>', 'rendition to record', 'main')
+    .option('--from-start', 'start with the oldest segment the output subject still keeps', false)
+    .action(async (id: string, file: string, o: { rendition: string; fromStart: boolean }) => {
+      const bus = await Bus.connect({ url: env.NATS_URL, name: 'cli-record' });
+      const out = createWriteStream(file);
+      const consumer = await bus.js.consumers.get(STREAMS.output, {
+        filter_subjects: [subjects.output(id, o.rendition)],
+        deliver_policy: o.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
+      });
+      const messages = await consumer.consume();
+      const stop = () => messages.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let n = 0;
+      for await (const m of messages) {
+        const seg = await readSegment(bus, m);
+        out.write(seg.data);
+        n++;
+        process.stderr.write(`\rrecorded ${n} segments (seq ${seg.meta.seq})`);
+      }
+      await new Promise((r) => out.end(r));
+      await bus.close();
+      process.stderr.write(`\nwrote ${file}\n`);
+    });
+}

@@ -1,0 +1,83 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
+import { testSourceArgs } from '@livemesh/media';
+import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime';
+import { ApiClient } from './api.client.js';
+
+/**
+ * `livemesh up`: the whole mesh on one machine. Starts nats-server (unless NATS_URL names one),
+ * the orchestrator (which starts workers through the process runtime), ingest and delivery as
+ * supervised child processes; with --demo it starts stream `demo` and publishes a live test
+ * picture to it over RTMP, as an encoder would. Ctrl-C stops every child, in reverse order.
+ */
+export function registerUpCommand(program: Command, env: Env): void {
+  program
+    .command('up')
+    .description('run the whole mesh on this machine (nats-server, orchestrator, workers, ingest, delivery)')
+    .option('--demo', 'start stream "demo" and publish a live test picture with a tone to it', false)
+    .action(async (o: { demo: boolean }) => {
+      const dataDir = resolve(env.LIVEMESH_DATA_DIR);
+      await mkdir(dataDir, { recursive: true });
+      const log = (line: string) => process.stdout.write(`${line}\n`);
+      const sup = new Supervisor({ log: (name, line) => log(`[${name}] ${line}`) });
+
+      let stopping = false;
+      const shutdown = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log(`livemesh: ${signal}: stopping every process`);
+        await sup.stopAll();
+        log('livemesh: stopped');
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void shutdown('SIGINT'));
+      process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+      try {
+        const childEnv: Record<string, string> = {};
+        if (!envWasSet('NATS_URL')) {
+          const natsDir = resolve(dataDir, 'nats');
+          await mkdir(natsDir, { recursive: true });
+          await sup.start({
+            name: 'nats',
+            command: 'nats-server',
+            args: ['-a', '127.0.0.1', '-p', '4222', '-js', '-sd', natsDir],
+            ready: () => waitForTcp('127.0.0.1', 4222, 15_000),
+          });
+          childEnv.NATS_URL = 'nats://127.0.0.1:4222';
+        }
+        const node = process.execPath;
+        const http = (port: number) => `http://127.0.0.1:${port}/health`;
+        await sup.start({ name: 'orchestrator', command: node, args: [appEntry('orchestrator')], env: childEnv, ready: () => waitForHttp(http(env.HTTP_PORT), 60_000) });
+        await sup.start({ name: 'delivery', command: node, args: [appEntry('delivery')], env: childEnv, ready: () => waitForHttp(http(env.DELIVERY_PORT), 60_000) });
+        await sup.start({ name: 'ingest', command: node, args: [appEntry('ingest')], env: childEnv, ready: () => waitForHttp(http(env.INGEST_HTTP_PORT), 60_000) });
+
+        const api = new ApiClient(`http://127.0.0.1:${env.HTTP_PORT}`);
+        const base = `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}`;
+        if (o.demo) {
+          const demo = await api.request<StreamView>('POST', '/api/streams', { id: 'demo' });
+          await sup.start({
+            name: 'encoder',
+            command: env.FFMPEG_PATH,
+            args: testSourceArgs({ width: 1280, height: 720, fps: 30, realtime: true, output: { url: demo.publish.rtmp }, format: 'flv' }),
+            quiet: true,
+          });
+          log('');
+          log('livemesh is running.');
+          log(`  watch   ${demo.playback.hls}   (hls.js, Safari, VLC, or: ffplay ${demo.playback.hls})`);
+          log(`  publish ${demo.publish.rtmp}   (the demo encoder is publishing there now)`);
+        } else {
+          log('');
+          log('livemesh is running. Start a stream with: npx livemesh stream start <id>');
+        }
+        log(`  API     ${base}/api   docs ${base}/api/docs   health ${base}/health   metrics ${base}/metrics`);
+        log('Press Ctrl-C to stop.');
+      } catch (e) {
+        log(`livemesh: start-up failed: ${(e as Error).message}`);
+        await sup.stopAll();
+        process.exit(1);
+      }
+    });
+}

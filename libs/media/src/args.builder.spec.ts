@@ -1,0 +1,180 @@
+import { ValidationFailedError } from '@livemesh/contracts';
+import {
+  inputArgs,
+  parseSegmentListLine,
+  segmentStageArgs,
+  segmenterArgs,
+  segmenterReencodeArgs,
+  testSourceArgs,
+  x264Args,
+} from './args.builder.js';
+
+/** The value following a flag, e.g. after('-f') -> 'mpegts'. */
+function after(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+describe('inputArgs', () => {
+  it('reads a segment from stdin with only the pipe protocol and bounded probing and memory', () => {
+    const a = inputArgs({ source: 'pipe', format: 'mpegts' });
+    expect(a.slice(-2)).toEqual(['-i', 'pipe:0']);
+    expect(after(a, '-protocol_whitelist')).toBe('pipe');
+    expect(after(a, '-f')).toBe('mpegts');
+    expect(after(a, '-probesize')).toBe('5000000');
+    expect(after(a, '-analyzeduration')).toBe('5000000');
+    expect(after(a, '-max_alloc')).toBe(String(512 * 1024 * 1024));
+    expect(a).toContain('-nostdin');
+  });
+
+  it('prefixes a local file with file: so it cannot be read as a protocol or an option', () => {
+    const a = inputArgs({ source: { file: '-y' } });
+    expect(a.slice(-2)).toEqual(['-i', 'file:-y']);
+    expect(after(a, '-protocol_whitelist')).toBe('file');
+  });
+
+  it('whitelists exactly the protocols the caller allows for a pulled URL', () => {
+    const a = inputArgs({ source: { url: 'rtmp://127.0.0.1:1935/live/key', protocols: ['rtmp', 'tcp'] } });
+    expect(after(a, '-protocol_whitelist')).toBe('rtmp,tcp');
+    expect(a.at(-1)).toBe('rtmp://127.0.0.1:1935/live/key');
+  });
+
+  it.each([
+    [{ url: 'file:/etc/passwd', protocols: ['rtmp', 'tcp'] }],
+    [{ url: 'rtmp://h/x', protocols: [] }],
+    [{ url: 'rtmp://h/x', protocols: ['rtmp,file'] }],
+    [{ url: '/etc/passwd', protocols: ['rtmp'] }],
+  ])('refuses %j', (source) => {
+    expect(() => inputArgs({ source })).toThrow(ValidationFailedError);
+  });
+});
+
+describe('x264Args', () => {
+  it('makes a self-contained GOP without B-frames (DTS == PTS keeps the timeline)', () => {
+    const a = x264Args({ preset: 'veryfast', crf: 21 });
+    expect(after(a, '-c:v')).toBe('libx264');
+    expect(after(a, '-bf')).toBe('0');
+    expect(after(a, '-sc_threshold')).toBe('0');
+    expect(after(a, '-crf')).toBe('21');
+    expect(after(a, '-pix_fmt')).toBe('yuv420p');
+  });
+
+  it('uses capped bitrate when one is given', () => {
+    const a = x264Args({ bitrateKbps: 1500 });
+    expect(after(a, '-b:v')).toBe('1500k');
+    expect(after(a, '-maxrate')).toBe('1500k');
+    expect(after(a, '-bufsize')).toBe('3000k');
+    expect(a).not.toContain('-crf');
+  });
+
+  it.each([{ crf: 52 }, { crf: 1.5 }, { bitrateKbps: -1 }, { threads: NaN }])('refuses %j', (v) => {
+    expect(() => x264Args(v)).toThrow(ValidationFailedError);
+  });
+});
+
+describe('segmentStageArgs', () => {
+  const a = segmentStageArgs({ video: { preset: 'veryfast' }, audio: 'copy', videoFilter: 'scale=320:240' });
+
+  it('reads MPEG-TS from stdin and writes MPEG-TS to stdout on the source timeline', () => {
+    expect(a[0]).toBe('-copyts');
+    expect(after(a, '-i')).toBe('pipe:0');
+    expect(after(a, '-muxdelay')).toBe('0');
+    expect(after(a, '-muxpreload')).toBe('0');
+    expect(after(a, '-avoid_negative_ts')).toBe('disabled');
+    expect(after(a, '-fps_mode')).toBe('passthrough');
+    expect(a.slice(-3)).toEqual(['-f', 'mpegts', 'pipe:1']);
+  });
+
+  it('keeps the first video and (optional) audio stream and copies audio by default', () => {
+    expect(a.filter((x, i) => a[i - 1] === '-map')).toEqual(['0:v:0?', '0:a:0?']);
+    expect(after(a, '-c:a')).toBe('copy');
+    expect(after(a, '-filter:v')).toBe('scale=320:240');
+  });
+
+  it('encodes audio only when asked', () => {
+    const b = segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps: 96, sampleRate: 48000 }, audioFilter: 'volume=0.5' });
+    expect(after(b, '-c:v')).toBe('copy');
+    expect(after(b, '-c:a')).toBe('aac');
+    expect(after(b, '-b:a')).toBe('96k');
+    expect(after(b, '-filter:a')).toBe('volume=0.5');
+  });
+
+  it('refuses a filter on a copied stream', () => {
+    expect(() => segmentStageArgs({ video: 'copy', audio: 'copy', videoFilter: 'scale=2:2' })).toThrow(ValidationFailedError);
+    expect(() => segmentStageArgs({ video: {}, audio: 'copy', audioFilter: 'volume=2' })).toThrow(ValidationFailedError);
+  });
+});
+
+describe('segmenterArgs', () => {
+  const base = { input: { url: 'rtmp://127.0.0.1:1935/live/key', protocols: ['rtmp', 'tcp'] }, segmentSeconds: 2, outputPattern: '/tmp/s/seg_%06d.ts', listTarget: 'pipe:1' as const };
+
+  it('cuts without re-encoding, keeps timestamps and announces each segment on stdout', () => {
+    const a = segmenterArgs(base);
+    expect(a).toContain('-copyts');
+    expect(a).toContain('-start_at_zero');
+    expect(after(a, '-c')).toBe('copy');
+    expect(after(a, '-f')).toBe('segment');
+    expect(after(a, '-segment_time')).toBe('2');
+    expect(after(a, '-segment_format')).toBe('mpegts');
+    expect(after(a, '-reset_timestamps')).toBe('0');
+    expect(after(a, '-segment_list')).toBe('pipe:1');
+    expect(after(a, '-segment_list_type')).toBe('csv');
+    expect(after(a, '-segment_list_flags')).toBe('+live');
+    expect(after(a, '-muxdelay')).toBe('0');
+    expect(a.at(-1)).toBe('file:/tmp/s/seg_%06d.ts');
+  });
+
+  it('can keep the absolute source clock', () => {
+    expect(segmenterArgs({ ...base, startAtZero: false })).not.toContain('-start_at_zero');
+  });
+
+  it('re-encodes with a key frame every segment for long-GOP sources', () => {
+    const a = segmenterReencodeArgs({ ...base, video: { preset: 'veryfast' } });
+    expect(after(a, '-c:v')).toBe('libx264');
+    expect(after(a, '-force_key_frames')).toBe('expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+2))');
+    expect(after(a, '-c:a')).toBe('copy');
+  });
+
+  it.each([{ segmentSeconds: 0 }, { segmentSeconds: 2.5 }, { outputPattern: '/tmp/seg.ts' }, { outputPattern: '-y%d' }, { outputPattern: '/tmp/%{pts}/seg_%d.ts' }, { outputPattern: '/tmp/seg_%d_%d.ts' }])('refuses %j', (bad) => {
+    expect(() => segmenterArgs({ ...base, ...bad })).toThrow(ValidationFailedError);
+  });
+});
+
+describe('parseSegmentListLine', () => {
+  it('parses the CSV line ffmpeg writes', () => {
+    expect(parseSegmentListLine('seg_000003.ts,6.006000,8.008000')).toEqual({ file: 'seg_000003.ts', start: 6.006, end: 8.008 });
+    expect(parseSegmentListLine('seg_000000.ts,0.000000,2.021000\n')).toEqual({ file: 'seg_000000.ts', start: 0, end: 2.021 });
+  });
+
+  it('unquotes a name holding a comma or quote', () => {
+    expect(parseSegmentListLine('"a,b""c.ts",1.5,3.5')).toEqual({ file: 'a,b"c.ts', start: 1.5, end: 3.5 });
+  });
+
+  it.each(['', 'garbage', 'a.ts,1', 'a.ts,x,2', ',1,2', 'a.ts,3,2'])('ignores %j', (line) => {
+    expect(parseSegmentListLine(line)).toBeUndefined();
+  });
+});
+
+describe('testSourceArgs', () => {
+  it('pushes a live test picture over RTMP at native speed with 2 s key frames', () => {
+    const a = testSourceArgs({ width: 640, height: 360, fps: 25, output: { url: 'rtmp://127.0.0.1:1935/live/k' }, realtime: true, format: 'flv' });
+    expect(a.filter((x) => x === '-re')).toHaveLength(2);
+    expect(a).toContain('testsrc2=size=640x360:rate=25');
+    expect(after(a, '-g')).toBe('50');
+    expect(after(a, '-c:a')).toBe('aac');
+    expect(a).not.toContain('-t');
+    expect(a.slice(-3)).toEqual(['-f', 'flv', 'rtmp://127.0.0.1:1935/live/k']);
+  });
+
+  it('makes a finite clip for tests, optionally in the middle of a timeline', () => {
+    const a = testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 2, output: 'pipe', realtime: false, format: 'mpegts', startSeconds: 10 });
+    expect(a).not.toContain('-re');
+    expect(after(a, '-t')).toBe('2');
+    expect(after(a, '-output_ts_offset')).toBe('10');
+    expect(a.at(-1)).toBe('pipe:1');
+  });
+
+  it('refuses odd sizes', () => {
+    expect(() => testSourceArgs({ width: 321, height: 240, fps: 25, output: 'pipe', realtime: false, format: 'mpegts' })).toThrow(ValidationFailedError);
+  });
+});

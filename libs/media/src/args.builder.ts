@@ -1,0 +1,316 @@
+import { ValidationFailedError } from '@livemesh/contracts';
+
+export type X264Preset = 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow';
+
+export interface VideoEncode {
+  preset?: X264Preset;
+  /** Constant quality (0..51); ignored when bitrateKbps is set. */
+  crf?: number;
+  bitrateKbps?: number;
+  maxrateKbps?: number;
+  bufsizeKbps?: number;
+  profile?: 'baseline' | 'main' | 'high';
+  threads?: number;
+}
+
+export interface AudioEncode {
+  codec: 'aac';
+  bitrateKbps: number;
+  sampleRate?: 44100 | 48000;
+  channels?: 1 | 2;
+}
+
+export interface UrlSource {
+  url: string;
+  /** ffmpeg protocols the URL may use (and any it opens in turn, e.g. `tcp` under `rtmp`). */
+  protocols: string[];
+}
+
+export interface InputOptions {
+  source: 'pipe' | UrlSource | { file: string };
+  /** Force the container instead of probing it (`mpegts` for segments). */
+  format?: string;
+  /** Largest single allocation ffmpeg may make; bounds what a forged header can make it reserve. */
+  maxAllocBytes?: number;
+}
+
+const DEFAULT_MAX_ALLOC = 512 * 1024 * 1024;
+const PROTOCOL = /^[a-z][a-z0-9_]{0,15}$/;
+const FORMAT = /^[a-z0-9_,]{1,32}$/;
+
+function invalid(what: string, problems: string[]): never {
+  throw new ValidationFailedError(`invalid ${what}`, problems);
+}
+
+/**
+ * Global and input options that harden a run against hostile input: no stdin reads, no protocol
+ * the source does not need (a crafted playlist cannot make ffmpeg open `file:` or `http:`), a
+ * bounded probe and bounded allocations. Ends with `-i <input>`.
+ */
+export function inputArgs(o: InputOptions): string[] {
+  const maxAlloc = o.maxAllocBytes ?? DEFAULT_MAX_ALLOC;
+  if (!Number.isInteger(maxAlloc) || maxAlloc < 1024 * 1024) invalid('input options', ['maxAllocBytes must be an integer >= 1 MiB']);
+  if (o.format !== undefined && !FORMAT.test(o.format)) invalid('input options', ['format must be an ffmpeg format name']);
+  let whitelist: string;
+  let target: string;
+  if (o.source === 'pipe') {
+    whitelist = 'pipe';
+    target = 'pipe:0';
+  } else if ('file' in o.source) {
+    if (o.source.file === '') invalid('input options', ['file is empty']);
+    whitelist = 'file';
+    // `file:` so a name like `rtmp:x` or `-y` stays a local path.
+    target = `file:${o.source.file}`;
+  } else {
+    const { url, protocols } = o.source;
+    const bad = protocols.filter((p) => !PROTOCOL.test(p));
+    if (protocols.length === 0 || bad.length > 0) invalid('input options', [`protocols must be ffmpeg protocol names, got ${JSON.stringify(protocols)}`]);
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+    if (!scheme || !protocols.includes(scheme)) invalid('input options', [`the URL's scheme must be one of ${protocols.join(',')}`]);
+    whitelist = protocols.join(',');
+    target = url;
+  }
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel', 'error',
+    '-max_alloc', String(maxAlloc),
+    '-protocol_whitelist', whitelist,
+    '-probesize', '5000000',
+    '-analyzeduration', '5000000',
+    ...(o.format ? ['-f', o.format] : []),
+    '-i', target,
+  ];
+}
+
+function checkVideo(v: VideoEncode): void {
+  const p: string[] = [];
+  const int = (k: string, x: number | undefined, lo: number, hi: number) => {
+    if (x !== undefined && (!Number.isInteger(x) || x < lo || x > hi)) p.push(`${k} must be an integer ${lo}..${hi}`);
+  };
+  int('crf', v.crf, 0, 51);
+  int('bitrateKbps', v.bitrateKbps, 50, 100_000);
+  int('maxrateKbps', v.maxrateKbps, 50, 100_000);
+  int('bufsizeKbps', v.bufsizeKbps, 50, 200_000);
+  int('threads', v.threads, 0, 64);
+  if (p.length > 0) invalid('video encode options', p);
+}
+
+/**
+ * libx264 options for one self-contained segment.
+ * - `-bf 0`: B-frames make DTS run behind PTS; on a segment whose first frame is at PTS 0 that DTS
+ *   is negative, which ffmpeg either shifts (moving the whole segment off the source timeline) or
+ *   writes wrapped. Without B-frames DTS == PTS, and a stage adds no reorder delay either.
+ * - `-g 1000 -sc_threshold 0`: one GOP per segment. A fresh encoder always opens with an IDR, so
+ *   every segment starts on a key frame; no extra ones inside (scene cuts) that cost bits.
+ */
+export function x264Args(v: VideoEncode): string[] {
+  checkVideo(v);
+  const rate = v.bitrateKbps !== undefined
+    ? ['-b:v', `${v.bitrateKbps}k`, '-maxrate', `${v.maxrateKbps ?? v.bitrateKbps}k`, '-bufsize', `${v.bufsizeKbps ?? 2 * v.bitrateKbps}k`]
+    : ['-crf', String(v.crf ?? 23), ...(v.maxrateKbps !== undefined ? ['-maxrate', `${v.maxrateKbps}k`, '-bufsize', `${v.bufsizeKbps ?? 2 * v.maxrateKbps}k`] : [])];
+  return [
+    '-c:v', 'libx264',
+    '-preset', v.preset ?? 'veryfast',
+    '-profile:v', v.profile ?? 'high',
+    '-pix_fmt', 'yuv420p',
+    '-bf', '0',
+    '-g', '1000',
+    '-sc_threshold', '0',
+    ...rate,
+    ...(v.threads !== undefined ? ['-threads', String(v.threads)] : []),
+  ];
+}
+
+function audioEncodeArgs(a: AudioEncode): string[] {
+  if (!Number.isInteger(a.bitrateKbps) || a.bitrateKbps < 16 || a.bitrateKbps > 512) invalid('audio encode options', ['bitrateKbps must be an integer 16..512']);
+  return ['-c:a', 'aac', '-b:a', `${a.bitrateKbps}k`, ...(a.sampleRate ? ['-ar', String(a.sampleRate)] : []), ...(a.channels ? ['-ac', String(a.channels)] : [])];
+}
+
+export interface SegmentStageOptions {
+  /** A filter chain from the filter builders (never user text). */
+  videoFilter?: string;
+  video: VideoEncode | 'copy';
+  audio: 'copy' | AudioEncode;
+  audioFilter?: string;
+  maxAllocBytes?: number;
+}
+
+/**
+ * One MPEG-TS segment on stdin -> one MPEG-TS segment on stdout, on the source timeline, so that
+ * delivery can concatenate the hops' outputs into one playlist without a discontinuity.
+ * - `-copyts`: keep the input's timestamps instead of restarting each segment at 0.
+ * - `-muxdelay 0 -muxpreload 0`: the MPEG-TS muxer otherwise adds 0.7 s + 0.7 s to every PTS, so
+ *   each hop would move the timeline 1.4 s later.
+ * - `-avoid_negative_ts disabled`: the first segment of a stream can hold audio priming samples
+ *   just below 0; the default shifts every stream of the segment up to hide them.
+ * - `-fps_mode passthrough`: one frame out per frame in with its own timestamp, never duplicated
+ *   or dropped to fit a frame rate.
+ * - audio is copied by default: a fresh AAC encoder per segment adds its own priming and padding,
+ *   so neighbouring segments overlap and players stall at every boundary.
+ */
+export function segmentStageArgs(o: SegmentStageOptions): string[] {
+  if (o.video === 'copy' && o.videoFilter) invalid('stage options', ['a video filter needs video encoding, not copy']);
+  if (o.audio === 'copy' && o.audioFilter) invalid('stage options', ['an audio filter needs audio encoding, not copy']);
+  return [
+    '-copyts',
+    ...inputArgs({ source: 'pipe', format: 'mpegts', maxAllocBytes: o.maxAllocBytes }),
+    '-map', '0:v:0?',
+    '-map', '0:a:0?',
+    ...(o.videoFilter ? ['-filter:v', o.videoFilter] : []),
+    ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264Args(o.video)),
+    ...(o.audioFilter ? ['-filter:a', o.audioFilter] : []),
+    ...(o.audio === 'copy' ? ['-c:a', 'copy'] : audioEncodeArgs(o.audio)),
+    '-fps_mode', 'passthrough',
+    '-avoid_negative_ts', 'disabled',
+    '-muxdelay', '0',
+    '-muxpreload', '0',
+    '-f', 'mpegts',
+    'pipe:1',
+  ];
+}
+
+export interface SegmenterOptions {
+  input: UrlSource | { file: string };
+  segmentSeconds: number;
+  /** Where segment files go, with one `%d`-style counter, e.g. `/tmp/x/seg_%06d.ts`. */
+  outputPattern: string;
+  listTarget: 'pipe:1';
+  /**
+   * Shift the timeline so the source's first timestamp is 0 (default true). The segment muxer cuts
+   * at multiples of segmentSeconds counted from 0, so a source whose clock starts at, say, 3600 s
+   * would be cut at every key frame until it caught up. RTMP starts near 0 anyway.
+   */
+  startAtZero?: boolean;
+  maxAllocBytes?: number;
+}
+
+function checkSegmenter(o: SegmenterOptions): void {
+  const p: string[] = [];
+  if (!Number.isInteger(o.segmentSeconds) || o.segmentSeconds < 1 || o.segmentSeconds > 10) p.push('segmentSeconds must be an integer 1..10');
+  // ffmpeg expands every `%` in the pattern: exactly one counter, any other `%` doubled.
+  const counters = o.outputPattern.replaceAll('%%', '').match(/%/g)?.length ?? 0;
+  if (counters !== 1 || !/%0?\d{0,2}d/.test(o.outputPattern) || o.outputPattern.startsWith('-')) p.push('outputPattern must be a path with one %d counter');
+  if (o.listTarget !== 'pipe:1') p.push('listTarget must be pipe:1');
+  if (p.length > 0) invalid('segmenter options', p);
+}
+
+function segmenterTail(o: SegmenterOptions): string[] {
+  return [
+    '-f', 'segment',
+    '-segment_time', String(o.segmentSeconds),
+    '-segment_format', 'mpegts',
+    // The segment muxer opens one MPEG-TS muxer per file; this keeps each one off its own offset.
+    '-segment_format_options', 'mpegts_copyts=1',
+    '-reset_timestamps', '0',
+    '-segment_list', o.listTarget,
+    '-segment_list_type', 'csv',
+    // +live: a line is written as soon as its segment is closed, not at the end.
+    '-segment_list_flags', '+live',
+    '-avoid_negative_ts', 'disabled',
+    '-muxdelay', '0',
+    '-muxpreload', '0',
+    `file:${o.outputPattern}`,
+  ];
+}
+
+function segmenterHead(o: SegmenterOptions): string[] {
+  checkSegmenter(o);
+  const source = 'url' in o.input ? o.input : { file: o.input.file };
+  return [
+    '-copyts',
+    ...(o.startAtZero ?? true ? ['-start_at_zero'] : []),
+    ...inputArgs({ source, maxAllocBytes: o.maxAllocBytes }),
+    '-map', '0:v:0?',
+    '-map', '0:a:0?',
+  ];
+}
+
+/**
+ * Ingest: cut a live source into MPEG-TS segments on its own key frames, no re-encode. Each line
+ * on stdout (`file,start,end`) announces a finished segment; see parseSegmentListLine.
+ */
+export function segmenterArgs(o: SegmenterOptions): string[] {
+  return [...segmenterHead(o), '-c', 'copy', ...segmenterTail(o)];
+}
+
+/**
+ * For sources whose GOP is longer than a segment: re-encode video with a key frame every
+ * segmentSeconds (audio still copied). The expression counts from the previous forced key frame,
+ * not from 0, so it also works on a timeline that does not start at 0.
+ */
+export function segmenterReencodeArgs(o: SegmenterOptions & { video: VideoEncode }): string[] {
+  const n = o.segmentSeconds;
+  return [
+    ...segmenterHead(o),
+    ...x264Args(o.video),
+    '-force_key_frames', `expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+${n}))`,
+    '-c:a', 'copy',
+    ...segmenterTail(o),
+  ];
+}
+
+export interface SegmentListEntry {
+  file: string;
+  /** Seconds on the output timeline. */
+  start: number;
+  end: number;
+}
+
+/** Parses one line of `-segment_list_type csv` (`file,start,end`; the name is quoted when needed). */
+export function parseSegmentListLine(line: string): SegmentListEntry | undefined {
+  const m = /^(?:"((?:[^"]|"")*)"|([^",]*)),(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)\s*$/.exec(line.trim());
+  if (!m) return undefined;
+  const file = m[1] !== undefined ? m[1].replaceAll('""', '"') : (m[2] as string);
+  const start = Number(m[3]);
+  const end = Number(m[4]);
+  if (file === '' || end < start) return undefined;
+  return { file, start, end };
+}
+
+export interface TestSourceOptions {
+  width: number;
+  height: number;
+  fps: number;
+  /** Omit for an endless source (live push). */
+  durationSec?: number;
+  output: { url: string } | { file: string } | 'pipe';
+  /** Read at native speed (`-re`), as a live camera would send. */
+  realtime: boolean;
+  format: 'flv' | 'mpegts' | 'mp4';
+  /** Start the timeline here (seconds), to make a segment from the middle of a stream. */
+  startSeconds?: number;
+  /** Default true. */
+  audio?: boolean;
+}
+
+/**
+ * A test picture (testsrc2) and a 440 Hz tone, H.264 + AAC with a key frame every 2 s: what a
+ * typical encoder pushes. Used by `npm start` to feed RTMP and by tests to make clips.
+ */
+export function testSourceArgs(o: TestSourceOptions): string[] {
+  const p: string[] = [];
+  if (!Number.isInteger(o.width) || !Number.isInteger(o.height) || o.width < 16 || o.height < 16 || o.width > 3840 || o.height > 2160 || o.width % 2 || o.height % 2) p.push('width and height must be even integers 16..3840x2160');
+  if (!Number.isInteger(o.fps) || o.fps < 1 || o.fps > 120) p.push('fps must be an integer 1..120');
+  if (o.durationSec !== undefined && !(o.durationSec > 0 && o.durationSec <= 86_400)) p.push('durationSec must be in (0, 86400]');
+  if (o.startSeconds !== undefined && !(o.startSeconds >= 0 && o.startSeconds < 86_400)) p.push('startSeconds must be in [0, 86400)');
+  if (p.length > 0) invalid('test source options', p);
+  const re = o.realtime ? ['-re'] : [];
+  const withAudio = o.audio ?? true;
+  const target = o.output === 'pipe' ? 'pipe:1' : 'file' in o.output ? `file:${o.output.file}` : o.output.url;
+  return [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+    ...re, '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
+    ...(withAudio ? [...re, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'] : []),
+    ...(o.durationSec !== undefined ? ['-t', String(o.durationSec)] : []),
+    '-map', '0:v', ...(withAudio ? ['-map', '1:a'] : []),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-g', String(2 * o.fps), '-keyint_min', String(2 * o.fps), '-sc_threshold', '0',
+    ...(withAudio ? ['-c:a', 'aac', '-b:a', '64k', '-ar', '48000', '-ac', '2'] : []),
+    ...(o.startSeconds ? ['-output_ts_offset', String(o.startSeconds)] : []),
+    ...(o.format === 'mpegts' ? ['-muxdelay', '0', '-muxpreload', '0'] : []),
+    ...(o.format === 'mp4' ? ['-movflags', '+faststart'] : []),
+    '-f', o.format,
+    target,
+  ];
+}

@@ -1,0 +1,39 @@
+// The public door of @livemesh/media: typed ffmpeg/ffprobe arguments, a bounded runner and a
+// supervised long-running process. Imports only @livemesh/contracts and node built-ins.
+export {
+  inputArgs,
+  parseSegmentListLine,
+  segmentStageArgs,
+  segmenterArgs,
+  segmenterReencodeArgs,
+  testSourceArgs,
+  x264Args,
+  type AudioEncode,
+  type InputOptions,
+  type SegmentListEntry,
+  type SegmentStageOptions,
+  type SegmenterOptions,
+  type TestSourceOptions,
+  type UrlSource,
+  type VideoEncode,
+  type X264Preset,
+} from './args.builder.js';
+export {
+  drawtextFilter,
+  escapeFilterValue,
+  fpsFilter,
+  scaleFilter,
+  type DrawtextOptions,
+  type ScaleOptions,
+  type TextPosition,
+} from './filter.builder.js';
+export { probe, runFfmpeg, runFfprobe, type ProbeOptions, type RunOptions, type RunResult } from './ffmpeg.runner.js';
+export { streamStartSeconds, type ProbeFormat, type ProbeResult, type ProbeStream } from './probe.types.js';
+export { DEFAULT_DIMENSION_LIMITS, assertSaneDimensions, type DimensionLimits } from './probe.guard.js';
+export { isInputFailure } from './stderr.tail.js';
+export {
+  SupervisedProcess,
+  type ExitInfo,
+  type SupervisedProcessEvents,
+  type SupervisedProcessOptions,
+} from './supervised.process.js';

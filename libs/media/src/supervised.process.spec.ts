@@ -1,0 +1,95 @@
+import { once } from 'node:events';
+import { SupervisedProcess, type ExitInfo } from './supervised.process.js';
+
+const node = process.execPath;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}
+
+describe('SupervisedProcess', () => {
+  const procs: SupervisedProcess[] = [];
+  const group: SupervisedProcess[] = [];
+  afterAll(() => Promise.all([...procs, ...group].map((p) => p.stop(100))));
+
+  it('tells a failed start apart from an exit', async () => {
+    const p = new SupervisedProcess('/nonexistent/ffmpeg', []);
+    const events: string[] = [];
+    p.on('started', () => events.push('started'));
+    p.on('exited', () => events.push('exited'));
+    const failed = once(p, 'start-failed');
+    p.start();
+    const [err] = (await failed) as [NodeJS.ErrnoException];
+    expect(err.code).toBe('ENOENT');
+    await p.wait();
+    expect(events).toEqual([]);
+  });
+
+  it('reports a crash as an unexpected exit and passes output line by line', async () => {
+    const lines: string[] = [];
+    const errs: string[] = [];
+    const p = new SupervisedProcess(node, ['-e', 'console.log("a\\nb"); console.error("oops"); process.exit(3)'], { onStdoutLine: (l) => lines.push(l), onStderrLine: (l) => errs.push(l) });
+    const started = once(p, 'started');
+    const exited = once(p, 'exited');
+    p.start();
+    const [pid] = (await started) as [number];
+    expect(pid).toBeGreaterThan(0);
+    const [info] = (await exited) as [ExitInfo];
+    expect(info).toEqual({ code: 3, signal: null, expected: false });
+    expect(lines).toEqual(['a', 'b']);
+    expect(errs).toEqual(['oops']);
+  });
+
+  it('stops with SIGTERM and marks the exit as expected', async () => {
+    const p = new SupervisedProcess(node, ['-e', 'setInterval(() => {}, 1000)']).start();
+    await once(p, 'started');
+    expect(p.isRunning).toBe(true);
+    expect(await p.stop(2000)).toEqual({ code: null, signal: 'SIGTERM', expected: true });
+    expect(p.isRunning).toBe(false);
+  });
+
+  it('escalates to SIGKILL after the grace period', async () => {
+    const ready = new Promise<void>((resolve) => {
+      const p = new SupervisedProcess(node, ['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)'], { onStdoutLine: () => resolve() });
+      procs.push(p.start());
+    });
+    await ready;
+    const started = Date.now();
+    const info = await procs[0]?.stop(300);
+    expect(info?.signal).toBe('SIGKILL');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('kills the whole process group, grandchildren included', async () => {
+    let grandchild = 0;
+    const gotPid = new Promise<void>((resolve) => {
+      const p = new SupervisedProcess(node, ['-e', 'const c = require("child_process").spawn("sleep", ["30"], { stdio: "ignore" }); console.log(c.pid); setInterval(() => {}, 1000)'], {
+        processGroup: true,
+        onStdoutLine: (l) => {
+          grandchild = Number(l);
+          resolve();
+        },
+      });
+      group.push(p.start());
+    });
+    await gotPid;
+    expect(alive(grandchild)).toBe(true);
+    const info = await group[0]?.stop(2000);
+    expect(info?.expected).toBe(true);
+    expect(await until(() => !alive(grandchild), 2000)).toBe(true);
+  });
+});

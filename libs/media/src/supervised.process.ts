@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when stop() asked for it; false is a crash the owner should react to. */
+  expected: boolean;
+}
+
+export interface SupervisedProcessEvents {
+  /** The OS started the program. */
+  started: [pid: number];
+  /** It never ran (ENOENT, EACCES...): a configuration problem, not a crash. */
+  'start-failed': [error: Error];
+  /** It ran and has ended. */
+  exited: [info: ExitInfo];
+}
+
+export interface SupervisedProcessOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /**
+   * Own process group, killed as a whole on stop(): a worker's ffmpeg children die with it
+   * instead of being orphaned.
+   */
+  processGroup?: boolean;
+  /** `pipe` exposes `stdin` (e.g. to send `q` to ffmpeg); default ignore. */
+  stdin?: 'ignore' | 'pipe';
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
+}
+
+const MAX_LINE = 64 * 1024;
+const CLOSE_WAIT_MS = 500;
+
+/**
+ * A long-running child (ingest segmenter, a worker, the `npm start` supervisor's services) with
+ * typed events that tell a failed start from a later death, after mediasoup's Worker.
+ * Always an argument array, never a shell.
+ */
+export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
+  private child?: ChildProcess;
+  private stopping = false;
+  private running = false;
+  private readonly ended: Promise<ExitInfo>;
+  private resolveEnded!: (info: ExitInfo) => void;
+
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    private readonly opts: SupervisedProcessOptions = {},
+  ) {
+    super();
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  get stdin(): Writable | null {
+    return this.child?.stdin ?? null;
+  }
+
+  /** Spawns the child; listen to 'started' / 'start-failed' / 'exited'. Returns this for chaining. */
+  start(): this {
+    if (this.child) throw new Error(`${this.command} was already started`);
+    const child = spawn(this.command, [...this.args], {
+      env: this.opts.env,
+      cwd: this.opts.cwd,
+      detached: this.opts.processGroup ?? false,
+      shell: false,
+      windowsHide: true,
+      stdio: [this.opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    // Always drain both pipes: a child blocked on a full pipe looks hung.
+    readLines(child.stdout, this.opts.onStdoutLine);
+    readLines(child.stderr, this.opts.onStderrLine);
+    child.stdin?.on('error', () => undefined);
+
+    child.once('spawn', () => {
+      this.running = true;
+      this.emit('started', child.pid as number);
+    });
+    child.on('error', (err) => {
+      if (this.running) return; // a kill() failure on a live child; 'exit' still follows
+      this.emit('start-failed', err);
+      this.resolveEnded({ code: null, signal: null, expected: this.stopping });
+    });
+    child.once('exit', (code, signal) => {
+      if (!this.running) return;
+      this.running = false;
+      const info: ExitInfo = { code, signal, expected: this.stopping };
+      // Let the last buffered lines (the segmenter's final list entry) through first; but a
+      // grandchild holding the pipes open must not delay the exit forever.
+      let done = false;
+      const report = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.emit('exited', info);
+        this.resolveEnded(info);
+      };
+      const timer = setTimeout(report, CLOSE_WAIT_MS);
+      child.once('close', report);
+    });
+    return this;
+  }
+
+  /** Resolves when the child has ended (or failed to start). */
+  wait(): Promise<ExitInfo> {
+    return this.ended;
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs; resolves once the child has exited. */
+  stop(graceMs = 5000): Promise<ExitInfo> {
+    this.stopping = true;
+    if (!this.child || !this.running) {
+      if (!this.child) this.resolveEnded({ code: null, signal: null, expected: true });
+      return this.ended;
+    }
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    void this.ended.then(() => clearTimeout(timer));
+    return this.ended;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    try {
+      if (this.opts.processGroup) process.kill(-pid, sig);
+      else this.child?.kill(sig);
+    } catch (err) {
+      // ESRCH: already gone, the exit event is on its way.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+}
+
+function readLines(stream: NodeJS.ReadableStream | null, onLine?: (line: string) => void): void {
+  if (!stream) return;
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    if (!onLine) return;
+    const parts = (partial + chunk).split(/\r?\n/);
+    partial = parts.pop() ?? '';
+    if (partial.length > MAX_LINE) {
+      parts.push(partial);
+      partial = '';
+    }
+    for (const line of parts) onLine(line);
+  });
+  stream.on('end', () => {
+    if (onLine && partial !== '') onLine(partial);
+    partial = '';
+  });
+}

@@ -1,0 +1,145 @@
+import { ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
+import { SupervisedProcess } from '@livemesh/media';
+import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
+
+export interface ProcessRuntimeOptions {
+  /** The worker's entry file (apps/worker's main). */
+  workerEntry: string;
+  /** Environment every worker gets on top of the inherited one (NATS_URL, limits...). */
+  env: Record<string, string>;
+  /** How long a released service keeps its workers before they are stopped, ms. */
+  idleGraceMs: number;
+  logger: RuntimeLogger;
+}
+
+interface Replica {
+  id: string;
+  spec: ServiceSpec;
+  startParams: StartInstruction['startParams'];
+  proc: SupervisedProcess;
+  startedAt: string;
+  restarts: number;
+  state: ServiceInstance['state'];
+}
+
+/**
+ * The embedded default: each service replica is a local worker process (`node apps/worker`).
+ * Replicas of a service share its durable consumer, so scaling is starting more of them. A
+ * replica that dies is replaced; its unacked segment is redelivered to another one by JetStream.
+ */
+export class ProcessRuntime implements ContainerRuntime {
+  readonly kind = 'process' as const;
+  private readonly replicas = new Map<string, Replica[]>();
+  private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
+  private seq = 0;
+  private closing = false;
+
+  constructor(private readonly opts: ProcessRuntimeOptions) {}
+
+  async ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }> {
+    const name = instr.service.name;
+    this.cancelRelease(name);
+    const live = (this.replicas.get(name) ?? []).filter((r) => r.state !== 'exited');
+    if (live.length > 0) return { instance: view(live[0]!), reused: true };
+    const started = await this.scale(instr.service, Math.max(1, instr.service.minReplicas), instr.startParams);
+    return { instance: started[0]!, reused: false };
+  }
+
+  async scale(service: ServiceSpec, replicas: number, startParams: StartInstruction['startParams'] = service.startParams ?? {}): Promise<ServiceInstance[]> {
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > service.maxReplicas) {
+      throw new ValidationFailedError(`cannot scale ${service.name}`, [`replicas: must be an integer from 0 to ${service.maxReplicas} (the service's maxReplicas)`]);
+    }
+    const list = (this.replicas.get(service.name) ?? []).filter((r) => r.state !== 'exited');
+    while (list.length < replicas) list.push(this.startReplica(service, startParams));
+    const surplus = list.splice(replicas);
+    this.replicas.set(service.name, list);
+    await Promise.all(surplus.map((r) => this.stopReplica(r)));
+    if (surplus.length || replicas) this.opts.logger.log(`service=${service.name} replicas=${list.length}`);
+    return list.map(view);
+  }
+
+  async list(service?: string): Promise<ServiceInstance[]> {
+    const all = service ? (this.replicas.get(service) ?? []) : [...this.replicas.values()].flat();
+    return all.map(view);
+  }
+
+  async release(service: string): Promise<void> {
+    const list = this.replicas.get(service);
+    if (!list?.length) return;
+    this.cancelRelease(service);
+    const min = list[0]!.spec.minReplicas;
+    this.releaseTimers.set(
+      service,
+      setTimeout(() => {
+        this.releaseTimers.delete(service);
+        this.opts.logger.log(`service=${service} idle for ${this.opts.idleGraceMs} ms: keeping ${min} replica(s)`);
+        void this.scale(list[0]!.spec, min).catch((e: Error) => this.opts.logger.error(`service=${service} reclaim failed: ${e.message}`));
+      }, this.opts.idleGraceMs).unref(),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.releaseTimers.values()) clearTimeout(t);
+    await Promise.all([...this.replicas.values()].flat().map((r) => this.stopReplica(r)));
+    this.replicas.clear();
+  }
+
+  private cancelRelease(service: string): void {
+    clearTimeout(this.releaseTimers.get(service));
+    this.releaseTimers.delete(service);
+  }
+
+  private startReplica(spec: ServiceSpec, startParams: StartInstruction['startParams'], id = `${spec.name}-${++this.seq}`, restarts = 0): Replica {
+    const env: Record<string, string> = {
+      ...process.env,
+      ...(spec.env ?? {}),
+      ...this.opts.env,
+      LIVEMESH_SERVICE: spec.name,
+      LIVEMESH_WORKER_ID: id,
+      LIVEMESH_START_PARAMS: JSON.stringify(startParams),
+      LIVEMESH_SERVICE_CONFIG: JSON.stringify(spec.config ?? {}),
+    } as Record<string, string>;
+    if (spec.run?.module) env.LIVEMESH_STAGE_MODULE = spec.run.module;
+    const log = (line: string) => this.opts.logger.log(`[${id}] ${line}`);
+    const proc = new SupervisedProcess(process.execPath, [this.opts.workerEntry], {
+      env,
+      // Own group: stopping a replica also stops the ffmpeg it is running.
+      processGroup: true,
+      onStdoutLine: log,
+      onStderrLine: log,
+    });
+    const replica: Replica = { id, spec, startParams, proc, startedAt: new Date().toISOString(), restarts, state: 'starting' };
+    proc.on('started', () => (replica.state = 'running'));
+    proc.on('start-failed', (e) => {
+      replica.state = 'exited';
+      this.opts.logger.error(`service=${spec.name} worker=${id} cannot start: ${e.message}`);
+    });
+    proc.on('exited', (x) => {
+      replica.state = 'exited';
+      if (x.expected || this.closing) return;
+      const list = this.replicas.get(spec.name) ?? [];
+      const i = list.indexOf(replica);
+      if (i < 0) return;
+      // A container that dies is replaced; back-off keeps a crash loop from spinning.
+      const delay = Math.min(500 * 2 ** restarts, 10_000);
+      this.opts.logger.warn(`service=${spec.name} worker=${id} exited (code ${x.code}, signal ${x.signal}); replacing it in ${delay} ms`);
+      setTimeout(() => {
+        if (this.closing || list.indexOf(replica) < 0) return;
+        list[list.indexOf(replica)] = this.startReplica(spec, startParams, id, restarts + 1);
+      }, delay).unref();
+    });
+    proc.start();
+    return replica;
+  }
+
+  private async stopReplica(r: Replica): Promise<void> {
+    if (r.state === 'exited') return;
+    // Workers drain on SIGTERM: they finish or hand back what they hold, so nothing is lost.
+    await r.proc.stop(15_000);
+  }
+}
+
+function view(r: Replica): ServiceInstance {
+  return { id: r.id, service: r.spec.name, state: r.state, startedAt: r.startedAt, detail: { pid: r.proc.pid ?? 0, restarts: r.restarts } };
+}
