@@ -7,5 +7,5 @@ export { ensureDurable, ensureServiceConsumer, type ServiceConsumerOptions } fro
 export { JsonStore, type JsonEntry } from './json.store.js';
 export { publishJson, publishStreamEvent } from './events.publisher.js';
 export type { JsMsg, Consumer } from '@nats-io/jetstream';
-export { DeliverPolicy } from '@nats-io/jetstream';
+export { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 export type { MsgHdrs } from '@nats-io/transport-node';

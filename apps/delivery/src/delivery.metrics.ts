@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Delivery's Prometheus metrics. Its own registry (not prom-client's global one) so several apps
+ * can live in one process, as they do in the e2e tests. No stream id labels: they are unbounded.
+ */
+@Injectable()
+export class DeliveryMetrics {
+  readonly registry = new Registry();
+
+  readonly delivered = new Counter({
+    name: 'livemesh_delivery_segments_delivered_total',
+    help: 'Segments that became available in a playlist.',
+    registers: [this.registry],
+  });
+
+  readonly skipped = new Counter({
+    name: 'livemesh_delivery_segments_skipped_total',
+    help: 'Missing seqs given up on after the gap wait (their slot stays empty, marked by a discontinuity).',
+    registers: [this.registry],
+  });
+
+  readonly reorderWaits = new Counter({
+    name: 'livemesh_delivery_reorder_waits_total',
+    help: 'Segments that arrived ahead of a missing seq and had to wait in the reorder buffer.',
+    registers: [this.registry],
+  });
+
+  readonly dropped = new Counter({
+    name: 'livemesh_delivery_segments_dropped_total',
+    help: 'Segments not listed: duplicate, late (after their seq was skipped), after the end, or malformed.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly glassToGlass = new Histogram({
+    name: 'livemesh_delivery_glass_to_glass_seconds',
+    help: 'From ingest cutting a segment to the segment being listed in its playlist.',
+    buckets: [0.5, 1, 2, 3, 4, 6, 8, 10, 15, 20, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly streams = new Gauge({
+    name: 'livemesh_delivery_streams',
+    help: 'Streams held in memory.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,46 @@
+import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Env } from '@livemesh/contracts';
+import { Bus, ensureTopology } from '@livemesh/bus';
+import { DeliveryMetrics } from './delivery.metrics.js';
+import { HealthController } from './health.controller.js';
+import { HlsController } from './hls.controller.js';
+import { HlsRegistry } from './hls.registry.js';
+import { OutputConsumer } from './output.consumer.js';
+import { StreamEndListener } from './stream-end.listener.js';
+
+/** The HLS origin: output subjects in, playlists and segments out over HTTP. */
+@Module({})
+export class DeliveryModule implements OnApplicationShutdown {
+  private readonly logger = new Logger(DeliveryModule.name);
+
+  constructor(private readonly bus: Bus) {}
+
+  static forRoot(env: Env): DynamicModule {
+    return {
+      module: DeliveryModule,
+      controllers: [HlsController, HealthController],
+      providers: [
+        { provide: Env, useValue: env },
+        {
+          provide: Bus,
+          inject: [Env],
+          useFactory: async (e: Env): Promise<Bus> => {
+            const bus = await Bus.connect({ url: e.NATS_URL, name: `delivery:${process.pid}` });
+            await ensureTopology(bus, { outputRetentionSeconds: e.OUTPUT_RETENTION_SECONDS });
+            return bus;
+          },
+        },
+        DeliveryMetrics,
+        HlsRegistry,
+        OutputConsumer,
+        StreamEndListener,
+      ],
+    };
+  }
+
+  /** Runs after the consumers stopped (beforeApplicationShutdown): their last acks are flushed. */
+  async onApplicationShutdown(signal?: string): Promise<void> {
+    await this.bus.close();
+    this.logger.log(`stopped${signal ? ` on ${signal}` : ''}`);
+  }
+}

@@ -1,0 +1,332 @@
+import type { SegmentMeta } from '@livemesh/contracts';
+
+/** A segment as the playlist keeps it: its bytes plus what the tags need. */
+export interface PlaylistSegment {
+  seq: number;
+  /** Seconds. */
+  duration: number;
+  /** Seconds on the source timeline. */
+  pts: number;
+  /** Wall clock (ms) when ingest cut it. */
+  ingestTime: number;
+  epoch: number;
+  data: Uint8Array;
+  /** Picture size, when a hop put it in the segment's transfer parameters. */
+  width?: number;
+  height?: number;
+}
+
+/** A segment that made it into the playlist. */
+export interface PlaylistEntry extends PlaylistSegment {
+  /** The EXT-X-MEDIA-SEQUENCE number of this entry. */
+  msn: number;
+  /** EXT-X-DISCONTINUITY precedes it. */
+  discontinuity: boolean;
+  /** EXT-X-PROGRAM-DATE-TIME, ms since epoch. */
+  programDateTime: number;
+  /** Clock time it became available to players. */
+  availableAt: number;
+}
+
+export interface HlsPlaylistOptions {
+  /** Segments listed in the live playlist (env.HLS_WINDOW). */
+  window: number;
+  /** Injected clock (ms); tests drive it by hand. */
+  now?: () => number;
+  /**
+   * How long a missing seq is waited for once a later one is buffered, in target durations.
+   * Default 2: long enough for a slower replica of the last hop, short enough that a player
+   * holding ~3 target durations of buffer does not run dry.
+   */
+  gapWaitTargetDurations?: number;
+  /**
+   * How EXT-X-TARGETDURATION is derived from the longest EXTINF. `nearest` (default) is what
+   * RFC 8216 §4.3.3.1 requires (each EXTINF rounded to the nearest integer <= target); `ceil` is
+   * stricter but turns a 2.02 s cut into a 3 s target, and players hold back ~3 target durations
+   * from the live edge, so it costs a third more latency for nothing.
+   */
+  targetDurationRounding?: 'nearest' | 'ceil';
+  /** Target duration assumed before any segment was seen (env.SEGMENT_SECONDS). Default 2. */
+  initialTargetDuration?: number;
+  /** Most segments held waiting for a missing seq; beyond it the gap is skipped at once. Default 4 × window. */
+  maxBuffered?: number;
+  /**
+   * After end(): how long stragglers still in the chain are waited for before EXT-X-ENDLIST,
+   * unless the last seq was given and everything up to it is in. Default: the gap wait.
+   */
+  endGraceMs?: number;
+}
+
+/** What a push() or tick() changed. */
+export interface PlaylistChange {
+  /** Entries appended to the playlist, in order. */
+  emitted: PlaylistEntry[];
+  /** Seqs given up on (their slot stays empty). */
+  skipped: number[];
+  /** True when this call appended EXT-X-ENDLIST. */
+  ended: boolean;
+}
+
+export type PushOutcome = 'buffered' | 'duplicate' | 'late' | 'after-end';
+
+export interface PushResult extends PlaylistChange {
+  outcome: PushOutcome;
+  /** The segment arrived ahead of a missing seq and has to wait for it. */
+  waiting: boolean;
+}
+
+const SKIPPED_MEMORY = 256;
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+/** A segment's picture size from its transfer parameters, when a hop recorded it there. */
+export function pictureSize(meta: Pick<SegmentMeta, 'transfer'>): { width?: number; height?: number } {
+  const w = meta.transfer?.width;
+  const h = meta.transfer?.height;
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 16_384;
+  return ok(w) && ok(h) ? { width: w, height: h } : {};
+}
+
+/**
+ * The live media playlist of one rendition of one stream. Pure: no I/O and no timers, the caller
+ * pushes segments and calls tick() with time moving on its injected clock.
+ *
+ * Order: segments arrive in any order (replicas of the last hop finish out of order) and are listed
+ * strictly by seq. A missing seq is waited for `gapWaitTargetDurations` target durations, counted
+ * from the arrival of the earliest later segment, then skipped.
+ *
+ * Discontinuities: EXT-X-DISCONTINUITY is written where the media timeline breaks, which is
+ * (a) when the segment's epoch differs from the previous one (the source timeline restarted), and
+ * (b) after a skipped seq. For (b) the timestamps do continue, but there is a hole of one segment
+ * in them; EXT-X-GAP would describe it exactly but needs protocol version 8 and a duration we do
+ * not know for certain, while hls.js and Safari handle a discontinuity by resetting their timeline
+ * instead of stalling at the hole. In the normal flow there is no discontinuity at all.
+ */
+export class HlsPlaylist {
+  private readonly window: number;
+  private readonly now: () => number;
+  private readonly gapWaitTds: number;
+  private readonly maxBuffered: number;
+  private readonly endGraceMs?: number;
+  private readonly roundTarget: (seconds: number) => number;
+
+  /** Listed segments, oldest first; at most `window`. */
+  private readonly entries: PlaylistEntry[] = [];
+  /** Segments just slid out of the window: still served for a while (RFC 8216 §6.2.2). */
+  private readonly retired: PlaylistEntry[] = [];
+  /** Waiting segments by seq, with their arrival time. */
+  private readonly buffer = new Map<number, { segment: PlaylistSegment; arrivedAt: number }>();
+
+  /** Recently skipped seqs, to tell a late arrival from a duplicate. */
+  private readonly skippedSeqs = new Set<number>();
+  private nextSeq?: number;
+  private firstArrivalAt?: number;
+  private mediaSequence = 0;
+  private discontinuitySequence = 0;
+  private targetDuration: number;
+  private skipPending = false;
+  private last?: PlaylistEntry;
+  /** PDT anchor of the current epoch: wall clock of pts `anchorPts`. */
+  private anchor?: { epoch: number; pts: number; wall: number };
+  private endRequestedAt?: number;
+  private lastSeq?: number;
+  private endedFlag = false;
+
+  constructor(opts: HlsPlaylistOptions) {
+    if (!Number.isInteger(opts.window) || opts.window < 1) throw new RangeError('window must be a positive integer');
+    this.window = opts.window;
+    this.now = opts.now ?? Date.now;
+    this.gapWaitTds = opts.gapWaitTargetDurations ?? 2;
+    this.maxBuffered = opts.maxBuffered ?? 4 * opts.window;
+    this.endGraceMs = opts.endGraceMs;
+    this.roundTarget = opts.targetDurationRounding === 'ceil' ? Math.ceil : Math.round;
+    this.targetDuration = Math.max(1, Math.ceil(opts.initialTargetDuration ?? 2));
+  }
+
+  get ended(): boolean {
+    return this.endedFlag;
+  }
+
+  /** Segments currently listed, oldest first. */
+  get listed(): readonly PlaylistEntry[] {
+    return this.entries;
+  }
+
+  get bufferedCount(): number {
+    return this.buffer.size;
+  }
+
+  /** EXT-X-TARGETDURATION: never decreases, as RFC 8216 requires it not to change. */
+  get targetDurationSeconds(): number {
+    return this.targetDuration;
+  }
+
+  /** How long a missing seq is waited for, ms. */
+  get gapWaitMs(): number {
+    return this.gapWaitTds * this.targetDuration * 1000;
+  }
+
+  /** Peak and average bit rate over the listed segments, for EXT-X-STREAM-INF. */
+  bandwidth(): { peak: number; average: number } | undefined {
+    if (this.entries.length === 0) return undefined;
+    let peak = 0;
+    let bytes = 0;
+    let seconds = 0;
+    for (const e of this.entries) {
+      const d = Math.max(e.duration, 0.001);
+      peak = Math.max(peak, (e.data.byteLength * 8) / d);
+      bytes += e.data.byteLength;
+      seconds += d;
+    }
+    return { peak: Math.ceil(peak), average: Math.ceil((bytes * 8) / seconds) };
+  }
+
+  /** Picture size of the newest listed segment that carries one. */
+  resolution(): { width: number; height: number } | undefined {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i]!;
+      if (e.width !== undefined && e.height !== undefined) return { width: e.width, height: e.height };
+    }
+    return undefined;
+  }
+
+  /** A listed (or just retired) segment by seq. */
+  segment(seq: number): PlaylistEntry | undefined {
+    return this.entries.find((e) => e.seq === seq) ?? this.retired.find((e) => e.seq === seq);
+  }
+
+  /** Accepts a segment; emits whatever became contiguous. */
+  push(segment: PlaylistSegment): PushResult {
+    const now = this.now();
+    const none = { emitted: [], skipped: [], ended: false, waiting: false };
+    if (this.endedFlag) return { ...none, outcome: 'after-end' };
+    if (this.nextSeq !== undefined && segment.seq < this.nextSeq) {
+      return { ...none, outcome: this.skippedSeqs.has(segment.seq) ? 'late' : 'duplicate' };
+    }
+    if (this.buffer.has(segment.seq)) return { ...none, outcome: 'duplicate' };
+    this.buffer.set(segment.seq, { segment, arrivedAt: now });
+    this.firstArrivalAt ??= now;
+    const change = this.drain(now);
+    const waiting = this.buffer.has(segment.seq);
+    return { ...change, outcome: 'buffered', waiting };
+  }
+
+  /** Lets time pass: skips gaps waited for long enough, ends the playlist when its grace is over. */
+  tick(): PlaylistChange {
+    if (this.endedFlag) return { emitted: [], skipped: [], ended: false };
+    return this.drain(this.now());
+  }
+
+  /**
+   * The stream ended. EXT-X-ENDLIST is appended once segments up to `lastSeq` are in (when known)
+   * or after the end grace, whichever comes first; what is still buffered then is listed first.
+   */
+  end(lastSeq?: number): PlaylistChange {
+    if (this.endedFlag) return { emitted: [], skipped: [], ended: false };
+    this.endRequestedAt ??= this.now();
+    if (lastSeq !== undefined && Number.isInteger(lastSeq) && lastSeq >= 0) this.lastSeq = lastSeq;
+    return this.drain(this.now());
+  }
+
+  /** The media playlist. `uriPrefix` is put before `<seq>.ts` (e.g. `main/` when served one level up). */
+  render(uriPrefix = ''): string {
+    const lines = [
+      '#EXTM3U',
+      '#EXT-X-VERSION:3',
+      `#EXT-X-TARGETDURATION:${this.targetDuration}`,
+      `#EXT-X-MEDIA-SEQUENCE:${this.mediaSequence}`,
+    ];
+    if (this.discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${this.discontinuitySequence}`);
+    for (const e of this.entries) {
+      if (e.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
+      lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(e.programDateTime).toISOString()}`);
+      lines.push(`#EXTINF:${e.duration.toFixed(3)},`);
+      lines.push(`${uriPrefix}${e.seq}.ts`);
+    }
+    if (this.endedFlag) lines.push('#EXT-X-ENDLIST');
+    return lines.join('\n') + '\n';
+  }
+
+  private drain(now: number): PlaylistChange {
+    const change: PlaylistChange = { emitted: [], skipped: [], ended: false };
+    if (this.nextSeq === undefined) {
+      if (this.buffer.size === 0) return this.maybeEnd(now, change);
+      // Seq 0 starts a stream; otherwise (delivery joined late or restarted) an earlier seq may
+      // still be on its way, so the start is chosen only after the gap wait.
+      const lowest = Math.min(...this.buffer.keys());
+      if (lowest === 0 || now - this.firstArrivalAt! >= this.gapWaitMs || this.endDue(now) || this.buffer.size > this.maxBuffered) {
+        this.nextSeq = lowest;
+      } else {
+        return change;
+      }
+    }
+    for (;;) {
+      const hit = this.buffer.get(this.nextSeq);
+      if (hit) {
+        this.buffer.delete(this.nextSeq);
+        change.emitted.push(this.append(hit.segment, now));
+        this.nextSeq++;
+        continue;
+      }
+      if (this.buffer.size === 0) break;
+      const waitingSince = Math.min(...[...this.buffer.values()].map((b) => b.arrivedAt));
+      if (now - waitingSince >= this.gapWaitMs || this.buffer.size > this.maxBuffered || this.endDue(now)) {
+        const lowest = Math.min(...this.buffer.keys());
+        for (let s = this.nextSeq; s < lowest; s++) change.skipped.push(s);
+        for (const s of change.skipped.slice(-SKIPPED_MEMORY)) this.skippedSeqs.add(s);
+        while (this.skippedSeqs.size > SKIPPED_MEMORY) this.skippedSeqs.delete(this.skippedSeqs.values().next().value!);
+        this.nextSeq = lowest;
+        this.skipPending = true;
+        continue;
+      }
+      break;
+    }
+    return this.maybeEnd(now, change);
+  }
+
+  private endDue(now: number): boolean {
+    return this.endRequestedAt !== undefined && now - this.endRequestedAt >= (this.endGraceMs ?? this.gapWaitMs);
+  }
+
+  private maybeEnd(now: number, change: PlaylistChange): PlaylistChange {
+    if (this.endRequestedAt === undefined || this.endedFlag) return change;
+    const allIn = this.lastSeq !== undefined && this.nextSeq !== undefined && this.nextSeq > this.lastSeq && this.buffer.size === 0;
+    if (allIn || (this.endDue(now) && this.buffer.size === 0)) {
+      this.endedFlag = true;
+      change.ended = true;
+    }
+    return change;
+  }
+
+  private append(s: PlaylistSegment, now: number): PlaylistEntry {
+    const epochChanged = this.last !== undefined && this.last.epoch !== s.epoch;
+    const discontinuity = this.last !== undefined && (epochChanged || this.skipPending);
+    this.skipPending = false;
+    if (!this.anchor || this.anchor.epoch !== s.epoch || discontinuity) {
+      // ingestTime is when the cut finished, i.e. the wall clock at the segment's end.
+      this.anchor = { epoch: s.epoch, pts: s.pts, wall: s.ingestTime - s.duration * 1000 };
+    }
+    const programDateTime = Math.round(this.anchor.wall + (s.pts - this.anchor.pts) * 1000);
+    // The first listed seq numbers the playlist, so MEDIA-SEQUENCE and URIs line up while nothing is skipped.
+    if (this.last === undefined) this.mediaSequence = s.seq;
+    const entry: PlaylistEntry = {
+      ...s,
+      duration: round3(s.duration),
+      msn: this.mediaSequence + this.entries.length,
+      discontinuity,
+      programDateTime,
+      availableAt: now,
+    };
+    this.targetDuration = Math.max(this.targetDuration, this.roundTarget(entry.duration));
+    this.entries.push(entry);
+    this.last = entry;
+    while (this.entries.length > this.window) {
+      const gone = this.entries.shift()!;
+      this.mediaSequence++;
+      // RFC 8216 §6.2.2: removing an EXT-X-DISCONTINUITY tag increments EXT-X-DISCONTINUITY-SEQUENCE.
+      if (gone.discontinuity) this.discontinuitySequence++;
+      this.retired.push(gone);
+      if (this.retired.length > this.window) this.retired.shift();
+    }
+    return entry;
+  }
+}
