@@ -1,0 +1,28 @@
+import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Bus, ensureTopology } from '@livemesh/bus';
+import { Env } from '@livemesh/contracts';
+
+/** The one connected Bus of the orchestrator; the topology exists before anything uses it. */
+@Module({
+  providers: [
+    {
+      provide: Bus,
+      inject: [Env],
+      useFactory: async (env: Env): Promise<Bus> => {
+        const logger = new Logger('BusModule');
+        const bus = await Bus.connect({ url: env.NATS_URL, name: `orchestrator:${process.pid}` });
+        await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
+        logger.log(`connected to ${env.NATS_URL}; streams, buckets and stores are in place`);
+        return bus;
+      },
+    },
+  ],
+  exports: [Bus],
+})
+export class BusModule implements OnApplicationShutdown {
+  constructor(@Inject(Bus) private readonly bus: Bus) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+  }
+}

@@ -1,0 +1,71 @@
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Controller, Get, Inject, Logger, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { Env } from '@livemesh/contracts';
+
+/** Headers that describe one hop's connection, not the content (RFC 9110 section 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+const SAFE_PATH = /^\/hls\/[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_.-]{1,128})*$/;
+
+/**
+ * Viewers only ever talk to the orchestrator's port: /hls/* is streamed through to delivery's
+ * origin as it comes (status, headers and body), so playlists and segments are never buffered here.
+ */
+@ApiExcludeController()
+@Controller('hls')
+export class HlsProxyController {
+  private readonly logger = new Logger(HlsProxyController.name);
+  private readonly upstream: URL;
+
+  constructor(@Inject(Env) env: Env) {
+    this.upstream = new URL(env.DELIVERY_URL);
+  }
+
+  @Get('*path')
+  proxy(@Req() req: IncomingMessage & { originalUrl?: string }, @Res() res: ServerResponse): void {
+    const url = new URL(req.originalUrl ?? req.url ?? '/', 'http://proxy.invalid');
+    if (!SAFE_PATH.test(url.pathname) || url.pathname.includes('..')) {
+      send(res, 400, { statusCode: 400, error: 'Bad Request', message: `not an HLS path: ${url.pathname}` });
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of ['accept', 'range', 'if-none-match', 'if-modified-since', 'user-agent']) {
+      const v = req.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    const upstreamReq = httpRequest(
+      {
+        protocol: this.upstream.protocol,
+        hostname: this.upstream.hostname,
+        port: this.upstream.port,
+        method: 'GET',
+        path: url.pathname + url.search,
+        headers,
+        timeout: 10_000,
+      },
+      (upstreamRes) => {
+        for (const [k, v] of Object.entries(upstreamRes.headers)) {
+          if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
+        }
+        res.statusCode = upstreamRes.statusCode ?? 502;
+        upstreamRes.pipe(res);
+        upstreamRes.once('error', () => res.destroy());
+      },
+    );
+    upstreamReq.once('timeout', () => upstreamReq.destroy(new Error('delivery did not answer within 10 s')));
+    upstreamReq.once('error', (e) => {
+      this.logger.warn(`HLS proxy to ${this.upstream.origin}${url.pathname} failed: ${e.message}`);
+      if (res.headersSent) res.destroy();
+      else send(res, 502, { statusCode: 502, error: 'Bad Gateway', message: `delivery (${this.upstream.origin}) is not reachable: ${e.message}` });
+    });
+    // A viewer that goes away should not keep the upstream request open.
+    res.once('close', () => upstreamReq.destroy());
+    upstreamReq.end();
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}

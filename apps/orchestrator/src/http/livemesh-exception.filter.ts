@@ -1,0 +1,66 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  ChainPlanError,
+  InvalidNameError,
+  NotFoundError,
+  SourceUrlError,
+  ValidationFailedError,
+} from '@livemesh/contracts';
+
+interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  problems?: string[];
+  code?: string;
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+/** Maps livemesh's named errors to HTTP answers; anything unexpected is a logged 500 without internals. */
+@Catch()
+export class LivemeshExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger(LivemeshExceptionFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const http = host.switchToHttp();
+    const res = http.getResponse<{ headersSent?: boolean; status(code: number): { json(body: unknown): void }; destroy?(): void }>();
+    const req = http.getRequest<{ method?: string; url?: string }>();
+    const { status, body } = this.describe(exception, `${req.method} ${req.url}`);
+    if (res.headersSent) {
+      res.destroy?.();
+      return;
+    }
+    res.status(status).json(body);
+  }
+
+  private describe(e: unknown, where: string): { status: number; body: ErrorBody | object } {
+    if (e instanceof HttpException) return { status: e.getStatus(), body: normalise(e) };
+    // ChainPlanError is a ValidationFailedError: it must be matched first.
+    if (e instanceof ChainPlanError) return answer(422, e.message, e.code, e.problems);
+    if (e instanceof ValidationFailedError) return answer(400, e.message, e.code, e.problems);
+    if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
+    if (e instanceof NotFoundError) return answer(404, e.message, e.code);
+    if (e instanceof SourceUrlError) return answer(422, e.message, e.code);
+    this.logger.error(`${where} failed: ${(e as Error)?.message ?? String(e)}`, (e as Error)?.stack);
+    return answer(500, 'internal error; the orchestrator log has the details', (e as { code?: string })?.code);
+  }
+}
+
+function answer(status: number, message: string, code?: string, problems?: string[]): { status: number; body: ErrorBody } {
+  const body: ErrorBody = { statusCode: status, error: REASONS[status] ?? 'Error', message };
+  if (problems) body.problems = problems;
+  if (code) body.code = code;
+  return { status, body };
+}
+
+function normalise(e: HttpException): object {
+  const r = e.getResponse();
+  return typeof r === 'string' ? { statusCode: e.getStatus(), error: e.name, message: r } : r;
+}

@@ -1,0 +1,62 @@
+import type { ArgumentMetadata } from '@nestjs/common';
+import { ChangeChainRequest, PipelineSpec, ServiceSpec, StartStreamRequest, ValidationFailedError } from '@livemesh/contracts';
+import { ScaleRequest } from '../catalogue/scale.dto.js';
+import { livemeshValidationPipe } from './validation.pipe.js';
+
+const pipe = livemeshValidationPipe();
+const body = (metatype: ArgumentMetadata['metatype']): ArgumentMetadata => ({ type: 'body', metatype });
+
+async function problems(metatype: ArgumentMetadata['metatype'], value: unknown): Promise<string[]> {
+  try {
+    await pipe.transform(value, body(metatype));
+  } catch (e) {
+    if (e instanceof ValidationFailedError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+const service = {
+  name: 'pixelate',
+  version: '1.0.0',
+  paramSchema: { type: 'object', additionalProperties: false },
+  input: 'segments',
+  minReplicas: 0,
+  maxReplicas: 2,
+};
+
+describe('HTTP body validation with the contracts DTOs', () => {
+  it('accepts a valid service spec and returns a ServiceSpec instance', async () => {
+    const out = await pipe.transform(service, body(ServiceSpec));
+    expect(out).toBeInstanceOf(ServiceSpec);
+  });
+
+  it('refuses unknown fields, bad names, versions and kinds, naming each field', async () => {
+    const p = await problems(ServiceSpec, { ...service, name: 'a.b', version: 'one', input: 'audio', extra: 1 });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        'extra: property extra should not exist',
+        expect.stringMatching(/^name must be 1-64 letters/),
+        'version must be semver, e.g. 1.2.0',
+        expect.stringMatching(/^input must be one of the following values/),
+      ]),
+    );
+  });
+
+  it('refuses a pipeline without stages and a stage with a bad service name', async () => {
+    expect(await problems(PipelineSpec, { name: 'p', stages: [] })).toEqual(['stages must contain at least 1 elements']);
+    expect((await problems(PipelineSpec, { name: 'p', stages: [{ service: 'x y' }] }))[0]).toMatch(/^stages\.0\.service must be 1-64/);
+  });
+
+  it('checks stream start and chain change bodies', async () => {
+    expect(await problems(StartStreamRequest, { id: 'room-1', attributes: { category: 'game' } })).toEqual([]);
+    expect((await problems(StartStreamRequest, { id: 'room 1' }))[0]).toMatch(/^id must be 1-64/);
+    expect(await problems(ChangeChainRequest, {})).toEqual(expect.arrayContaining([expect.stringMatching(/^stages/)]));
+  });
+
+  it('refuses a scale request outside 0..64 or not an integer', async () => {
+    expect(await problems(ScaleRequest, { replicas: 2 })).toEqual([]);
+    expect(await problems(ScaleRequest, { replicas: 1.5 })).toEqual(['replicas must be an integer number']);
+    expect(await problems(ScaleRequest, { replicas: 65 })).toEqual(['replicas must not be greater than 64']);
+  });
+});

@@ -1,0 +1,87 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Bus, JsonStore, isNotFound } from '@livemesh/bus';
+import { BUCKETS, STREAMS, consumers, type StreamRecord, type StreamState } from '@livemesh/contracts';
+import { CatalogueService } from '../catalogue/catalogue.service.js';
+
+const STATES: StreamState[] = ['starting', 'live', 'stopping', 'ended', 'failed'];
+
+/**
+ * The orchestrator's Prometheus metrics, in a registry of its own so several apps can share a
+ * process (tests, the embedded mesh). Labels never carry a stream id: streams come and go, and
+ * each would be a new series.
+ */
+@Injectable()
+export class MetricsService {
+  private readonly logger = new Logger(MetricsService.name);
+  readonly registry = new Registry();
+  readonly chainStarts: Counter<'source'>;
+  readonly planFailures: Counter<'origin'>;
+  readonly chainChanges: Counter;
+
+  constructor(
+    @Inject(Bus) bus: Bus,
+    @Inject(CatalogueService) catalogue: CatalogueService,
+  ) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'livemesh_orchestrator_' });
+    this.chainStarts = new Counter({
+      name: 'livemesh_chain_starts_total',
+      help: 'Chains started, by where the start came from (http, platform).',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    this.planFailures = new Counter({
+      name: 'livemesh_plan_failures_total',
+      help: 'Start or change requests whose chain could not be planned.',
+      labelNames: ['origin'],
+      registers: [this.registry],
+    });
+    this.chainChanges = new Counter({
+      name: 'livemesh_chain_changes_total',
+      help: 'Chains of running streams replaced with a new version.',
+      registers: [this.registry],
+    });
+    // collect() runs with the gauge as `this`; the constructor parameters stay in scope.
+    const logger = this.logger;
+    const streams = new JsonStore<StreamRecord>(bus, BUCKETS.streams);
+    new Gauge({
+      name: 'livemesh_streams',
+      help: 'Streams known to the orchestrator, by state.',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        const counts = new Map<StreamState, number>(STATES.map((s) => [s, 0]));
+        try {
+          for (const e of await streams.list()) counts.set(e.value.state, (counts.get(e.value.state) ?? 0) + 1);
+        } catch (e) {
+          logger.warn(`cannot count streams: ${(e as Error).message}`);
+        }
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'livemesh_consumer_pending_segments',
+      help: "Segments waiting in a service's durable consumer (what autoscaling follows).",
+      labelNames: ['service'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        let names: string[] = [];
+        try {
+          names = (await catalogue.listServices()).map((s) => s.name);
+        } catch (e) {
+          logger.warn(`cannot list services: ${(e as Error).message}`);
+        }
+        for (const service of names) {
+          try {
+            const info = await bus.jsm.consumers.info(STREAMS.segments, consumers.service(service));
+            this.set({ service }, info.num_pending);
+          } catch (e) {
+            // No consumer yet: no replica of the service ever started, so nothing can be waiting on it.
+            if (!isNotFound(e)) logger.warn(`service=${service} cannot read consumer lag: ${(e as Error).message}`);
+          }
+        }
+      },
+    });
+  }
+}

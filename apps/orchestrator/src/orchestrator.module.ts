@@ -1,0 +1,32 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Env } from '@livemesh/contracts';
+import type { ContainerRuntime } from '@livemesh/runtime';
+import { BusModule } from './bus/bus.module.js';
+import { CatalogueModule } from './catalogue/catalogue.module.js';
+import { EnvModule } from './config/env.module.js';
+import { HealthModule } from './health/health.module.js';
+import { HlsModule } from './hls/hls.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { PlatformEventsModule } from './platform/platform-events.module.js';
+import { RuntimeModule } from './runtime/runtime.module.js';
+import { StreamsModule } from './streams/streams.module.js';
+
+@Module({})
+export class OrchestratorModule {
+  static forRoot(env: Env, runtime?: ContainerRuntime): DynamicModule {
+    return {
+      module: OrchestratorModule,
+      imports: [
+        EnvModule.forRoot(env),
+        RuntimeModule.forRoot(runtime),
+        BusModule,
+        CatalogueModule,
+        StreamsModule,
+        PlatformEventsModule,
+        MetricsModule,
+        HealthModule,
+        HlsModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,131 @@
+import { ChainPlanError, type PipelineSpec, type ServiceSpec } from '@livemesh/contracts';
+import { buildChainSpec, planChain, type CatalogueSnapshot } from './chain.planner.js';
+
+function service(name: string, properties: Record<string, unknown>, required: string[] = []): ServiceSpec {
+  return {
+    name,
+    version: '1.0.0',
+    paramSchema: { type: 'object', additionalProperties: false, properties, required },
+    input: 'segments',
+    minReplicas: 0,
+    maxReplicas: 2,
+  } as ServiceSpec;
+}
+
+const services = new Map<string, ServiceSpec>([
+  ['watermark', service('watermark', { text: { type: 'string', default: 'livemesh' }, size: { type: 'integer', minimum: 8, default: 24 } })],
+  ['transcode', service('transcode', { width: { type: 'integer', minimum: 16 }, height: { type: 'integer', minimum: 16 } }, ['width', 'height'])],
+  ['pixelate', service('pixelate', { block: { type: 'integer', minimum: 2, default: 16 } })],
+]);
+
+const pipelines: PipelineSpec[] = [
+  { name: 'default', default: true, stages: [{ service: 'watermark', params: { text: 'livemesh' } }, { service: 'transcode', params: { width: 854, height: 480 } }] },
+  { name: 'games', priority: 10, selectors: { category: ['game', 'esports'] }, stages: [{ service: 'transcode', params: { width: 640, height: 360 } }] },
+  { name: 'games-hd', priority: 20, selectors: { category: 'game', height: '1080' }, stages: [{ service: 'pixelate' }] },
+  { name: 'catch-all-without-selectors', priority: 999, stages: [{ service: 'pixelate' }] },
+] as PipelineSpec[];
+
+const catalogue: CatalogueSnapshot = { services, pipelines };
+
+function planError(fn: () => unknown): ChainPlanError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ChainPlanError) return e;
+    throw e;
+  }
+  throw new Error('expected a ChainPlanError');
+}
+
+describe('planChain', () => {
+  it('uses explicit stages before any pipeline, filling parameter defaults', () => {
+    const plan = planChain({ id: 's1', stages: [{ service: 'watermark' }], pipeline: 'games' }, catalogue);
+    expect(plan.source).toBe('stages');
+    expect(plan.stages).toEqual([{ service: 'watermark', params: { text: 'livemesh', size: 24 } }]);
+  });
+
+  it('uses a pipeline by name', () => {
+    const plan = planChain({ id: 's1', pipeline: 'games', attributes: { category: 'music' } }, catalogue);
+    expect(plan.source).toBe('pipeline:games');
+    expect(plan.stages).toEqual([{ service: 'transcode', params: { width: 640, height: 360 } }]);
+  });
+
+  it('picks the highest-priority pipeline whose selectors all match', () => {
+    expect(planChain({ id: 's', attributes: { category: 'esports' } }, catalogue).source).toBe('pipeline:games');
+    expect(planChain({ id: 's', attributes: { category: 'game', height: '1080' } }, catalogue).source).toBe('pipeline:games-hd');
+    expect(planChain({ id: 's', attributes: { category: 'game', height: '720' } }, catalogue).source).toBe('pipeline:games');
+  });
+
+  it('falls back to the default pipeline, never to one that merely lacks selectors', () => {
+    const plan = planChain({ id: 's', attributes: { category: 'music' } }, catalogue);
+    expect(plan.source).toBe('pipeline:default');
+    expect(plan.stages.map((s) => s.service)).toEqual(['watermark', 'transcode']);
+    expect(planChain({ id: 's' }, catalogue).source).toBe('pipeline:default');
+  });
+
+  it('lays overrides over the pipeline parameters of every stage of that service', () => {
+    const plan = planChain({ id: 's', overrides: { watermark: { text: 'hi' }, transcode: { height: 360 } } }, catalogue);
+    expect(plan.stages).toEqual([
+      { service: 'watermark', params: { text: 'hi', size: 24 } },
+      { service: 'transcode', params: { width: 854, height: 360 } },
+    ]);
+  });
+
+  it('lists every problem at once: unknown service, refused and missing parameters, stray overrides', () => {
+    const err = planError(() =>
+      planChain(
+        {
+          id: 's',
+          stages: [{ service: 'watermark', params: { txt: 'typo', size: 2 } }, { service: 'nope' }, { service: 'transcode', params: { width: 'wide' } }],
+          overrides: { pixelate: { block: 4 } },
+        },
+        catalogue,
+      ),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        'overrides.pixelate: service "pixelate" is not in the chain (watermark -> nope -> transcode)',
+        'stages[0].params: unknown parameter "txt"',
+        expect.stringMatching(/^stages\[0\]\.params\.size: must be >= 8/),
+        'stages[1].service: unknown service "nope"',
+        expect.stringMatching(/^stages\[2\]\.params: must have required property 'height'/),
+        expect.stringMatching(/^stages\[2\]\.params\.width: must be integer/),
+      ]),
+    );
+    expect(err.problems).toHaveLength(6);
+  });
+
+  it('names a missing pipeline', () => {
+    expect(planError(() => planChain({ id: 's', pipeline: 'ghost' }, catalogue)).problems).toEqual(['pipeline: no pipeline named "ghost"']);
+  });
+
+  it('refuses to guess when nothing matches and there is no default', () => {
+    const err = planError(() => planChain({ id: 's' }, { services, pipelines: pipelines.filter((p) => !p.default) }));
+    expect(err.problems[0]).toMatch(/no pipeline is marked default/);
+  });
+
+  it('does not change the catalogue it read from', () => {
+    planChain({ id: 's', overrides: { watermark: { text: 'x' } } }, catalogue);
+    expect(pipelines[0]!.stages[0]!.params).toEqual({ text: 'livemesh' });
+  });
+});
+
+describe('buildChainSpec', () => {
+  it('gives each hop its own subject and points it at the next hop, the last at the outputs', () => {
+    const spec = buildChainSpec('room-1', 3, [
+      { service: 'watermark', params: { text: 'a' } },
+      { service: 'transcode', params: { width: 854, height: 480 } },
+      { service: 'watermark', params: { text: 'b' } },
+    ], new Date('2025-01-01T00:00:00Z'));
+    expect(spec).toEqual({
+      streamId: 'room-1',
+      version: 3,
+      updatedAt: '2025-01-01T00:00:00.000Z',
+      hops: [
+        { index: 0, service: 'watermark', params: { text: 'a' }, subject: 'lm.seg.watermark.room-1.0', next: 'lm.seg.transcode.room-1.1' },
+        { index: 1, service: 'transcode', params: { width: 854, height: 480 }, subject: 'lm.seg.transcode.room-1.1', next: 'lm.seg.watermark.room-1.2' },
+        { index: 2, service: 'watermark', params: { text: 'b' }, subject: 'lm.seg.watermark.room-1.2', next: null },
+      ],
+    });
+  });
+});

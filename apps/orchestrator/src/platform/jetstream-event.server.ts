@@ -1,0 +1,125 @@
+import { Logger } from '@nestjs/common';
+import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { ensureDurable, type Bus, type Consumer, type JsMsg } from '@livemesh/bus';
+
+type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
+type ConsumerConfig = Parameters<typeof ensureDurable>[2];
+// The enum values of @nats-io/jetstream, which only @livemesh/bus depends on.
+const EXPLICIT_ACK = 'explicit' as ConsumerConfig['ack_policy'];
+const DELIVER_ALL = 'all' as ConsumerConfig['deliver_policy'];
+
+export interface JetStreamEventServerOptions {
+  /** JetStream stream holding the events. */
+  stream: string;
+  /** Durable consumer name: progress survives restarts, so nothing published meanwhile is lost. */
+  durable: string;
+  filterSubject: string;
+  /** Time a handler has before the event is redelivered, ms. */
+  ackWaitMs?: number;
+  /** Deliveries before an event whose handler keeps failing is given up (terminated). */
+  maxDeliver?: number;
+}
+
+/** The context an `@EventPattern` handler gets: the JetStream message (subject, headers, delivery count). */
+export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
+  getMessage(): JsMsg {
+    return this.args[0];
+  }
+  getSubject(): string {
+    return this.args[0].subject;
+  }
+}
+
+/**
+ * A Nest transport over a durable JetStream pull consumer. Nest's own NATS transport is core NATS
+ * (at-most-once: an event published while the orchestrator is down is lost), which is why the
+ * platform events come through this one instead. Events are handled one at a time in stream
+ * order (a stop must not overtake its start); a handler that resolves acks the event, one that
+ * throws gets it redelivered after a back-off, up to maxDeliver.
+ */
+export class JetStreamEventServer extends Server implements CustomTransportStrategy {
+  private readonly log = new Logger(JetStreamEventServer.name);
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly options: JetStreamEventServerOptions,
+  ) {
+    super();
+  }
+
+  async listen(callback: (...optionalParams: unknown[]) => unknown): Promise<void> {
+    try {
+      const { stream, durable, filterSubject } = this.options;
+      const consumer = await ensureDurable(this.bus, stream, {
+        durable_name: durable,
+        filter_subject: filterSubject,
+        ack_policy: EXPLICIT_ACK,
+        deliver_policy: DELIVER_ALL,
+        ack_wait: (this.options.ackWaitMs ?? 60_000) * 1_000_000,
+        max_deliver: this.options.maxDeliver ?? 5,
+        max_ack_pending: 1,
+      });
+      this.messages = await consumer.consume({ max_messages: 8 });
+      this.loop = this.run(this.messages);
+      this._status$.next('connected');
+      this.log.log(`consuming ${filterSubject} from ${stream} as durable ${durable}`);
+      callback();
+    } catch (e) {
+      callback(e);
+    }
+  }
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      await this.dispatch(msg);
+    }
+  }
+
+  private async dispatch(msg: JsMsg): Promise<void> {
+    const handler = this.getHandlerByPattern(msg.subject);
+    if (!handler) {
+      this.log.warn(`no handler for ${msg.subject}; event acknowledged and dropped`);
+      msg.ack();
+      return;
+    }
+    // A stop waits for segments to drain and a start may wait for a container: keep the event ours meanwhile.
+    const keepAlive = setInterval(() => msg.working(), Math.max(1000, (this.options.ackWaitMs ?? 60_000) / 3));
+    try {
+      const result = await handler(msg.data, new JetStreamContext([msg]));
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+      msg.ack();
+    } catch (e) {
+      const attempt = msg.info.deliveryCount;
+      const max = this.options.maxDeliver ?? 5;
+      const reason = e instanceof Error ? e.message : JSON.stringify(e);
+      if (attempt >= max) {
+        this.log.error(`event ${msg.subject} (stream seq ${msg.seq}) failed ${attempt} times, giving it up: ${reason}`);
+        msg.term(reason);
+      } else {
+        this.log.warn(`event ${msg.subject} (stream seq ${msg.seq}) failed (attempt ${attempt}/${max}), retrying: ${reason}`);
+        msg.nak(Math.min(1000 * 2 ** attempt, 30_000));
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.messages) return;
+    const messages = this.messages;
+    this.messages = undefined;
+    await messages.close().catch(() => undefined);
+    await this.loop?.catch(() => undefined);
+  }
+
+  on(): never {
+    throw new Error('JetStreamEventServer has no events to listen to');
+  }
+
+  unwrap<T>(): T {
+    return this.bus.nc as T;
+  }
+}

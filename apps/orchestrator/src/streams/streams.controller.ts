@@ -1,0 +1,42 @@
+import { Body, Controller, Delete, Get, Inject, Param, Patch, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ChangeChainRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
+import { StreamsService } from './streams.service.js';
+
+@ApiTags('streams')
+@Controller('api/streams')
+export class StreamsController {
+  constructor(@Inject(StreamsService) private readonly streams: StreamsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Start a stream (201), or get the running one with the same id (200)' })
+  @ApiBody({ schema: { $ref: '#/components/schemas/StartStreamRequest' } })
+  async start(@Body() body: StartStreamRequest, @Res({ passthrough: true }) res: { status(code: number): unknown }): Promise<StreamView> {
+    const { view, created } = await this.streams.start(body, 'http');
+    res.status(created ? 201 : 200);
+    return view;
+  }
+
+  @Get()
+  list(): Promise<StreamView[]> {
+    return this.streams.list();
+  }
+
+  @Get(':id')
+  get(@Param('id') id: string): Promise<StreamView> {
+    return this.streams.get(id);
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Stop a stream: the publish key goes, in-flight segments drain, the playlist ends' })
+  stop(@Param('id') id: string): Promise<StreamView> {
+    return this.streams.stop(id);
+  }
+
+  @Patch(':id/chain')
+  @ApiOperation({ summary: 'Replace the chain of a live stream; the next segment takes the new route' })
+  @ApiBody({ schema: { $ref: '#/components/schemas/ChangeChainRequest' } })
+  changeChain(@Param('id') id: string, @Body() body: ChangeChainRequest): Promise<StreamView> {
+    return this.streams.changeChain(id, body);
+  }
+}

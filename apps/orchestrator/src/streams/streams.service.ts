@@ -1,0 +1,277 @@
+import { randomBytes } from 'node:crypto';
+import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
+import { Bus, JsonStore, publishStreamEvent, type JsonEntry } from '@livemesh/bus';
+import {
+  BUCKETS,
+  ChainPlanError,
+  Env,
+  NotFoundError,
+  STREAMS,
+  assertToken,
+  type ChainSpec,
+  type ChangeChainRequest,
+  type StartStreamRequest,
+  type StreamEventKind,
+  type StreamRecord,
+  type StreamView,
+} from '@livemesh/contracts';
+import type { ContainerRuntime } from '@livemesh/runtime';
+import { CatalogueService } from '../catalogue/catalogue.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { buildChainSpec, planChain, type CatalogueSnapshot, type ChainPlan, type PlanRequest } from '../planner/chain.planner.js';
+import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
+import { toStreamView } from './stream.view.js';
+
+export type StartOrigin = 'http' | 'platform';
+
+/** A start left in 'starting' this long was interrupted (the orchestrator died mid-start) and may be taken over. */
+const STALE_START_MS = 120_000;
+const DRAIN_POLL_MS = 200;
+
+interface KeyEntry {
+  streamId: string;
+}
+
+/**
+ * Stream lifecycle. Every decision is written to KV before it is announced, so a restarted
+ * orchestrator (or a second one) continues from the buckets; compare-and-set on the stream
+ * record makes sure two concurrent starts or stops of one id cannot both win.
+ */
+@Injectable()
+export class StreamsService {
+  private readonly logger = new Logger(StreamsService.name);
+  private readonly records: JsonStore<StreamRecord>;
+  private readonly chains: JsonStore<ChainSpec>;
+  private readonly keys: JsonStore<KeyEntry>;
+
+  constructor(
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(Env) private readonly env: Env,
+    @Inject(CatalogueService) private readonly catalogue: CatalogueService,
+    @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+  ) {
+    this.records = new JsonStore(bus, BUCKETS.streams);
+    this.chains = new JsonStore(bus, BUCKETS.chains);
+    this.keys = new JsonStore(bus, BUCKETS.keys);
+  }
+
+  /** Starts a stream, or returns the running one (`created: false`) when the id is already live. */
+  async start(request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
+    const id = assertToken('stream id', request.id);
+    const snapshot = await this.catalogue.snapshot();
+    const plan = this.plan(request, snapshot, origin);
+
+    const existing = await this.records.get(id);
+    if (existing && !this.mayStartOver(existing.value)) {
+      if (existing.value.state === 'stopping') throw new ConflictException(`stream ${id} is stopping; start it again once it has ended`);
+      return { view: await this.viewOf(existing.value), created: false };
+    }
+
+    const now = new Date().toISOString();
+    const record: StreamRecord = {
+      id,
+      state: 'starting',
+      // The publish key is the only secret a publisher holds: random, never derived from the id.
+      key: randomBytes(18).toString('base64url'),
+      request: { ...request },
+      // A restarted id continues the version sequence, so no segment of the last run matches the new chain.
+      chainVersion: (existing?.value.chainVersion ?? 0) + 1,
+      createdAt: now,
+      updatedAt: now,
+      errors: [],
+    };
+    const revision = existing ? await this.records.update(id, record, existing.revision) : await this.records.create(id, record);
+    if (revision === undefined) {
+      const winner = await this.records.get(id);
+      this.logger.log(`streamId=${id} another start won the race; answering with its stream`);
+      if (winner) return { view: await this.viewOf(winner.value), created: false };
+      throw new ConflictException(`stream ${id} changed while starting; retry`);
+    }
+    this.logger.log(`streamId=${id} starting from ${origin}, chain ${plan.source}: ${plan.stages.map((s) => s.service).join(' -> ')}`);
+    await this.event(id, 'starting', `chain ${plan.source}`);
+
+    let current: JsonEntry<StreamRecord> = { key: id, value: record, revision };
+    try {
+      await this.ensureServices(id, plan, snapshot);
+      const chain = buildChainSpec(id, record.chainVersion, plan.stages);
+      await this.chains.put(id, chain);
+      await this.keys.put(record.key, { streamId: id });
+      // A stop that came in meanwhile wins: the stream must not come back to life.
+      current = await this.save(current, { state: 'live' }, 'starting');
+      this.metrics.chainStarts.inc({ source: origin });
+      await this.event(id, 'chain-ready', `chain version ${chain.version} ready`, { version: chain.version, hops: chain.hops });
+      this.logger.log(`streamId=${id} live, chain version ${chain.version}`);
+      return { view: toStreamView(this.env, current.value, chain), created: true };
+    } catch (e) {
+      const message = (e as Error).message;
+      this.logger.error(`streamId=${id} start failed: ${message}`, (e as Error).stack);
+      await this.keys.delete(record.key).catch(() => undefined);
+      await this.chains.delete(id).catch(() => undefined);
+      await this.save(current, { state: 'failed', errors: [...current.value.errors, { at: new Date().toISOString(), message }] }).catch(() => undefined);
+      await this.event(id, 'failed', message).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async list(): Promise<StreamView[]> {
+    const [records, chains] = await Promise.all([this.records.list(), this.chains.list()]);
+    const byId = new Map(chains.map((c) => [c.key, c.value]));
+    return records.map((r) => toStreamView(this.env, r.value, byId.get(r.key)));
+  }
+
+  async get(id: string): Promise<StreamView> {
+    return this.viewOf((await this.require(id)).value);
+  }
+
+  /**
+   * Stops a stream: the key goes first (ingest refuses new publishes), then in-flight segments
+   * get a bounded time to leave the chain before 'ended' lets delivery close the playlist.
+   * Calling it again on a stream stuck in 'stopping' finishes the job.
+   */
+  async stop(id: string): Promise<StreamView> {
+    let entry = await this.require(id);
+    if (entry.value.state === 'ended') return this.viewOf(entry.value);
+    if (entry.value.state !== 'stopping') {
+      const saved = await this.records.update(id, { ...entry.value, state: 'stopping', updatedAt: new Date().toISOString() }, entry.revision);
+      if (saved === undefined) return this.stop(id);
+      entry = { ...entry, value: { ...entry.value, state: 'stopping' }, revision: saved };
+      this.logger.log(`streamId=${id} stopping`);
+      await this.event(id, 'stopping', 'stream is stopping');
+    }
+    await this.keys.delete(entry.value.key);
+    const chain = (await this.chains.get(id))?.value;
+    if (chain) await this.drain(id, chain);
+    await this.event(id, 'ended', 'stream ended');
+    await this.chains.delete(id);
+    entry = await this.save(entry, { state: 'ended' });
+    this.logger.log(`streamId=${id} ended`);
+    if (chain) await this.releaseUnused(id, chain.hops.map((h) => h.service));
+    return toStreamView(this.env, entry.value, undefined);
+  }
+
+  /** Replaces the chain of a live stream with a new version; workers and ingest watch the spec and route the next segment by it. */
+  async changeChain(id: string, request: ChangeChainRequest): Promise<StreamView> {
+    const entry = await this.require(id);
+    if (entry.value.state !== 'live') throw new ConflictException(`stream ${id} is ${entry.value.state}; only a live stream's chain can change`);
+    const snapshot = await this.catalogue.snapshot();
+    const plan = this.plan({ id, stages: request.stages }, snapshot, 'change');
+    await this.ensureServices(id, plan, snapshot);
+
+    const current = await this.chains.get(id);
+    const version = Math.max(current?.value.version ?? 0, entry.value.chainVersion) + 1;
+    const chain = buildChainSpec(id, version, plan.stages);
+    const written = current ? await this.chains.update(id, chain, current.revision) : await this.chains.create(id, chain);
+    if (written === undefined) throw new ConflictException(`the chain of stream ${id} changed concurrently; retry`);
+
+    const request2 = { ...entry.value.request, stages: request.stages, pipeline: undefined, overrides: undefined };
+    const saved = await this.save(entry, { chainVersion: version, request: request2 as StartStreamRequest }, 'live');
+    this.metrics.chainChanges.inc();
+    await this.event(id, 'chain-changed', `chain version ${version}`, { version, hops: chain.hops });
+    this.logger.log(`streamId=${id} chain changed to version ${version}: ${plan.stages.map((s) => s.service).join(' -> ')}`);
+    const dropped = (current?.value.hops ?? []).map((h) => h.service).filter((s) => !plan.stages.some((p) => p.service === s));
+    await this.releaseUnused(undefined, dropped);
+    return toStreamView(this.env, saved.value, chain);
+  }
+
+  private plan(request: PlanRequest, snapshot: CatalogueSnapshot, origin: string): ChainPlan {
+    try {
+      return planChain(request, snapshot);
+    } catch (e) {
+      if (e instanceof ChainPlanError) {
+        this.metrics.planFailures.inc({ origin });
+        this.logger.warn(`streamId=${request.id} chain refused (${origin}): ${e.problems.join('; ')}`);
+      }
+      throw e;
+    }
+  }
+
+  private mayStartOver(r: StreamRecord): boolean {
+    if (r.state === 'ended' || r.state === 'failed') return true;
+    return r.state === 'starting' && Date.now() - Date.parse(r.updatedAt) > STALE_START_MS;
+  }
+
+  /** One start instruction per distinct service: a warm instance is reused, else one is started. */
+  private async ensureServices(id: string, plan: ChainPlan, snapshot: CatalogueSnapshot): Promise<void> {
+    for (const name of new Set(plan.stages.map((s) => s.service))) {
+      const spec = snapshot.services.get(name)!;
+      const { instance, reused } = await this.runtime.ensure({ service: spec, startParams: spec.startParams ?? {} });
+      this.logger.log(`streamId=${id} service=${name} containerId=${instance.id} ${reused ? 'reused' : 'started'}`);
+    }
+  }
+
+  /**
+   * Waits until LM_SEG holds nothing for the stream's hops. Work-queue retention removes a
+   * segment when its hop acks it, so an empty subject means nothing is queued or in flight.
+   */
+  private async drain(id: string, chain: ChainSpec): Promise<void> {
+    const deadline = Date.now() + this.env.STOP_DRAIN_SECONDS * 1000;
+    for (;;) {
+      let pending = 0;
+      for (const hop of chain.hops) {
+        const info = await this.bus.jsm.streams.info(STREAMS.segments, { subjects_filter: hop.subject });
+        pending += Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+      }
+      if (pending === 0) return;
+      if (Date.now() >= deadline) {
+        this.logger.warn(`streamId=${id} ${pending} segment(s) still in the chain after ${this.env.STOP_DRAIN_SECONDS}s; ending anyway`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    }
+  }
+
+  /** Releases the services no remaining chain uses; the runtime keeps them warm for the idle grace. */
+  private async releaseUnused(exceptStream: string | undefined, services: string[]): Promise<void> {
+    if (services.length === 0) return;
+    const inUse = new Set<string>();
+    for (const c of await this.chains.list()) {
+      if (c.key !== exceptStream) for (const h of c.value.hops) inUse.add(h.service);
+    }
+    for (const service of new Set(services)) {
+      if (inUse.has(service)) continue;
+      try {
+        await this.runtime.release(service);
+        this.logger.log(`service=${service} released: no stream uses it`);
+      } catch (e) {
+        this.logger.warn(`service=${service} release failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private async require(id: string): Promise<JsonEntry<StreamRecord>> {
+    assertToken('stream id', id);
+    const e = await this.records.get(id);
+    if (!e) throw new NotFoundError(`stream "${id}" does not exist`);
+    return e;
+  }
+
+  private async viewOf(record: StreamRecord): Promise<StreamView> {
+    return toStreamView(this.env, record, (await this.chains.get(record.id))?.value);
+  }
+
+  /** Compare-and-set write of a change to the record; a concurrent writer is re-read and the change applied on top. */
+  private async save(
+    entry: JsonEntry<StreamRecord>,
+    change: Partial<StreamRecord>,
+    onlyFrom?: StreamRecord['state'],
+  ): Promise<JsonEntry<StreamRecord>> {
+    let current = entry;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (onlyFrom && current.value.state !== onlyFrom) {
+        throw new ConflictException(`stream ${entry.key} became ${current.value.state} meanwhile`);
+      }
+      const value = { ...current.value, ...change, updatedAt: new Date().toISOString() };
+      const revision = await this.records.update(entry.key, value, current.revision);
+      if (revision !== undefined) return { key: entry.key, value, revision };
+      const fresh = await this.records.get(entry.key);
+      if (!fresh) throw new NotFoundError(`stream "${entry.key}" vanished while being updated`);
+      current = fresh;
+    }
+    throw new ConflictException(`stream ${entry.key} is being changed by someone else; retry`);
+  }
+
+  private event(streamId: string, kind: StreamEventKind, message: string, data?: Record<string, unknown>): Promise<void> {
+    return publishStreamEvent(this.bus, { streamId, kind, message, ...(data ? { data } : {}) });
+  }
+}

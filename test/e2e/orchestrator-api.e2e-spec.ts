@@ -1,0 +1,337 @@
+// The orchestrator's HTTP API and platform events against a real nats-server. Only the container
+// runtime is a fake (our own interface, at the edge): it records the start instructions it gets.
+import { createServer, type Server } from 'node:http';
+import type { INestApplication } from '@nestjs/common';
+import { Bus, JsonStore } from '@livemesh/bus';
+import {
+  BUCKETS,
+  loadEnv,
+  subjects,
+  type ChainSpec,
+  type Env,
+  type ServiceSpec,
+  type StreamEvent,
+  type StreamRecord,
+  type StreamView,
+} from '@livemesh/contracts';
+import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livemesh/runtime';
+import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
+import { freePort } from '../support/free-port.js';
+import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+
+class RecordingRuntime implements ContainerRuntime {
+  readonly kind = 'process' as const;
+  readonly ensured: StartInstruction[] = [];
+  readonly released: string[] = [];
+  readonly scaled: { service: string; replicas: number }[] = [];
+  private readonly running = new Map<string, ServiceInstance>();
+
+  async ensure(instr: StartInstruction) {
+    this.ensured.push(instr);
+    const have = this.running.get(instr.service.name);
+    if (have) return { instance: have, reused: true };
+    const instance: ServiceInstance = { id: `fake-${instr.service.name}`, service: instr.service.name, state: 'running', startedAt: new Date().toISOString() };
+    this.running.set(instr.service.name, instance);
+    return { instance, reused: false };
+  }
+  async scale(service: ServiceSpec, replicas: number) {
+    this.scaled.push({ service: service.name, replicas });
+    return Array.from({ length: replicas }, (_, i): ServiceInstance => ({ id: `fake-${service.name}-${i}`, service: service.name, state: 'running', startedAt: new Date().toISOString() }));
+  }
+  async list(service?: string) {
+    return [...this.running.values()].filter((i) => service === undefined || i.service === service);
+  }
+  async release(service: string) {
+    this.released.push(service);
+    this.running.delete(service);
+  }
+  async close() {
+    this.running.clear();
+  }
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('orchestrator API (real NATS, fake runtime)', () => {
+  let nats: NatsServer;
+  let bus: Bus;
+  let env: Env;
+  let app: INestApplication | undefined;
+  let base: string;
+  const runtime = new RecordingRuntime();
+  const events: StreamEvent[] = [];
+
+  async function startApp(): Promise<void> {
+    app = await createOrchestratorApp(env, { runtime, logger: ['error', 'warn'] });
+    await app.startAllMicroservices();
+    await app.listen(env.HTTP_PORT, '127.0.0.1');
+  }
+
+  // The answers' shapes are what the assertions check, so the body is left untyped here.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(base + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  }
+
+  const chains = () => new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+  const records = () => new JsonStore<StreamRecord>(bus, BUCKETS.streams);
+  const keys = () => new JsonStore<{ streamId: string }>(bus, BUCKETS.keys);
+  const eventsOf = (id: string, kind: string) => events.filter((e) => e.streamId === id && e.kind === kind);
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    const port = await freePort();
+    // Nothing listens on the delivery port until a test starts something there.
+    const deliveryPort = await freePort();
+    env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${deliveryPort}`, STOP_DRAIN_SECONDS: '2', LIVEMESH_PUBLIC_HOST: 'media.example' });
+    base = `http://127.0.0.1:${port}`;
+    await startApp();
+    bus = await Bus.connect({ url: nats.url, name: 'orchestrator-e2e' });
+    bus.nc.subscribe(subjects.streamEvents(), {
+      callback: (err, msg) => {
+        if (!err) events.push(msg.json<StreamEvent>());
+      },
+    });
+    await bus.nc.flush();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await bus?.close();
+    await nats?.stop();
+  });
+
+  const pixelate = {
+    name: 'pixelate',
+    version: '1.0.0',
+    paramSchema: { type: 'object', additionalProperties: false, properties: { block: { type: 'integer', minimum: 2, default: 16 } } },
+    input: 'segments',
+    minReplicas: 0,
+    maxReplicas: 3,
+    startParams: { threads: 1 },
+  };
+
+  it('lists the built-in services and the default pipeline', async () => {
+    const services = await api('GET', '/api/services');
+    expect(services.status).toBe(200);
+    expect(services.body.map((s: ServiceSpec) => s.name)).toEqual(expect.arrayContaining(['transcode', 'watermark']));
+    expect(services.body.every((s: ServiceSpec) => s.builtIn === true)).toBe(true);
+    const p = await api('GET', '/api/pipelines/default');
+    expect(p.body).toMatchObject({ default: true, stages: [{ service: 'watermark' }, { service: 'transcode' }] });
+  });
+
+  it('registers a service and refuses bad ones, naming the field', async () => {
+    expect((await api('POST', '/api/services', pixelate)).status).toBe(201);
+    expect((await api('GET', '/api/services/pixelate')).body).toMatchObject({ name: 'pixelate', builtIn: false });
+    expect((await api('POST', '/api/services', pixelate)).status).toBe(409);
+
+    const unknownField = await api('POST', '/api/services', { ...pixelate, name: 'p2', colour: 'red' });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.problems).toEqual(['colour: property colour should not exist']);
+
+    const dotted = await api('POST', '/api/services', { ...pixelate, name: 'pix.late' });
+    expect(dotted.status).toBe(400);
+    expect(dotted.body.problems.join()).toMatch(/^name must be 1-64 letters/);
+
+    const badSchema = await api('POST', '/api/services', { ...pixelate, name: 'p3', paramSchema: { type: 'object', properties: {} } });
+    expect(badSchema.status).toBe(400);
+    expect(badSchema.body.problems).toEqual(['paramSchema.additionalProperties: must be false, so unknown parameters are refused']);
+
+    const replicas = await api('POST', '/api/services', { ...pixelate, name: 'p4', minReplicas: 5, maxReplicas: 2 });
+    expect(replicas.status).toBe(400);
+    expect(replicas.body.problems[0]).toMatch(/^minReplicas: must not exceed maxReplicas/);
+
+    expect((await api('GET', '/api/services/p3')).status).toBe(404);
+    expect((await api('DELETE', '/api/services/watermark')).status).toBe(409);
+
+    const scaled = await api('POST', '/api/services/pixelate/scale', { replicas: 2 });
+    expect(scaled.status).toBe(200);
+    expect(scaled.body.instances).toHaveLength(2);
+    expect(runtime.scaled).toEqual([{ service: 'pixelate', replicas: 2 }]);
+    expect((await api('POST', '/api/services/pixelate/scale', { replicas: 9 })).status).toBe(400);
+  });
+
+  it('creates a pipeline with selectors and refuses one that cannot plan', async () => {
+    const games = { name: 'games', priority: 10, selectors: { category: ['game', 'esports'] }, stages: [{ service: 'pixelate', params: { block: 8 } }, { service: 'transcode', params: { width: 640, height: 360 } }] };
+    expect((await api('POST', '/api/pipelines', games)).status).toBe(201);
+    const bad = await api('POST', '/api/pipelines', { name: 'broken', stages: [{ service: 'ghost' }, { service: 'pixelate', params: { blk: 3 } }] });
+    expect(bad.status).toBe(422);
+    expect(bad.body.problems).toEqual(['stages[0].service: unknown service "ghost"', 'stages[1].params: unknown parameter "blk"']);
+    expect((await api('GET', '/api/pipelines')).body.map((p: { name: string }) => p.name).sort()).toEqual(['default', 'games']);
+  });
+
+  let gameKey = '';
+
+  it('starts a stream by HTTP: chain spec with subjects and params in KV, key in lm_keys, status events', async () => {
+    const res = await api('POST', '/api/streams', { id: 'match-1', attributes: { category: 'esports' }, overrides: { pixelate: { block: 4 } } });
+    expect(res.status).toBe(201);
+    const view = res.body as StreamView;
+    expect(view.state).toBe('live');
+    expect(view.chain).toEqual({
+      version: 1,
+      hops: [
+        { service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0' },
+        // The service's schema fills the parameters the pipeline leaves out.
+        { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1' },
+      ],
+    });
+    const key = view.publish.rtmp.split('/').pop()!;
+    expect(view.publish.rtmp).toBe(`rtmp://media.example:${env.RTMP_PORT}/live/${key}`);
+    expect(view.playback.hls).toBe(`http://media.example:${env.HTTP_PORT}/hls/match-1/index.m3u8`);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(key).not.toContain('match');
+    gameKey = key;
+
+    const chain = (await chains().get('match-1'))!.value;
+    expect(chain.hops).toEqual([
+      { index: 0, service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', next: 'lm.seg.transcode.match-1.1' },
+      { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null },
+    ]);
+    expect((await keys().get(key))!.value).toEqual({ streamId: 'match-1' });
+    expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', key, chainVersion: 1 });
+    expect(runtime.ensured.map((i) => [i.service.name, i.startParams])).toEqual([['pixelate', { threads: 1 }], ['transcode', {}]]);
+    await waitFor('chain-ready event', () => eventsOf('match-1', 'chain-ready')[0]);
+    expect(eventsOf('match-1', 'starting')).toHaveLength(1);
+  });
+
+  it('answers a second start of a live stream with the same stream and key (200)', async () => {
+    const ensuredBefore = runtime.ensured.length;
+    const again = await api('POST', '/api/streams', { id: 'match-1', attributes: { category: 'esports' } });
+    expect(again.status).toBe(200);
+    expect(again.body.publish.rtmp.endsWith(`/${gameKey}`)).toBe(true);
+    expect(runtime.ensured.length).toBe(ensuredBefore);
+  });
+
+  it('lets only one of two concurrent starts of a new id win', async () => {
+    const [a, b] = await Promise.all([api('POST', '/api/streams', { id: 'race-1' }), api('POST', '/api/streams', { id: 'race-1' })]);
+    expect([a.status, b.status].sort()).toEqual([200, 201]);
+    expect(a.body.publish.rtmp).toBe(b.body.publish.rtmp);
+    expect((await keys().keys()).length).toBe(2);
+    const race = await waitFor('race-1 live', async () => ((await api('GET', '/api/streams/race-1')).body.state === 'live' ? true : undefined));
+    expect(race).toBe(true);
+  });
+
+  it('refuses an unknown service with 422 listing every problem, writing no state', async () => {
+    const res = await api('POST', '/api/streams', { id: 'bad-1', stages: [{ service: 'nope' }, { service: 'watermark', params: { text: 5 } }] });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ statusCode: 422, error: 'Unprocessable Entity' });
+    expect(res.body.problems).toEqual(['stages[0].service: unknown service "nope"', 'stages[1].params.text: must be string']);
+    expect(await records().get('bad-1')).toBeUndefined();
+    expect(await chains().get('bad-1')).toBeUndefined();
+    const missing = await api('GET', '/api/streams/bad-1');
+    expect(missing.status).toBe(404);
+    expect(missing.body.message).toBe('stream "bad-1" does not exist');
+    expect((await api('POST', '/api/streams', { id: 'a.b' })).status).toBe(400);
+  });
+
+  it('starts a stream from a platform event on lm.evt.platform.stream.started, after dropping an invalid one', async () => {
+    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'not valid!' }));
+    await bus.js.publish(subjects.platformStarted, 'not json');
+    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'plat-1', stages: [{ service: 'watermark', params: { text: 'hi' } }] }));
+    const view = await waitFor('plat-1 in GET /api/streams', async () =>
+      ((await api('GET', '/api/streams')).body as StreamView[]).find((s) => s.id === 'plat-1' && s.state === 'live'),
+    );
+    expect(view.chain.hops).toEqual([{ service: 'watermark', params: expect.objectContaining({ text: 'hi' }), subject: 'lm.seg.watermark.plat-1.0' }]);
+  });
+
+  it('handles an event published while the orchestrator was down once it is back', async () => {
+    await app!.close();
+    app = undefined;
+    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'offline-1' }));
+    await startApp();
+    const view = await waitFor('offline-1 live', async () => {
+      const r = await api('GET', '/api/streams/offline-1');
+      return r.status === 200 && r.body.state === 'live' ? (r.body as StreamView) : undefined;
+    });
+    expect(view.chain.hops.map((h) => h.service)).toEqual(['watermark', 'transcode']);
+    // State survived the restart too.
+    expect((await api('GET', '/api/streams/match-1')).body.state).toBe('live');
+  });
+
+  it('changes the chain of a live stream: version 2, new subjects, chain-changed event', async () => {
+    const res = await api('PATCH', '/api/streams/match-1/chain', { stages: [{ service: 'watermark', params: { text: 'v2' } }, { service: 'pixelate' }] });
+    expect(res.status).toBe(200);
+    expect(res.body.chain).toEqual({
+      version: 2,
+      hops: [
+        { service: 'watermark', params: expect.objectContaining({ text: 'v2' }), subject: 'lm.seg.watermark.match-1.0' },
+        { service: 'pixelate', params: { block: 16 }, subject: 'lm.seg.pixelate.match-1.1' },
+      ],
+    });
+    const chain = (await chains().get('match-1'))!.value;
+    expect(chain.version).toBe(2);
+    expect(chain.hops[0]!.next).toBe('lm.seg.pixelate.match-1.1');
+    await waitFor('chain-changed event', () => eventsOf('match-1', 'chain-changed')[0]);
+    expect((await api('PATCH', '/api/streams/match-1/chain', { stages: [{ service: 'ghost' }] })).status).toBe(422);
+    expect((await chains().get('match-1'))!.value.version).toBe(2);
+  });
+
+  it('stops a stream: key gone, ended event, chain deleted, unused services released', async () => {
+    const released = runtime.released.length;
+    const res = await api('DELETE', '/api/streams/match-1');
+    expect(res.status).toBe(200);
+    expect(res.body.state).toBe('ended');
+    expect(await keys().get(gameKey)).toBeUndefined();
+    expect(await chains().get('match-1')).toBeUndefined();
+    await waitFor('ended event', () => eventsOf('match-1', 'ended')[0]);
+    // pixelate was only in match-1's chain; watermark is still used by other streams.
+    expect(runtime.released.slice(released)).toEqual(['pixelate']);
+    expect((await api('DELETE', '/api/streams/match-1')).body.state).toBe('ended');
+    expect((await api('DELETE', '/api/streams/ghost')).status).toBe(404);
+  });
+
+  it('stops a stream from a platform event', async () => {
+    await bus.js.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-1' }));
+    await waitFor('plat-1 ended', async () => ((await api('GET', '/api/streams/plat-1')).body.state === 'ended' ? true : undefined));
+  });
+
+  it('serves health, metrics, OpenAPI and proxies /hls to delivery (502 while it is down)', async () => {
+    const health = await api('GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body.nats.connected).toBe(true);
+
+    const metrics = await api('GET', '/metrics');
+    expect(metrics.body).toMatch(/livemesh_streams\{state="live"\} 2/);
+    expect(metrics.body).toMatch(/livemesh_plan_failures_total\{origin="change"\} 1/);
+    expect(metrics.body).not.toMatch(/match-1/);
+
+    const docs = await api('GET', '/api/docs-json');
+    expect(docs.status).toBe(200);
+    expect(Object.keys(docs.body.components.schemas)).toEqual(expect.arrayContaining(['ServiceSpec', 'PipelineSpec', 'StartStreamRequest']));
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/api/streams', '/api/streams/{id}/chain']));
+
+    const down = await api('GET', '/hls/offline-1/index.m3u8');
+    expect(down.status).toBe(502);
+    expect(down.body.message).toMatch(/delivery .* is not reachable/);
+
+    const delivery: Server = createServer((req, res) => {
+      res.writeHead(req.url === '/hls/offline-1/index.m3u8' ? 200 : 404, { 'content-type': 'application/vnd.apple.mpegurl', 'x-from': 'delivery' });
+      res.end('#EXTM3U\n');
+    });
+    await new Promise<void>((r) => delivery.listen(Number(new URL(env.DELIVERY_URL).port), '127.0.0.1', r));
+    try {
+      const res = await fetch(`${base}/hls/offline-1/index.m3u8`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-from')).toBe('delivery');
+      expect(await res.text()).toBe('#EXTM3U\n');
+      expect((await fetch(`${base}/hls/offline-1/nope.ts`)).status).toBe(404);
+      expect((await fetch(`${base}/hls/..%2f..%2fetc/passwd`)).status).toBe(400);
+    } finally {
+      await new Promise((r) => delivery.close(r));
+    }
+  });
+});
