@@ -71,7 +71,7 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
     }
   }
   const kvm = new Kvm(bus.js);
-  for (const bucket of [BUCKETS.chains, BUCKETS.streams, BUCKETS.keys, BUCKETS.catalogue]) {
+  for (const bucket of [BUCKETS.chains, BUCKETS.streams, BUCKETS.ingest, BUCKETS.keys, BUCKETS.catalogue]) {
     await kvm.create(bucket, { history: 5, storage: StorageType.File });
   }
   // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.

@@ -39,6 +39,8 @@ export const BUCKETS = {
   chains: 'lm_chains',
   /** streamId -> StreamRecord (session state, key, counters) */
   streams: 'lm_streams',
+  /** streamId -> IngestCursor: ingest's next seq and timeline position, kept across publisher reconnects and restarts */
+  ingest: 'lm_ingest',
   /** stream key -> streamId (ingest authorises publishes with it) */
   keys: 'lm_keys',
   /** `service.<name>` -> ServiceSpec, `pipeline.<name>` -> PipelineSpec */

@@ -1,0 +1,37 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { ChainCache } from './chain.cache.js';
+import { RtmpIngestServer } from './rtmp.server.js';
+import { SegmenterService } from './segmenter.service.js';
+import { StreamWatcher } from './stream.watcher.js';
+
+/**
+ * Start and stop order in one place. Up: chains mirrored, temp folder clean, RTMP listening, then
+ * records followed (which may start pulls). Down (SIGTERM): no new work, every segmenter flushes its
+ * last segment and it is published, NMS closes; the bus drains last (BusStatus).
+ */
+@Injectable()
+export class IngestLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(IngestLifecycle.name);
+
+  constructor(
+    @Inject(ChainCache) private readonly chains: ChainCache,
+    @Inject(SegmenterService) private readonly segmenter: SegmenterService,
+    @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
+    @Inject(StreamWatcher) private readonly watcher: StreamWatcher,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.chains.start();
+    await this.segmenter.prepare();
+    await this.rtmp.start();
+    await this.watcher.start();
+  }
+
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.logger.log(`shutting down${signal ? ` (${signal})` : ''}: flushing segmenters`);
+    await this.watcher.stop();
+    await this.rtmp.stop();
+    await this.segmenter.endAll();
+    this.logger.log('segmenters flushed, RTMP closed');
+  }
+}

@@ -1,0 +1,44 @@
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
+import { Bus, ensureTopology } from '@livemesh/bus';
+import { Env } from '@livemesh/contracts';
+import { BusStatus } from './bus.status.js';
+import { ChainCache } from './chain.cache.js';
+import { HealthController } from './health.controller.js';
+import { IngestLifecycle } from './ingest.lifecycle.js';
+import { IngestMetrics } from './ingest.metrics.js';
+import { MetricsController } from './metrics.controller.js';
+import { RtmpIngestServer } from './rtmp.server.js';
+import { SegmenterService } from './segmenter.service.js';
+import { StreamDirectory } from './stream.directory.js';
+import { StreamWatcher } from './stream.watcher.js';
+
+/** The ingest app: RTMP and pulled sources in, segments out on hop 0 of each stream's chain. */
+@Module({})
+export class IngestModule {
+  static forRoot(env: Env): DynamicModule {
+    return {
+      module: IngestModule,
+      controllers: [HealthController, MetricsController],
+      providers: [
+        { provide: Env, useValue: env },
+        {
+          provide: Bus,
+          useFactory: async (): Promise<Bus> => {
+            const bus = await Bus.connect({ url: env.NATS_URL, name: `ingest:${process.pid}` });
+            await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
+            new Logger('IngestModule').log(`connected to ${env.NATS_URL}`);
+            return bus;
+          },
+        },
+        BusStatus,
+        IngestMetrics,
+        ChainCache,
+        StreamDirectory,
+        SegmenterService,
+        RtmpIngestServer,
+        StreamWatcher,
+        IngestLifecycle,
+      ],
+    };
+  }
+}

@@ -1,0 +1,229 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Bus, publishStreamEvent } from '@livemesh/bus';
+import { Env, assertToken } from '@livemesh/contracts';
+import type { UrlSource } from '@livemesh/media';
+import { ChainCache } from './chain.cache.js';
+import { IngestMetrics } from './ingest.metrics.js';
+import { SegmentSink, type SourceKind } from './segment.sink.js';
+import { SegmenterRun } from './segmenter.run.js';
+import { StreamDirectory } from './stream.directory.js';
+
+export interface SessionSource {
+  kind: SourceKind;
+  input: UrlSource;
+  redact: (text: string) => string;
+  /**
+   * Asks the source to end so ffmpeg sees end-of-stream and flushes by itself (RTMP: close its play
+   * session). Without it, or when ffmpeg is still running after a while, it gets SIGTERM.
+   */
+  endInput?: () => void;
+}
+
+const FIRST_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 30_000;
+/** How long ffmpeg gets to finish after its input ended before it is signalled. */
+const END_GRACE_MS = 3000;
+/** SIGTERM to SIGKILL. */
+const KILL_GRACE_MS = 5000;
+/** A source silent this long ends the run, which then restarts. */
+const RW_TIMEOUT_MS = 15_000;
+
+/**
+ * Runs the segmenter of each stream that has a source (an RTMP publisher or a pulled URL):
+ * restarts ffmpeg with back-off while the source is wanted, and on stop lets it flush the last
+ * segment. One session per stream at a time; the stream's sink outlives sessions.
+ */
+@Injectable()
+export class SegmenterService {
+  private readonly logger = new Logger(SegmenterService.name);
+  private readonly sessions = new Map<string, IngestSession>();
+  private readonly sinks = new Map<string, SegmentSink>();
+  private readonly root: string;
+
+  constructor(
+    @Inject(Env) private readonly env: Env,
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(ChainCache) private readonly chains: ChainCache,
+    @Inject(StreamDirectory) private readonly directory: StreamDirectory,
+    @Inject(IngestMetrics) private readonly metrics: IngestMetrics,
+  ) {
+    this.root = resolve(env.LIVEMESH_DATA_DIR, 'ingest');
+  }
+
+  /** Segment files left by a previous process cannot be numbered reliably: start clean. */
+  async prepare(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+    await mkdir(this.root, { recursive: true });
+  }
+
+  has(streamId: string): boolean {
+    return this.sessions.has(streamId);
+  }
+
+  /** Starts the stream's segmenter on `source`, after the previous session (if any) has flushed. */
+  async begin(streamId: string, source: SessionSource): Promise<void> {
+    assertToken('stream id', streamId);
+    const previous = this.sessions.get(streamId);
+    if (previous) await previous.stop();
+    const session = new IngestSession(streamId, source, this.sink(streamId), this, this.logger);
+    this.sessions.set(streamId, session);
+    void session.done.finally(() => {
+      if (this.sessions.get(streamId) === session) this.sessions.delete(streamId);
+    });
+  }
+
+  /** Ends the stream's session: ffmpeg flushes, every segment goes out, then 'publish-ended'. */
+  async end(streamId: string): Promise<void> {
+    await this.sessions.get(streamId)?.stop();
+  }
+
+  /** Forgets the stream (it ended): its numbering restarts should the id come back. */
+  async forget(streamId: string): Promise<void> {
+    await this.end(streamId);
+    this.sinks.delete(streamId);
+    await this.directory.deleteCursor(streamId).catch((e: Error) => this.logger.warn(`stream ${streamId}: cursor not deleted: ${e.message}`));
+  }
+
+  async endAll(): Promise<void> {
+    await Promise.all([...this.sessions.keys()].map((id) => this.end(id)));
+  }
+
+  private sink(streamId: string): SegmentSink {
+    let sink = this.sinks.get(streamId);
+    if (!sink) {
+      sink = new SegmentSink(streamId, {
+        bus: this.bus,
+        chains: this.chains,
+        directory: this.directory,
+        metrics: this.metrics,
+        logger: this.logger,
+        inlineLimit: this.env.INLINE_LIMIT_BYTES,
+      });
+      this.sinks.set(streamId, sink);
+    }
+    return sink;
+  }
+
+  /** @internal used by IngestSession */
+  async runDir(streamId: string): Promise<string> {
+    const dir = join(this.root, streamId);
+    await mkdir(dir, { recursive: true });
+    return mkdtemp(join(dir, 'run-'));
+  }
+
+  /** @internal */
+  newRun(streamId: string, source: SessionSource, dir: string, sink: SegmentSink): SegmenterRun {
+    return new SegmenterRun(
+      {
+        streamId,
+        ffmpegPath: this.env.FFMPEG_PATH,
+        input: source.input,
+        segmentSeconds: this.env.SEGMENT_SECONDS,
+        dir,
+        rwTimeoutMs: RW_TIMEOUT_MS,
+        redact: source.redact,
+        onSegment: (path, entry) => sink.push(path, entry),
+      },
+      this.logger,
+    );
+  }
+
+  /** @internal */
+  restarted(kind: SourceKind): void {
+    this.metrics.segmenterRestarts.inc({ source: kind });
+  }
+
+  /** @internal */
+  async publishEnded(streamId: string, kind: SourceKind, segments: number): Promise<void> {
+    await publishStreamEvent(this.bus, {
+      streamId,
+      kind: 'publish-ended',
+      message: `${kind === 'rtmp' ? 'RTMP publisher left' : 'pulled source ended'} after ${segments} segment(s)`,
+      data: { source: kind, segments },
+    }).catch((e: Error) => this.logger.warn(`stream ${streamId}: 'publish-ended' event not sent: ${e.message}`));
+  }
+}
+
+/** One source connection of one stream: segmenter runs, restarted while the source is wanted. */
+class IngestSession {
+  readonly done: Promise<void>;
+  private active = true;
+  private run?: SegmenterRun;
+  private wake?: () => void;
+
+  constructor(
+    private readonly streamId: string,
+    private readonly source: SessionSource,
+    private readonly sink: SegmentSink,
+    private readonly owner: SegmenterService,
+    private readonly logger: Logger,
+  ) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const { streamId, source, sink } = this;
+    sink.beginSession(source.kind);
+    let backoff = FIRST_BACKOFF_MS;
+    let total = 0;
+    try {
+      while (this.active) {
+        const dir = await this.owner.runDir(streamId);
+        if (!this.active) {
+          await rm(dir, { recursive: true, force: true });
+          break;
+        }
+        const run = this.owner.newRun(streamId, source, dir, sink);
+        this.run = run;
+        const exit = await run.start();
+        await sink.idle();
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        const produced = sink.publishedInSession - total;
+        total = sink.publishedInSession;
+        if (!this.active) break;
+        if (produced > 0) backoff = FIRST_BACKOFF_MS;
+        const how = exit.signal ?? `code ${exit.code}`;
+        this.logger.warn(
+          `stream ${streamId}: ${source.kind} segmenter ended (${how}) after ${produced} segment(s); restarting in ${backoff} ms` +
+            (run.stderrTail() ? `: ${run.stderrTail()}` : ''),
+        );
+        this.owner.restarted(source.kind);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, backoff);
+          this.wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        this.wake = undefined;
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    } catch (e) {
+      this.logger.error(`stream ${streamId}: ${source.kind} session failed: ${(e as Error).message}`);
+    } finally {
+      await sink.idle();
+      this.logger.log(`stream ${streamId}: ${source.kind} source ended; ${sink.publishedInSession} segment(s) published`);
+      await this.owner.publishEnded(streamId, source.kind, sink.publishedInSession);
+    }
+  }
+
+  /** Stops restarting, lets the current run flush, and resolves once all its segments are out. */
+  async stop(): Promise<void> {
+    if (this.active) {
+      this.active = false;
+      this.wake?.();
+      const run = this.run;
+      if (run?.running) {
+        this.source.endInput?.();
+        const ended = await Promise.race([
+          run.wait().then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), this.source.endInput ? END_GRACE_MS : 0).unref()),
+        ]);
+        if (!ended) await run.terminate(KILL_GRACE_MS);
+      }
+    }
+    await this.done;
+  }
+}

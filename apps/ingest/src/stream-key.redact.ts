@@ -1,0 +1,28 @@
+/**
+ * A publish key is a password: logs show at most its first 4 characters (fewer for a short key,
+ * so that never half of it is printed), enough to tell keys apart while debugging.
+ */
+export function redactKey(key: string): string {
+  const shown = Math.min(4, Math.floor(key.length / 2));
+  return `${key.slice(0, shown)}…`;
+}
+
+/**
+ * node-media-server writes stream paths (`/live/<key>`) and `name=<key>` into its log lines;
+ * this rewrites every such key before the line reaches our logger.
+ */
+export function redactNmsMessage(message: string): string {
+  return message
+    .replace(/(^|[\s=])(\/[A-Za-z0-9_-]+\/)([A-Za-z0-9_-]+)(?=$|[\s,;:])/g, (_m, pre: string, app: string, name: string) => `${pre}${app}${redactKey(name)}`)
+    .replace(/\bname=([^\s,]+)/g, (_m, name: string) => `name=${redactKey(name)}`);
+}
+
+/** A pulled source URL as logs may show it: no user info, no query (both can hold tokens). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+  } catch {
+    return `${url.slice(0, 8)}…`;
+  }
+}

@@ -1,0 +1,92 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Bus, publishStreamEvent } from '@livemesh/bus';
+import { SourceUrlError, type StreamRecord } from '@livemesh/contracts';
+import { INGESTING_STATES } from './publish.policy.js';
+import { RtmpIngestServer } from './rtmp.server.js';
+import { SegmenterService } from './segmenter.service.js';
+import { checkSourceUrl } from './source-url.policy.js';
+import { StreamDirectory } from './stream.directory.js';
+import { redactUrl } from './stream-key.redact.js';
+
+/**
+ * Follows the orchestrator's stream records and keys: pulls the URL of a starting/live stream that
+ * names a source, and ends ingest of a stream whose key is withdrawn or whose record leaves
+ * starting/live.
+ */
+@Injectable()
+export class StreamWatcher {
+  private readonly logger = new Logger(StreamWatcher.name);
+  /** streamId -> URL being pulled. */
+  private readonly pulls = new Map<string, string>();
+  /** streamId -> URL already refused, so a record update does not repeat the refusal. */
+  private readonly refusedUrls = new Map<string, string>();
+  /** Record changes of one stream are handled one after another. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(StreamDirectory) private readonly directory: StreamDirectory,
+    @Inject(SegmenterService) private readonly segmenter: SegmenterService,
+    @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.directory.watchKeyDeletes((key) => this.rtmp.closeKey(key));
+    await this.directory.watchRecords((id, record) => {
+      if (this.stopped) return;
+      const next = (this.queues.get(id) ?? Promise.resolve())
+        .then(() => (this.stopped ? undefined : this.onRecord(id, record)))
+        .catch((e: Error) => this.logger.error(`stream ${id}: ${e.message}`));
+      this.queues.set(id, next);
+      void next.then(() => {
+        if (this.queues.get(id) === next) this.queues.delete(id);
+      });
+    });
+  }
+
+  /** Stops following records and flushes every pull. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.queues.values());
+    const ids = [...this.pulls.keys()];
+    this.pulls.clear();
+    await Promise.all(ids.map((id) => this.segmenter.end(id)));
+  }
+
+  private async onRecord(streamId: string, record: StreamRecord | undefined): Promise<void> {
+    const ingesting = record !== undefined && INGESTING_STATES.includes(record.state);
+    if (!ingesting) {
+      const why = record ? `stream is ${record.state}` : 'stream record deleted';
+      this.rtmp.closeStream(streamId, why);
+      if (this.pulls.delete(streamId)) {
+        this.logger.log(`stream ${streamId}: stopping the pull: ${why}`);
+        await this.segmenter.end(streamId);
+      }
+      this.refusedUrls.delete(streamId);
+      if (!record || record.state === 'ended' || record.state === 'failed') await this.segmenter.forget(streamId);
+      return;
+    }
+    const url = record.request?.source?.url;
+    if (typeof url !== 'string' || this.pulls.get(streamId) === url || this.refusedUrls.get(streamId) === url) return;
+    let input;
+    try {
+      input = checkSourceUrl(url);
+    } catch (e) {
+      if (!(e instanceof SourceUrlError)) throw e;
+      this.refusedUrls.set(streamId, url);
+      this.logger.warn(`stream ${streamId}: source URL refused: ${e.message}`);
+      await publishStreamEvent(this.bus, { streamId, kind: 'failed', message: `source URL refused: ${e.message}`, data: { code: e.code } }).catch(
+        (err: Error) => this.logger.warn(`stream ${streamId}: 'failed' event not sent: ${err.message}`),
+      );
+      return;
+    }
+    this.pulls.set(streamId, url);
+    this.logger.log(`stream ${streamId}: pulling ${redactUrl(url)}`);
+    await this.segmenter.begin(streamId, {
+      kind: 'pull',
+      input: { url: input.url, protocols: input.protocols },
+      redact: (text) => text.replaceAll(url, redactUrl(url)),
+    });
+  }
+}

@@ -1,0 +1,224 @@
+// Ingest end to end: a real nats-server, the ingest app in-process (node-media-server on a free
+// port), a real ffmpeg publisher pushing a generated clip over RTMP, and a consumer on hop 0 of the
+// stream's chain that checks what a chain needs: ordered seqs, valid MPEG-TS, ~2 s segments, one
+// continuous timeline. The stream's state is written into KV the way the orchestrator writes it.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import { Bus, JsonStore, ensureServiceConsumer, ensureTopology, readSegment, type Consumer } from '@livemesh/bus';
+import {
+  BUCKETS,
+  STREAMS,
+  loadEnv,
+  subjects,
+  type ChainSpec,
+  type Segment,
+  type StreamEvent,
+  type StreamRecord,
+} from '@livemesh/contracts';
+import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
+import { freePort } from '../support/free-port.js';
+import { ffprobeJson, generateClip } from '../support/media.js';
+import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { requireExecutable } from '../support/tools.js';
+
+const STREAM = 's1';
+const SERVICE = 'passthrough';
+const KEY = 'k3y-e2e-0123456789abcdef';
+
+/** Keeps every log line; prints warnings and errors so a failing run explains itself. */
+class CapturingLogger implements LoggerService {
+  readonly lines: { level: string; text: string }[] = [];
+  private add(level: string, message: unknown, context?: unknown): void {
+    const text = `${typeof context === 'string' ? `[${context}] ` : ''}${String(message)}`;
+    this.lines.push({ level, text });
+    if (level === 'error') console.error(text);
+  }
+  log(m: unknown, c?: unknown): void { this.add('log', m, c); }
+  error(m: unknown, _trace?: unknown, c?: unknown): void { this.add('error', m, c); }
+  warn(m: unknown, c?: unknown): void { this.add('warn', m, c); }
+  debug(m: unknown, c?: unknown): void { this.add('debug', m, c); }
+  verbose(m: unknown, c?: unknown): void { this.add('verbose', m, c); }
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The latest status event of `kind` stored after stream sequence `after`. */
+async function eventAfter(bus: Bus, kind: StreamEvent['kind'], after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEvent }> {
+  return waitFor(`a '${kind}' event`, timeoutMs, async () => {
+    try {
+      const m = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, kind) });
+      return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+async function take(consumer: Consumer, bus: Bus, count: number): Promise<Segment[]> {
+  const segments: Segment[] = [];
+  const batch = await consumer.fetch({ max_messages: count, expires: 3000 });
+  for await (const m of batch) {
+    segments.push(await readSegment(bus, m));
+    m.ack();
+    if (segments.length === count) break;
+  }
+  return segments;
+}
+
+/** Pushes a file over RTMP as fast as it reads (no -re): ingest holds the publisher until its segmenter listens. */
+function publish(file: string, url: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(requireExecutable('ffmpeg', 'ffmpeg'), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', file, '-c', 'copy', '-f', 'flv', url], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('ingest over RTMP', () => {
+  let nats: NatsServer;
+  let bus: Bus;
+  let app: INestApplication;
+  let consumer: Consumer;
+  let dir: string;
+  let clip: string;
+  let rtmpPort: number;
+  let httpPort: number;
+  let firstRun = 0;
+  const logs = new CapturingLogger();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-ingest-e2e-'));
+    nats = await startNatsServer();
+    bus = await Bus.connect({ url: nats.url, name: 'ingest-e2e' });
+    await ensureTopology(bus, { outputRetentionSeconds: 60 });
+    const now = new Date().toISOString();
+    const record: StreamRecord = { id: STREAM, state: 'live', key: KEY, request: { id: STREAM }, chainVersion: 1, createdAt: now, updatedAt: now, errors: [] };
+    const chain: ChainSpec = {
+      streamId: STREAM,
+      version: 1,
+      hops: [{ index: 0, service: SERVICE, params: {}, subject: subjects.segment(SERVICE, STREAM, 0), next: null }],
+      updatedAt: now,
+    };
+    await new JsonStore<StreamRecord>(bus, BUCKETS.streams).put(STREAM, record);
+    await new JsonStore<{ streamId: string }>(bus, BUCKETS.keys).put(KEY, { streamId: STREAM });
+    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).put(STREAM, chain);
+    consumer = await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: 30_000, maxDeliver: 3 });
+
+    [rtmpPort, httpPort] = [await freePort(), await freePort()];
+    const env = loadEnv({
+      NATS_URL: nats.url,
+      RTMP_PORT: String(rtmpPort),
+      INGEST_HTTP_PORT: String(httpPort),
+      LIVEMESH_DATA_DIR: join(dir, 'data'),
+      LOG_LEVEL: 'debug',
+    });
+    [app, clip] = await Promise.all([
+      createIngestApp(env),
+      generateClip({ seconds: 7, width: 320, height: 240, fps: 25, keyframeSeconds: 1, out: join(dir, 'clip.flv') }),
+    ]);
+    app.useLogger(logs);
+    await app.listen(httpPort, '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await bus?.close();
+    await nats?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cuts a published clip into ordered, contiguous ~2 s segments on hop 0', async () => {
+    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`);
+    expect(pushed).toEqual({ code: 0, stderr: '' });
+
+    // The publisher left: ingest flushes the last (shorter) segment, then says publish-ended.
+    const { event: ended } = await eventAfter(bus, 'publish-ended', 0, 20_000);
+    expect(ended.data).toMatchObject({ source: 'rtmp' });
+    const segments = await take(consumer, bus, ended.data?.segments as number);
+    expect(segments.length).toBe(ended.data?.segments);
+    firstRun = segments.length;
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+
+    expect(segments.map((s) => s.meta.seq)).toEqual(segments.map((_, i) => i));
+    for (const [i, { meta, data }] of segments.entries()) {
+      expect(meta).toMatchObject({ streamId: STREAM, hop: 0, rendition: 'main', epoch: 0, chainVersion: 1 });
+      if (i < segments.length - 1) expect(meta.duration).toBeCloseTo(2, 0);
+      if (i > 0) {
+        const prev = segments[i - 1]!.meta;
+        expect(meta.pts).toBeGreaterThan(prev.pts);
+        expect(Math.abs(meta.pts - (prev.pts + prev.duration))).toBeLessThan(0.05);
+      }
+      const file = join(dir, `seg-${meta.seq}.ts`);
+      await writeFile(file, data);
+      const probed = await ffprobeJson(file);
+      expect(probed.format?.format_name).toBe('mpegts');
+      expect(probed.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 320, height: 240 });
+      expect(probed.streams.some((s) => s.codec_type === 'audio')).toBe(true);
+    }
+    const total = segments.reduce((sum, s) => sum + s.meta.duration, 0);
+    expect(total).toBeGreaterThan(6.5);
+
+    const publishing = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, 'publishing') });
+    expect(publishing?.json<StreamEvent>()).toMatchObject({ streamId: STREAM, kind: 'publishing', seq: 0 });
+
+    const health = await fetch(`http://127.0.0.1:${httpPort}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok', nats: true, rtmp: true });
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    expect(metrics).toContain(`livemesh_ingest_segments_published_total{source="rtmp"} ${segments.length}`);
+
+    expect(logs.lines.map((l) => l.text).join('\n')).not.toContain(KEY);
+  });
+
+  it('refuses a publish with an unknown key and says why in one line', async () => {
+    const unknown = 'nosuchkey-0123456789';
+    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${unknown}`);
+    expect(pushed.code).not.toBe(0);
+
+    const refusal = await waitFor('the refusal log line', 5000, () => logs.lines.find((l) => l.level === 'warn' && l.text.includes('publish refused')));
+    expect(refusal.text).toMatch(/publish refused: key "nosu…" \(first 4 chars only\) is owned by no started stream \(app "live", ip 127\.0\.0\.1\)/);
+    expect(logs.lines.filter((l) => l.text.includes('publish refused'))).toHaveLength(1);
+    const all = logs.lines.map((l) => l.text).join('\n');
+    expect(all).not.toContain(unknown);
+
+    const info = await consumer.info();
+    expect(info.num_pending + info.num_ack_pending).toBe(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    expect(metrics).toContain('livemesh_ingest_publish_refusals_total{reason="unknown-key"} 1');
+  });
+
+  it('keeps counting seq when the publisher comes back, and marks the restarted timeline with a new epoch', async () => {
+    const before = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, 'publish-ended') });
+    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`);
+    expect(pushed.code).toBe(0);
+    const { event: ended } = await eventAfter(bus, 'publish-ended', before?.seq ?? 0, 20_000);
+    const segments = await take(consumer, bus, ended.data?.segments as number);
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    expect(segments.map((s) => s.meta.seq)).toEqual(segments.map((_, i) => firstRun + i));
+    // Each segmenter run starts its timeline at 0 (see SegmenterService): a new epoch, continuous inside.
+    expect(new Set(segments.map((s) => s.meta.epoch))).toEqual(new Set([1]));
+    expect(segments[0]!.meta.pts).toBeLessThan(0.1);
+    for (let i = 1; i < segments.length; i++) {
+      const prev = segments[i - 1]!.meta;
+      expect(Math.abs(segments[i]!.meta.pts - (prev.pts + prev.duration))).toBeLessThan(0.05);
+    }
+  });
+});
