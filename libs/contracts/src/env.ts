@@ -110,12 +110,13 @@ export class Env {
   /** The service a worker process runs (worker only). */
   @IsOptional()
   @Matches(/^[A-Za-z0-9_-]{1,64}$/)
-  LIVEMESH_SERVICE?: string;
+  // Initialised (to undefined) so Object.keys(new Env()) lists it like every other variable.
+  LIVEMESH_SERVICE?: string = undefined;
 
   /** Module to load the stage from instead of the built-ins (worker only). */
   @IsOptional()
   @IsString()
-  LIVEMESH_STAGE_MODULE?: string;
+  LIVEMESH_STAGE_MODULE?: string = undefined;
 
   @IsString()
   FFMPEG_PATH = 'ffmpeg';
@@ -162,7 +163,7 @@ export class Env {
 export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const known = Object.keys(new Env());
   const plain: Record<string, string> = {};
-  for (const k of [...known, 'LIVEMESH_SERVICE', 'LIVEMESH_STAGE_MODULE']) {
+  for (const k of known) {
     const v = source[k];
     if (v !== undefined && v !== '') plain[k] = v;
   }

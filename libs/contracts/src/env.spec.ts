@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import { Env, envWasSet, loadEnv } from './env.js';
+
+describe('loadEnv', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const env = loadEnv({});
+    expect(env).toMatchObject({ NATS_URL: 'nats://127.0.0.1:4222', HTTP_PORT: 8080, RTMP_PORT: 1935, LIVEMESH_RUNTIME: 'process', SEGMENT_SECONDS: 2 });
+  });
+
+  it('converts numbers and keeps what was set', () => {
+    const env = loadEnv({ HTTP_PORT: '9090', LIVEMESH_RUNTIME: 'docker', NATS_URL: 'nats://10.0.0.1:4222' });
+    expect(env.HTTP_PORT).toBe(9090);
+    expect(env.LIVEMESH_RUNTIME).toBe('docker');
+  });
+
+  it('refuses the environment naming every bad variable at once', () => {
+    let error: unknown;
+    try {
+      loadEnv({ HTTP_PORT: 'eighty', LIVEMESH_RUNTIME: 'kubernetes', NATS_URL: 'localhost' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/HTTP_PORT/);
+    expect(problems).toMatch(/LIVEMESH_RUNTIME/);
+    expect(problems).toMatch(/NATS_URL/);
+  });
+
+  it('tells a variable that was set from one that defaulted', () => {
+    expect(envWasSet('NATS_URL', { NATS_URL: 'nats://x:1' })).toBe(true);
+    expect(envWasSet('NATS_URL', { NATS_URL: '' })).toBe(false);
+    expect(envWasSet('NATS_URL', {})).toBe(false);
+  });
+
+  it('is documented variable by variable in .env.example', () => {
+    const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
+    const documented = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]));
+    const known = Object.keys(new Env());
+    expect(known.filter((k) => !documented.has(k))).toEqual([]);
+  });
+});
