@@ -1,0 +1,30 @@
+// The pixelate service: its stage is this module's default export, which is all a worker needs
+// (LIVEMESH_STAGE_MODULE=<path to dist/index.js>).
+import { segmentStageArgs } from '@livemesh/media';
+import { defineStage } from '@livemesh/stage-sdk';
+import { pixelateFilter, type PixelateParams } from './pixelate.filter.js';
+
+/** The catalogue entry's parameter schema (`livemesh service add` / POST /api/services takes it). */
+export const paramSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    x: { type: 'integer', minimum: 0, maximum: 7680, default: 0 },
+    y: { type: 'integer', minimum: 0, maximum: 4320, default: 0 },
+    w: { type: 'integer', minimum: 8, maximum: 7680, default: 160 },
+    h: { type: 'integer', minimum: 8, maximum: 4320, default: 90 },
+    blockSize: { type: 'integer', minimum: 2, maximum: 128, default: 16 },
+  },
+};
+
+export default defineStage<PixelateParams>({
+  name: 'pixelate',
+  params: paramSchema,
+  async process(ctx) {
+    const args = segmentStageArgs({ videoFilter: pixelateFilter(ctx.params), video: { preset: 'veryfast' }, audio: 'copy' });
+    // Keep the demuxer's 90 kHz time base for the encoder, or PTS get rounded to the frame grid
+    // and the hop shifts the timeline.
+    if (!args.some((a) => a.startsWith('-enc_time_base'))) args.splice(args.lastIndexOf('-f'), 0, '-enc_time_base:v', '-1');
+    return { data: await ctx.ffmpeg(args) };
+  },
+});

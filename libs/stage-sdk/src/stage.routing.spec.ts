@@ -1,0 +1,96 @@
+import { BadSegmentError, MediaInputError, MediaProcessError, MediaTimeoutError, ValidationFailedError, subjects, type ChainSpec, type SegmentMeta } from '@livemesh/contracts';
+import { decideFailure, headerSafe, hopFor, isBytes, planPublishes, retryDelayMs } from './stage.routing.js';
+
+const meta: SegmentMeta = { streamId: 's1', seq: 7, hop: 0, rendition: 'main', pts: 14.02, duration: 2, ingestTime: 1000, epoch: 0, chainVersion: 1, transfer: { faces: 2 } };
+const chain: ChainSpec = {
+  streamId: 's1',
+  version: 3,
+  updatedAt: '2026-01-01T00:00:00Z',
+  hops: [
+    { index: 0, service: 'watermark', params: {}, subject: subjects.segment('watermark', 's1', 0), next: subjects.segment('transcode', 's1', 1) },
+    { index: 1, service: 'transcode', params: {}, subject: subjects.segment('transcode', 's1', 1), next: null },
+  ],
+};
+const bytes = new Uint8Array([1, 2, 3]);
+
+describe('planPublishes', () => {
+  it('sends a single result to the next hop with the timeline, seq and transfer kept', () => {
+    const [p, ...rest] = planPublishes(meta, chain, chain.hops[0]!, { data: bytes });
+    expect(rest).toHaveLength(0);
+    expect(p!.subject).toBe(subjects.segment('transcode', 's1', 1));
+    expect(p!.kind).toBe('seg');
+    expect(p!.segment.meta).toMatchObject({ streamId: 's1', seq: 7, hop: 1, rendition: 'main', pts: 14.02, duration: 2, ingestTime: 1000, chainVersion: 3, transfer: { faces: 2 } });
+    expect(p!.segment.meta.blob).toBeUndefined();
+  });
+
+  it('sends the last hop to the output subject of the rendition and replaces transfer when given', () => {
+    const [p] = planPublishes({ ...meta, hop: 1 }, chain, chain.hops[1]!, { data: bytes, rendition: 'r480', transfer: { x: 1 } });
+    expect(p!.subject).toBe(subjects.output('s1', 'r480'));
+    expect(p!.kind).toBe('out');
+    expect(p!.segment.meta).toMatchObject({ hop: 1, rendition: 'r480', transfer: { x: 1 } });
+  });
+
+  it('fans an ABR ladder out, each rendition on its own to the same next subject', () => {
+    const plans = planPublishes(meta, chain, chain.hops[0]!, [
+      { rendition: 'hi', data: bytes },
+      { rendition: 'lo', data: bytes },
+    ]);
+    expect(plans.map((p) => [p.subject, p.segment.meta.rendition])).toEqual([
+      [subjects.segment('transcode', 's1', 1), 'hi'],
+      [subjects.segment('transcode', 's1', 1), 'lo'],
+    ]);
+  });
+
+  it.each([
+    ['no renditions', []],
+    ['duplicate renditions', [{ rendition: 'a', data: bytes }, { rendition: 'a', data: bytes }]],
+    ['a rendition that is not a token', [{ rendition: 'a.b', data: bytes }]],
+    ['empty data', { data: new Uint8Array(0) }],
+    ['data that is not bytes', { data: 'text' }],
+    ['a transfer that is not an object', { data: bytes, transfer: [1] }],
+  ])('refuses %s', (_what, result) => {
+    expect(() => planPublishes(meta, chain, chain.hops[0]!, result as never)).toThrow(ValidationFailedError);
+  });
+});
+
+describe('hopFor', () => {
+  it('finds the hop of this service', () => expect(hopFor(chain, 'transcode', 1).index).toBe(1));
+  it('refuses a hop that moved to another service or no longer exists', () => {
+    expect(() => hopFor(chain, 'watermark', 1)).toThrow(/no hop 1 for watermark/);
+    expect(() => hopFor(chain, 'watermark', 5)).toThrow(ValidationFailedError);
+    expect(() => hopFor({ streamId: 's1' } as ChainSpec, 'watermark', 0)).toThrow(/malformed/);
+  });
+});
+
+describe('failure handling', () => {
+  it('backs off exponentially from 500 ms, capped', () => {
+    expect([1, 2, 3, 4].map((n) => retryDelayMs(n))).toEqual([500, 1000, 2000, 4000]);
+    expect(retryDelayMs(30)).toBe(30_000);
+  });
+
+  it('retries a failure while attempts are left, then dead-letters it', () => {
+    const e = new MediaProcessError('ffmpeg crashed', '', 1);
+    expect(decideFailure(e, 1, 3)).toEqual({ action: 'retry', delayMs: 500 });
+    expect(decideFailure(new MediaTimeoutError('slow', '', null), 2, 3)).toEqual({ action: 'retry', delayMs: 1000 });
+    expect(decideFailure(e, 3, 3)).toMatchObject({ action: 'dead-letter' });
+    expect(decideFailure(new Error('boom'), 1, 1)).toMatchObject({ action: 'dead-letter' });
+  });
+
+  it('dead-letters at once what another attempt cannot fix', () => {
+    for (const e of [new MediaInputError('corrupt', '', 1), new BadSegmentError('no headers'), new ValidationFailedError('params', ['x'])]) {
+      expect(decideFailure(e, 1, 5)).toMatchObject({ action: 'dead-letter' });
+    }
+  });
+
+  it('makes any message a one-line header value', () => {
+    expect(headerSafe('a\r\nb\tc é')).toBe('a b c ?');
+    expect(headerSafe('x'.repeat(2000), 10)).toBe('xxxxxxx...');
+  });
+
+  it('recognises bytes from any realm', () => {
+    expect(isBytes(Buffer.from('x'))).toBe(true);
+    expect(isBytes(new Uint8Array(1))).toBe(true);
+    expect(isBytes(new Uint16Array(1))).toBe(false);
+    expect(isBytes('x')).toBe(false);
+  });
+});

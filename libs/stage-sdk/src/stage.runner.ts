@@ -1,0 +1,442 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Logger } from '@nestjs/common';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  BUCKETS,
+  BadSegmentError,
+  SEGMENT_HEADERS,
+  ValidationFailedError,
+  isToken,
+  loadEnv,
+  parseSegmentSubject,
+  subjects,
+  validateParams,
+  type ChainSpec,
+  type Env,
+  type Segment,
+  type SegmentMeta,
+} from '@livemesh/contracts';
+import {
+  Bus,
+  JsonStore,
+  ensureServiceConsumer,
+  ensureTopology,
+  publishSegment,
+  publishStreamEvent,
+  readSegment,
+  releaseSegmentBlob,
+  type JsMsg,
+  type MsgHdrs,
+} from '@livemesh/bus';
+import { runFfmpeg } from '@livemesh/media';
+import { ChainCache } from './chain.cache.js';
+import type { StageContext, StageDefinition, StageLog } from './stage.definition.js';
+import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
+import { decideFailure, describeError, errorCode, headerSafe, hopFor, planPublishes, retryDelayMs } from './stage.routing.js';
+import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
+
+export interface RunStageOptions {
+  /** Defaults to loadEnv(). */
+  env?: Env;
+  /** Share an open connection (tests, several stages in one process); the caller closes it. */
+  bus?: Bus;
+  /** Segments processed at once; defaults to env.STAGE_CONCURRENCY. */
+  concurrency?: number;
+  /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms. */
+  ackWaitMs?: number;
+  /** Deliveries before a segment is dead-lettered; defaults to env.STAGE_MAX_ATTEMPTS. */
+  maxAttempts?: number;
+  /** How long stop() lets in-flight segments finish before it hands them back (nak), ms. */
+  drainTimeoutMs?: number;
+  /** Key of this worker's heartbeat in lm_workers; defaults to host-pid-random. */
+  workerId?: string;
+  /** Prometheus /metrics listener; defaults to env.STAGE_METRICS_PORT (0 = off). Port 0 here picks a free one. */
+  metrics?: { port: number; host?: string } | false;
+  /** Aborting it stops the stage, like stop(). */
+  signal?: AbortSignal;
+  /** Drain on SIGTERM/SIGINT; a second signal exits at once. For a worker process, not for tests. */
+  handleSignals?: boolean;
+  heartbeatIntervalMs?: number;
+}
+
+export interface StageHandle {
+  readonly service: string;
+  readonly workerId: string;
+  /** The bound /metrics port, when metrics are on. */
+  readonly metricsPort?: number;
+  /** Resolves when the stage has stopped; rejects when it stopped because consuming failed. */
+  readonly done: Promise<void>;
+  /** Stops pulling, lets in-flight segments finish (or hands them back), then closes. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_ACK_WAIT_MS = 30_000;
+// Below the process runtime's 15 s stop grace, so in-flight work is handed back before a SIGKILL.
+const DEFAULT_DRAIN_MS = 10_000;
+
+/** Connects, sets up the bus, and runs `def` until stopped. */
+export async function runStage<P extends object>(def: StageDefinition<P>, opts: RunStageOptions = {}): Promise<StageHandle> {
+  const runner = new StageRunner(def as unknown as StageDefinition, opts);
+  await runner.start();
+  return runner;
+}
+
+/**
+ * The consume -> process -> publish loop of one stage. A segment is acked only after everything
+ * it became is stored downstream, so a crash at any point means a redelivery, and the
+ * Nats-Msg-Id of each publish makes the repeated publishes harmless.
+ */
+export class StageRunner implements StageHandle {
+  private readonly logger = new Logger(StageRunner.name);
+  private readonly env: Env;
+  readonly service: string;
+  readonly workerId: string;
+  metricsPort?: number;
+  private readonly concurrency: number;
+  private readonly ackWaitMs: number;
+  private readonly maxAttempts: number;
+  private readonly drainTimeoutMs: number;
+  private readonly metrics: StageMetrics;
+  private bus!: Bus;
+  private ownsBus = false;
+  private chains!: ChainCache;
+  private heartbeat?: WorkerHeartbeatWriter;
+  private messages?: AsyncIterable<JsMsg> & { stop(err?: Error): void };
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly aborts = new Set<AbortController>();
+  private readonly slotWaiters: (() => void)[] = [];
+  /** Per-stream state handed to the stage as ctx.state; dropped with the stream's chain. */
+  private readonly streamState = new Map<string, Map<string, unknown>>();
+  private processed = 0;
+  private failed = 0;
+  private stopping = false;
+  private stopPromise?: Promise<void>;
+  private fatal?: unknown;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly def: StageDefinition,
+    private readonly opts: RunStageOptions,
+  ) {
+    this.env = opts.env ?? loadEnv();
+    this.service = def.name;
+    this.workerId = opts.workerId ?? makeWorkerId();
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? this.env.STAGE_CONCURRENCY));
+    this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+    this.maxAttempts = opts.maxAttempts ?? this.env.STAGE_MAX_ATTEMPTS;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
+    this.metrics = new StageMetrics(this.service);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // A caller that never awaits `done` must not see an unhandled rejection.
+    this.done.catch(() => undefined);
+  }
+
+  async start(): Promise<void> {
+    const env = this.env;
+    if (this.opts.bus) this.bus = this.opts.bus;
+    else {
+      this.bus = await Bus.connect({ url: env.NATS_URL, name: `worker:${this.service}:${this.workerId}` });
+      this.ownsBus = true;
+    }
+    try {
+      await ensureTopology(this.bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
+      this.chains = new ChainCache(new JsonStore<ChainSpec>(this.bus, BUCKETS.chains), (streamId) => {
+        if (this.streamState.delete(streamId)) this.logger.log(`service=${this.service} streamId=${streamId} chain gone: stream state dropped`);
+      });
+      await this.chains.start();
+      const metricsOpt = this.opts.metrics ?? (env.STAGE_METRICS_PORT > 0 ? { port: env.STAGE_METRICS_PORT } : false);
+      if (metricsOpt) this.metricsPort = await this.metrics.listen(metricsOpt.host ?? env.LIVEMESH_BIND, metricsOpt.port);
+      this.heartbeat = new WorkerHeartbeatWriter(this.bus, this.service, this.workerId, () => ({
+        processed: this.processed,
+        failed: this.failed,
+        inFlight: this.inFlight.size,
+      }), this.opts.heartbeatIntervalMs);
+      await this.heartbeat.start();
+      const consumer = await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts });
+      this.messages = await consumer.consume({ max_messages: this.concurrency });
+    } catch (e) {
+      await this.release();
+      throw e;
+    }
+    this.loopDone = this.loop();
+    if (this.opts.signal) {
+      if (this.opts.signal.aborted) void this.stop();
+      else this.opts.signal.addEventListener('abort', () => void this.stop(), { once: true });
+    }
+    if (this.opts.handleSignals) this.installSignalHandlers();
+    this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, ${this.maxAttempts} attempts${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
+  }
+
+  stop(): Promise<void> {
+    this.stopPromise ??= this.drainAndClose();
+    return this.stopPromise;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for await (const msg of this.messages!) {
+        if (!this.stopping) await this.freeSlot();
+        if (this.stopping) {
+          // Pulled but not started: hand it straight back so another replica takes it now.
+          msg.nak();
+          continue;
+        }
+        const work = this.handle(msg).catch((e: unknown) => {
+          this.logger.error(`service=${this.service} unexpected failure handling ${msg.subject}: ${describeError(e)}`);
+        });
+        this.inFlight.add(work);
+        this.metrics.inFlight(this.inFlight.size);
+        void work.finally(() => {
+          this.inFlight.delete(work);
+          this.metrics.inFlight(this.inFlight.size);
+          this.slotWaiters.shift()?.();
+        });
+      }
+    } catch (e) {
+      if (!this.stopping) {
+        this.logger.error(`service=${this.service} consuming stopped: ${describeError(e)}`);
+        this.fatal = e;
+      }
+    }
+    if (!this.stopping) {
+      this.fatal ??= new Error(`service ${this.service}: the consumer stopped delivering`);
+      void this.stop();
+    }
+  }
+
+  private freeSlot(): Promise<void> {
+    if (this.inFlight.size < this.concurrency) return Promise.resolve();
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const started = performance.now();
+    const route = parseSegmentSubject(msg.subject);
+    if (!route || route.service !== this.service) {
+      return this.rejectBadSegment(msg, streamIdFromHeaders(msg.headers), undefined, `subject ${msg.subject} is not lm.seg.${this.service}.<streamId>.<hop>`);
+    }
+    let segment: Segment;
+    try {
+      segment = await readSegment(this.bus, msg);
+    } catch (e) {
+      if (e instanceof BadSegmentError) return this.rejectBadSegment(msg, route.streamId, route.hop, e.message);
+      // The object store was unreachable: worth another attempt.
+      return this.fail(msg, route, undefined, e);
+    }
+    const { meta } = segment;
+    if (meta.streamId !== route.streamId || meta.hop !== route.hop) {
+      return this.rejectBadSegment(msg, route.streamId, route.hop, `headers say stream ${meta.streamId} hop ${meta.hop} but the subject is ${msg.subject}`);
+    }
+
+    const where = `service=${this.service} streamId=${meta.streamId} seq=${meta.seq} hop=${meta.hop} rendition=${meta.rendition}`;
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    // Tell JetStream the segment is being worked on well before ackWait runs out.
+    const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
+    let dir: string | undefined;
+    try {
+      const chain = await this.chains.get(meta.streamId, meta.chainVersion);
+      if (!chain) {
+        this.logger.log(`${where} stream has no chain (stopped): segment dropped`);
+        msg.ack();
+        await releaseSegmentBlob(this.bus, meta);
+        return;
+      }
+      const hop = hopFor(chain, this.service, route.hop);
+      const checked = validateParams(this.def.params, hop.params, `hops[${hop.index}].params`);
+      if (checked.problems.length) throw new ValidationFailedError(`parameters of ${this.service} for stream ${meta.streamId} are invalid`, checked.problems);
+
+      const ctx: StageContext = {
+        segment: { meta, data: segment.data },
+        params: checked.params,
+        transfer: meta.transfer ?? {},
+        service: this.service,
+        streamId: meta.streamId,
+        seq: meta.seq,
+        hop: meta.hop,
+        log: this.stageLog(where),
+        signal: abort.signal,
+        heartbeat: () => msg.working(),
+        ffmpeg: async (args, input) => {
+          this.logger.debug(`${where} ffmpeg ${args.join(' ')}`);
+          const { stdout } = await runFfmpeg(args, {
+            input: input ?? segment.data,
+            timeoutMs: this.env.MEDIA_TIMEOUT_MS,
+            ffmpegPath: this.env.FFMPEG_PATH,
+            signal: abort.signal,
+            onProgress: () => msg.working(),
+            expectOutput: true,
+          });
+          return stdout;
+        },
+        workDir: async () => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`))),
+        state: this.stateOf(meta.streamId),
+      };
+      const result = await this.def.process(ctx);
+      const plans = planPublishes(meta, chain, hop, result);
+      for (const p of plans) {
+        await publishSegment(this.bus, p.subject, p.segment, { inlineLimit: this.env.INLINE_LIMIT_BYTES, kind: p.kind });
+      }
+      // Ack only once every output is stored; a lost ack means a redelivery, deduplicated downstream.
+      const acked = await msg.ackAck().catch((e: unknown) => {
+        this.logger.warn(`${where} ack not confirmed (${describeError(e)}): the segment may be redelivered`);
+        return false;
+      });
+      if (acked) await releaseSegmentBlob(this.bus, meta);
+      this.processed++;
+      this.metrics.succeeded((performance.now() - started) / 1000);
+      this.logger.debug(`${where} done in ${Math.round(performance.now() - started)} ms -> ${plans.map((p) => p.subject).join(', ')}`);
+    } catch (e) {
+      await this.fail(msg, route, meta, e, abort.signal);
+    } finally {
+      clearInterval(keepAlive);
+      this.aborts.delete(abort);
+      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async fail(msg: JsMsg, route: { streamId: string; hop: number }, meta: SegmentMeta | undefined, error: unknown, signal?: AbortSignal): Promise<void> {
+    const where = `service=${this.service} streamId=${route.streamId} seq=${meta?.seq ?? '?'} hop=${route.hop}`;
+    if (this.stopping && signal?.aborted) {
+      this.logger.warn(`${where} interrupted by shutdown: handed back for another replica`);
+      this.count('drained');
+      msg.nak();
+      return;
+    }
+    const attempt = msg.info.deliveryCount;
+    const decision = decideFailure(error, attempt, this.maxAttempts);
+    const message = describeError(error);
+    if (decision.action === 'retry') {
+      this.logger.warn(`${where} attempt ${attempt}/${this.maxAttempts} failed, retrying in ${decision.delayMs} ms: ${message}`);
+      this.count('retry');
+      msg.nak(decision.delayMs);
+      return;
+    }
+    this.logger.error(`${where} dead-lettered after attempt ${attempt}/${this.maxAttempts} (${decision.reason}): ${message}`);
+    this.count('dead-letter');
+    try {
+      await this.publishDeadLetter(msg, route.streamId, message);
+      await publishStreamEvent(this.bus, {
+        streamId: route.streamId,
+        kind: 'dead-letter',
+        message,
+        service: this.service,
+        seq: meta?.seq,
+        hop: route.hop,
+        data: { code: errorCode(error), attempts: attempt, reason: decision.reason },
+      });
+      // No reason argument: servers before 2.11 (Debian ships 2.9) ignore `+TERM <reason>` and redeliver.
+      msg.term();
+    } catch (e) {
+      // Without its dead letter the segment would vanish silently: let it come back instead.
+      this.logger.error(`${where} could not dead-letter (${describeError(e)}): handed back`);
+      msg.nak(retryDelayMs(attempt));
+    }
+  }
+
+  /** A message that is not a segment of ours: never retried, kept in the dead-letter subject when it names a stream. */
+  private async rejectBadSegment(msg: JsMsg, streamId: string | undefined, hop: number | undefined, reason: string): Promise<void> {
+    this.count('bad-segment');
+    this.logger.warn(`service=${this.service} streamId=${streamId ?? '?'} bad segment on ${msg.subject}: ${reason}`);
+    if (streamId) {
+      try {
+        await this.publishDeadLetter(msg, streamId, reason);
+        await publishStreamEvent(this.bus, { streamId, kind: 'segment-failed', message: reason, service: this.service, hop, data: { code: 'LM_BAD_SEGMENT' } });
+      } catch (e) {
+        this.logger.error(`service=${this.service} streamId=${streamId} could not report a bad segment: ${describeError(e)}`);
+      }
+    }
+    msg.term();
+  }
+
+  /** The input as it came (headers, payload or claim check) plus why it was given up. */
+  private async publishDeadLetter(msg: JsMsg, streamId: string, reason: string): Promise<void> {
+    const h = natsHeaders();
+    for (const key of msg.headers?.keys() ?? []) for (const v of msg.headers!.values(key)) h.append(key, v);
+    h.set(SEGMENT_HEADERS.error, headerSafe(reason));
+    h.set(SEGMENT_HEADERS.service, this.service);
+    const msgId = h.get(SEGMENT_HEADERS.msgId);
+    await this.bus.js.publish(subjects.deadLetter(this.service, streamId), msg.data, { headers: h, ...(msgId ? { msgID: msgId } : {}) });
+  }
+
+  private count(outcome: FailureOutcome): void {
+    this.failed++;
+    this.metrics.failedWith(outcome);
+  }
+
+  private stateOf(streamId: string): Map<string, unknown> {
+    let s = this.streamState.get(streamId);
+    if (!s) this.streamState.set(streamId, (s = new Map()));
+    return s;
+  }
+
+  private stageLog(where: string): StageLog {
+    return {
+      log: (m) => this.logger.log(`${where} ${m}`),
+      warn: (m) => this.logger.warn(`${where} ${m}`),
+      error: (m) => this.logger.error(`${where} ${m}`),
+      debug: (m) => this.logger.debug(`${where} ${m}`),
+    };
+  }
+
+  private async drainAndClose(): Promise<void> {
+    this.stopping = true;
+    this.logger.log(`service=${this.service} worker=${this.workerId} draining ${this.inFlight.size} in-flight segment(s)`);
+    this.messages?.stop();
+    for (const wake of this.slotWaiters.splice(0)) wake();
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.drainTimeoutMs)));
+      const outcome = await Promise.race([Promise.all([...this.inFlight]).then(() => 'done' as const), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        this.logger.warn(`service=${this.service} drain time (${this.drainTimeoutMs} ms) is up: handing back ${this.inFlight.size} segment(s)`);
+        for (const a of this.aborts) a.abort(new Error('worker shutting down'));
+        await Promise.all([...this.inFlight]);
+      }
+    }
+    await this.loopDone;
+    await this.release();
+    this.logger.log(`service=${this.service} worker=${this.workerId} stopped (${this.processed} processed, ${this.failed} failed)`);
+    if (this.fatal) this.rejectDone(this.fatal);
+    else this.resolveDone();
+  }
+
+  private async release(): Promise<void> {
+    this.chains?.stop();
+    await this.heartbeat?.stop();
+    await this.metrics.close();
+    if (this.ownsBus) await this.bus.close();
+  }
+
+  private installSignalHandlers(): void {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (this.stopping) {
+        this.logger.warn(`service=${this.service} ${sig} again: exiting now`);
+        process.exit(130);
+      }
+      this.logger.log(`service=${this.service} ${sig}: draining (send it again to exit at once)`);
+      void this.stop().finally(() => {
+        // Everything is closed; should a stray handle keep the loop alive, do not hang the shutdown.
+        setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
+      });
+    };
+    // Never removed: a second signal while closing must still exit at once.
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+}
+
+function streamIdFromHeaders(h: MsgHdrs | undefined): string | undefined {
+  const id = h?.get(SEGMENT_HEADERS.streamId);
+  return isToken(id) ? id : undefined;
+}

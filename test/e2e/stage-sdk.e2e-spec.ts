@@ -1,0 +1,191 @@
+// The stage SDK end to end: a real nats-server, real ffmpeg, the built-in watermark -> transcode
+// chain run in-process by runStage, fed with MPEG-TS segments cut from a generated clip.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BUCKETS,
+  SEGMENT_HEADERS,
+  STREAMS,
+  consumers,
+  loadEnv,
+  subjects,
+  type ChainSpec,
+  type Env,
+  type SegmentMeta,
+  type StreamEvent,
+  type WorkerHeartbeat,
+} from '@livemesh/contracts';
+import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
+import { probe, runFfmpeg, segmenterArgs, streamStartSeconds, testSourceArgs, type ProbeResult } from '@livemesh/media';
+import { transcodeStage, watermarkStage } from '@livemesh/services';
+import { runStage, type StageHandle } from '@livemesh/stage-sdk';
+import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+
+const HOSTILE_TEXT = "a'b:c,d%{pts}\\e;[x]";
+const STREAM = 's1';
+
+interface Received {
+  subject: string;
+  headers: MsgHdrs | undefined;
+  data: Uint8Array;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('stage SDK with the built-in watermark -> transcode chain', () => {
+  let nats: NatsServer;
+  let bus: Bus;
+  let env: Env;
+  let dir: string;
+  let inputs: { meta: SegmentMeta; data: Uint8Array; probe: ProbeResult }[];
+  const handles: StageHandle[] = [];
+  const outputs: Received[] = [];
+  const deadLetterEvents: StreamEvent[] = [];
+  const deadLetters: Received[] = [];
+
+  const ffTimeout = 60_000;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-stage-e2e-'));
+    // 6 s of 640x360 H.264 + AAC, cut on its 2 s key frames the way ingest does (copy, source timeline).
+    await runFfmpeg(testSourceArgs({ width: 640, height: 360, fps: 25, durationSec: 6, output: { file: join(dir, 'clip.ts') }, realtime: false, format: 'mpegts' }), { timeoutMs: ffTimeout });
+    const list = await runFfmpeg(segmenterArgs({ input: { file: join(dir, 'clip.ts') }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%03d.ts'), listTarget: 'pipe:1' }), { timeoutMs: ffTimeout });
+    const entries = list.stdout.toString('utf8').trim().split('\n').map((l) => l.split(','));
+    expect(entries).toHaveLength(3);
+    inputs = [];
+    for (const [i, [file, start, end]] of entries.entries()) {
+      const data = new Uint8Array(await readFile(join(dir, file!)));
+      const meta: SegmentMeta = { streamId: STREAM, seq: i, hop: 0, rendition: 'main', pts: Number(start), duration: Number(end) - Number(start), ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
+      inputs.push({ meta, data, probe: await probe(data, { timeoutMs: ffTimeout, format: 'mpegts' }) });
+    }
+
+    nats = await startNatsServer();
+    env = loadEnv({ NATS_URL: nats.url, MEDIA_TIMEOUT_MS: String(ffTimeout), STAGE_MAX_ATTEMPTS: '3' });
+    bus = await Bus.connect({ url: nats.url, name: 'stage-sdk-e2e' });
+    await ensureTopology(bus, { outputRetentionSeconds: 600 });
+
+    const chain: ChainSpec = {
+      streamId: STREAM,
+      version: 1,
+      updatedAt: new Date().toISOString(),
+      hops: [
+        { index: 0, service: 'watermark', params: { text: HOSTILE_TEXT, position: 'top-left' }, subject: subjects.segment('watermark', STREAM, 0), next: subjects.segment('transcode', STREAM, 1) },
+        { index: 1, service: 'transcode', params: { width: 854, height: 480 }, subject: subjects.segment('transcode', STREAM, 1), next: null },
+      ],
+    };
+    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).put(STREAM, chain);
+
+    const collect = (subject: string, into: Received[]) => {
+      const sub = bus.nc.subscribe(subject);
+      void (async () => {
+        for await (const m of sub) into.push({ subject: m.subject, headers: m.headers, data: m.data });
+      })();
+    };
+    collect(subjects.output(STREAM, 'main'), outputs);
+    collect(subjects.deadLetter('watermark', STREAM), deadLetters);
+    const evt = bus.nc.subscribe(subjects.streamEvent(STREAM, 'dead-letter'));
+    void (async () => {
+      for await (const m of evt) deadLetterEvents.push(m.json<StreamEvent>());
+    })();
+    await bus.nc.flush();
+
+    handles.push(await runStage(watermarkStage, { env, bus, ackWaitMs: 15_000, metrics: { port: 0, host: '127.0.0.1' } }));
+    handles.push(await runStage(transcodeStage, { env, bus, ackWaitMs: 15_000 }));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(handles.map((h) => h.stop()));
+    await bus?.close();
+    await nats?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  const publishInput = (meta: SegmentMeta, data: Uint8Array, inlineLimit = env.INLINE_LIMIT_BYTES) =>
+    publishSegment(bus, subjects.segment('watermark', STREAM, 0), { meta, data }, { inlineLimit });
+
+  const outputOf = (seq: number) => outputs.find((o) => o.headers?.get(SEGMENT_HEADERS.seq) === String(seq));
+
+  it('turns 3 source segments into 854x480 H.264 with audio on the source timeline (hostile watermark text included)', async () => {
+    for (const [i, input] of inputs.entries()) {
+      // The last one travels by claim check, so the object-store path is exercised too.
+      await publishInput(input.meta, input.data, i === 2 ? 64 * 1024 : env.INLINE_LIMIT_BYTES);
+    }
+    await waitFor('3 output segments', 120_000, () => [0, 1, 2].every((s) => outputOf(s)));
+
+    for (const input of inputs) {
+      const seg = await readSegment(bus, outputOf(input.meta.seq)!);
+      expect(seg.meta).toMatchObject({ streamId: STREAM, seq: input.meta.seq, rendition: 'main', pts: input.meta.pts, duration: input.meta.duration, epoch: 0, chainVersion: 1 });
+      const out = await probe(seg.data, { timeoutMs: ffTimeout, format: 'mpegts' });
+      const video = out.streams.find((s) => s.codec_type === 'video');
+      expect(video).toMatchObject({ codec_name: 'h264', width: 854, height: 480 });
+      expect(out.streams.some((s) => s.codec_type === 'audio')).toBe(true);
+      for (const kind of ['video', 'audio'] as const) {
+        const want = streamStartSeconds(input.probe, kind);
+        expect(want).toBeDefined();
+        expect(streamStartSeconds(out, kind)).toBeCloseTo(want!, 3);
+      }
+    }
+    expect(deadLetterEvents).toHaveLength(0);
+  }, 150_000);
+
+  it('dead-letters a corrupt segment at once and goes on with the next good one', async () => {
+    const corrupt: SegmentMeta = { ...inputs[0]!.meta, seq: 3, pts: 6, ingestTime: Date.now() };
+    await publishInput(corrupt, new Uint8Array(randomBytes(40_000)));
+    const event = await waitFor('a dead-letter event for seq 3', 60_000, () => deadLetterEvents.find((e) => e.seq === 3));
+    expect(event).toMatchObject({ streamId: STREAM, kind: 'dead-letter', service: 'watermark', hop: 0 });
+    expect(event.message).toBeTruthy();
+    expect(event.data).toMatchObject({ code: 'LM_MEDIA_INPUT', attempts: 1 });
+
+    const dlq = await waitFor('a message on the dead-letter subject', 10_000, () => deadLetters.find((d) => d.headers?.get(SEGMENT_HEADERS.seq) === '3'));
+    expect(dlq.headers?.get(SEGMENT_HEADERS.error)).toMatch(/\S/);
+    expect(dlq.headers?.get(SEGMENT_HEADERS.service)).toBe('watermark');
+    expect(dlq.data.byteLength).toBe(40_000);
+
+    const good: SegmentMeta = { ...inputs[1]!.meta, seq: 4, ingestTime: Date.now() };
+    await publishInput(good, inputs[1]!.data);
+    await waitFor('the good segment after the corrupt one', 60_000, () => outputOf(4));
+    expect(outputOf(3)).toBeUndefined();
+  }, 150_000);
+
+  it('reports heartbeats and metrics', async () => {
+    const workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const beats = await workers.list();
+    expect(beats.map((b) => b.value.service).sort()).toEqual(['transcode', 'watermark']);
+    const wm = beats.find((b) => b.value.service === 'watermark')!;
+    expect(wm.key).toBe(`watermark.${handles[0]!.workerId}`);
+
+    const res = await fetch(`http://127.0.0.1:${handles[0]!.metricsPort}/metrics`);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toMatch(/livemesh_stage_segments_processed_total\{service="watermark"\} [4-9]/);
+    expect(body).toMatch(/livemesh_stage_segments_failed_total\{service="watermark",outcome="dead-letter"\} 1/);
+  }, 30_000);
+
+  it('drops segments of a stream whose chain is gone, and stop() drains and removes the heartbeat', async () => {
+    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).delete(STREAM);
+    const before = outputs.length;
+    const late: SegmentMeta = { ...inputs[2]!.meta, seq: 5, ingestTime: Date.now() };
+    await publishInput(late, inputs[2]!.data);
+    // The work-queue stream is empty once the stage has acked (dropped) it: nothing left behind,
+    // not even the dead-lettered segment (a term it ignored would sit there and come back).
+    await waitFor('the late segment to be consumed', 30_000, async () => {
+      const c = await bus.jsm.consumers.info(STREAMS.segments, consumers.service('watermark'));
+      const s = await bus.jsm.streams.info(STREAMS.segments);
+      return c.num_pending === 0 && c.num_ack_pending === 0 && s.state.messages === 0;
+    });
+    expect(outputs.length).toBe(before);
+
+    await Promise.all(handles.map((h) => h.stop()));
+    expect(await new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers).keys()).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,120 @@
+// Starts the whole mesh the way `livemesh up` does (nats-server, orchestrator with its process
+// runtime, ingest, delivery), on free ports and a temporary data folder, for end-to-end tests.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+import { spawnApp, type AppProcess } from './processes.js';
+
+export interface Mesh {
+  nats: NatsServer;
+  apiUrl: string;
+  rtmpPort: number;
+  env: Record<string, string>;
+  apps: Record<'orchestrator' | 'delivery' | 'ingest', AppProcess>;
+  /** POST /api/streams and return the body (throws with the body on a non-2xx). */
+  startStream(body: Record<string, unknown>): Promise<StreamView>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of many shapes; each test checks what it reads
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+export interface StreamView {
+  id: string;
+  state: string;
+  publish: { rtmp: string };
+  playback: { hls: string };
+  chain: { version: number; hops: { service: string; subject: string; params: Record<string, unknown> }[] };
+}
+
+async function waitHealthy(url: string, app: AppProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${app.name} not healthy at ${url} within ${timeoutMs} ms:\n${app.tail(40)}`);
+}
+
+export async function startMesh(extraEnv: Record<string, string> = {}): Promise<Mesh> {
+  const nats = await startNatsServer();
+  const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
+  const [http, rtmp, ingestHttp, delivery] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const env: Record<string, string> = {
+    NATS_URL: nats.url,
+    HTTP_PORT: String(http),
+    RTMP_PORT: String(rtmp),
+    INGEST_HTTP_PORT: String(ingestHttp),
+    DELIVERY_PORT: String(delivery),
+    DELIVERY_URL: `http://127.0.0.1:${delivery}`,
+    LIVEMESH_DATA_DIR: dataDir,
+    IDLE_GRACE_SECONDS: '5',
+    ...extraEnv,
+  };
+  const orchestrator = spawnApp('orchestrator', env);
+  const deliveryApp = spawnApp('delivery', env);
+  const ingest = spawnApp('ingest', env);
+  const apps = { orchestrator, delivery: deliveryApp, ingest };
+  const apiUrl = `http://127.0.0.1:${http}`;
+  const stop = async () => {
+    await Promise.all(Object.values(apps).map((a) => a.stop()));
+    await nats.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitHealthy(`${apiUrl}/health`, orchestrator);
+    await waitHealthy(`http://127.0.0.1:${delivery}/health`, deliveryApp);
+    await waitHealthy(`http://127.0.0.1:${ingestHttp}/health`, ingest);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(apiUrl + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return {
+    nats,
+    apiUrl,
+    rtmpPort: rtmp,
+    env,
+    apps,
+    api,
+    async startStream(body) {
+      const r = await api('POST', '/api/streams', body);
+      if (r.status !== 201 && r.status !== 200) throw new Error(`POST /api/streams -> ${r.status}: ${JSON.stringify(r.body)}`);
+      return r.body as StreamView;
+    },
+    stop,
+  };
+}
+
+/** Polls a media playlist until it lists at least `n` segments. */
+export async function waitForSegments(url: string, n: number, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) {
+        last = await res.text();
+        if ((last.match(/^#EXTINF/gm) ?? []).length >= n) return last;
+      }
+    } catch {
+      /* not there yet */
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not list ${n} segments within ${timeoutMs} ms; last playlist:\n${last}`);
+}
