@@ -22,9 +22,6 @@ export default defineStage<PixelateParams>({
   params: paramSchema,
   async process(ctx) {
     const args = segmentStageArgs({ videoFilter: pixelateFilter(ctx.params), video: { preset: 'veryfast' }, audio: 'copy' });
-    // Keep the demuxer's 90 kHz time base for the encoder, or PTS get rounded to the frame grid
-    // and the hop shifts the timeline.
-    if (!args.some((a) => a.startsWith('-enc_time_base'))) args.splice(args.lastIndexOf('-f'), 0, '-enc_time_base:v', '-1');
     return { data: await ctx.ffmpeg(args) };
   },
 });

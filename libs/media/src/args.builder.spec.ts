@@ -82,6 +82,7 @@ describe('segmentStageArgs', () => {
     expect(after(a, '-muxpreload')).toBe('0');
     expect(after(a, '-avoid_negative_ts')).toBe('disabled');
     expect(after(a, '-fps_mode')).toBe('passthrough');
+    expect(after(a, '-enc_time_base:v')).toBe('-1');
     expect(a.slice(-3)).toEqual(['-f', 'mpegts', 'pipe:1']);
   });
 
@@ -94,6 +95,7 @@ describe('segmentStageArgs', () => {
   it('encodes audio only when asked', () => {
     const b = segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps: 96, sampleRate: 48000 }, audioFilter: 'volume=0.5' });
     expect(after(b, '-c:v')).toBe('copy');
+    expect(b).not.toContain('-enc_time_base:v');
     expect(after(b, '-c:a')).toBe('aac');
     expect(after(b, '-b:a')).toBe('96k');
     expect(after(b, '-filter:a')).toBe('volume=0.5');

@@ -159,6 +159,10 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
     '-map', '0:a:0?',
     ...(o.videoFilter ? ['-filter:v', o.videoFilter] : []),
     ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264Args(o.video)),
+    // The encoder keeps the demuxer's 90 kHz time base. With libx264's default of 1/frame-rate every
+    // PTS off that grid is rounded (RTMP sources have millisecond timestamps): a segment starting at
+    // 2.021333 s would come out at 2.04 s and every hop would move the timeline.
+    ...(o.video === 'copy' ? [] : ['-enc_time_base:v', '-1']),
     ...(o.audioFilter ? ['-filter:a', o.audioFilter] : []),
     ...(o.audio === 'copy' ? ['-c:a', 'copy'] : audioEncodeArgs(o.audio)),
     '-fps_mode', 'passthrough',

@@ -37,3 +37,4 @@ export {
   type SupervisedProcessEvents,
   type SupervisedProcessOptions,
 } from './supervised.process.js';
+export { checkPushUrl, checkSourceUrl, type CheckedPushUrl, type CheckedSourceUrl } from './source-url.policy.js';

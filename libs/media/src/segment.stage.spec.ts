@@ -34,6 +34,8 @@ describe('segmentStageArgs on a real segment', () => {
   it.each([
     ['the middle of a stream', 10],
     ['the start of a stream', 0],
+    // RTMP timestamps are milliseconds, so a segment can start off the frame grid.
+    ['a start off the frame grid', 2.021333],
   ])('keeps the video and audio start PTS and packet count of a segment from %s', async (_what, startSeconds) => {
     const src = (await runFfmpeg(testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 2, output: 'pipe', realtime: false, format: 'mpegts', startSeconds }), { timeoutMs: 20_000 })).stdout;
     const textFile = join(dir, 'text.txt');

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { PipelineSpec, ServiceSpec, checkParamSchema, validateMessage, validateParams } from '@livemesh/contracts';
 import { isStageDefinition, type StageContext } from '@livemesh/stage-sdk';
 import { BUILT_IN_SERVICES, DEFAULT_PIPELINE, findBuiltIn } from './built-in.catalogue.js';
-import { withSourceTimeBase } from './source-timebase.helper.js';
 import { transcodeSpec, transcodeStage } from './transcode.service.js';
 import { watermarkSpec, watermarkStage } from './watermark.service.js';
 
@@ -117,9 +116,4 @@ describe('stage arguments', () => {
     expect(out).toMatchObject({ rendition: 'r480' });
   });
 
-  it('withSourceTimeBase inserts once, before the output format', () => {
-    const once = withSourceTimeBase(['-i', 'pipe:0', '-f', 'mpegts', 'pipe:1']);
-    expect(once).toEqual(['-i', 'pipe:0', '-enc_time_base:v', '-1', '-f', 'mpegts', 'pipe:1']);
-    expect(withSourceTimeBase(once)).toEqual(once);
-  });
 });

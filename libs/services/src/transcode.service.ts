@@ -1,7 +1,6 @@
 import type { ServiceSpec } from '@livemesh/contracts';
 import { fpsFilter, scaleFilter, segmentStageArgs, type X264Preset } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
-import { withSourceTimeBase } from './source-timebase.helper.js';
 
 export interface TranscodeParams {
   width: number;
@@ -44,11 +43,11 @@ export const transcodeStage = defineStage<TranscodeParams>({
     // Exact size rather than fit-inside: a rendition ladder promises players these dimensions.
     const filters = [scaleFilter({ width: p.width, height: p.height, keepAspect: false })];
     if (p.fps !== undefined) filters.push(fpsFilter(p.fps));
-    const args = withSourceTimeBase(segmentStageArgs({
+    const args = segmentStageArgs({
       videoFilter: filters.join(','),
       video: { preset: p.preset, bitrateKbps: p.videoBitrateKbps },
       audio: 'copy',
-    }));
+    });
     return { data: await ctx.ffmpeg(args), rendition: p.rendition };
   },
 });

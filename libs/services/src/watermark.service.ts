@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { ServiceSpec } from '@livemesh/contracts';
 import { drawtextFilter, segmentStageArgs, type TextPosition } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
-import { withSourceTimeBase } from './source-timebase.helper.js';
 
 export interface WatermarkParams {
   text: string;
@@ -45,11 +44,11 @@ export const watermarkStage = defineStage<WatermarkParams>({
     // (quotes, colons, %{...}) is printed, never parsed as filter syntax or an expression.
     const textFile = join(await ctx.workDir(), 'watermark.txt');
     await writeFile(textFile, text, 'utf8');
-    const args = withSourceTimeBase(segmentStageArgs({
+    const args = segmentStageArgs({
       videoFilter: drawtextFilter({ textFile, fontSize, color, opacity, position }),
       video: { preset: 'veryfast' },
       audio: 'copy',
-    }));
+    });
     return { data: await ctx.ffmpeg(args) };
   },
 });
