@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsJSON, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { ConfigError } from './errors.js';
 import { describeValidationErrors } from './validate.js';
 
@@ -157,6 +157,54 @@ export class Env {
   @Min(0)
   @Max(86_400)
   DELIVERY_KEEP_SECONDS = 300;
+
+  /** A worker's id in `lm_workers` (the process runtime sets one per replica); empty picks host-pid-random. */
+  @Matches(/^([A-Za-z0-9_-]{1,64})?$/)
+  LIVEMESH_WORKER_ID = '';
+
+  /** The start instruction's parameters for this worker, a JSON object (the container runtime sets it). */
+  @IsJSON({ message: 'LIVEMESH_START_PARAMS must be JSON' })
+  @Matches(/^\s*\{[\s\S]*\}\s*$/, { message: 'LIVEMESH_START_PARAMS must be a JSON object' })
+  LIVEMESH_START_PARAMS = '{}';
+
+  /** The service's configuration from the catalogue, a JSON object (the container runtime sets it). */
+  @IsJSON({ message: 'LIVEMESH_SERVICE_CONFIG must be JSON' })
+  @Matches(/^\s*\{[\s\S]*\}\s*$/, { message: 'LIVEMESH_SERVICE_CONFIG must be a JSON object' })
+  LIVEMESH_SERVICE_CONFIG = '{}';
+
+  /**
+   * UDP ports ingest may give SRT listeners, one per live stream, as `first-last` (e.g.
+   * 9000-9099). Empty: no SRT listeners (RTMP and pulls only).
+   */
+  @IsString()
+  @Matches(/^(\d{1,5}-\d{1,5})?$/, { message: 'SRT_PORT_RANGE must look like 9000-9099, or be empty' })
+  SRT_PORT_RANGE = '';
+
+  /** The Docker engine of the docker and swarm runtimes, as the docker CLI reads it: unix:///path or tcp://host:port. */
+  @Matches(/^(unix|tcp|http):\/\/\S+$/, { message: 'DOCKER_HOST must look like unix:///var/run/docker.sock or tcp://host:2375' })
+  DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+  /** Image of services without their own (the built-ins) under the docker and swarm runtimes. */
+  @IsString()
+  LIVEMESH_WORKER_IMAGE = 'livemesh/worker:0.1.0';
+
+  /** Memory limit of one worker container, MiB. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64)
+  WORKER_MEMORY_MB = 1024;
+
+  /** CPU limit of one worker container, thousandths of a CPU (1000 = one core). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  WORKER_MILLICPUS = 1000;
+
+  /** Process limit of one worker container (ffmpeg threads count). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(16)
+  WORKER_PIDS_LIMIT = 512;
 }
 
 /** Reads and validates the environment once; throws ConfigError listing every bad variable. */

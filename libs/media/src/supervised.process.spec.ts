@@ -92,4 +92,36 @@ describe('SupervisedProcess', () => {
     expect(info?.expected).toBe(true);
     expect(await until(() => !alive(grandchild), 2000)).toBe(true);
   });
+
+  it('lets the child drain on SIGTERM: its own children get no signal until it exits', async () => {
+    // The child waits for its grandchild to finish on SIGTERM, the way a worker lets its ffmpeg
+    // finish the segment in hand; the grandchild proves it was not signalled by exiting 0.
+    const script = `
+      const c = require("child_process").spawn("sh", ["-c", "sleep 0.5; exit 0"], { stdio: "ignore" });
+      process.on("SIGTERM", () => c.on("exit", (code, sig) => { console.log("grandchild " + code + " " + sig); process.exit(0); }));
+      console.log("ready"); setInterval(() => {}, 1000);`;
+    const lines: string[] = [];
+    const ready = new Promise<void>((resolve) => {
+      const p = new SupervisedProcess(node, ['-e', script], {
+        processGroup: true,
+        onStdoutLine: (l) => {
+          lines.push(l);
+          if (l === 'ready') resolve();
+        },
+      });
+      group.push(p.start());
+    });
+    await ready;
+    const info = await group[group.length - 1]?.stop(5000);
+    expect(info).toMatchObject({ code: 0, expected: true });
+    expect(lines).toContain('grandchild 0 null');
+  });
+
+  it('honours a stop() that comes before the child has spawned', async () => {
+    const p = new SupervisedProcess(node, ['-e', 'setInterval(() => {}, 1000)']);
+    group.push(p.start());
+    const info = await p.stop(2000);
+    expect(info.expected).toBe(true);
+    expect(p.isRunning).toBe(false);
+  });
 });

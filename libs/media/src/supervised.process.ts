@@ -97,6 +97,14 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
     child.once('exit', (code, signal) => {
       if (!this.running) return;
       this.running = false;
+      // Whatever the child left running in its group (an ffmpeg it did not stop) goes with it.
+      if (this.opts.processGroup && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // ESRCH: the group is already empty.
+        }
+      }
       const info: ExitInfo = { code, signal, expected: this.stopping };
       // Let the last buffered lines (the segmenter's final list entry) through first; but a
       // grandchild holding the pipes open must not delay the exit forever.
@@ -119,24 +127,33 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
     return this.ended;
   }
 
-  /** SIGTERM, then SIGKILL after graceMs; resolves once the child has exited. */
+  /**
+   * SIGTERM to the child itself, then SIGKILL (to its whole group, with `processGroup`) after
+   * graceMs; resolves once the child has exited. The first signal spares the group on purpose: a
+   * worker drains on SIGTERM by finishing the ffmpeg it is running, which a group-wide SIGTERM
+   * would kill mid-segment. A stop() right after start() waits for the spawn.
+   */
   stop(graceMs = 5000): Promise<ExitInfo> {
     this.stopping = true;
-    if (!this.child || !this.running) {
-      if (!this.child) this.resolveEnded({ code: null, signal: null, expected: true });
+    if (!this.child) {
+      this.resolveEnded({ code: null, signal: null, expected: true });
       return this.ended;
     }
-    this.signal('SIGTERM');
-    const timer = setTimeout(() => this.signal('SIGKILL'), graceMs);
-    void this.ended.then(() => clearTimeout(timer));
+    const begin = () => {
+      this.signal('SIGTERM', false);
+      const timer = setTimeout(() => this.signal('SIGKILL', true), graceMs);
+      void this.ended.then(() => clearTimeout(timer));
+    };
+    if (this.running) begin();
+    else this.once('started', begin);
     return this.ended;
   }
 
-  private signal(sig: NodeJS.Signals): void {
+  private signal(sig: NodeJS.Signals, wholeGroup: boolean): void {
     const pid = this.child?.pid;
     if (pid === undefined) return;
     try {
-      if (this.opts.processGroup) process.kill(-pid, sig);
+      if (wholeGroup && this.opts.processGroup) process.kill(-pid, sig);
       else this.child?.kill(sig);
     } catch (err) {
       // ESRCH: already gone, the exit event is on its way.

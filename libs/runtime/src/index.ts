@@ -4,3 +4,18 @@ export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js
 export { createRuntime } from './runtime.factory.js';
 export { Supervisor, type ChildSpec } from './supervisor.js';
 export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
+export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
+export { LABELS } from './docker.labels.js';
+export { DEFAULT_BASE_IMAGE, IMAGE_USER, ensureBaseImage, imageExists, type BaseImageOptions } from './image.base.js';
+export {
+  APP_IMAGES,
+  BASE_IMAGES,
+  appImageTag,
+  buildAppImage,
+  buildServiceImage,
+  pushImage,
+  serviceImageTag,
+  type AppImageOptions,
+  type AppName,
+  type ServiceImageOptions,
+} from './image.builder.js';

@@ -95,6 +95,7 @@ export class ProcessRuntime implements ContainerRuntime {
       ...process.env,
       ...(spec.env ?? {}),
       ...this.opts.env,
+      NO_COLOR: '1',
       LIVEMESH_SERVICE: spec.name,
       LIVEMESH_WORKER_ID: id,
       LIVEMESH_START_PARAMS: JSON.stringify(startParams),

@@ -1,7 +1,12 @@
-import { ConfigError, type Env } from '@livemesh/contracts';
+import type { Env } from '@livemesh/contracts';
+import { createDockerClient } from './docker.client.js';
+import { BusHeartbeatSource } from './docker.heartbeats.js';
+import type { ContainerLimits } from './docker.labels.js';
+import { DockerRuntime } from './docker.runtime.js';
 import { ProcessRuntime } from './process.runtime.js';
 import { appEntry } from './readiness.js';
 import type { ContainerRuntime, RuntimeLogger } from './runtime.types.js';
+import { SwarmRuntime } from './swarm.runtime.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
 export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): ContainerRuntime {
@@ -13,9 +18,38 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
       });
-    default:
-      throw new ConfigError('environment is invalid', [
-        `LIVEMESH_RUNTIME: "${env.LIVEMESH_RUNTIME}" is not available in this build yet; use "process"`,
-      ]);
+    case 'docker':
+    case 'swarm': {
+      const common = {
+        docker: createDockerClient(env.DOCKER_HOST),
+        env: containerWorkerEnv(env),
+        defaultImage: env.LIVEMESH_WORKER_IMAGE,
+        limits: containerLimits(env),
+        idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
+        logger: opts.logger,
+        heartbeats: new BusHeartbeatSource(env.NATS_URL),
+      };
+      return env.LIVEMESH_RUNTIME === 'docker' ? new DockerRuntime(common) : new SwarmRuntime(common);
+    }
   }
+}
+
+/** What a worker in a container needs of the orchestrator's settings; the rest stays on the host. */
+export function containerWorkerEnv(env: Env): Record<string, string> {
+  return {
+    NATS_URL: env.NATS_URL,
+    LOG_LEVEL: env.LOG_LEVEL,
+    MEDIA_TIMEOUT_MS: String(env.MEDIA_TIMEOUT_MS),
+    STAGE_MAX_ATTEMPTS: String(env.STAGE_MAX_ATTEMPTS),
+    STAGE_CONCURRENCY: String(env.STAGE_CONCURRENCY),
+    INLINE_LIMIT_BYTES: String(env.INLINE_LIMIT_BYTES),
+    OUTPUT_RETENTION_SECONDS: String(env.OUTPUT_RETENTION_SECONDS),
+    LIVEMESH_BIND: '127.0.0.1',
+    // The root filesystem is read-only; /tmp is the container's only writable place.
+    LIVEMESH_DATA_DIR: '/tmp/livemesh',
+  };
+}
+
+export function containerLimits(env: Env): ContainerLimits {
+  return { memoryBytes: env.WORKER_MEMORY_MB * 1024 * 1024, nanoCpus: env.WORKER_MILLICPUS * 1_000_000, pids: env.WORKER_PIDS_LIMIT };
 }

@@ -50,7 +50,8 @@ export class Supervisor {
       if (!spec.quiet) this.opts.log(spec.name, line);
     };
     const proc = new SupervisedProcess(spec.command, spec.args, {
-      env: spec.env ? { ...process.env, ...spec.env } : undefined,
+      // The supervisor prefixes every line with the child's name; colour codes would nest inside.
+      env: { ...process.env, NO_COLOR: '1', ...spec.env },
       processGroup: true,
       onStdoutLine: relay,
       onStderrLine: relay,

@@ -26,6 +26,10 @@ export interface StageContext<P extends object = Record<string, unknown>> {
   /** What the previous hop passed on (`Lm-Transfer`); `{}` when it passed nothing. */
   transfer: Record<string, unknown>;
   service: string;
+  /** The start instruction's parameters: the same for every stream this replica serves. */
+  startParams: Record<string, unknown>;
+  /** The service's configuration from the catalogue. */
+  config: Record<string, unknown>;
   streamId: string;
   seq: number;
   hop: number;

@@ -51,8 +51,12 @@ export interface RunStageOptions {
   maxAttempts?: number;
   /** How long stop() lets in-flight segments finish before it hands them back (nak), ms. */
   drainTimeoutMs?: number;
-  /** Key of this worker's heartbeat in lm_workers; defaults to host-pid-random. */
+  /** Key of this worker's heartbeat in lm_workers; defaults to env.LIVEMESH_WORKER_ID, else host-pid-random. */
   workerId?: string;
+  /** The start instruction's parameters; defaults to env.LIVEMESH_START_PARAMS. */
+  startParams?: Record<string, unknown>;
+  /** The service's configuration; defaults to env.LIVEMESH_SERVICE_CONFIG. */
+  config?: Record<string, unknown>;
   /** Prometheus /metrics listener; defaults to env.STAGE_METRICS_PORT (0 = off). Port 0 here picks a free one. */
   metrics?: { port: number; host?: string } | false;
   /** Aborting it stops the stage, like stop(). */
@@ -98,6 +102,8 @@ export class StageRunner implements StageHandle {
   private readonly concurrency: number;
   private readonly ackWaitMs: number;
   private readonly maxAttempts: number;
+  private readonly startParams: Record<string, unknown>;
+  private readonly config: Record<string, unknown>;
   private readonly drainTimeoutMs: number;
   private readonly metrics: StageMetrics;
   private bus!: Bus;
@@ -126,7 +132,9 @@ export class StageRunner implements StageHandle {
   ) {
     this.env = opts.env ?? loadEnv();
     this.service = def.name;
-    this.workerId = opts.workerId ?? makeWorkerId();
+    this.workerId = opts.workerId ?? (this.env.LIVEMESH_WORKER_ID || makeWorkerId());
+    this.startParams = opts.startParams ?? (JSON.parse(this.env.LIVEMESH_START_PARAMS) as Record<string, unknown>);
+    this.config = opts.config ?? (JSON.parse(this.env.LIVEMESH_SERVICE_CONFIG) as Record<string, unknown>);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? this.env.STAGE_CONCURRENCY));
     this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     this.maxAttempts = opts.maxAttempts ?? this.env.STAGE_MAX_ATTEMPTS;
@@ -260,6 +268,8 @@ export class StageRunner implements StageHandle {
         params: checked.params,
         transfer: meta.transfer ?? {},
         service: this.service,
+        startParams: this.startParams,
+        config: this.config,
         streamId: meta.streamId,
         seq: meta.seq,
         hop: meta.hop,

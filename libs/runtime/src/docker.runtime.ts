@@ -1,0 +1,383 @@
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
+import { followProgress } from './docker.client.js';
+import { LABELS, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
+import type { HeartbeatSource } from './docker.heartbeats.js';
+import { IMAGE_USER, imageExists } from './image.base.js';
+import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
+
+export interface DockerRuntimeOptions {
+  docker: Docker;
+  /** Environment every worker gets (NATS_URL, LOG_LEVEL...), under the service's own. */
+  env: Record<string, string>;
+  /** Image of services whose catalogue entry names none (the built-ins). */
+  defaultImage: string;
+  limits: ContainerLimits;
+  /** How long a released service keeps its containers before they are removed, ms. */
+  idleGraceMs: number;
+  logger: RuntimeLogger;
+  /** Workers' heartbeats (lm_workers); without it health comes from the engine alone. */
+  heartbeats?: HeartbeatSource;
+  /** A running container whose worker has not beaten for this long is replaced, ms. */
+  heartbeatStaleMs?: number;
+  /** Backstop pass over every service, besides the engine's `die` events, ms. */
+  reconcileIntervalMs?: number;
+  /** Grace a stopping worker gets to drain its segments, s. */
+  stopGraceSeconds?: number;
+}
+
+interface Desired {
+  spec: ServiceSpec;
+  startParams: StartInstruction['startParams'];
+  replicas: number;
+  image: string;
+  /** Consecutive replacements of containers that died young; drives the back-off. */
+  crashes: number;
+  notBefore: number;
+}
+
+type ContainerInfo = Docker.ContainerInfo;
+
+/**
+ * Runs service replicas as containers on one Docker engine. Containers carry `livemesh.*`
+ * labels, and every decision starts from listing them, so the engine is the source of truth: a
+ * warm container is found and reused (also by an orchestrator that restarted), one that died
+ * is replaced, surplus and stale ones are stopped with a grace period so workers drain. Workers
+ * never see the Docker socket; they run as a non-root user with every capability dropped,
+ * no-new-privileges, a read-only root filesystem and memory, CPU and PID limits.
+ */
+export class DockerRuntime implements ContainerRuntime {
+  readonly kind = 'docker' as const;
+  private readonly docker: Docker;
+  private readonly desired = new Map<string, Desired>();
+  private readonly releaseTimers = new Map<string, NodeJS.Timeout>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Marks the containers this process created; close() removes only those. */
+  private readonly owner = randomBytes(6).toString('hex');
+  private readonly heartbeatStaleMs: number;
+  private readonly stopGrace: number;
+  private ticker?: NodeJS.Timeout;
+  private events?: NodeJS.ReadableStream & { destroy?: () => void };
+  private closing = false;
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.docker = opts.docker;
+    this.heartbeatStaleMs = opts.heartbeatStaleMs ?? 30_000;
+    this.stopGrace = opts.stopGraceSeconds ?? 15;
+  }
+
+  async ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }> {
+    const spec = instr.service;
+    this.cancelRelease(spec.name);
+    this.startWatching();
+    const image = pinnedImage(spec, this.opts.defaultImage);
+    const want = this.want(spec, instr.startParams, image);
+    const running = (await this.containersOf(spec.name)).filter((c) => c.State === 'running' && c.Labels[LABELS.specHash] === want);
+    const d = this.desired.get(spec.name);
+    const replicas = Math.max(d?.replicas ?? 0, running.length, 1, spec.minReplicas);
+    this.desired.set(spec.name, { spec, startParams: instr.startParams, replicas, image, crashes: d?.crashes ?? 0, notBefore: 0 });
+    if (running.length > 0) {
+      this.opts.logger.log(`service=${spec.name} reusing containerId=${short(running[0]!.Id)} (${running.length} running)`);
+      return { instance: (await this.views([running[0]!]))[0]!, reused: true };
+    }
+    const list = await this.reconcile(spec.name);
+    const first = list.find((c) => c.State === 'running');
+    if (!first) throw new RuntimeError(`service ${spec.name}: no container of ${image} is running`);
+    return { instance: (await this.views([first]))[0]!, reused: false };
+  }
+
+  async scale(service: ServiceSpec, replicas: number): Promise<ServiceInstance[]> {
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > service.maxReplicas) {
+      throw new ValidationFailedError(`cannot scale ${service.name}`, [`replicas: must be an integer from 0 to ${service.maxReplicas} (the service's maxReplicas)`]);
+    }
+    this.startWatching();
+    const d = this.desired.get(service.name);
+    const startParams = d?.startParams ?? service.startParams ?? {};
+    this.desired.set(service.name, { spec: service, startParams, replicas, image: pinnedImage(service, this.opts.defaultImage), crashes: 0, notBefore: 0 });
+    this.opts.logger.log(`service=${service.name} scaling to ${replicas} container(s)`);
+    return this.views((await this.reconcile(service.name)).filter((c) => c.State === 'running'));
+  }
+
+  async list(service?: string): Promise<ServiceInstance[]> {
+    return this.views(await this.containersOf(service));
+  }
+
+  async release(service: string): Promise<void> {
+    const d = this.desired.get(service);
+    if (!d) return;
+    this.cancelRelease(service);
+    this.releaseTimers.set(
+      service,
+      setTimeout(() => {
+        this.releaseTimers.delete(service);
+        const now = this.desired.get(service);
+        if (!now) return;
+        this.opts.logger.log(`service=${service} idle for ${this.opts.idleGraceMs} ms: keeping ${now.spec.minReplicas} container(s)`);
+        now.replicas = now.spec.minReplicas;
+        void this.reconcile(service).catch((e: Error) => this.opts.logger.error(`service=${service} reclaim failed: ${e.message}`));
+      }, this.opts.idleGraceMs).unref(),
+    );
+  }
+
+  /** Stops the containers this runtime started; containers it adopted are left running for the next owner. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.ticker);
+    for (const t of this.releaseTimers.values()) clearTimeout(t);
+    this.events?.destroy?.();
+    await Promise.allSettled([...this.locks.values()]);
+    const mine = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.owner}=${this.owner}`] } });
+    await Promise.all(mine.map((c) => this.retire(c, 'the runtime is closing')));
+    await this.opts.heartbeats?.close();
+  }
+
+  /** Brings one service to its desired state; serialised per service. Returns its containers afterwards. */
+  reconcile(service: string): Promise<ContainerInfo[]> {
+    const prev = this.locks.get(service) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(() => this.reconcileNow(service));
+    this.locks.set(service, next);
+    void next.finally(() => {
+      if (this.locks.get(service) === next) this.locks.delete(service);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async reconcileNow(service: string): Promise<ContainerInfo[]> {
+    const d = this.desired.get(service);
+    let all = await this.containersOf(service);
+    if (!d || this.closing) return all;
+    const want = this.want(d.spec, d.startParams, d.image);
+    const beats = await this.heartbeatAges();
+
+    const dead: ContainerInfo[] = [];
+    const hung: ContainerInfo[] = [];
+    const current: ContainerInfo[] = [];
+    const stale: ContainerInfo[] = [];
+    for (const c of all) {
+      if (c.State !== 'running' && c.State !== 'created' && c.State !== 'restarting') dead.push(c);
+      else if (c.Labels[LABELS.specHash] !== want) stale.push(c);
+      else if (this.isHung(c, beats)) hung.push(c);
+      else current.push(c);
+    }
+    for (const c of dead) {
+      const age = Date.now() - c.Created * 1000;
+      // A container that dies within a minute of its start counts as a crash: back off before the next.
+      if (age < 60_000) {
+        d.crashes++;
+        d.notBefore = Date.now() + Math.min(500 * 2 ** d.crashes, 30_000);
+      } else d.crashes = 0;
+      this.opts.logger.warn(`service=${service} containerId=${short(c.Id)} ${c.Status}; replacing it`);
+      await this.remove(c);
+    }
+    for (const c of hung) {
+      this.opts.logger.warn(`service=${service} containerId=${short(c.Id)} has not sent a heartbeat for ${this.heartbeatStaleMs} ms; replacing it`);
+      await this.retire(c, 'its worker stopped beating');
+    }
+
+    if (current.length < d.replicas) {
+      if (Date.now() < d.notBefore) {
+        this.opts.logger.warn(`service=${service} crashed ${d.crashes} time(s) in a row; next start after ${d.notBefore - Date.now()} ms`);
+      } else {
+        await this.ensureImage(d.image);
+        while (current.length < d.replicas) current.push(await this.createContainer(d));
+      }
+    }
+    // Replicas beyond the desired count, newest first, so long-running warm ones stay.
+    current.sort((a, b) => a.Created - b.Created);
+    const surplus = current.splice(d.replicas);
+    await Promise.all([...surplus, ...stale].map((c) => this.retire(c, stale.includes(c) ? 'its service changed' : 'scaled down')));
+    all = await this.containersOf(service);
+    return all;
+  }
+
+  private async createContainer(d: Desired): Promise<ContainerInfo> {
+    const name = `lm-${d.spec.name}-${randomBytes(4).toString('hex')}`;
+    const env = workerEnvironment(d.spec, d.startParams, this.opts.env, name);
+    const labels = workloadLabels(d.spec, d.image, d.startParams, this.owner);
+    let id: string;
+    try {
+      const container = await this.docker.createContainer({
+        name,
+        // The worker reports its host in its heartbeat: with the container's name there, a
+        // heartbeat says which container it came from even on the host network.
+        Hostname: name,
+        Image: d.image,
+        Env: toEnvList(env),
+        Labels: labels,
+        User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,
+        HostConfig: {
+          // Workers reach NATS on 127.0.0.1 like every other livemesh process.
+          NetworkMode: 'host',
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges:true'],
+          ReadonlyRootfs: true,
+          Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=512m,mode=1777' },
+          Memory: this.opts.limits.memoryBytes,
+          MemorySwap: this.opts.limits.memoryBytes,
+          NanoCpus: this.opts.limits.nanoCpus,
+          PidsLimit: this.opts.limits.pids,
+          // The runtime replaces dead containers itself, so it sees every death and can back off.
+          RestartPolicy: { Name: 'no' },
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+        },
+      });
+      id = container.id;
+      await container.start();
+    } catch (e) {
+      throw new RuntimeError(`service ${d.spec.name}: cannot start a container of ${d.image}: ${(e as Error).message}`, { cause: e });
+    }
+    this.opts.logger.log(`service=${d.spec.name} started containerId=${short(id)} name=${name} image=${d.image}`);
+    const [info] = await this.docker.listContainers({ all: true, filters: { id: [id] } });
+    if (!info) throw new RuntimeError(`service ${d.spec.name}: container ${name} vanished right after its start`);
+    return info;
+  }
+
+  /** SIGTERM (the worker drains and hands back what it holds), SIGKILL after the grace, then removal. */
+  private async retire(c: ContainerInfo, why: string): Promise<void> {
+    this.opts.logger.log(`service=${c.Labels[LABELS.service]} stopping containerId=${short(c.Id)}: ${why}`);
+    const container = this.docker.getContainer(c.Id);
+    try {
+      if (c.State === 'running') await container.stop({ t: this.stopGrace });
+    } catch (e) {
+      if (!isGone(e)) this.opts.logger.warn(`containerId=${short(c.Id)} stop failed: ${(e as Error).message}`);
+    }
+    await this.remove(c);
+  }
+
+  private async remove(c: ContainerInfo): Promise<void> {
+    try {
+      await this.docker.getContainer(c.Id).remove({ force: true });
+    } catch (e) {
+      if (!isGone(e)) this.opts.logger.warn(`containerId=${short(c.Id)} removal failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Pulls the image when the engine does not have it (a pushed service image on another machine). */
+  private async ensureImage(image: string): Promise<void> {
+    if (await imageExists(this.docker, image)) return;
+    this.opts.logger.log(`pulling ${image}`);
+    try {
+      await followProgress(this.docker, await this.docker.pull(image), (line) => this.opts.logger.debug?.(`pull ${image}: ${line}`));
+    } catch (e) {
+      throw new RuntimeError(`cannot pull ${image}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private containersOf(service?: string): Promise<ContainerInfo[]> {
+    const label = [`${LABELS.managed}=true`, ...(service ? [`${LABELS.service}=${service}`] : [])];
+    return this.docker.listContainers({ all: true, filters: { label } }).then((list) => list.filter((c) => c.Labels[LABELS.service]));
+  }
+
+  private async views(list: ContainerInfo[]): Promise<ServiceInstance[]> {
+    const beats = await this.heartbeatAges();
+    return list.map((c) => {
+      const name = (c.Names[0] ?? '').replace(/^\//, '');
+      const beat = beats?.get(name);
+      const hb = heartbeatHealth(beat?.ageMs, this.heartbeatStaleMs);
+      const state: ServiceInstance['state'] = c.State === 'running' ? hb.state : c.State === 'created' ? 'starting' : 'exited';
+      const detail: Record<string, string | number> = { containerId: c.Id.slice(0, 12), name, image: c.Image, engineState: c.State, status: c.Status, health: c.State === 'running' ? hb.health : c.State };
+      if (beat) Object.assign(detail, { heartbeatAgeMs: beat.ageMs, processed: beat.processed });
+      return { id: name, service: c.Labels[LABELS.service]!, state, startedAt: new Date(c.Created * 1000).toISOString(), detail };
+    });
+  }
+
+  /**
+   * Heartbeats by container name (the worker's host name, or its id when it reports the one it
+   * was given); undefined when they cannot be read, which says nothing about the workers.
+   */
+  private async heartbeatAges(): Promise<Map<string, { ageMs: number; processed: number }> | undefined> {
+    if (!this.opts.heartbeats) return undefined;
+    const out = new Map<string, { ageMs: number; processed: number }>();
+    try {
+      for (const hb of await this.opts.heartbeats.list()) {
+        const v = { ageMs: Date.now() - Date.parse(hb.at), processed: hb.processed };
+        for (const key of [hb.host, hb.workerId]) {
+          const prev = out.get(key);
+          if (!prev || prev.ageMs > v.ageMs) out.set(key, v);
+        }
+      }
+    } catch (e) {
+      this.opts.logger.warn(`heartbeats unavailable: ${(e as Error).message}`);
+      return undefined;
+    }
+    return out;
+  }
+
+  /** Running long enough to have beaten, but its last beat (if any) is older than the stale limit. */
+  private isHung(c: ContainerInfo, beats: Map<string, { ageMs: number }> | undefined): boolean {
+    if (!beats || c.State !== 'running') return false;
+    const name = (c.Names[0] ?? '').replace(/^\//, '');
+    const age = beats.get(name)?.ageMs ?? Date.now() - c.Created * 1000;
+    return age > this.heartbeatStaleMs;
+  }
+
+  private want(spec: ServiceSpec, startParams: StartInstruction['startParams'], image: string): string {
+    return workloadLabels(spec, image, startParams, this.owner)[LABELS.specHash]!;
+  }
+
+  private cancelRelease(service: string): void {
+    clearTimeout(this.releaseTimers.get(service));
+    this.releaseTimers.delete(service);
+  }
+
+  /**
+   * Reacts to containers dying (the engine's event stream) at once, and sweeps every known
+   * service on an interval in case an event was missed (the stream reconnects after an engine restart).
+   */
+  private startWatching(): void {
+    if (this.ticker || this.closing) return;
+    this.ticker = setInterval(() => {
+      for (const service of this.desired.keys()) void this.reconcile(service).catch((e: Error) => this.opts.logger.warn(`service=${service} reconcile failed: ${e.message}`));
+    }, this.opts.reconcileIntervalMs ?? 5_000);
+    this.ticker.unref();
+    void this.watchEvents();
+  }
+
+  private async watchEvents(): Promise<void> {
+    while (!this.closing) {
+      try {
+        const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`${LABELS.managed}=true`] } })) as NodeJS.ReadableStream & { destroy?: () => void };
+        this.events = stream;
+        await new Promise<void>((resolve) => {
+          let buffered = '';
+          stream.on('data', (chunk: Buffer) => {
+            buffered += chunk.toString('utf8');
+            let nl: number;
+            while ((nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl);
+              buffered = buffered.slice(nl + 1);
+              this.onDie(line);
+            }
+          });
+          stream.once('end', resolve);
+          stream.once('close', resolve);
+          stream.once('error', resolve);
+        });
+      } catch (e) {
+        if (!this.closing) this.opts.logger.warn(`docker events unavailable: ${(e as Error).message}`);
+      }
+      if (!this.closing) await new Promise((r) => setTimeout(r, 1_000).unref());
+    }
+  }
+
+  private onDie(line: string): void {
+    let service: string | undefined;
+    try {
+      service = (JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } }).Actor?.Attributes?.[LABELS.service];
+    } catch {
+      return;
+    }
+    if (!service || !this.desired.has(service) || this.closing) return;
+    void this.reconcile(service).catch((e: Error) => this.opts.logger.warn(`service=${service} reconcile failed: ${e.message}`));
+  }
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
+}
+
+function isGone(e: unknown): boolean {
+  const code = (e as { statusCode?: number }).statusCode;
+  return code === 404 || code === 304 || code === 409;
+}
