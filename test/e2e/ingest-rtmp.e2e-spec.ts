@@ -77,9 +77,14 @@ async function take(consumer: Consumer, bus: Bus, count: number): Promise<Segmen
 }
 
 /** Pushes a file over RTMP as fast as it reads (no -re): ingest holds the publisher until its segmenter listens. */
-function publish(file: string, url: string): Promise<{ code: number | null; stderr: string }> {
+/**
+ * Pushes a clip like an encoder. `realtime` (-re) keeps the encoder sending while ingest decides:
+ * without it a short clip can fit entirely into the socket buffers, and ffmpeg exits 0 before a
+ * refusal reaches it.
+ */
+function publish(file: string, url: string, realtime = false): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(requireExecutable('ffmpeg', 'ffmpeg'), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', file, '-c', 'copy', '-f', 'flv', url], {
+    const child = spawn(requireExecutable('ffmpeg', 'ffmpeg'), ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(realtime ? ['-re'] : []), '-i', file, '-c', 'copy', '-f', 'flv', url], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -190,7 +195,7 @@ describe('ingest over RTMP', () => {
 
   it('refuses a publish with an unknown key and says why in one line', async () => {
     const unknown = 'nosuchkey-0123456789';
-    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${unknown}`);
+    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${unknown}`, true);
     expect(pushed.code).not.toBe(0);
 
     const refusal = await waitFor('the refusal log line', 5000, () => logs.lines.find((l) => l.level === 'warn' && l.text.includes('publish refused')));
