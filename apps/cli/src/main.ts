@@ -1,10 +1,10 @@
-#!/usr/bin/env node
 import { Command } from 'commander';
 import { loadEnv } from '@livemesh/contracts';
 import { registerEventCommands } from './events.command.js';
 import { registerCatalogueCommands } from './catalogue.commands.js';
 import { registerStreamCommands } from './stream.commands.js';
 import { registerUpCommand } from './up.command.js';
+import { registerImageCommands } from './service-build.command.js';
 
 const env = loadEnv();
 const program = new Command('livemesh')
@@ -16,6 +16,7 @@ registerUpCommand(program, env);
 registerStreamCommands(program, env);
 registerCatalogueCommands(program);
 registerEventCommands(program, env);
+registerImageCommands(program, env);
 
 program.parseAsync().catch((e: Error) => {
   process.stderr.write(`livemesh: ${e.message}\n`);
