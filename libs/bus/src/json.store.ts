@@ -51,6 +51,21 @@ export class JsonStore<T> {
     }
   }
 
+  /** The values the bucket still keeps for `key` (its history depth), oldest first; deletes left out. */
+  async history(key: string): Promise<JsonEntry<T>[]> {
+    const out: JsonEntry<T>[] = [];
+    const it = await (await this.kv()).history({ key });
+    for await (const e of it) {
+      if (e.operation !== 'PUT') continue;
+      try {
+        out.push(toEntry<T>(e));
+      } catch {
+        // A value that is not JSON is not ours to interpret.
+      }
+    }
+    return out;
+  }
+
   async delete(key: string): Promise<void> {
     await (await this.kv()).delete(key);
   }
