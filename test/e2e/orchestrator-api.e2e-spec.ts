@@ -225,6 +225,22 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(race).toBe(true);
   });
 
+  it('shows per-hop counters (processed, pending, failed) from what JetStream holds', async () => {
+    // No worker runs under the fake runtime, so what is published stays where it is put.
+    const put = (subject: string, n: number) => Promise.all(Array.from({ length: n }, () => bus.js.publish(subject, new Uint8Array([0x47]))));
+    await put('lm.seg.watermark.race-1.0', 2);
+    await put('lm.seg.transcode.race-1.1', 1);
+    await put(subjects.deadLetter('transcode', 'race-1'), 1);
+    await put(subjects.output('race-1', 'main'), 3);
+    const res = await api('GET', '/api/streams/race-1');
+    expect(res.status).toBe(200);
+    expect(res.body.chain.hops.map((h: { service: string; counters: object }) => [h.service, h.counters])).toEqual([
+      ['watermark', { processed: 5, pending: 2, failed: 0 }],
+      ['transcode', { processed: 3, pending: 1, failed: 1 }],
+    ]);
+    expect(res.body.output).toEqual({ segments: { main: 3 } });
+  });
+
   it('refuses an unknown service with 422 listing every problem, writing no state', async () => {
     const res = await api('POST', '/api/streams', { id: 'bad-1', stages: [{ service: 'nope' }, { service: 'watermark', params: { text: 5 } }] });
     expect(res.status).toBe(422);
@@ -252,7 +268,10 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     await app!.close();
     app = undefined;
     await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'offline-1' }));
+    const ensuredBefore = runtime.ensured.length;
     await startApp();
+    // At boot the services of every live stream get their start instruction again (only match-1 uses pixelate).
+    expect(new Set(runtime.ensured.slice(ensuredBefore).map((i) => i.service.name))).toEqual(new Set(['pixelate', 'transcode', 'watermark']));
     const view = await waitFor('offline-1 live', async () => {
       const r = await api('GET', '/api/streams/offline-1');
       return r.status === 200 && r.body.state === 'live' ? (r.body as StreamView) : undefined;
@@ -304,7 +323,14 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(health.status).toBe(200);
     expect(health.body.nats.connected).toBe(true);
 
+    const beat = (workerId: string, processed: number, failed: number) =>
+      ({ service: 'watermark', workerId, pid: 1, host: 'h', startedAt: new Date().toISOString(), at: new Date().toISOString(), processed, failed, inFlight: 1 });
+    await new JsonStore(bus, BUCKETS.workers).put('watermark.w1', beat('w1', 7, 1));
+    await new JsonStore(bus, BUCKETS.workers).put('watermark.w2', beat('w2', 5, 0));
     const metrics = await api('GET', '/metrics');
+    expect(metrics.body).toMatch(/livemesh_service_workers\{service="watermark"\} 2/);
+    expect(metrics.body).toMatch(/livemesh_service_segments_processed\{service="watermark"\} 12/);
+    expect(metrics.body).toMatch(/livemesh_service_segments_failed\{service="watermark"\} 1/);
     expect(metrics.body).toMatch(/livemesh_streams\{state="live"\} 2/);
     expect(metrics.body).toMatch(/livemesh_plan_failures_total\{origin="change"\} 1/);
     expect(metrics.body).not.toMatch(/match-1/);

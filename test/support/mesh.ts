@@ -18,7 +18,13 @@ export interface Mesh {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of many shapes; each test checks what it reads
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
+  /** Stops one app (SIGTERM, then SIGKILL after `graceMs`) and waits until it has exited; `apps[name]` keeps the old process. */
+  stopApp(name: AppName, graceMs?: number): Promise<void>;
+  /** Starts one app again with the mesh's environment, replaces `apps[name]`, and resolves once it is healthy. */
+  startApp(name: AppName): Promise<AppProcess>;
 }
+
+export type AppName = 'orchestrator' | 'delivery' | 'ingest';
 
 export interface StreamView {
   id: string;
@@ -60,17 +66,20 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
   const orchestrator = spawnApp('orchestrator', env);
   const deliveryApp = spawnApp('delivery', env);
   const ingest = spawnApp('ingest', env);
-  const apps = { orchestrator, delivery: deliveryApp, ingest };
+  const apps: Record<AppName, AppProcess> = { orchestrator, delivery: deliveryApp, ingest };
   const apiUrl = `http://127.0.0.1:${http}`;
+  const healthUrl: Record<AppName, string> = {
+    orchestrator: `${apiUrl}/health`,
+    delivery: `http://127.0.0.1:${delivery}/health`,
+    ingest: `http://127.0.0.1:${ingestHttp}/health`,
+  };
   const stop = async () => {
     await Promise.all(Object.values(apps).map((a) => a.stop()));
     await nats.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitHealthy(`${apiUrl}/health`, orchestrator);
-    await waitHealthy(`http://127.0.0.1:${delivery}/health`, deliveryApp);
-    await waitHealthy(`http://127.0.0.1:${ingestHttp}/health`, ingest);
+    for (const name of Object.keys(apps) as AppName[]) await waitHealthy(healthUrl[name], apps[name]);
   } catch (e) {
     await stop();
     throw e;
@@ -97,6 +106,35 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
       return r.body as StreamView;
     },
     stop,
+    async stopApp(name, graceMs = 30_000) {
+      const app = apps[name];
+      if (app.pid === undefined) return;
+      try {
+        process.kill(app.pid, 'SIGTERM');
+      } catch {
+        return; // already gone
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          try {
+            process.kill(app.pid!, 'SIGKILL');
+          } catch {
+            /* exited meanwhile */
+          }
+          resolve();
+        }, graceMs);
+      });
+      await Promise.race([app.exited, killed]);
+      clearTimeout(timer);
+      await app.exited;
+    },
+    async startApp(name) {
+      const app = spawnApp(name, env);
+      apps[name] = app;
+      await waitHealthy(healthUrl[name], app);
+      return app;
+    },
   };
 }
 

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { ApiClient } from './api.client.js';
-import { print, readSpecFile } from './options.js';
+import { parseCount, print, readSpecFile } from './options.js';
+import { registerServiceBuildCommand } from './service-build.command.js';
 
 export function registerCatalogueCommands(program: Command): void {
   const api = () => new ApiClient(program.opts<{ api: string }>().api);
 
-  const service = program.command('service').description('the catalogue of business services');
+  const service = program.command('service').description('list, show, register, build and scale the business services in the catalogue');
+  registerServiceBuildCommand(service, program);
   service
     .command('ls')
     .description('list services with version, input kind and replica bounds')
@@ -21,7 +23,7 @@ export function registerCatalogueCommands(program: Command): void {
     .action(async (name: string) => print(await api().get(`/api/services/${encodeURIComponent(name)}`)));
   service
     .command('register')
-    .description('register (or update) a service from a YAML or JSON spec file')
+    .description('register (or replace) a service from a YAML or JSON spec file: image or module, env, config, parameter schema, replica bounds')
     .requiredOption('-f, --file <path>', 'service spec file')
     .action(async (o: { file: string }) => {
       const spec = (await readSpecFile(o.file)) as { name?: string };
@@ -30,12 +32,12 @@ export function registerCatalogueCommands(program: Command): void {
     });
   service
     .command('scale <name> <replicas>')
-    .description('run exactly this many workers of a service, whatever streams use it')
+    .description('run exactly this many workers of a service, whatever streams use it (they share its consumer)')
     .action(async (name: string, replicas: string) =>
-      print(await api().request('POST', `/api/services/${encodeURIComponent(name)}/scale`, { replicas: Number(replicas) })),
+      print(await api().request('POST', `/api/services/${encodeURIComponent(name)}/scale`, { replicas: parseCount(replicas) })),
     );
 
-  const pipeline = program.command('pipeline').description('named chains of stages with selectors');
+  const pipeline = program.command('pipeline').description('list, show and apply pipelines: named chains of stages that selectors pick for a stream');
   pipeline
     .command('ls')
     .description('list pipelines with their stages and selectors')
@@ -47,11 +49,11 @@ export function registerCatalogueCommands(program: Command): void {
     });
   pipeline
     .command('show <name>')
-    .description('show a pipeline')
+    .description('show a pipeline: stages with parameters, selectors, priority')
     .action(async (name: string) => print(await api().get(`/api/pipelines/${encodeURIComponent(name)}`)));
   pipeline
     .command('apply')
-    .description('create or replace a pipeline from a YAML or JSON file')
+    .description('create or replace a pipeline from a YAML or JSON file (checked: every service known, every parameter valid)')
     .requiredOption('-f, --file <path>', 'pipeline spec file')
     .action(async (o: { file: string }) => {
       const spec = (await readSpecFile(o.file)) as { name?: string };

@@ -1,47 +1,56 @@
 import type { Command } from 'commander';
-import { Bus, publishJson } from '@livemesh/bus';
-import { StartStreamRequest, StopStreamRequest, subjects, validateMessage, type Env } from '@livemesh/contracts';
-import { collectPair } from './options.js';
+import { publishJson, type Bus } from '@livemesh/bus';
+import { StartStreamRequest, StopStreamRequest, subjects, validateMessage } from '@livemesh/contracts';
+import { collectPair, collectStage, connectBus } from './options.js';
 
-export function registerEventCommands(program: Command, env: Env): void {
+export function registerEventCommands(program: Command): void {
   program
     .command('events')
-    .description('tail status events (chain ready, stage failed, dead letters, ended...) as JSON lines')
-    .option('--stream <id>', 'only this stream')
+    .description('tail status events (chain ready, chain changed, stage failed, dead letters, ended...) as JSON lines until Ctrl-C')
+    .option('--stream <id>', 'only the events of this stream')
     .action(async (o: { stream?: string }) => {
-      const bus = await Bus.connect({ url: env.NATS_URL, name: 'cli-events' });
-      const sub = bus.nc.subscribe(subjects.streamEvents(o.stream));
+      const subject = subjects.streamEvents(o.stream);
+      const bus = await connectBus(program, 'cli-events');
+      const sub = bus.nc.subscribe(subject);
       const stop = () => sub.unsubscribe();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Only once the server has the subscription does "listening" mean no later event is missed.
+      await bus.nc.flush();
+      process.stderr.write(`listening on ${subject} (Ctrl-C to stop)\n`);
       for await (const m of sub) process.stdout.write(`${m.string()}\n`);
       await bus.close();
     });
 
-  const platform = program.command('platform').description('act as a streaming platform on the bus');
+  const platform = program
+    .command('platform')
+    .description('publish stream start/stop events on NATS the way a streaming platform does (JetStream, durable)');
   platform
     .command('start-event <id>')
-    .description(`publish a stream-start event on ${subjects.platformStarted}, as a platform would`)
+    .description(`publish a stream-start event on ${subjects.platformStarted}; the orchestrator starts the stream from it`)
     .option('-p, --pipeline <name>', 'pipeline to use')
+    .option('-s, --stage <service[:json]>', 'an explicit stage, repeatable, in chain order', collectStage)
     .option('-a, --attr <key=value>', 'attribute for pipeline selectors, repeatable', collectPair)
     .option('--source <url>', 'pull the stream from this URL')
-    .action(async (id: string, o: { pipeline?: string; attr?: Record<string, string>; source?: string }) => {
+    .action(async (id: string, o: { pipeline?: string; stage?: unknown[]; attr?: Record<string, string>; source?: string }) => {
       const body = validateMessage(StartStreamRequest, {
         id,
         ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+        ...(o.stage ? { stages: o.stage } : {}),
         ...(o.attr ? { attributes: o.attr } : {}),
         ...(o.source ? { source: { url: o.source } } : {}),
-      });
-      await publishOnce(env, subjects.platformStarted, body);
+      }, 'stream-start event');
+      await publishOnce(await connectBus(program, 'cli-platform'), subjects.platformStarted, body);
     });
   platform
     .command('stop-event <id>')
-    .description(`publish a stream-stop event on ${subjects.platformStopped}`)
-    .action(async (id: string) => publishOnce(env, subjects.platformStopped, validateMessage(StopStreamRequest, { id })));
+    .description(`publish a stream-stop event on ${subjects.platformStopped}; the orchestrator stops the stream from it`)
+    .action(async (id: string) =>
+      publishOnce(await connectBus(program, 'cli-platform'), subjects.platformStopped, validateMessage(StopStreamRequest, { id }, 'stream-stop event')),
+    );
 }
 
-async function publishOnce(env: Env, subject: string, body: object): Promise<void> {
-  const bus = await Bus.connect({ url: env.NATS_URL, name: 'cli-platform' });
+async function publishOnce(bus: Bus, subject: string, body: object): Promise<void> {
   try {
     await publishJson(bus, subject, body);
     process.stdout.write(`published ${subject} ${JSON.stringify(body)}\n`);

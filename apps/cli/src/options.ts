@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
 import { parse } from 'yaml';
+import { Bus } from '@livemesh/bus';
 
 /** `k=v` pairs given with a repeatable option. */
 export function collectPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const i = value.indexOf('=');
-  if (i <= 0) throw new Error(`expected key=value, got "${value}"`);
+  if (i <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
   return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
 }
 
@@ -15,13 +17,42 @@ export function collectStage(
 ): { service: string; params?: Record<string, unknown> }[] {
   const i = value.indexOf(':');
   if (i < 0) return [...previous, { service: value }];
-  const params = JSON.parse(value.slice(i + 1)) as Record<string, unknown>;
-  return [...previous, { service: value.slice(0, i), params }];
+  let params: unknown;
+  try {
+    params = JSON.parse(value.slice(i + 1));
+  } catch (e) {
+    throw new InvalidArgumentError(`the parameters of stage "${value.slice(0, i)}" are not JSON (${(e as Error).message}); write service:{"key":"value"}`);
+  }
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new InvalidArgumentError(`the parameters of stage "${value.slice(0, i)}" must be a JSON object`);
+  }
+  return [...previous, { service: value.slice(0, i), params: params as Record<string, unknown> }];
+}
+
+/** A whole number of at least 0, for --replicas and the like. */
+export function parseCount(value: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  return Number(value);
 }
 
 /** Reads a YAML or JSON file (YAML is a superset). */
 export async function readSpecFile(path: string): Promise<unknown> {
-  return parse(await readFile(path, 'utf8'));
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new Error(`${path} is not valid YAML or JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Connects to the NATS server named by --nats; a CLI gives up after a few seconds instead of waiting for a server to appear. */
+export function connectBus(program: Command, name: string): Promise<Bus> {
+  return Bus.connect({ url: program.opts<{ nats: string }>().nats, name, connectTimeoutMs: 5_000 });
 }
 
 export function print(value: unknown): void {

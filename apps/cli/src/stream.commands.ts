@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { Bus, DeliverPolicy, readSegment } from '@livemesh/bus';
-import { STREAMS, subjects, type Env, type StreamView } from '@livemesh/contracts';
+import { DeliverPolicy, readSegment } from '@livemesh/bus';
+import { STREAMS, subjects, type StreamView } from '@livemesh/contracts';
 import { ApiClient } from './api.client.js';
-import { collectPair, collectStage, print } from './options.js';
+import { collectPair, collectStage, connectBus, print } from './options.js';
 
-export function registerStreamCommands(program: Command, env: Env): void {
+export function registerStreamCommands(program: Command): void {
   const api = () => new ApiClient(program.opts<{ api: string }>().api);
   const stream = program.command('stream').description('start, stop, inspect, change and record live streams');
 
@@ -34,15 +34,16 @@ export function registerStreamCommands(program: Command, env: Env): void {
 
   stream
     .command('ls')
-    .description('list streams with their state')
+    .description('list streams: id, state, chain version and services in chain order')
     .action(async () => {
       const list = await api().get<StreamView[]>('/api/streams');
-      for (const s of list) process.stdout.write(`${s.id}\t${s.state}\t${s.chain.hops.map((h) => h.service).join(' -> ')}\n`);
+      if (list.length === 0) process.stderr.write('no streams\n');
+      for (const s of list) process.stdout.write(`${s.id}\t${s.state}\tv${s.chain.version}\t${s.chain.hops.map((h) => h.service).join(' -> ')}\n`);
     });
 
   stream
     .command('show <id>')
-    .description('show a stream: state, chain (hops, subjects, parameters), counters and errors')
+    .description('show a stream: state, chain (hops, subjects, parameters), per-hop counters, publish and playback URLs, errors')
     .action(async (id: string) => print(await api().get(`/api/streams/${encodeURIComponent(id)}`)));
 
   stream
@@ -59,7 +60,7 @@ export function registerStreamCommands(program: Command, env: Env): void {
     .option('-r, --rendition <name>', 'rendition to record', 'main')
     .option('--from-start', 'start with the oldest segment the output subject still keeps', false)
     .action(async (id: string, file: string, o: { rendition: string; fromStart: boolean }) => {
-      const bus = await Bus.connect({ url: env.NATS_URL, name: 'cli-record' });
+      const bus = await connectBus(program, 'cli-record');
       const out = createWriteStream(file);
       const consumer = await bus.js.consumers.get(STREAMS.output, {
         filter_subjects: [subjects.output(id, o.rendition)],

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Bus, JsonStore, isNotFound } from '@livemesh/bus';
-import { BUCKETS, STREAMS, consumers, type StreamRecord, type StreamState } from '@livemesh/contracts';
+import { BUCKETS, STREAMS, consumers, isToken, type StreamRecord, type StreamState, type WorkerHeartbeat } from '@livemesh/contracts';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 
 const STATES: StreamState[] = ['starting', 'live', 'stopping', 'ended', 'failed'];
@@ -59,6 +59,45 @@ export class MetricsService {
         for (const [state, n] of counts) this.set({ state }, n);
       },
     });
+    // One read of lm_workers serves the four per-service gauges of a scrape.
+    const workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    let beats: { at: number; list: Promise<WorkerHeartbeat[]> } | undefined;
+    const heartbeats = (): Promise<WorkerHeartbeat[]> => {
+      if (!beats || Date.now() - beats.at > 1000) {
+        const list = workers.list().then(
+          (entries) => entries.map((e) => e.value),
+          (e: Error) => {
+            logger.warn(`cannot read worker heartbeats: ${e.message}`);
+            return [];
+          },
+        );
+        beats = { at: Date.now(), list };
+      }
+      return beats.list;
+    };
+    const perService: [string, string, (h: WorkerHeartbeat) => number][] = [
+      ['livemesh_service_workers', 'Workers of a service with a live heartbeat.', () => 1],
+      ['livemesh_service_segments_processed', 'Segments the live workers of a service have processed since each started (a gauge: a replaced worker starts again at 0).', (h) => h.processed],
+      ['livemesh_service_segments_failed', 'Segments the live workers of a service gave up on since each started.', (h) => h.failed],
+      ['livemesh_service_segments_in_flight', 'Segments the workers of a service are processing now.', (h) => h.inFlight],
+    ];
+    for (const [name, help, value] of perService) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['service'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          const sums = new Map<string, number>();
+          for (const h of await heartbeats()) {
+            // A heartbeat is another process's writing: only a well-formed service name becomes a label.
+            if (isToken(h.service)) sums.set(h.service, (sums.get(h.service) ?? 0) + (Number(value(h)) || 0));
+          }
+          for (const [service, n] of sums) this.set({ service }, n);
+        },
+      });
+    }
     new Gauge({
       name: 'livemesh_consumer_pending_segments',
       help: "Segments waiting in a service's durable consumer (what autoscaling follows).",

@@ -1,8 +1,16 @@
-import type { ChainSpec, Env, StreamRecord, StreamView } from '@livemesh/contracts';
+import type { ChainSpec, DeliveryStatus, Env, IngestStatus, StreamRecord, StreamView } from '@livemesh/contracts';
 
-/** What a caller sees of a stream: the chain in force and where to publish and play it. */
-export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | undefined): StreamView {
+/** What ingest and delivery report about a stream (`lm_status`). */
+export interface DataPlaneStatus {
+  ingest?: IngestStatus;
+  delivery?: DeliveryStatus;
+}
+
+/** What a caller sees of a stream: the chain in force, where to publish and play it, and its latency. */
+export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}): StreamView {
   const host = env.LIVEMESH_PUBLIC_HOST;
+  const srtPort = status.ingest?.srt?.port;
+  const live = record.state === 'starting' || record.state === 'live';
   return {
     id: record.id,
     state: record.state,
@@ -10,8 +18,13 @@ export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | 
       version: chain?.version ?? record.chainVersion,
       hops: (chain?.hops ?? []).map((h) => ({ service: h.service, params: h.params, subject: h.subject })),
     },
-    publish: { rtmp: `rtmp://${host}:${env.RTMP_PORT}/live/${record.key}` },
+    publish: {
+      rtmp: `rtmp://${host}:${env.RTMP_PORT}/live/${record.key}`,
+      // ffmpeg's SRT listener does not check streamid: the key is the passphrase (see ingest).
+      ...(live && Number.isInteger(srtPort) ? { srt: `srt://${host}:${srtPort}?streamid=${record.key}&passphrase=${record.key}` } : {}),
+    },
     playback: { hls: `http://${host}:${env.HTTP_PORT}/hls/${record.id}/index.m3u8` },
     errors: record.errors,
+    ...(status.delivery?.latency ? { latency: status.delivery.latency } : {}),
   };
 }

@@ -1,12 +1,16 @@
 import { Body, Controller, Delete, Get, Inject, Param, Patch, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ChangeChainRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
+import { StreamCounters, type StreamDetailView } from './stream.counters.js';
 import { StreamsService } from './streams.service.js';
 
 @ApiTags('streams')
 @Controller('api/streams')
 export class StreamsController {
-  constructor(@Inject(StreamsService) private readonly streams: StreamsService) {}
+  constructor(
+    @Inject(StreamsService) private readonly streams: StreamsService,
+    @Inject(StreamCounters) private readonly counters: StreamCounters,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Start a stream (201), or get the running one with the same id (200)' })
@@ -23,8 +27,9 @@ export class StreamsController {
   }
 
   @Get(':id')
-  get(@Param('id') id: string): Promise<StreamView> {
-    return this.streams.get(id);
+  @ApiOperation({ summary: 'A stream: state, chain (hops, subjects, parameters), per-hop counters (processed, pending, failed), output segments, errors' })
+  async get(@Param('id') id: string): Promise<StreamDetailView> {
+    return this.counters.detail(await this.streams.get(id));
   }
 
   @Delete(':id')

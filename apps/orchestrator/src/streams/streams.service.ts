@@ -9,18 +9,22 @@ import {
   STREAMS,
   assertToken,
   type ChainSpec,
+  statusKey,
   type ChangeChainRequest,
+  type DeliveryStatus,
+  type IngestStatus,
   type StartStreamRequest,
   type StreamEventKind,
   type StreamRecord,
   type StreamView,
 } from '@livemesh/contracts';
+import { checkPushUrl, checkSourceUrl } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { buildChainSpec, planChain, type CatalogueSnapshot, type ChainPlan, type PlanRequest } from '../planner/chain.planner.js';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
-import { toStreamView } from './stream.view.js';
+import { toStreamView, type DataPlaneStatus } from './stream.view.js';
 
 export type StartOrigin = 'http' | 'platform';
 
@@ -43,6 +47,7 @@ export class StreamsService {
   private readonly records: JsonStore<StreamRecord>;
   private readonly chains: JsonStore<ChainSpec>;
   private readonly keys: JsonStore<KeyEntry>;
+  private readonly status: JsonStore<IngestStatus | DeliveryStatus>;
 
   constructor(
     @Inject(Bus) private readonly bus: Bus,
@@ -54,11 +59,15 @@ export class StreamsService {
     this.records = new JsonStore(bus, BUCKETS.streams);
     this.chains = new JsonStore(bus, BUCKETS.chains);
     this.keys = new JsonStore(bus, BUCKETS.keys);
+    this.status = new JsonStore(bus, BUCKETS.status);
   }
 
   /** Starts a stream, or returns the running one (`created: false`) when the id is already live. */
   async start(request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
     const id = assertToken('stream id', request.id);
+    // Refused URLs (SourceUrlError -> 422) are caught before anything is written or announced.
+    if (request.source) checkSourceUrl(request.source.url);
+    for (const target of request.outputs?.rtmp ?? []) checkPushUrl(target);
     const snapshot = await this.catalogue.snapshot();
     const plan = this.plan(request, snapshot, origin);
 
@@ -117,7 +126,7 @@ export class StreamsService {
   async list(): Promise<StreamView[]> {
     const [records, chains] = await Promise.all([this.records.list(), this.chains.list()]);
     const byId = new Map(chains.map((c) => [c.key, c.value]));
-    return records.map((r) => toStreamView(this.env, r.value, byId.get(r.key)));
+    return Promise.all(records.map(async (r) => toStreamView(this.env, r.value, byId.get(r.key), await this.dataPlane(r.key))));
   }
 
   async get(id: string): Promise<StreamView> {
@@ -247,7 +256,13 @@ export class StreamsService {
   }
 
   private async viewOf(record: StreamRecord): Promise<StreamView> {
-    return toStreamView(this.env, record, (await this.chains.get(record.id))?.value);
+    return toStreamView(this.env, record, (await this.chains.get(record.id))?.value, await this.dataPlane(record.id));
+  }
+
+  /** What ingest (SRT port) and delivery (latency) report about the stream; missing reports are left out. */
+  private async dataPlane(id: string): Promise<DataPlaneStatus> {
+    const read = async <T>(key: string): Promise<T | undefined> => (await this.status.get(key).catch(() => undefined))?.value as T | undefined;
+    return { ingest: await read<IngestStatus>(statusKey(id, 'ingest')), delivery: await read<DeliveryStatus>(statusKey(id, 'delivery')) };
   }
 
   /** Compare-and-set write of a change to the record; a concurrent writer is re-read and the change applied on top. */

@@ -1,0 +1,66 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Bus, JsonStore } from '@livemesh/bus';
+import { BUCKETS, type ChainSpec, type StreamRecord } from '@livemesh/contracts';
+import type { ContainerRuntime } from '@livemesh/runtime';
+import { CatalogueService } from '../catalogue/catalogue.service.js';
+import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
+import { StreamsService } from './streams.service.js';
+
+/**
+ * Brings the runtime back in line with the buckets when the orchestrator starts. The KV state
+ * survives a restart but the runtime's workers may not (the process runtime's workers are its
+ * children and stop with it), so every live stream's services get their start instruction again;
+ * segments queued in JetStream meanwhile are then processed in order. A stop interrupted by the
+ * restart is finished.
+ */
+@Injectable()
+export class StreamsReconciler implements OnApplicationBootstrap {
+  private readonly logger = new Logger(StreamsReconciler.name);
+  private readonly records: JsonStore<StreamRecord>;
+  private readonly chains: JsonStore<ChainSpec>;
+
+  constructor(
+    @Inject(Bus) bus: Bus,
+    @Inject(CatalogueService) private readonly catalogue: CatalogueService,
+    @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
+    @Inject(StreamsService) private readonly streams: StreamsService,
+  ) {
+    this.records = new JsonStore(bus, BUCKETS.streams);
+    this.chains = new JsonStore(bus, BUCKETS.chains);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Boot must not fail on one bad record: the API is how an operator would fix it.
+    await this.reconcile().catch((e: Error) => this.logger.error(`reconcile at boot failed: ${e.message}`, e.stack));
+  }
+
+  /** Re-ensures the services of every live stream and resumes interrupted stops; returns the ids of the live streams. */
+  async reconcile(): Promise<string[]> {
+    const records = await this.records.list();
+    const live = records.filter((r) => r.value.state === 'live').map((r) => r.key);
+    const services = new Map<string, string[]>();
+    for (const id of live) {
+      const chain = (await this.chains.get(id))?.value;
+      if (!chain) {
+        this.logger.warn(`streamId=${id} is live but has no chain spec; nothing to re-ensure`);
+        continue;
+      }
+      for (const hop of chain.hops) services.set(hop.service, [...(services.get(hop.service) ?? []), id]);
+    }
+    for (const [name, ids] of services) {
+      try {
+        const spec = await this.catalogue.getService(name);
+        const { instance, reused } = await this.runtime.ensure({ service: spec, startParams: spec.startParams ?? {} });
+        this.logger.log(`service=${name} containerId=${instance.id} ${reused ? 'reused' : 'started'} for live stream(s) ${ids.join(', ')}`);
+      } catch (e) {
+        this.logger.error(`service=${name} cannot be re-ensured for stream(s) ${ids.join(', ')}: ${(e as Error).message}`);
+      }
+    }
+    for (const r of records.filter((e) => e.value.state === 'stopping')) {
+      this.logger.log(`streamId=${r.key} was stopping when the orchestrator went down; finishing the stop`);
+      void this.streams.stop(r.key).catch((e: Error) => this.logger.error(`streamId=${r.key} resumed stop failed: ${e.message}`));
+    }
+    if (live.length) this.logger.log(`reconciled ${live.length} live stream(s) over ${services.size} service(s)`);
+    return live;
+  }
+}

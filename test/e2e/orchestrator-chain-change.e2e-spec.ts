@@ -1,0 +1,125 @@
+// A live chain change on the whole mesh: a stream starts on the default chain (watermark ->
+// transcode 854x480), and while the encoder keeps publishing its chain is replaced by one with other
+// watermark parameters and an extra stage in front. From the next segment on the new chain
+// applies; ingest's segmenter is not restarted, and the HLS output stays one continuous playlist.
+// The added stage goes first on purpose: every position then holds another service, so a segment
+// in flight during the change only comes through if each hop resolves it against the chain
+// version it was routed with (not the newest one), which no dead letter below proves.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+
+function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
+  return new Promise((resolve) => {
+    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('live chain change (real mesh)', () => {
+  let mesh: Mesh;
+  let nc: NatsConnection;
+  let dir: string;
+  let clip: string;
+  const events: { kind: string; at: string; message?: string; service?: string; seq?: number }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-chain-change-'));
+    clip = await generateClip({ seconds: 16, width: 640, height: 360, fps: 25, out: join(dir, 'src.flv') });
+    mesh = await startMesh({ HLS_WINDOW: '30' });
+    nc = await connect({ servers: mesh.nats.url });
+    nc.subscribe('lm.evt.stream.chg-1.>', {
+      callback: (err, m) => {
+        if (!err) events.push(m.json());
+      },
+    });
+    await nc.flush();
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await mesh?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies a new chain from the next segment on, without restarting ingest, with continuous output', async () => {
+    const stream = await mesh.startStream({ id: 'chg-1' });
+    expect(stream.chain.hops.map((h) => h.service)).toEqual(['watermark', 'transcode']);
+    const encoder = publish(clip, stream.publish.rtmp);
+    const playlist = `${mesh.apiUrl}/hls/chg-1/index.m3u8`;
+    await waitForSegments(playlist, 3, 60_000);
+
+    const changed = await mesh.api('PATCH', '/api/streams/chg-1/chain', {
+      stages: [{ service: 'passthrough' }, { service: 'watermark', params: { text: 'v2' } }, { service: 'transcode', params: { width: 854, height: 480 } }],
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.body.chain.version).toBe(2);
+    expect(changed.body.chain.hops.map((h: { subject: string }) => h.subject)).toEqual([
+      'lm.seg.passthrough.chg-1.0',
+      'lm.seg.watermark.chg-1.1',
+      'lm.seg.transcode.chg-1.2',
+    ]);
+
+    const { code, stderr } = await encoder;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    await waitFor('publish-ended', () => events.find((e) => e.kind === 'publish-ended'), 30_000);
+
+    // Segments published after the change went through the added stage.
+    const kv = await new Kvm(nc).open('lm_workers');
+    await waitFor('a passthrough worker that processed segments', async () => {
+      for await (const key of await kv.keys('passthrough.>')) {
+        const hb = (await kv.get(key))?.json<{ processed: number }>();
+        if (hb && hb.processed > 0) return hb.processed;
+      }
+      return undefined;
+    }, 60_000);
+
+    const jsm = await jetstreamManager(nc);
+    await waitFor('the chain to empty', async () => {
+      const info = await jsm.streams.info('LM_SEG', { subjects_filter: 'lm.seg.*.chg-1.*' });
+      return Object.keys(info.state.subjects ?? {}).length === 0 ? true : undefined;
+    }, 90_000);
+
+    const view = await mesh.api('GET', '/api/streams/chg-1');
+    expect(view.body).toMatchObject({ state: 'live', chain: { version: 2 } });
+    expect(view.body.chain.hops[1].params).toMatchObject({ text: 'v2' });
+    expect(events.filter((e) => e.kind === 'dead-letter' || e.kind === 'segment-failed')).toEqual([]);
+    // Per-hop counters: nothing waits or failed, and every segment that came out passed each position.
+    const counters = view.body.chain.hops.map((h: { counters: { processed: number; pending: number; failed: number } }) => h.counters);
+    const out = Math.max(...(Object.values(view.body.output.segments) as number[]));
+    expect(out).toBeGreaterThanOrEqual(7);
+    expect(counters).toEqual([0, 1, 2].map(() => ({ processed: out, pending: 0, failed: 0 })));
+
+    // Ingest ran one segmenter session for the whole publish: one 'publishing', one 'publish-ended', no restart.
+    expect(events.filter((e) => e.kind === 'publishing')).toHaveLength(1);
+    expect(events.filter((e) => e.kind === 'publish-ended')).toHaveLength(1);
+    expect(events.filter((e) => e.kind === 'chain-changed')).toHaveLength(1);
+    expect(mesh.apps.ingest.lines.join('\n')).not.toMatch(/segmenter ended .* restarting/);
+
+    expect((await mesh.api('DELETE', '/api/streams/chg-1')).body.state).toBe('ended');
+    // Delivery closes the playlist when it sees the 'ended' status event.
+    await waitFor('EXT-X-ENDLIST', async () => ((await (await fetch(playlist)).text()).includes('#EXT-X-ENDLIST') ? true : undefined), 30_000);
+    const hls = await probeHls(playlist);
+    expect(hls.segments.map((s) => s.sequence)).toEqual(hls.segments.map((_, i) => i));
+    assertContinuous(hls, { size: { width: 854, height: 480 }, audio: true, minSegments: 7 });
+  });
+});
