@@ -25,6 +25,11 @@ export interface DockerRuntimeOptions {
   reconcileIntervalMs?: number;
   /** Grace a stopping worker gets to drain its segments, s. */
   stopGraceSeconds?: number;
+  /**
+   * Network of worker containers: `host` (default: NATS on 127.0.0.1 works as for every other
+   * process) or a user-defined network where NATS_URL's host resolves (docker compose).
+   */
+  network?: string;
 }
 
 interface Desired {
@@ -73,7 +78,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.startWatching();
     const image = pinnedImage(spec, this.opts.defaultImage);
     const want = this.want(spec, instr.startParams, image);
-    const running = (await this.containersOf(spec.name)).filter((c) => c.State === 'running' && c.Labels[LABELS.specHash] === want);
+    const running = (await this.containersOf(spec.name)).filter((c) => c.State === 'running' && (isExternal(c) || c.Labels[LABELS.specHash] === want));
     const d = this.desired.get(spec.name);
     const replicas = Math.max(d?.replicas ?? 0, running.length, 1, spec.minReplicas);
     this.desired.set(spec.name, { spec, startParams: instr.startParams, replicas, image, crashes: d?.crashes ?? 0, notBefore: 0 });
@@ -154,8 +159,12 @@ export class DockerRuntime implements ContainerRuntime {
     const hung: ContainerInfo[] = [];
     const current: ContainerInfo[] = [];
     const stale: ContainerInfo[] = [];
+    const external: ContainerInfo[] = [];
     for (const c of all) {
-      if (c.State !== 'running' && c.State !== 'created' && c.State !== 'restarting') dead.push(c);
+      // Started by someone else (docker compose's workers): counted and reused, never stopped or replaced.
+      if (isExternal(c)) {
+        if (c.State === 'running') external.push(c);
+      } else if (c.State !== 'running' && c.State !== 'created' && c.State !== 'restarting') dead.push(c);
       else if (c.Labels[LABELS.specHash] !== want) stale.push(c);
       else if (this.isHung(c, beats)) hung.push(c);
       else current.push(c);
@@ -175,17 +184,18 @@ export class DockerRuntime implements ContainerRuntime {
       await this.retire(c, 'its worker stopped beating');
     }
 
-    if (current.length < d.replicas) {
+    const need = Math.max(0, d.replicas - external.length);
+    if (current.length < need) {
       if (Date.now() < d.notBefore) {
         this.opts.logger.warn(`service=${service} crashed ${d.crashes} time(s) in a row; next start after ${d.notBefore - Date.now()} ms`);
       } else {
         await this.ensureImage(d.image);
-        while (current.length < d.replicas) current.push(await this.createContainer(d));
+        while (current.length < need) current.push(await this.createContainer(d));
       }
     }
     // Replicas beyond the desired count, newest first, so long-running warm ones stay.
     current.sort((a, b) => a.Created - b.Created);
-    const surplus = current.splice(d.replicas);
+    const surplus = current.splice(need);
     await Promise.all([...surplus, ...stale].map((c) => this.retire(c, stale.includes(c) ? 'its service changed' : 'scaled down')));
     all = await this.containersOf(service);
     return all;
@@ -207,8 +217,8 @@ export class DockerRuntime implements ContainerRuntime {
         Labels: labels,
         User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,
         HostConfig: {
-          // Workers reach NATS on 127.0.0.1 like every other livemesh process.
-          NetworkMode: 'host',
+          // On the host network workers reach NATS on 127.0.0.1 like every other livemesh process.
+          NetworkMode: this.opts.network ?? 'host',
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges:true'],
           ReadonlyRootfs: true,
@@ -371,6 +381,11 @@ export class DockerRuntime implements ContainerRuntime {
     if (!service || !this.desired.has(service) || this.closing) return;
     void this.reconcile(service).catch((e: Error) => this.opts.logger.warn(`service=${service} reconcile failed: ${e.message}`));
   }
+}
+
+/** A container labelled for a service but not created by a livemesh runtime (no spec hash): compose's workers. */
+function isExternal(c: ContainerInfo): boolean {
+  return c.Labels[LABELS.specHash] === undefined;
 }
 
 function short(id: string): string {

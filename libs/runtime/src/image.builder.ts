@@ -134,7 +134,8 @@ export async function buildServiceImage(docker: Docker, opts: ServiceImageOption
 export async function pushImage(docker: Docker, tag: string, onProgress?: ProgressSink): Promise<string> {
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.getImage(tag).push({});
+    // The engine wants an X-Registry-Auth header even for a registry without authentication.
+    stream = await docker.getImage(tag).push({ authconfig: {} } as object);
   } catch (e) {
     throw new RuntimeError(`push of ${tag} could not start: ${(e as Error).message}`, { cause: e });
   }

@@ -1,11 +1,14 @@
 // The public door of @livemesh/runtime: where service containers run, and the local supervisor.
 export type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js';
-export { createRuntime } from './runtime.factory.js';
+export { containerLimits, containerWorkerEnv, createRuntime } from './runtime.factory.js';
 export { Supervisor, type ChildSpec } from './supervisor.js';
 export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
 export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
-export { LABELS } from './docker.labels.js';
+export { LABELS, pinnedImage, type ContainerLimits } from './docker.labels.js';
+export { DockerRuntime, type DockerRuntimeOptions } from './docker.runtime.js';
+export { SwarmRuntime, swarmServiceName, type SwarmRuntimeOptions } from './swarm.runtime.js';
+export { BusHeartbeatSource, type HeartbeatSource } from './docker.heartbeats.js';
 export { DEFAULT_BASE_IMAGE, IMAGE_USER, ensureBaseImage, imageExists, type BaseImageOptions } from './image.base.js';
 export {
   APP_IMAGES,

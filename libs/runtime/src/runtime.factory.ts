@@ -28,6 +28,7 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
         heartbeats: new BusHeartbeatSource(env.NATS_URL),
+        network: env.WORKER_NETWORK,
       };
       return env.LIVEMESH_RUNTIME === 'docker' ? new DockerRuntime(common) : new SwarmRuntime(common);
     }
@@ -42,6 +43,7 @@ export function containerWorkerEnv(env: Env): Record<string, string> {
     MEDIA_TIMEOUT_MS: String(env.MEDIA_TIMEOUT_MS),
     STAGE_MAX_ATTEMPTS: String(env.STAGE_MAX_ATTEMPTS),
     STAGE_CONCURRENCY: String(env.STAGE_CONCURRENCY),
+    STAGE_ACK_WAIT_MS: String(env.STAGE_ACK_WAIT_MS),
     INLINE_LIMIT_BYTES: String(env.INLINE_LIMIT_BYTES),
     OUTPUT_RETENTION_SECONDS: String(env.OUTPUT_RETENTION_SECONDS),
     LIVEMESH_BIND: '127.0.0.1',

@@ -188,8 +188,8 @@ export class SwarmRuntime implements ContainerRuntime {
         },
         Resources: { Limits: { NanoCPUs: this.opts.limits.nanoCpus, MemoryBytes: this.opts.limits.memoryBytes, Pids: this.opts.limits.pids } },
         RestartPolicy: { Condition: 'any', Delay: 1e9, MaxAttempts: 0 },
-        // Workers reach NATS on the node's own addresses, like every other livemesh process.
-        Networks: [{ Target: 'host' }],
+        // On `host`, workers reach NATS on the node's own addresses; in a cluster, an overlay network where NATS_URL resolves.
+        Networks: [{ Target: this.opts.network ?? 'host' }],
       },
       Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 },

@@ -1,0 +1,123 @@
+// Shared by the Docker and Swarm suites: images built once per run (the base is cached by tag),
+// an image registry (CI's, or Debian's docker-registry started here), RTMP publishing, and
+// waiting on conditions with a deadline.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { BUCKETS, SEGMENT_HEADERS, subjects, type WorkerHeartbeat } from '@livemesh/contracts';
+import { Bus, JsonStore } from '@livemesh/bus';
+import { LABELS, buildAppImage, createDockerClient } from '@livemesh/runtime';
+import { dockerHost } from '../support/docker.js';
+import { freePort } from '../support/free-port.js';
+import { REPO_ROOT, spawnNode, type AppProcess } from '../support/processes.js';
+import { requireExecutable } from '../support/tools.js';
+
+export const WORKER_IMAGE = 'livemesh/worker:e2e';
+
+export function docker(): Docker {
+  return createDockerClient(dockerHost());
+}
+
+/** Polls `check` until it returns something truthy; fails with `what` (and the last value) after the deadline. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let wait = 100;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 500);
+  }
+}
+
+/** Builds the example service (`npm test` builds the workspaces first; the example is not one). */
+export function buildCheckout(): void {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'examples/pixelate'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
+}
+
+/** The worker image from this checkout (the base image is made once and reused by tag). */
+export async function buildWorkerImage(d: Docker): Promise<string> {
+  await buildAppImage(d, { root: REPO_ROOT, app: 'worker', tag: WORKER_IMAGE });
+  return WORKER_IMAGE;
+}
+
+export interface Registry {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** CI's registry (LIVEMESH_TEST_REGISTRY), or a docker-registry of our own on a free port. */
+export async function useRegistry(): Promise<Registry> {
+  const given = process.env.LIVEMESH_TEST_REGISTRY;
+  if (given) return { address: given, stop: async () => undefined };
+  const bin = requireExecutable('docker-registry', 'docker-registry');
+  const dir = await mkdtemp(join(tmpdir(), 'livemesh-registry-'));
+  const port = await freePort();
+  const config = join(dir, 'registry.yml');
+  await writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn(bin, ['serve', config], { stdio: 'ignore' });
+  const address = `127.0.0.1:${port}`;
+  await waitFor(`the registry at ${address}`, 30_000, async () => (await fetch(`http://${address}/v2/`).catch(() => undefined))?.ok);
+  return {
+    address,
+    async stop() {
+      child.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The digest the registry serves for repo:tag (what a `docker pull` would get). */
+export async function registryDigest(registry: string, repo: string, tag: string): Promise<string | null> {
+  const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  return res.ok ? res.headers.get('docker-content-digest') : null;
+}
+
+/** `livemesh ...` as a child process. */
+export function cli(args: string[], env: Record<string, string>): AppProcess {
+  return spawnNode('livemesh', [join(REPO_ROOT, 'apps/cli/dist/main.js'), ...args], env);
+}
+
+/** Publishes a clip over RTMP like an encoder (realtime) and resolves when it ends. */
+export function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
+  return new Promise((resolve) => {
+    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+/** Containers of a service, running ones first. */
+export async function containersOf(d: Docker, service: string, all = false): Promise<Docker.ContainerInfo[]> {
+  return d.listContainers({ all, filters: { label: [`${LABELS.managed}=true`, `${LABELS.service}=${service}`] } });
+}
+
+export async function removeContainersOf(d: Docker, service: string): Promise<void> {
+  for (const c of await containersOf(d, service, true)) await d.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+}
+
+export async function heartbeats(bus: Bus, service: string): Promise<WorkerHeartbeat[]> {
+  return (await new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers).list(`${service}.>`)).map((e) => e.value);
+}
+
+/** Collects the sequence numbers of a stream's finished segments from its output subjects. */
+export function collectOutputSeqs(bus: Bus, streamId: string): { seqs: Set<number>; stop(): void } {
+  const seqs = new Set<number>();
+  const sub = bus.nc.subscribe(subjects.streamOutput(streamId));
+  void (async () => {
+    for await (const m of sub) {
+      const seq = Number(m.headers?.get(SEGMENT_HEADERS.seq));
+      if (Number.isInteger(seq)) seqs.add(seq);
+    }
+  })();
+  return { seqs, stop: () => sub.unsubscribe() };
+}

@@ -1,0 +1,187 @@
+// The docker runtime against a real engine and a real registry: `livemesh service build --push`
+// packages the example service, the orchestrator (LIVEMESH_RUNTIME=docker) pulls and runs it in
+// a locked-down container, segments of a live RTMP stream are processed inside it and come out
+// as continuous HLS; a second stream reuses the container; scaling to 2 shares the work; a killed
+// container is replaced without losing a segment.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { Bus } from '@livemesh/bus';
+import { describeDocker, dockerHost } from '../support/docker.js';
+import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+import {
+  WORKER_IMAGE,
+  buildCheckout,
+  buildWorkerImage,
+  cli,
+  collectOutputSeqs,
+  containersOf,
+  docker,
+  heartbeats,
+  publish,
+  registryDigest,
+  removeContainersOf,
+  useRegistry,
+  waitFor,
+  type Registry,
+} from './docker-fixtures.js';
+
+const PIXELATE = { x: 0, y: 0, w: 96, h: 48, blockSize: 12 };
+
+/** The first of `candidates` seen running ffmpeg (`docker top`), polled closely: a segment takes a fraction of a second. */
+async function busyContainer(d: Docker, candidates: Docker.ContainerInfo[], timeoutMs: number): Promise<Docker.ContainerInfo> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const c of candidates) {
+      const top = await d.getContainer(c.Id).top().catch(() => undefined);
+      const processes = (top as { Processes?: string[][] } | undefined)?.Processes ?? [];
+      if (processes.some((p) => p.some((field) => /\bffmpeg\b/.test(field)))) return c;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no pixelate container was seen running ffmpeg within ${timeoutMs} ms`);
+}
+
+describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => {
+  let d: Docker;
+  let registry: Registry;
+  let mesh: Mesh;
+  let bus: Bus;
+  let dir: string;
+  let clip: string;
+  let image: string;
+
+  beforeAll(async () => {
+    d = docker();
+    buildCheckout();
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-docker-e2e-'));
+    await removeContainersOf(d, 'pixelate');
+    [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 12, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
+    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
+    bus = await Bus.connect({ url: mesh.nats.url, name: 'docker-e2e' });
+  }, 300_000);
+
+  afterAll(async () => {
+    await bus?.close();
+    await mesh?.stop();
+    if (d) await removeContainersOf(d, 'pixelate');
+    await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('builds the example service image, pushes it and records its digest in the catalogue', async () => {
+    const build = cli(['--api', mesh.apiUrl, 'service', 'build', 'examples/pixelate', '--push', registry.address, '--worker-image', WORKER_IMAGE, '-e', 'PIXELATE_NOTE=built-by-e2e'], { DOCKER_HOST: dockerHost() });
+    const { code } = await build.exited;
+    expect({ code, output: code === 0 ? '' : build.tail(40) }).toEqual({ code: 0, output: '' });
+    // The build streams its steps, the push its layers, and the result names the digest.
+    expect(build.lines.some((l) => /^Step \d+\/\d+ : COPY service\//.test(l))).toBe(true);
+    const pushed = build.lines.map((l) => l.match(/^pushed (\S+)@(sha256:[0-9a-f]{64})$/)).find(Boolean)!;
+    expect(pushed).toBeTruthy();
+    image = pushed[1]!;
+    expect(image).toBe(`${registry.address}/livemesh/pixelate:1.0.0`);
+    expect(await registryDigest(registry.address, 'livemesh/pixelate', '1.0.0')).toBe(pushed[2]);
+
+    const { body: spec } = await mesh.api('GET', '/api/services/pixelate');
+    expect(spec.run).toEqual({ image, digest: pushed[2] });
+    expect(spec.env).toEqual({ PIXELATE_NOTE: 'built-by-e2e' });
+    expect(spec.paramSchema.properties.blockSize).toBeDefined();
+    const labels = (await d.getImage(image).inspect()).Config.Labels;
+    expect(labels).toMatchObject({ 'livemesh.service': 'pixelate', 'livemesh.version': '1.0.0', 'livemesh.env': JSON.stringify({ PIXELATE_NOTE: 'built-by-e2e' }) });
+
+    // Untag it locally: the runtime has to pull what the registry holds, by digest.
+    await d.getImage(image).remove();
+  }, 180_000);
+
+  it('runs the chain in a locked-down container and delivers continuous HLS from what it processed', async () => {
+    const stream = await mesh.startStream({ id: 'dk1', stages: [{ service: 'pixelate', params: PIXELATE }] });
+    const [c] = await waitFor('one running pixelate container', 60_000, async () => ((await containersOf(d, 'pixelate')).length === 1 ? containersOf(d, 'pixelate') : undefined));
+    const info = await d.getContainer(c!.Id).inspect();
+    expect(info.Config.Image).toMatch(new RegExp(`^${registry.address}/livemesh/pixelate@sha256:[0-9a-f]{64}$`));
+    expect(info.Config.User).toBe('10001:10001');
+    expect(info.Config.Env).toEqual(expect.arrayContaining([`NATS_URL=${mesh.nats.url}`, 'LIVEMESH_SERVICE=pixelate', 'PIXELATE_NOTE=built-by-e2e']));
+    expect(info.HostConfig).toMatchObject({ NetworkMode: 'host', CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ReadonlyRootfs: true, Privileged: false });
+    expect(info.HostConfig.Memory).toBeGreaterThan(0);
+    expect(info.HostConfig.NanoCpus).toBeGreaterThan(0);
+    expect(info.HostConfig.PidsLimit).toBeGreaterThan(0);
+    // No Docker socket (nor anything else of the host) inside a worker.
+    expect(info.Mounts.filter((m) => m.Type === 'bind')).toEqual([]);
+
+    const encoder = publish(clip, stream.publish.rtmp);
+    await waitForSegments(stream.playback.hls, 2, 90_000);
+    expect(await encoder).toEqual({ code: 0, stderr: '' });
+    await waitForSegments(stream.playback.hls, 5, 60_000);
+    assertContinuous(await probeHls(stream.playback.hls), { size: { width: 320, height: 240 }, minSegments: 5 });
+    // The segments were processed by the worker in that container: its heartbeat carries the container's host name.
+    // Heartbeats come every few seconds: wait for the one that counts the last segments.
+    const beats = await waitFor('a heartbeat counting 5 processed segments', 20_000, async () => {
+      const now = await heartbeats(bus, 'pixelate');
+      return now.length === 1 && now[0]!.processed >= 5 ? now : undefined;
+    });
+    expect(beats.map((b) => b.host)).toEqual([info.Config.Hostname]);
+  }, 180_000);
+
+  it('reuses the running container for a second stream', async () => {
+    const before = await containersOf(d, 'pixelate');
+    const stream = await mesh.startStream({ id: 'dk2', stages: [{ service: 'pixelate', params: PIXELATE }] });
+    await mesh.apps.orchestrator.waitForLine(/streamId=dk2 service=pixelate containerId=\S+ reused/, 30_000);
+    const encoder = publish(clip, stream.publish.rtmp);
+    await waitForSegments(stream.playback.hls, 3, 90_000);
+    await encoder;
+    expect((await containersOf(d, 'pixelate')).map((c) => c.Id)).toEqual(before.map((c) => c.Id));
+  }, 180_000);
+
+  it('scales to 2 containers that share the work of a stream', async () => {
+    const res = await mesh.api('POST', '/api/services/pixelate/scale', { replicas: 2 });
+    expect(res.status).toBe(200);
+    expect(res.body.instances).toHaveLength(2);
+    const names = (await containersOf(d, 'pixelate')).map((c) => c.Names[0]!.replace(/^\//, ''));
+    expect(names).toHaveLength(2);
+    await waitFor('heartbeats from both containers', 60_000, async () => (await heartbeats(bus, 'pixelate')).filter((b) => names.includes(b.host)).length === 2);
+    const before = new Map((await heartbeats(bus, 'pixelate')).map((b) => [b.host, b.processed]));
+
+    const stream = await mesh.startStream({ id: 'dk3', stages: [{ service: 'pixelate', params: PIXELATE }] });
+    const encoder = publish(clip, stream.publish.rtmp);
+    await waitForSegments(stream.playback.hls, 2, 90_000);
+    await encoder;
+    await waitForSegments(stream.playback.hls, 5, 60_000);
+    // Heartbeats come every few seconds: wait until both counters have moved.
+    await waitFor('both containers to have processed segments of dk3', 30_000, async () => {
+      const now = await heartbeats(bus, 'pixelate');
+      return names.every((n) => (now.find((b) => b.host === n)?.processed ?? 0) > (before.get(n) ?? 0));
+    });
+    assertContinuous(await probeHls(stream.playback.hls), { size: { width: 320, height: 240 }, minSegments: 5 });
+  }, 180_000);
+
+  it('replaces a killed container and loses no segment', async () => {
+    const stream = await mesh.startStream({ id: 'dk4', stages: [{ service: 'pixelate', params: PIXELATE }] });
+    const out = collectOutputSeqs(bus, 'dk4');
+    try {
+      const before = await containersOf(d, 'pixelate');
+      expect(before).toHaveLength(2);
+      const encoder = publish(clip, stream.publish.rtmp);
+      await waitFor('the first finished segment of dk4', 60_000, () => out.seqs.size > 0);
+      // Kill a worker in the middle of a segment (its ffmpeg is running), so it dies holding unacked work.
+      const victim = await busyContainer(d, before, 60_000);
+      await d.getContainer(victim.Id).kill({ signal: 'SIGKILL' });
+      const replaced = await waitFor('a replacement container', 60_000, async () => {
+        const now = await containersOf(d, 'pixelate');
+        return now.length === 2 && !now.some((c) => c.Id === victim.Id) ? now : undefined;
+      });
+      expect(replaced.filter((c) => before.some((b) => b.Id === c.Id))).toHaveLength(1);
+      await mesh.apps.orchestrator.waitForLine(new RegExp(`containerId=${victim.Id.slice(0, 12)} .*replacing it`), 10_000);
+      expect(await encoder).toEqual({ code: 0, stderr: '' });
+      // The segment the killed worker held comes back after the ack wait (STAGE_ACK_WAIT_MS, 2 s
+      // here) and another replica processes it, soon enough for delivery to keep the playlist whole.
+      await waitFor('every segment of dk4 on its output subject', 90_000, () => {
+        const max = Math.max(...out.seqs);
+        return out.seqs.size >= 5 && out.seqs.size === max + 1;
+      });
+      await waitForSegments(stream.playback.hls, 5, 30_000);
+      assertContinuous(await probeHls(stream.playback.hls), { size: { width: 320, height: 240 }, minSegments: 5 });
+    } finally {
+      out.stop();
+    }
+  }, 240_000);
+});
