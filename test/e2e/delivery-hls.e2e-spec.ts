@@ -76,7 +76,8 @@ describe('delivery: HLS origin', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   }, TIMEOUT_MS);
 
-  const ingestTime = Date.now();
+  // Cut times in the past, as ingest stamps them before a segment reaches delivery.
+  const ingestTime = Date.now() - 60_000;
   const publishTo = async (streamId: string, seq: number): Promise<void> => {
     const s = segments[seq]!;
     const meta: SegmentMeta = {
@@ -172,7 +173,34 @@ describe('delivery: HLS origin', () => {
     expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'ok', streams: 1 });
   }, TIMEOUT_MS);
 
-  it('picks up, after a restart, what was published while it was down', async () => {
+  it('skips a segment that never arrives after a bounded wait, marking the hole with a discontinuity', async () => {
+    await publishTo('lost', 0);
+    await publishTo('lost', 2);
+    const url = `${base}/hls/lost/index.m3u8`;
+    const started = Date.now();
+    const text = await waitFor('seq 2 listed after the gap wait', async () => {
+      const res = await fetch(url);
+      const body = res.status === 200 ? await res.text() : '';
+      return segmentUris(body).length === 2 ? body : undefined;
+    });
+    // Two target durations (2 s each) from seq 2's arrival, never blocking the stream for longer.
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(text).toMatch(/main\/0\.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXTINF:[\d.]+,\nmain\/2\.ts\n/);
+    // Each side of the hole is a valid segment ffprobe reads; seq 1 arriving late is not listed.
+    for (const uri of segmentUris(text)) {
+      const info = await probe(new Uint8Array(await (await fetch(new URL(uri, url))).arrayBuffer()), { timeoutMs: TIMEOUT_MS, format: 'mpegts' });
+      expect(info.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 320, height: 240 });
+    }
+    await publishTo('lost', 1);
+    await waitFor('the late seq to be dropped', async () => {
+      const m = /^livemesh_delivery_segments_dropped_total\{reason="late"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text());
+      return Number(m?.[1]) >= 1 ? true : undefined;
+    });
+    expect(segmentUris(await (await fetch(url)).text())).toEqual(['main/0.ts', 'main/2.ts']);
+    expect(/^livemesh_delivery_segments_skipped_total (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]).toBe('1');
+  }, TIMEOUT_MS);
+
+  it('picks up, after a restart, what was published while it was down, and rebuilds what it had', async () => {
     await app.close();
     await publishTo('s2', 1);
     await publishTo('s2', 0);
@@ -186,7 +214,11 @@ describe('delivery: HLS origin', () => {
       return segmentUris(body).length === 2 ? body : undefined;
     });
     expect(segmentUris(text)).toEqual(['main/0.ts', 'main/1.ts']);
-    // s1's segments were acked before the restart: the durable consumer does not hand them out again.
-    expect((await fetch(`${base}/hls/${STREAM}/index.m3u8`)).status).toBe(404);
+    // s1 is rebuilt from what LM_OUT retains, and its 'ended' event (LM_EVT) closes it again.
+    const s1 = await waitFor('s1 rebuilt and ended', async () => {
+      const body = await (await fetch(`${base}/hls/${STREAM}/index.m3u8`)).text();
+      return body.includes('#EXT-X-ENDLIST') ? body : undefined;
+    });
+    expect(segmentUris(s1)).toEqual(['main/0.ts', 'main/1.ts', 'main/2.ts']);
   }, TIMEOUT_MS);
 });

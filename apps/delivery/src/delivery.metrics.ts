@@ -41,6 +41,29 @@ export class DeliveryMetrics {
     registers: [this.registry],
   });
 
+  readonly pushedSegments = new Counter({
+    name: 'livemesh_delivery_rtmp_pushed_segments_total',
+    help: 'Segments written to RTMP push-out targets.',
+    registers: [this.registry],
+  });
+
+  readonly pushFailures = new Counter({
+    name: 'livemesh_delivery_rtmp_push_failures_total',
+    help: 'RTMP push-out ffmpeg runs that ended before their stream did (each is restarted).',
+    registers: [this.registry],
+  });
+
+  /**
+   * Per stream, so an operator sees which stream is slow. The label set is bounded by the streams
+   * held in memory: a stream's series is removed when delivery forgets it.
+   */
+  readonly streamGlassToGlass = new Gauge({
+    name: 'livemesh_delivery_stream_glass_to_glass_seconds',
+    help: 'Glass-to-glass latency of a stream (ingest cut -> listed), last segment and median of the recent ones.',
+    labelNames: ['stream', 'stat'] as const,
+    registers: [this.registry],
+  });
+
   readonly streams = new Gauge({
     name: 'livemesh_delivery_streams',
     help: 'Streams held in memory.',

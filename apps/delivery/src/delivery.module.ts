@@ -2,10 +2,13 @@ import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '
 import { Env } from '@livemesh/contracts';
 import { Bus, ensureTopology } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
+import { DeliveryStatusReporter } from './delivery.status.js';
 import { HealthController } from './health.controller.js';
 import { HlsController } from './hls.controller.js';
 import { HlsRegistry } from './hls.registry.js';
 import { OutputConsumer } from './output.consumer.js';
+import { RtmpPushService } from './rtmp.push.js';
+import { SegmentArchive } from './segment.archive.js';
 import { StreamEndListener } from './stream-end.listener.js';
 
 /** The HLS origin: output subjects in, playlists and segments out over HTTP. */
@@ -32,6 +35,9 @@ export class DeliveryModule implements OnApplicationShutdown {
         },
         DeliveryMetrics,
         HlsRegistry,
+        SegmentArchive,
+        DeliveryStatusReporter,
+        RtmpPushService,
         OutputConsumer,
         StreamEndListener,
       ],

@@ -292,3 +292,64 @@ describe('renderMultivariant', () => {
     );
   });
 });
+
+describe('HlsPlaylist time-shift index', () => {
+  it('indexes listed segments (without bytes) beyond the live window, for archiveSeconds', () => {
+    const { clock, playlist } = setup({ window: 3, archiveSeconds: 10 });
+    for (let s = 0; s < 8; s++) {
+      clock.t = T0 + (s + 1) * 2000;
+      playlist.push(seg(s, { ref: 100 + s }));
+    }
+    expect(uris(playlist.render())).toEqual(['5.ts', '6.ts', '7.ts']);
+    // Cut more than 10 s before the last arrival: aged out, as LM_OUT ages them out.
+    expect(playlist.archived.map((e) => e.seq)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(playlist.archivedSegment(3)).toMatchObject({ seq: 3, ref: 103, msn: 3 });
+    expect('data' in playlist.archivedSegment(3)!).toBe(false);
+    expect(playlist.archivedSegment(1)).toBeUndefined();
+  });
+
+  it('renders a playlist from a seq to the live edge that a player starts at its head', () => {
+    const { playlist } = setup({ window: 3, archiveSeconds: 600 });
+    for (let s = 0; s < 6; s++) playlist.push(seg(s));
+    const text = playlist.renderFrom(2, { uriPrefix: 'main/' })!;
+    expect(uris(text)).toEqual(['main/2.ts', 'main/3.ts', 'main/4.ts', 'main/5.ts']);
+    expect(tag(text, 'EXT-X-MEDIA-SEQUENCE')).toBe('2');
+    expect(tag(text, 'EXT-X-START')).toBe('TIME-OFFSET=0,PRECISE=YES');
+    expect(text).not.toContain('#EXT-X-PLAYLIST-TYPE');
+    expect(text).not.toContain('#EXT-X-ENDLIST');
+    playlist.end(5);
+    expect(playlist.renderFrom(2)!.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+  });
+
+  it('renders an EVENT playlist from the oldest indexed segment, with the discontinuity count carried', () => {
+    const { clock, playlist } = setup({ window: 2, archiveSeconds: 600 });
+    playlist.push(seg(0));
+    playlist.push(seg(1, { epoch: 1, pts: 0 }));
+    playlist.push(seg(2, { epoch: 1, pts: 2 }));
+    clock.t += 10;
+    const event = playlist.renderFrom(undefined, { event: true })!;
+    expect(tag(event, 'EXT-X-PLAYLIST-TYPE')).toBe('EVENT');
+    expect(uris(event)).toEqual(['0.ts', '1.ts', '2.ts']);
+    expect(count(event, '#EXT-X-DISCONTINUITY')).toBe(1);
+    const fromTwo = playlist.renderFrom(2)!;
+    expect(tag(fromTwo, 'EXT-X-DISCONTINUITY-SEQUENCE')).toBe('1');
+    expect(count(fromTwo, '#EXT-X-DISCONTINUITY')).toBe(0);
+  });
+
+  it('finds the seq that was live N seconds ago, else the oldest', () => {
+    const { playlist } = setup({ window: 3, archiveSeconds: 600 });
+    for (let s = 0; s < 8; s++) playlist.push(seg(s));
+    // Live edge: seq 7 ends 16 s after seq 0 began.
+    expect(playlist.seqBehindLive(0)).toBe(7);
+    expect(playlist.seqBehindLive(6)).toBe(5);
+    expect(playlist.seqBehindLive(9)).toBe(4);
+    expect(playlist.seqBehindLive(3600)).toBe(0);
+  });
+
+  it('keeps no index without archiveSeconds', () => {
+    const { playlist } = setup({ window: 3 });
+    playlist.push(seg(0));
+    expect(playlist.archived).toEqual([]);
+    expect(playlist.renderFrom(0)).toBeUndefined();
+  });
+});

@@ -14,6 +14,8 @@ export interface PlaylistSegment {
   /** Picture size, when a hop put it in the segment's transfer parameters. */
   width?: number;
   height?: number;
+  /** Where the bytes can be read again: the message's sequence number in LM_OUT. */
+  ref?: number;
 }
 
 /** A segment that made it into the playlist. */
@@ -26,7 +28,12 @@ export interface PlaylistEntry extends PlaylistSegment {
   programDateTime: number;
   /** Clock time it became available to players. */
   availableAt: number;
+  /** EXT-X-DISCONTINUITY tags before this entry since the stream began (its DISCONTINUITY-SEQUENCE). */
+  discontinuitiesBefore: number;
 }
+
+/** A listed segment as the time-shift index keeps it: everything but its bytes. */
+export type ArchivedEntry = Omit<PlaylistEntry, 'data'>;
 
 export interface HlsPlaylistOptions {
   /** Segments listed in the live playlist (env.HLS_WINDOW). */
@@ -48,6 +55,11 @@ export interface HlsPlaylistOptions {
   targetDurationRounding?: 'nearest' | 'ceil';
   /** Target duration assumed before any segment was seen (env.SEGMENT_SECONDS). Default 2. */
   initialTargetDuration?: number;
+  /**
+   * How far back the time-shift index reaches, seconds (env.OUTPUT_RETENTION_SECONDS: what LM_OUT
+   * still holds). Default 0: no index beyond the live window.
+   */
+  archiveSeconds?: number;
   /** Most segments held waiting for a missing seq; beyond it the gap is skipped at once. Default 4 × window. */
   maxBuffered?: number;
   /**
@@ -113,6 +125,10 @@ export class HlsPlaylist {
   private readonly entries: PlaylistEntry[] = [];
   /** Segments just slid out of the window: still served for a while (RFC 8216 §6.2.2). */
   private readonly retired: PlaylistEntry[] = [];
+  /** Every listed segment within archiveSeconds, oldest first, without bytes (time-shift). */
+  private readonly archive: ArchivedEntry[] = [];
+  private readonly archiveMs: number;
+  private discontinuities = 0;
   /** Waiting segments by seq, with their arrival time. */
   private readonly buffer = new Map<number, { segment: PlaylistSegment; arrivedAt: number }>();
 
@@ -138,6 +154,7 @@ export class HlsPlaylist {
     this.gapWaitTds = opts.gapWaitTargetDurations ?? 2;
     this.maxBuffered = opts.maxBuffered ?? 4 * opts.window;
     this.endGraceMs = opts.endGraceMs;
+    this.archiveMs = Math.max(0, opts.archiveSeconds ?? 0) * 1000;
     this.roundTarget = opts.targetDurationRounding === 'ceil' ? Math.ceil : Math.round;
     this.targetDuration = Math.max(1, Math.ceil(opts.initialTargetDuration ?? 2));
   }
@@ -194,6 +211,47 @@ export class HlsPlaylist {
     return this.entries.find((e) => e.seq === seq) ?? this.retired.find((e) => e.seq === seq);
   }
 
+  /** The time-shift index: listed segments still within archiveSeconds, oldest first (the live window included). */
+  get archived(): readonly ArchivedEntry[] {
+    return this.archive;
+  }
+
+  /** An indexed segment (bytes not held), for a time-shifted request. */
+  archivedSegment(seq: number): ArchivedEntry | undefined {
+    return binarySearch(this.archive, seq);
+  }
+
+  /**
+   * The seq a viewer asking to start `secondsBehind` behind the live edge starts at: the first
+   * indexed segment whose wall-clock time is not earlier than that, else the oldest one.
+   */
+  seqBehindLive(secondsBehind: number): number | undefined {
+    const last = this.archive.at(-1);
+    if (!last) return undefined;
+    const target = last.programDateTime + last.duration * 1000 - secondsBehind * 1000;
+    return (this.archive.find((e) => e.programDateTime >= target) ?? last).seq;
+  }
+
+  /**
+   * A playlist from `fromSeq` (or the oldest indexed segment after it) to the live edge, for a
+   * viewer who starts behind live. `event` makes it an EVENT playlist (RFC 8216 §4.3.3.5), which
+   * players treat as growing from a fixed start; otherwise it is a live playlist with EXT-X-START
+   * at its first segment, so a player starts there instead of near the live edge.
+   */
+  renderFrom(fromSeq: number | undefined, opts: { event?: boolean; uriPrefix?: string } = {}): string | undefined {
+    const first = fromSeq === undefined ? 0 : this.archive.findIndex((e) => e.seq >= fromSeq);
+    if (first < 0 || this.archive.length === 0) return undefined;
+    const list = this.archive.slice(first);
+    const head = list[0]!;
+    const lines = ['#EXTM3U', '#EXT-X-VERSION:6', `#EXT-X-TARGETDURATION:${this.targetDuration}`, `#EXT-X-MEDIA-SEQUENCE:${head.msn}`];
+    if (head.discontinuitiesBefore > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${head.discontinuitiesBefore}`);
+    if (opts.event) lines.push('#EXT-X-PLAYLIST-TYPE:EVENT');
+    lines.push('#EXT-X-START:TIME-OFFSET=0,PRECISE=YES');
+    this.renderEntries(lines, list, opts.uriPrefix ?? '');
+    if (this.endedFlag) lines.push('#EXT-X-ENDLIST');
+    return lines.join('\n') + '\n';
+  }
+
   /** Accepts a segment; emits whatever became contiguous. */
   push(segment: PlaylistSegment): PushResult {
     const now = this.now();
@@ -236,14 +294,18 @@ export class HlsPlaylist {
       `#EXT-X-MEDIA-SEQUENCE:${this.mediaSequence}`,
     ];
     if (this.discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${this.discontinuitySequence}`);
-    for (const e of this.entries) {
+    this.renderEntries(lines, this.entries, uriPrefix);
+    if (this.endedFlag) lines.push('#EXT-X-ENDLIST');
+    return lines.join('\n') + '\n';
+  }
+
+  private renderEntries(lines: string[], list: readonly ArchivedEntry[], uriPrefix: string): void {
+    for (const e of list) {
       if (e.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(e.programDateTime).toISOString()}`);
       lines.push(`#EXTINF:${e.duration.toFixed(3)},`);
       lines.push(`${uriPrefix}${e.seq}.ts`);
     }
-    if (this.endedFlag) lines.push('#EXT-X-ENDLIST');
-    return lines.join('\n') + '\n';
   }
 
   private drain(now: number): PlaylistChange {
@@ -315,7 +377,15 @@ export class HlsPlaylist {
       discontinuity,
       programDateTime,
       availableAt: now,
+      discontinuitiesBefore: this.discontinuities,
     };
+    if (discontinuity) this.discontinuities++;
+    if (this.archiveMs > 0) {
+      const { data: _bytes, ...indexed } = entry;
+      this.archive.push(indexed);
+      // By the cut time, as LM_OUT ages messages out: a replay after a restart must not outlive them.
+      while (this.archive.length > 1 && now - this.archive[0]!.ingestTime > this.archiveMs) this.archive.shift();
+    }
     this.targetDuration = Math.max(this.targetDuration, this.roundTarget(entry.duration));
     this.entries.push(entry);
     this.last = entry;
@@ -329,4 +399,18 @@ export class HlsPlaylist {
     }
     return entry;
   }
+}
+
+/** Entries are sorted by seq (they are appended in seq order). */
+function binarySearch(list: readonly ArchivedEntry[], seq: number): ArchivedEntry | undefined {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = list[mid]!;
+    if (e.seq === seq) return e;
+    if (e.seq < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }

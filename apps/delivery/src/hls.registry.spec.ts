@@ -5,9 +5,9 @@ import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 import { StreamEndListener } from './stream-end.listener.js';
 
-function segment(streamId: string, rendition: string, seq: number, bytes: number, transfer?: Record<string, unknown>): Segment {
+function segment(streamId: string, rendition: string, seq: number, bytes: number, transfer?: Record<string, unknown>, ingestTime = Date.now()): Segment {
   return {
-    meta: { streamId, rendition, seq, hop: 1, pts: seq * 2, duration: 2, ingestTime: Date.now(), epoch: 0, chainVersion: 1, transfer },
+    meta: { streamId, rendition, seq, hop: 1, pts: seq * 2, duration: 2, ingestTime, epoch: 0, chainVersion: 1, transfer },
     data: new Uint8Array(bytes),
   };
 }
@@ -69,6 +69,48 @@ describe('HlsRegistry', () => {
     registry.accept(segment('s1', 'main', 0, 10));
     registry.tick(Date.now() + 61_000);
     expect(registry.hasStream('s1')).toBe(false);
+  });
+});
+
+describe('HlsRegistry sessions', () => {
+  const at = Date.now();
+
+  it('ignores an end older than the stream\'s segments (an earlier session of the id)', () => {
+    const { registry } = setup();
+    registry.accept(segment('s1', 'main', 0, 10, undefined, at));
+    registry.end('s1', 0, at - 60_000);
+    expect(registry.playlist('s1', 'main')?.ended).toBe(false);
+    registry.end('s1', 0, at + 500);
+    expect(registry.playlist('s1', 'main')?.ended).toBe(true);
+  });
+
+  it('starts a new session of an ended id when a segment cut after the end arrives', () => {
+    const { registry } = setup();
+    const gone: string[] = [];
+    registry.onStreamGone((id, why) => gone.push(`${id}:${why}`));
+    registry.accept(segment('s1', 'main', 0, 10, undefined, at));
+    registry.end('s1', 0, at + 100);
+    expect(registry.streamIndex('s1')?.ended).toBe(true);
+    registry.accept(segment('s1', 'main', 0, 10, undefined, at + 30_000));
+    expect(registry.streamIndex('s1')?.ended).toBe(false);
+    expect(registry.playlist('s1', 'main')?.listed.map((e) => e.seq)).toEqual([0]);
+    expect(gone).toEqual(['s1:ended', 's1:dropped']);
+  });
+
+  it('applies an end read back before the segments it closes', () => {
+    const { registry } = setup();
+    registry.end('s1', 0, at + 100);
+    registry.accept(segment('s1', 'main', 0, 10, undefined, at));
+    expect(registry.streamIndex('s1')?.ended).toBe(true);
+  });
+
+  it('tells listeners what was listed, and whether it was read back', () => {
+    const { registry } = setup();
+    const seen: string[] = [];
+    registry.onListed((id, r, e, replayed) => seen.push(`${id}/${r}#${e.seq}${replayed ? ' (replayed)' : ''}`));
+    registry.accept(segment('s1', 'main', 0, 10), { replayed: true, ref: 7 });
+    registry.accept(segment('s1', 'main', 1, 10));
+    expect(seen).toEqual(['s1/main#0 (replayed)', 's1/main#1']);
   });
 });
 

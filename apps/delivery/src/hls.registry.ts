@@ -7,8 +7,10 @@ import { HlsPlaylist, pictureSize, type PlaylistChange, type PlaylistEntry } fro
 interface StreamState {
   renditions: Map<string, HlsPlaylist>;
   lastSegmentAt: number;
+  /** Newest ingest time of any segment of this session (ms). */
+  lastIngestTime: number;
   /** Set once end() was called; new renditions of an ending stream end at once. */
-  endRequested?: { lastSeq?: number };
+  endRequested?: { lastSeq?: number; at: number };
   /** When the last rendition appended EXT-X-ENDLIST. */
   endedAt?: number;
 }
@@ -18,25 +20,50 @@ export type StreamIndex =
   | { kind: 'media'; text: string; ended: boolean }
   | { kind: 'multivariant'; text: string; ended: boolean };
 
+/** How a segment reached delivery. */
+export interface AcceptOptions {
+  /** Its sequence number in LM_OUT, so the time-shift index can read its bytes back. */
+  ref?: number;
+  /** Read back from LM_OUT's history at boot (rebuilding the window), not arriving live. */
+  replayed?: boolean;
+}
+
+/** Called for every segment listed in a playlist. */
+export type ListedListener = (streamId: string, rendition: string, entry: PlaylistEntry, replayed: boolean) => void;
+/** Called when a stream ends (every rendition has EXT-X-ENDLIST) or is dropped from memory. */
+export type StreamGoneListener = (streamId: string, why: 'ended' | 'dropped') => void;
+
 const TICK_MS = 250;
 
 /**
  * Every stream's playlists, in memory. Drives the pure HlsPlaylist objects with the wall clock,
  * turns their changes into logs and metrics, and forgets a stream DELIVERY_KEEP_SECONDS after it
  * ended or went silent.
+ *
+ * Sessions: a stream id can be started again after it ended. An `ended` event applies to the
+ * segments cut before it (their ingest time is earlier); a segment cut clearly after an end (by
+ * more than a segment length: a new session needs a new start and a whole first segment) starts a
+ * new session of the id. Both survive any order of arrival, as after a restart, when LM_OUT and
+ * LM_EVT are read back side by side, and clocks of different hosts that differ a little.
  */
 @Injectable()
 export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(HlsRegistry.name);
   private readonly streams = new Map<string, StreamState>();
+  /** Ends of streams with no segment here yet (read back before their segments). */
+  private readonly earlyEnds = new Map<string, { lastSeq?: number; at: number; seenAt: number }>();
+  private readonly listedListeners: ListedListener[] = [];
+  private readonly goneListeners: StreamGoneListener[] = [];
   private timer?: NodeJS.Timeout;
   private readonly keepMs: number;
+  private readonly sessionMarginMs: number;
 
   constructor(
     private readonly env: Env,
     private readonly metrics: DeliveryMetrics,
   ) {
     this.keepMs = env.DELIVERY_KEEP_SECONDS * 1000;
+    this.sessionMarginMs = env.SEGMENT_SECONDS * 1000;
   }
 
   onModuleInit(): void {
@@ -53,21 +80,42 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     return this.streams.size;
   }
 
+  onListed(listener: ListedListener): void {
+    this.listedListeners.push(listener);
+  }
+
+  onStreamGone(listener: StreamGoneListener): void {
+    this.goneListeners.push(listener);
+  }
+
   /** Takes a validated segment off the output subject. */
-  accept(segment: Segment): void {
+  accept(segment: Segment, opts: AcceptOptions = {}): void {
     const { meta } = segment;
     const now = Date.now();
     let stream = this.streams.get(meta.streamId);
+    if (stream?.endRequested && meta.ingestTime > stream.endRequested.at + this.sessionMarginMs) {
+      this.logger.log(`stream ${meta.streamId}: a segment cut after its end (seq ${meta.seq}); a new session of the id begins`);
+      this.forget(meta.streamId, 'dropped');
+      stream = undefined;
+    }
     if (!stream) {
-      stream = { renditions: new Map(), lastSegmentAt: now };
+      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime };
       this.streams.set(meta.streamId, stream);
       this.metrics.streams.set(this.streams.size);
-      this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq})`);
+      this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq}${opts.replayed ? ', read back from LM_OUT' : ''})`);
+      const early = this.earlyEnds.get(meta.streamId);
+      if (early && early.at + this.sessionMarginMs >= meta.ingestTime) stream.endRequested = { lastSeq: early.lastSeq, at: early.at };
+      this.earlyEnds.delete(meta.streamId);
     }
     stream.lastSegmentAt = now;
+    stream.lastIngestTime = Math.max(stream.lastIngestTime, meta.ingestTime);
     let playlist = stream.renditions.get(meta.rendition);
     if (!playlist) {
-      playlist = new HlsPlaylist({ window: this.env.HLS_WINDOW, initialTargetDuration: this.env.SEGMENT_SECONDS });
+      playlist = new HlsPlaylist({
+        window: this.env.HLS_WINDOW,
+        initialTargetDuration: this.env.SEGMENT_SECONDS,
+        archiveSeconds: this.env.OUTPUT_RETENTION_SECONDS,
+      });
       stream.renditions.set(meta.rendition, playlist);
       if (stream.endRequested) playlist.end(stream.endRequested.lastSeq);
     }
@@ -78,6 +126,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       ingestTime: meta.ingestTime,
       epoch: meta.epoch,
       data: segment.data,
+      ref: opts.ref,
       ...pictureSize(meta),
     });
     if (result.outcome !== 'buffered') {
@@ -87,42 +136,49 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       this.metrics.reorderWaits.inc();
       this.logger.debug(`stream ${meta.streamId}/${meta.rendition}: seq ${meta.seq} waits for an earlier seq`);
     }
-    this.applied(meta.streamId, meta.rendition, stream, result, now);
+    this.applied(meta.streamId, meta.rendition, stream, result, now, opts.replayed ?? false);
   }
 
-  /** The stream ended: its playlists get EXT-X-ENDLIST once the stragglers are in (or their grace ran out). */
-  end(streamId: string, lastSeq?: number): void {
+  /**
+   * The stream ended at `at` (ms): its playlists get EXT-X-ENDLIST once the stragglers are in (or
+   * their grace ran out). An end older than the stream's newest segment belongs to an earlier
+   * session of the id and is ignored.
+   */
+  end(streamId: string, lastSeq?: number, at = Date.now()): void {
     const stream = this.streams.get(streamId);
     if (!stream) {
-      this.logger.debug(`stream ${streamId}: ended, but no segment of it was delivered here`);
+      this.earlyEnds.set(streamId, { lastSeq, at, seenAt: Date.now() });
+      this.logger.debug(`stream ${streamId}: ended, but no segment of it was delivered here (yet)`);
       return;
     }
     if (stream.endRequested) return;
-    stream.endRequested = { lastSeq };
+    if (stream.lastIngestTime > at + this.sessionMarginMs) {
+      this.logger.debug(`stream ${streamId}: an end from ${new Date(at).toISOString()} predates its segments; ignored`);
+      return;
+    }
+    stream.endRequested = { lastSeq, at };
     this.logger.log(`stream ${streamId}: ended${lastSeq === undefined ? '' : ` at seq ${lastSeq}`}; closing its playlists`);
     const now = Date.now();
-    for (const [rendition, playlist] of stream.renditions) this.applied(streamId, rendition, stream, playlist.end(lastSeq), now);
+    for (const [rendition, playlist] of stream.renditions) this.applied(streamId, rendition, stream, playlist.end(lastSeq), now, false);
   }
 
   /** Advances every playlist's clock and forgets streams kept long enough. */
   tick(now = Date.now()): void {
     for (const [streamId, stream] of this.streams) {
-      for (const [rendition, playlist] of stream.renditions) this.applied(streamId, rendition, stream, playlist.tick(), now);
+      for (const [rendition, playlist] of stream.renditions) this.applied(streamId, rendition, stream, playlist.tick(), now, false);
       const since = stream.endedAt ?? stream.lastSegmentAt;
       if (now - since >= this.keepMs && (stream.endedAt !== undefined || stream.endRequested === undefined)) {
-        this.streams.delete(streamId);
-        this.metrics.streams.set(this.streams.size);
+        this.forget(streamId, 'dropped');
         this.logger.log(`stream ${streamId}: dropped from memory (${stream.endedAt !== undefined ? 'ended' : 'silent'} for ${Math.round((now - since) / 1000)} s)`);
       }
     }
+    for (const [id, e] of this.earlyEnds) if (now - e.seenAt >= this.keepMs) this.earlyEnds.delete(id);
   }
 
   /** `/hls/<streamId>/index.m3u8`: the media playlist of a single rendition, else the multivariant playlist. */
   streamIndex(streamId: string): StreamIndex | undefined {
-    const stream = this.streams.get(streamId);
-    if (!stream) return undefined;
-    const live = [...stream.renditions].filter(([, p]) => p.listed.length > 0);
-    if (live.length === 0) return undefined;
+    const live = this.liveRenditions(streamId);
+    if (!live || live.length === 0) return undefined;
     if (live.length === 1) {
       const [rendition, playlist] = live[0]!;
       return { kind: 'media', text: playlist.render(`${rendition}/`), ended: playlist.ended };
@@ -132,6 +188,33 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       return { rendition, bandwidth: bw.peak, averageBandwidth: bw.average, resolution: p.resolution() };
     });
     return { kind: 'multivariant', text: renderMultivariant(variants), ended: live.every(([, p]) => p.ended) };
+  }
+
+  /** The multivariant playlist of a stream whose variants link to `file` (time-shifted or event playlists). */
+  multivariant(streamId: string, file: string): { text: string; ended: boolean } | undefined {
+    const live = this.liveRenditions(streamId);
+    if (!live || live.length < 2) return undefined;
+    const variants: VariantInfo[] = live.map(([rendition, p]) => {
+      const bw = p.bandwidth()!;
+      return { rendition, bandwidth: bw.peak, averageBandwidth: bw.average, resolution: p.resolution() };
+    });
+    return { text: renderMultivariant(variants, file), ended: live.every(([, p]) => p.ended) };
+  }
+
+  /** Renditions with at least one listed segment, or undefined for an unknown stream. */
+  liveRenditions(streamId: string): [string, HlsPlaylist][] | undefined {
+    const stream = this.streams.get(streamId);
+    if (!stream) return undefined;
+    return [...stream.renditions].filter(([, p]) => p.listed.length > 0);
+  }
+
+  /**
+   * The seq a viewer `secondsBehind` the live edge starts at, taken from the stream's first
+   * rendition so every rendition of a multivariant playlist starts at the same seq.
+   */
+  seqBehindLive(streamId: string, secondsBehind: number): number | undefined {
+    const first = this.liveRenditions(streamId)?.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))[0];
+    return first?.[1].seqBehindLive(secondsBehind);
   }
 
   /** Whether the stream is known at all (for telling "unknown stream" from "no segments yet"). */
@@ -145,23 +228,40 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     return p && p.listed.length > 0 ? p : undefined;
   }
 
+  /** A segment whose bytes are held (live window and just retired). */
   segment(streamId: string, rendition: string, seq: number): PlaylistEntry | undefined {
     return this.streams.get(streamId)?.renditions.get(rendition)?.segment(seq);
   }
 
-  private applied(streamId: string, rendition: string, stream: StreamState, change: PlaylistChange, now: number): void {
+  /** Where an older, indexed segment's bytes are in LM_OUT (time-shift), if it is indexed. */
+  archivedRef(streamId: string, rendition: string, seq: number): number | undefined {
+    return this.streams.get(streamId)?.renditions.get(rendition)?.archivedSegment(seq)?.ref;
+  }
+
+  private forget(streamId: string, why: 'ended' | 'dropped'): void {
+    this.streams.delete(streamId);
+    this.metrics.streams.set(this.streams.size);
+    for (const l of this.goneListeners) l(streamId, why);
+  }
+
+  private applied(streamId: string, rendition: string, stream: StreamState, change: PlaylistChange, now: number, replayed: boolean): void {
     for (const seq of change.skipped) {
       this.logger.warn(`stream ${streamId}/${rendition}: seq ${seq} never arrived; skipped (discontinuity)`);
     }
     this.metrics.skipped.inc(change.skipped.length);
     for (const e of change.emitted) {
       this.metrics.delivered.inc();
-      this.metrics.glassToGlass.observe(Math.max(0, (e.availableAt - e.ingestTime) / 1000));
+      // A segment read back at boot became available long ago: its "latency" would be the downtime.
+      if (!replayed) this.metrics.glassToGlass.observe(Math.max(0, (e.availableAt - e.ingestTime) / 1000));
       this.logger.verbose(`stream ${streamId}/${rendition}: seq ${e.seq} listed (${e.duration.toFixed(3)} s${e.discontinuity ? ', discontinuity' : ''})`);
+      for (const l of this.listedListeners) l(streamId, rendition, e, replayed);
     }
     if (change.ended) {
       this.logger.log(`stream ${streamId}/${rendition}: EXT-X-ENDLIST`);
-      if ([...stream.renditions.values()].every((p) => p.ended)) stream.endedAt = now;
+      if ([...stream.renditions.values()].every((p) => p.ended)) {
+        stream.endedAt = now;
+        for (const l of this.goneListeners) l(streamId, 'ended');
+      }
     }
   }
 }

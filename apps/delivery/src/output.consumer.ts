@@ -1,21 +1,20 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BadSegmentError, STREAMS, consumers, parseOutputSubject, subjects } from '@livemesh/contracts';
-import { Bus, ensureDurable, readSegment, type Consumer, type JsMsg } from '@livemesh/bus';
+import { BadSegmentError, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
+import { Bus, DeliverPolicy, readSegment, type Consumer, type JsMsg } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 
-type DurableConfig = Parameters<typeof ensureDurable>[2];
 type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
 
-const ACK_WAIT_MS = 30_000;
 const RETRY_MS = 1_000;
+const READ_ATTEMPTS = 3;
 
 /**
- * Consumes `lm.out.>` with the durable `delivery` consumer and hands each segment to the registry.
- * A malformed message is logged and acked away (retrying cannot fix it); a segment whose blob
- * cannot be fetched right now is nak'ed to come back. After a restart the consumer redelivers what
- * was not acked; anything older than the window just slides out. Rebuilding the window from
- * LM_OUT's retained history on start is a later improvement.
+ * Reads `lm.out.>` with an ordered consumer from the start of what LM_OUT retains, and hands each
+ * segment to the registry with its LM_OUT sequence (the time-shift index reads old bytes back by
+ * it). Reading everything retained at boot rebuilds every stream's window and time-shift index
+ * after a restart, and each delivery replica sees every segment (a shared durable would split them
+ * between replicas). Nothing is acked: LM_OUT ages segments out by itself (OUTPUT_RETENTION_SECONDS).
  */
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -23,6 +22,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
   private stopping = false;
+  private readonly bootAt = Date.now();
 
   constructor(
     private readonly bus: Bus,
@@ -32,41 +32,33 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
 
   async onApplicationBootstrap(): Promise<void> {
     // Awaited here so the app only reports ready once its consumer exists.
-    const consumer = await this.ensureConsumer();
+    const consumer = await this.consumer();
     this.loop = this.run(consumer);
   }
 
-  /** SIGTERM: stop pulling, finish the segment in hand; what was pulled but not handled is redelivered. */
+  /** SIGTERM: stop reading and finish the segment in hand. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }
 
-  private ensureConsumer(): Promise<Consumer> {
-    const config: DurableConfig = {
-      durable_name: consumers.delivery,
-      filter_subject: subjects.allOutput,
-      ack_policy: 'explicit' as DurableConfig['ack_policy'],
-      deliver_policy: 'all' as DurableConfig['deliver_policy'],
-      ack_wait: ACK_WAIT_MS * 1_000_000,
-      max_ack_pending: 1024,
-    };
-    return ensureDurable(this.bus, STREAMS.output, config);
+  private consumer(): Promise<Consumer> {
+    return this.bus.js.consumers.get(STREAMS.output, { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All });
   }
 
   private async run(first: Consumer): Promise<void> {
     let consumer: Consumer | undefined = first;
     while (!this.stopping) {
       try {
-        consumer ??= await this.ensureConsumer();
+        consumer ??= await this.consumer();
         this.messages = await consumer.consume({ max_messages: 64 });
         if (this.stopping) await this.messages.close();
         for await (const msg of this.messages) await this.handle(msg);
-        if (!this.stopping) this.logger.warn(`consumer ${consumers.delivery} stopped; consuming again`);
+        if (!this.stopping) this.logger.warn('output consumer stopped; consuming again');
       } catch (e) {
         if (this.stopping) break;
-        this.logger.warn(`consumer ${consumers.delivery} failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
+        this.logger.warn(`output consumer failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
       consumer = undefined;
@@ -75,7 +67,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
 
   private async handle(msg: JsMsg): Promise<void> {
     try {
-      const segment = await readSegment(this.bus, msg);
+      const segment = await this.read(msg);
       const where = parseOutputSubject(msg.subject);
       if (!where) throw new BadSegmentError(`subject ${msg.subject} is not an output subject`);
       if (where.streamId !== segment.meta.streamId || where.rendition !== segment.meta.rendition) {
@@ -83,18 +75,23 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
           `subject ${msg.subject} says ${where.streamId}/${where.rendition} but the headers say ${segment.meta.streamId}/${segment.meta.rendition} (seq ${segment.meta.seq})`,
         );
       }
-      this.registry.accept(segment);
-      msg.ack();
+      this.registry.accept(segment, { ref: msg.seq, replayed: msg.time.getTime() < this.bootAt });
     } catch (e) {
-      if (e instanceof BadSegmentError) {
-        this.metrics.dropped.inc({ reason: 'malformed' });
-        this.logger.warn(`bad segment on ${msg.subject} (stream seq ${msg.seq}): ${e.message}; dropped`);
-        msg.ack();
-        return;
+      const why = e instanceof BadSegmentError ? 'malformed' : 'unreadable';
+      this.metrics.dropped.inc({ reason: why });
+      this.logger.warn(`segment on ${msg.subject} (LM_OUT seq ${msg.seq}) ${why}: ${(e as Error).message}; dropped`);
+    }
+  }
+
+  /** A segment whose blob the object store cannot give right now is tried again a few times. */
+  private async read(msg: JsMsg): Promise<Segment> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await readSegment(this.bus, msg);
+      } catch (e) {
+        if (e instanceof BadSegmentError || attempt >= READ_ATTEMPTS) throw e;
+        await new Promise((r) => setTimeout(r, RETRY_MS));
       }
-      // The object store or the bus hiccupped: the segment itself may be fine, so it comes back.
-      this.logger.error(`segment on ${msg.subject} (stream seq ${msg.seq}) could not be handled: ${(e as Error).message}; redelivering`);
-      msg.nak(RETRY_MS);
     }
   }
 }

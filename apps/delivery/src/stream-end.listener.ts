@@ -1,46 +1,75 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { isToken, subjects } from '@livemesh/contracts';
-import { Bus } from '@livemesh/bus';
+import { Env, STREAMS, isToken, subjects } from '@livemesh/contracts';
+import { Bus, DeliverPolicy, type Consumer } from '@livemesh/bus';
 import { HlsRegistry } from './hls.registry.js';
 
-type Subscription = ReturnType<Bus['nc']['subscribe']>;
+type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
+
+const RETRY_MS = 1_000;
 
 /**
- * Closes a stream's playlists when its `ended` status event arrives. A core subscription is enough:
- * a stream whose end delivery missed (it was down) is forgotten after DELIVERY_KEEP_SECONDS of
- * silence anyway, only without EXT-X-ENDLIST. An `ended` event may carry `data.lastSeq`, which lets
+ * Closes a stream's playlists when its `ended` status event arrives. Reads `lm.evt.stream.*.ended`
+ * from LM_EVT with an ordered consumer starting as far back as delivery can still hold a stream
+ * (the longer of DELIVERY_KEEP_SECONDS and OUTPUT_RETENTION_SECONDS): an end published while
+ * delivery was down still produces EXT-X-ENDLIST once it is back. The registry tells which session
+ * of an id an end belongs to by time. An `ended` event may carry `data.lastSeq`, which lets
  * delivery end as soon as that seq is in instead of after the grace.
  */
 @Injectable()
 export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StreamEndListener.name);
-  private sub?: Subscription;
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  private stopping = false;
+  private readonly lookBackMs: number;
 
   constructor(
     private readonly bus: Bus,
     private readonly registry: HlsRegistry,
-  ) {}
+    env?: Env,
+  ) {
+    this.lookBackMs = Math.max(env?.DELIVERY_KEEP_SECONDS ?? 0, env?.OUTPUT_RETENTION_SECONDS ?? 0) * 1000;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.sub = this.bus.nc.subscribe(subjects.streamEvents(), {
-      callback: (err, msg) => {
-        if (err) {
-          this.logger.warn(`status event subscription: ${err.message}`);
-          return;
-        }
-        this.onEvent(msg.subject, msg.data);
-      },
-    });
-    // The subscription is registered with the server before the app says it is ready.
-    await this.bus.nc.flush();
+    const consumer = await this.consumer();
+    this.loop = this.run(consumer);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.sub?.drain().catch(() => undefined);
+    this.stopping = true;
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
   }
 
-  /** Public for tests: one raw status event. */
-  onEvent(subject: string, data: Uint8Array): void {
+  private consumer(): Promise<Consumer> {
+    return this.bus.js.consumers.get(STREAMS.events, {
+      filter_subjects: subjects.streamEventsOfKind('ended'),
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Date.now() - this.lookBackMs).toISOString(),
+    });
+  }
+
+  private async run(first: Consumer): Promise<void> {
+    let consumer: Consumer | undefined = first;
+    while (!this.stopping) {
+      try {
+        consumer ??= await this.consumer();
+        this.messages = await consumer.consume({ max_messages: 64 });
+        if (this.stopping) await this.messages.close();
+        for await (const msg of this.messages) this.onEvent(msg.subject, msg.data, msg.time.getTime());
+        if (!this.stopping) this.logger.warn('ended-event consumer stopped; consuming again');
+      } catch (e) {
+        if (this.stopping) break;
+        this.logger.warn(`ended-event consumer failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+      consumer = undefined;
+    }
+  }
+
+  /** Public for tests: one raw status event, stored at `storedAt` (ms). */
+  onEvent(subject: string, data: Uint8Array, storedAt = Date.now()): void {
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder().decode(data));
@@ -56,6 +85,6 @@ export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicat
       return;
     }
     const lastSeq = (extra as { lastSeq?: unknown } | undefined)?.lastSeq;
-    this.registry.end(streamId, typeof lastSeq === 'number' && Number.isInteger(lastSeq) && lastSeq >= 0 ? lastSeq : undefined);
+    this.registry.end(streamId, typeof lastSeq === 'number' && Number.isInteger(lastSeq) && lastSeq >= 0 ? lastSeq : undefined, storedAt);
   }
 }

@@ -29,6 +29,7 @@ export class IngestLifecycle implements OnApplicationBootstrap, BeforeApplicatio
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.logger.log(`shutting down${signal ? ` (${signal})` : ''}: flushing segmenters`);
+    this.segmenter.beginShutdown();
     await this.watcher.stop();
     await this.rtmp.stop();
     await this.segmenter.endAll();

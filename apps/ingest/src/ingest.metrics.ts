@@ -45,6 +45,13 @@ export class IngestMetrics {
     registers: [this.registry],
   });
 
+  readonly reencodeSwitches = new Counter({
+    name: 'livemesh_ingest_reencode_switches_total',
+    help: 'Streams switched to re-encoding because their source GOPs were too long to cut into segments',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'livemesh_ingest_' });
     // Every reason shows up as 0 from the start, so a dashboard can rate() it.

@@ -9,6 +9,7 @@ import { IngestMetrics } from './ingest.metrics.js';
 import { MetricsController } from './metrics.controller.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
+import { SrtListeners } from './srt.listeners.js';
 import { StreamDirectory } from './stream.directory.js';
 import { StreamWatcher } from './stream.watcher.js';
 
@@ -36,6 +37,7 @@ export class IngestModule {
         StreamDirectory,
         SegmenterService,
         RtmpIngestServer,
+        SrtListeners,
         StreamWatcher,
         IngestLifecycle,
       ],

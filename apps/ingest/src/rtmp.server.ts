@@ -119,6 +119,9 @@ export class RtmpIngestServer {
   }
 
   private onPrePublish(session: NmsSession): void {
+    // NMS resumes a publisher that reconnects within this window onto the old clock (planRun sees a
+    // continued timeline); it is fixed per broadcast, so it is set on each one as it is published.
+    if (session.broadcast) session.broadcast.publishGraceMs = this.env.RTMP_RESUME_GRACE_SECONDS * 1000;
     const socket = session.socket;
     if (!socket) return;
     // Hold the media until we know who this is and the segmenter listens (see PLAY_WAIT_MS).

@@ -4,11 +4,11 @@ import { publishSegment, publishStreamEvent, type Bus } from '@livemesh/bus';
 import { DEFAULT_RENDITION, NotFoundError, type SegmentMeta } from '@livemesh/contracts';
 import type { SegmentListEntry } from '@livemesh/media';
 import type { ChainCache } from './chain.cache.js';
-import { advanceCursor, placeSegment, type IngestCursor, type PlacedSegment } from './ingest.cursor.js';
+import { advanceCursor, placeSegment, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
 import type { IngestMetrics } from './ingest.metrics.js';
 import type { StreamDirectory } from './stream.directory.js';
 
-export type SourceKind = 'rtmp' | 'pull';
+export type SourceKind = 'rtmp' | 'srt' | 'pull';
 
 export interface SegmentSinkDeps {
   bus: Bus;
@@ -34,6 +34,9 @@ export class SegmentSink {
   private cursor?: IngestCursor;
   private source: SourceKind = 'rtmp';
   private sessionPublished = 0;
+  /** The run the last placed segment came from: the next run's first segment decides its epoch. */
+  private placedRun?: RunTimeline;
+  private lastEpoch?: number;
 
   constructor(
     readonly streamId: string,
@@ -53,9 +56,19 @@ export class SegmentSink {
     return this.sessionPublished;
   }
 
-  /** Queues a finished segment file; it is deleted once published or given up. */
-  push(path: string, entry: SegmentListEntry): void {
-    this.tail = this.tail.then(() => this.publishOne(path, entry));
+  /**
+   * Maps a new segmenter run whose source starts at `sourceStart` (its own clock) onto the output
+   * timeline, once every queued segment is out (the cursor is read from KV after an ingest restart).
+   */
+  async planRun(sourceStart: number | undefined): Promise<RunTimeline> {
+    await this.tail;
+    this.cursor ??= await this.deps.directory.loadCursor(this.streamId);
+    return planRun(this.cursor, sourceStart);
+  }
+
+  /** Queues a finished segment file of `run`; it is deleted once published or given up. */
+  push(path: string, entry: SegmentListEntry, run: RunTimeline): void {
+    this.tail = this.tail.then(() => this.publishOne(path, entry, run));
   }
 
   /** Resolves when every queued segment has been handled. */
@@ -63,7 +76,7 @@ export class SegmentSink {
     return this.tail;
   }
 
-  private async publishOne(path: string, entry: SegmentListEntry): Promise<void> {
+  private async publishOne(path: string, entry: SegmentListEntry, run: RunTimeline): Promise<void> {
     const { logger, metrics } = this.deps;
     try {
       const data = await readFile(path);
@@ -74,7 +87,7 @@ export class SegmentSink {
       this.cursor ??= await this.deps.directory.loadCursor(this.streamId);
       const hop = await this.deps.chains.firstHop(this.streamId);
       const ingestTime = Date.now();
-      let placed = placeSegment(this.cursor, entry.start, entry.end);
+      let placed = placeSegment(this.cursor, run, entry.start, entry.end, this.placedRun !== run);
       let skips = 0;
       for (let attempt = 1; ; attempt++) {
         const meta: SegmentMeta = {
@@ -106,6 +119,7 @@ export class SegmentSink {
         }
       }
       if (skips > 0) logger.warn(`stream ${this.streamId}: skipped ${skips} seq(s) already in the dedup window; now at seq ${placed.seq}`);
+      this.placedRun = run;
       await this.published(placed, data.byteLength, hop.subject);
     } catch (e) {
       const reason = e instanceof NotFoundError ? 'no-chain' : 'publish-failed';
@@ -122,6 +136,10 @@ export class SegmentSink {
     metrics.segmentsPublished.inc({ source: this.source });
     metrics.bytesPublished.inc({ source: this.source }, bytes);
     logger.debug(`stream ${this.streamId} seq ${placed.seq}: ${bytes} B pts ${placed.pts.toFixed(3)} dur ${placed.duration.toFixed(3)} epoch ${placed.epoch} -> ${subject}`);
+    if (placed.epoch !== (this.lastEpoch ?? placed.epoch)) {
+      logger.log(`stream ${this.streamId} seq ${placed.seq}: the source timeline restarted; epoch ${placed.epoch} (delivery marks a discontinuity)`);
+    }
+    this.lastEpoch = placed.epoch;
     try {
       await this.deps.directory.saveCursor(this.cursor);
     } catch (e) {

@@ -1,28 +1,54 @@
-import { ingestSegmenterArgs } from './segmenter.run.js';
+import { REENCODE_VIDEO, ingestSegmenterArgs, readerArgs } from './segmenter.run.js';
+
+const after = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
+
+describe('readerArgs', () => {
+  const args = readerArgs({ input: { url: 'rtmp://127.0.0.1:1935/live/k', protocols: ['rtmp', 'tcp'] }, rwTimeoutMs: 15_000 });
+
+  it('copies the source as it is into MPEG-TS on stdout, its clock kept', () => {
+    expect(args).toEqual(expect.arrayContaining(['-copyts', '-c', 'copy']));
+    expect(after(args, '-f')).toBe('mpegts');
+    expect(after(args, '-muxdelay')).toBe('0');
+    expect(args).not.toContain('-start_at_zero');
+    expect(args.at(-1)).toBe('pipe:1');
+  });
+
+  it('reports the input (its start time) and puts the timeout and whitelist before -i', () => {
+    expect(after(args, '-loglevel')).toBe('info');
+    expect(after(args, '-protocol_whitelist')).toBe('rtmp,tcp');
+    expect(after(args, '-rw_timeout')).toBe('15000000');
+    expect(args.indexOf('-rw_timeout')).toBeLessThan(args.indexOf('-i'));
+    expect(after(args, '-i')).toBe('rtmp://127.0.0.1:1935/live/k');
+  });
+});
 
 describe('ingestSegmenterArgs', () => {
-  const args = ingestSegmenterArgs({
-    input: { url: 'rtmp://127.0.0.1:1935/live/k', protocols: ['rtmp', 'tcp'] },
-    segmentSeconds: 2,
-    dir: '/data/ingest/s1/run-1',
-    rwTimeoutMs: 15_000,
-  });
-  const after = (flag: string) => args[args.indexOf(flag) + 1];
+  const opts = { segmentSeconds: 2, dir: '/data/ingest/s1/run-1', offset: 12.5 };
+  const args = ingestSegmenterArgs(opts);
 
-  it('copies, keeps the timeline and lists segments on stdout', () => {
-    expect(args).toEqual(expect.arrayContaining(['-copyts', '-c', 'copy']));
-    expect(after('-muxdelay')).toBe('0');
-    expect(after('-muxpreload')).toBe('0');
-    expect(after('-segment_list')).toBe('pipe:1');
-    expect(after('-segment_list_type')).toBe('csv');
-    expect(after('-segment_time')).toBe('2');
-    expect(args[args.length - 1]).toBe('file:/data/ingest/s1/run-1/seg_%06d.ts');
+  it('reads the reader from stdin, rebases the run to 0 and lists segments on stdout', () => {
+    expect(after(args, '-i')).toBe('pipe:0');
+    expect(after(args, '-protocol_whitelist')).toBe('pipe');
+    expect(args).toEqual(expect.arrayContaining(['-copyts', '-start_at_zero', '-c', 'copy']));
+    expect(after(args, '-segment_list')).toBe('pipe:1');
+    expect(after(args, '-segment_time')).toBe('2');
+    expect(args.at(-1)).toBe('file:/data/ingest/s1/run-1/seg_%06d.ts');
   });
 
-  it('whitelists only the source protocols and puts the timeout before -i', () => {
-    expect(after('-protocol_whitelist')).toBe('rtmp,tcp');
-    expect(after('-rw_timeout')).toBe('15000000');
-    expect(args.indexOf('-rw_timeout')).toBeLessThan(args.indexOf('-i'));
-    expect(after('-i')).toBe('rtmp://127.0.0.1:1935/live/k');
+  it('writes the run where the stream goes on, and reports progress', () => {
+    expect(after(args, '-initial_offset')).toBe('12.500000');
+    expect(args.indexOf('-initial_offset')).toBeGreaterThan(args.indexOf('-i'));
+    expect(after(args, '-progress')).toBe('pipe:2');
+  });
+
+  it('re-encodes with forced key frames when asked', () => {
+    const re = ingestSegmenterArgs({ ...opts, reencode: REENCODE_VIDEO });
+    expect(after(re, '-c:v')).toBe('libx264');
+    expect(after(re, '-force_key_frames')).toMatch(/^expr:/);
+    expect(after(re, '-c:a')).toBe('copy');
+  });
+
+  it('refuses a negative offset', () => {
+    expect(() => ingestSegmenterArgs({ ...opts, offset: -1 })).toThrow(RangeError);
   });
 });

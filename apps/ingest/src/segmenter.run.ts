@@ -1,6 +1,18 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { basename, join } from 'node:path';
 import type { Logger } from '@nestjs/common';
-import { SupervisedProcess, parseSegmentListLine, segmenterArgs, type ExitInfo, type SegmentListEntry, type UrlSource } from '@livemesh/media';
+import {
+  SupervisedProcess,
+  inputArgs,
+  parseSegmentListLine,
+  segmenterArgs,
+  segmenterReencodeArgs,
+  type ExitInfo,
+  type SegmentListEntry,
+  type UrlSource,
+  type VideoEncode,
+} from '@livemesh/media';
+import type { RunTimeline } from './ingest.cursor.js';
 
 export interface SegmenterRunOptions {
   streamId: string;
@@ -11,98 +23,277 @@ export interface SegmenterRunOptions {
   dir: string;
   /** A source silent this long ends the run (ffmpeg `-rw_timeout`), ms. */
   rwTimeoutMs: number;
+  /** Re-encode video with a key frame every segment (a source whose GOPs are too long to cut). */
+  reencode?: VideoEncode;
   /** Hides secrets (the publish key, URL credentials) in what gets logged. */
   redact: (text: string) => string;
-  onSegment: (path: string, entry: SegmentListEntry) => void;
+  /** Maps the run onto the stream's output timeline, given the source's first timestamp. */
+  plan: (sourceStart: number | undefined) => Promise<RunTimeline>;
+  onSegment: (path: string, entry: SegmentListEntry, run: SegmenterRun) => void;
+  /**
+   * Media time of the run (seconds since its start) as ffmpeg reports its progress, with the end of
+   * the last listed segment: lets the owner notice a segment that is growing far too long.
+   */
+  onProgress?: (mediaSeconds: number, lastListedEnd: number, run: SegmenterRun) => void;
 }
 
+/** Re-encode settings for a source whose GOPs are longer than a segment may be. */
+export const REENCODE_VIDEO: VideoEncode = { preset: 'veryfast', crf: 21 };
+
+const PIPE_SOURCE: UrlSource = { url: 'pipe:0', protocols: ['pipe'] };
+
 /**
- * ffmpeg arguments of one ingest run: libs/media's segmenter (copy, key-frame cuts, MPEG-TS,
- * `-copyts -muxdelay 0 -muxpreload 0`, CSV list on stdout) plus an I/O timeout on the input.
+ * The reader of a run: the source, copied as it is (`-copyts`: its own clock) into MPEG-TS on
+ * stdout. At `info` it prints the input report, whose `start:` is the source's first timestamp:
+ * the run is planned from it before the segmenter starts.
  */
-export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'input' | 'segmentSeconds' | 'dir' | 'rwTimeoutMs'>): string[] {
-  const args = segmenterArgs({
-    input: o.input,
-    segmentSeconds: o.segmentSeconds,
-    outputPattern: join(o.dir, 'seg_%06d.ts'),
-    listTarget: 'pipe:1',
-  });
-  // libs/media has no per-input options yet: -rw_timeout must stand before the -i it applies to.
+export function readerArgs(o: Pick<SegmenterRunOptions, 'input' | 'rwTimeoutMs'>): string[] {
+  const args = inputArgs({ source: o.input });
+  const level = args.indexOf('-loglevel');
+  if (level >= 0) args[level + 1] = 'info';
+  // libs/media has no per-input options: -rw_timeout must stand before the -i it applies to.
   const i = args.lastIndexOf('-i');
-  return [...args.slice(0, i), '-rw_timeout', String(o.rwTimeoutMs * 1000), ...args.slice(i)];
+  return [
+    '-nostats',
+    '-copyts',
+    ...args.slice(0, i), '-rw_timeout', String(o.rwTimeoutMs * 1000), ...args.slice(i),
+    '-map', '0:v:0?',
+    '-map', '0:a:0?',
+    '-c', 'copy',
+    '-avoid_negative_ts', 'disabled',
+    '-muxdelay', '0',
+    '-muxpreload', '0',
+    '-mpegts_copyts', '1',
+    '-f', 'mpegts',
+    'pipe:1',
+  ];
 }
 
 /**
- * One ffmpeg segmenter process. Each line it prints on stdout is a finished segment; the file is
- * handed to onSegment (the sink publishes and deletes it). Ends when the input ends, or on
- * terminate(), which lets ffmpeg close the open segment first.
+ * The segmenter of a run: libs/media's segmenter (copy or forced-key-frame re-encode, key-frame
+ * cuts, `-copyts -start_at_zero`, CSV list on stdout) reading the reader's MPEG-TS on stdin, plus
+ * the run's output offset and machine-readable progress on stderr. The segment muxer adds
+ * `-initial_offset` to what it writes after deciding its cuts on the run's own 0-based clock: cut
+ * points stay every segmentSeconds, and the output continues the stream.
+ */
+export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds' | 'dir' | 'reencode'> & { offset: number }): string[] {
+  if (!Number.isFinite(o.offset) || o.offset < 0) throw new RangeError(`segmenter offset must be a finite number >= 0, got ${o.offset}`);
+  const base = { input: PIPE_SOURCE, segmentSeconds: o.segmentSeconds, outputPattern: join(o.dir, 'seg_%06d.ts'), listTarget: 'pipe:1' as const };
+  const args = o.reencode ? segmenterReencodeArgs({ ...base, video: o.reencode }) : segmenterArgs(base);
+  const out = args.length - 1;
+  return ['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5', ...args.slice(0, out), '-initial_offset', o.offset.toFixed(6), args[out] as string];
+}
+
+const START_LINE = /^\s*Duration: .*, start: (-?\d+(?:\.\d+)?)/;
+const OUTPUT_LINE = /^Output #0/;
+const PROGRESS_LINE = /^[a-z_]+=\S*$/;
+const OUT_TIME = /^out_time_us=(\d+)$/;
+/** The input/output report and banner lines: not errors, kept out of the tail. */
+const REPORT_LINE = /^\s|^(Input|Output) #|^Stream mapping|^Press \[q\]/;
+
+/**
+ * One ingest run of a stream: a reader ffmpeg (source -> MPEG-TS, source clock kept) piped into a
+ * segmenter ffmpeg (cuts, lists each finished segment on stdout; the file goes to onSegment, whose
+ * sink publishes and deletes it). Two processes so the segmenter's output offset can be chosen
+ * from the source's first timestamp, which only the reader can tell, and only once it runs. Ends
+ * when the source ends, on terminate() (the open segment is closed and listed first), or on
+ * kill() (it is not).
  */
 export class SegmenterRun {
-  private readonly proc: SupervisedProcess;
+  private reader?: ChildProcess;
+  private segmenter?: SupervisedProcess;
   private readonly stderr: string[] = [];
-  private readonly spawned: Promise<unknown>;
+  private stopping: 'terminate' | 'kill' | undefined;
   private finished = false;
-  readonly args: string[];
+  private lastListedEnd = 0;
+  private readonly ended: Promise<ExitInfo>;
+  private resolveEnded!: (info: ExitInfo) => void;
+  /** The run's mapping onto the output timeline, once planned. */
+  timeline?: RunTimeline;
+  readerArgs: string[];
+  segmenterArgs?: string[];
 
   constructor(
     private readonly o: SegmenterRunOptions,
     private readonly logger: Logger,
   ) {
-    this.args = ingestSegmenterArgs(o);
-    this.proc = new SupervisedProcess(o.ffmpegPath, this.args, {
-      onStdoutLine: (line) => this.onListLine(line),
-      onStderrLine: (line) => {
-        if (line.trim() === '') return;
-        this.stderr.push(o.redact(line));
-        if (this.stderr.length > 20) this.stderr.shift();
-      },
-    });
-    this.proc.on('start-failed', (e) => this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`));
-    this.spawned = new Promise((r) => {
-      this.proc.once('started', r);
-      this.proc.once('start-failed', r);
-    });
-    void this.proc.wait().then(() => (this.finished = true));
+    this.readerArgs = readerArgs(o);
+    this.ended = new Promise((r) => (this.resolveEnded = r));
   }
 
-  /** Starts ffmpeg; resolves when it has ended, for whatever reason. */
+  // RunTimeline, as the sink reads it off the run.
+  get offset(): number {
+    return this.timeline?.offset ?? 0;
+  }
+
+  get sourceStart(): number | undefined {
+    return this.timeline?.sourceStart;
+  }
+
+  get continued(): boolean {
+    return this.timeline?.continued ?? false;
+  }
+
+  get reencoding(): boolean {
+    return this.o.reencode !== undefined;
+  }
+
+  /** Starts the run; resolves when it has ended, for whatever reason. */
   start(): Promise<ExitInfo> {
-    this.logger.debug(`stream ${this.o.streamId}: ${this.o.ffmpegPath} ${this.args.map((a) => this.o.redact(a)).join(' ')}`);
-    this.proc.start();
-    return this.proc.wait();
+    void this.runBoth().then(
+      (info) => this.finish(info),
+      (e: Error) => {
+        this.logger.error(`stream ${this.o.streamId}: segmenter run failed: ${e.message}`);
+        this.finish({ code: null, signal: null, expected: this.stopping !== undefined });
+      },
+    );
+    return this.ended;
   }
 
-  /** start() was called and the process has not ended yet. */
+  /** start() was called and the run has not ended yet. */
   get running(): boolean {
-    return this.proc.pid !== undefined && !this.finished;
+    return this.reader !== undefined && !this.finished;
   }
 
-  /**
-   * SIGTERM: ffmpeg stops reading, closes the open segment and lists it; SIGKILL after graceMs.
-   * Waits for the spawn first: a signal before it would be lost and the child would run on.
-   */
+  /** Ends the input: the reader stops, the segmenter closes the open segment and lists it; SIGKILL after graceMs. */
   async terminate(graceMs: number): Promise<ExitInfo> {
-    await Promise.race([this.spawned, this.proc.wait()]);
-    return this.proc.stop(graceMs);
+    this.stopping ??= 'terminate';
+    this.signalReader('SIGTERM');
+    if (!this.segmenter) this.signalReader('SIGKILL');
+    const timer = setTimeout(() => void this.kill(), graceMs);
+    const info = await this.ended;
+    clearTimeout(timer);
+    return info;
+  }
+
+  /** SIGKILL to both: the open segment is abandoned, unlisted (the run's folder is removed after it). */
+  async kill(): Promise<ExitInfo> {
+    this.stopping = 'kill';
+    this.signalReader('SIGKILL');
+    await this.segmenter?.stop(0);
+    return this.ended;
   }
 
   wait(): Promise<ExitInfo> {
-    return this.proc.wait();
+    return this.ended;
   }
 
-  /** ffmpeg's last error lines, redacted. */
+  /** ffmpeg's last error lines (reader and segmenter), redacted. */
   stderrTail(): string {
     return this.stderr.join(' | ');
   }
 
-  private onListLine(line: string): void {
+  private finish(info: ExitInfo): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.signalReader('SIGKILL');
+    this.resolveEnded(info);
+  }
+
+  private async runBoth(): Promise<ExitInfo> {
+    const { o } = this;
+    this.logger.debug(`stream ${o.streamId}: reader ${o.ffmpegPath} ${this.readerArgs.map((a) => o.redact(a)).join(' ')}`);
+    const reader = spawn(o.ffmpegPath, this.readerArgs, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true });
+    this.reader = reader;
+    const readerExit = new Promise<ExitInfo>((resolve) => {
+      reader.once('error', (e) => {
+        this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`);
+        resolve({ code: null, signal: null, expected: false });
+      });
+      reader.once('close', (code, signal) => resolve({ code, signal, expected: this.stopping !== undefined }));
+    });
+    // The input report comes before any output: `start:` (the source clock), then `Output #0`.
+    const started = new Promise<number | undefined>((resolve) => {
+      let sourceStart: number | undefined;
+      readLines(reader.stderr, (line) => {
+        const m = START_LINE.exec(line);
+        if (m && sourceStart === undefined) sourceStart = Number(m[1]);
+        if (OUTPUT_LINE.test(line)) resolve(sourceStart);
+        if (!REPORT_LINE.test(line)) this.keepStderr(`reader: ${line}`);
+      });
+      void readerExit.then(() => resolve(undefined));
+    });
+    const sourceStart = await started;
+    if (this.reader.exitCode !== null || this.reader.signalCode !== null || this.stopping) {
+      reader.stdout?.destroy();
+      return readerExit;
+    }
+    this.timeline = await o.plan(sourceStart);
+    if (this.stopping) {
+      this.signalReader('SIGKILL');
+      return readerExit;
+    }
+    this.segmenterArgs = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset });
+    this.logger.debug(
+      `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${this.segmenterArgs.join(' ')}`,
+    );
+    const segmenter = new SupervisedProcess(o.ffmpegPath, this.segmenterArgs, {
+      stdin: 'pipe',
+      onStdoutLine: (line) => this.onListLine(line),
+      onStderrLine: (line) => this.onSegmenterStderr(line),
+    });
+    this.segmenter = segmenter;
+    segmenter.on('start-failed', (e) => this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`));
+    segmenter.start();
+    const stdin = segmenter.stdin;
+    if (stdin && reader.stdout) {
+      // The segmenter gone (killed, crashed) must not take the process down with an EPIPE.
+      stdin.on('error', () => undefined);
+      reader.stdout.pipe(stdin);
+    }
+    const info = await segmenter.wait();
+    this.signalReader('SIGKILL');
+    const r = await readerExit;
+    // The segmenter exits cleanly when its input ends; why the input ended is the reader's story.
+    return info.code === 0 && !info.signal ? { ...r, expected: r.expected || this.stopping !== undefined } : info;
+  }
+
+  private signalReader(sig: NodeJS.Signals): void {
+    const r = this.reader;
+    if (!r || r.exitCode !== null || r.signalCode !== null) return;
+    try {
+      r.kill(sig);
+    } catch {
+      // ESRCH: already gone.
+    }
+  }
+
+  private keepStderr(line: string): void {
     if (line.trim() === '') return;
+    this.stderr.push(this.o.redact(line));
+    if (this.stderr.length > 20) this.stderr.shift();
+  }
+
+  private onSegmenterStderr(line: string): void {
+    if (PROGRESS_LINE.test(line)) {
+      const t = OUT_TIME.exec(line);
+      if (t && this.o.onProgress && !this.finished && this.stopping === undefined) this.o.onProgress(Number(t[1]) / 1e6, this.lastListedEnd, this);
+      return;
+    }
+    if (!REPORT_LINE.test(line)) this.keepStderr(`segmenter: ${line}`);
+  }
+
+  private onListLine(line: string): void {
+    // Killed: a segment ffmpeg still manages to close is the one that was abandoned on purpose.
+    if (line.trim() === '' || this.stopping === 'kill') return;
     const entry = parseSegmentListLine(line);
     if (!entry) {
       this.logger.warn(`stream ${this.o.streamId}: unexpected segment list line ${JSON.stringify(this.o.redact(line))}`);
       return;
     }
+    this.lastListedEnd = entry.end;
     // The list names files relative to the pattern's folder; never follow it elsewhere.
-    this.o.onSegment(join(this.o.dir, basename(entry.file)), entry);
+    this.o.onSegment(join(this.o.dir, basename(entry.file)), entry, this);
   }
+}
+
+function readLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split(/\r?\n|\r/);
+    partial = (parts.pop() ?? '').slice(-64 * 1024);
+    for (const line of parts) if (line !== '') onLine(line);
+  });
 }

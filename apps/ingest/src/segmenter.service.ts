@@ -7,7 +7,7 @@ import type { UrlSource } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
 import { IngestMetrics } from './ingest.metrics.js';
 import { SegmentSink, type SourceKind } from './segment.sink.js';
-import { SegmenterRun } from './segmenter.run.js';
+import { REENCODE_VIDEO, SegmenterRun } from './segmenter.run.js';
 import { StreamDirectory } from './stream.directory.js';
 
 export interface SessionSource {
@@ -29,6 +29,11 @@ const END_GRACE_MS = 3000;
 const KILL_GRACE_MS = 5000;
 /** A source silent this long ends the run, which then restarts. */
 const RW_TIMEOUT_MS = 15_000;
+/**
+ * A segment still open after this many segment lengths of media means the source's GOPs are too
+ * long to cut on: the stream switches to re-encoding with forced key frames.
+ */
+export const LONG_SEGMENT_FACTOR = 2.5;
 
 /**
  * Runs the segmenter of each stream that has a source (an RTMP publisher or a pulled URL):
@@ -40,6 +45,11 @@ export class SegmenterService {
   private readonly logger = new Logger(SegmenterService.name);
   private readonly sessions = new Map<string, IngestSession>();
   private readonly sinks = new Map<string, SegmentSink>();
+  /** Streams whose source needs re-encoding (GOPs too long); sticky until the stream is forgotten. */
+  private readonly reencode = new Set<string>();
+  /** A source that runs whenever nothing else feeds the stream (its SRT listener). */
+  private readonly standby = new Map<string, SessionSource>();
+  private shuttingDown = false;
   private readonly root: string;
 
   constructor(
@@ -74,20 +84,49 @@ export class SegmenterService {
     });
   }
 
-  /** Ends the stream's session: ffmpeg flushes, every segment goes out, then 'publish-ended'. */
+  /**
+   * Ends the stream's session: ffmpeg flushes, every segment goes out, then 'publish-ended'. The
+   * stream's standby source (its SRT listener), if any, takes over again.
+   */
   async end(streamId: string): Promise<void> {
-    await this.sessions.get(streamId)?.stop();
+    const current = this.sessions.get(streamId);
+    await current?.stop();
+    const standby = this.standby.get(streamId);
+    if (standby && current?.source !== standby && !this.shuttingDown && !this.sessions.has(streamId)) await this.begin(streamId, standby);
+  }
+
+  /** Sets (or clears) the source that feeds the stream whenever no other does; starts it when idle. */
+  async setStandby(streamId: string, source: SessionSource | undefined): Promise<void> {
+    const previous = this.standby.get(streamId);
+    if (source) this.standby.set(streamId, source);
+    else this.standby.delete(streamId);
+    const current = this.sessions.get(streamId);
+    if (previous && current?.source === previous) await current.stop();
+    if (source && !this.sessions.has(streamId) && !this.shuttingDown) await this.begin(streamId, source);
   }
 
   /** Forgets the stream (it ended): its numbering restarts should the id come back. */
   async forget(streamId: string): Promise<void> {
+    this.standby.delete(streamId);
     await this.end(streamId);
     this.sinks.delete(streamId);
+    this.reencode.delete(streamId);
     await this.directory.deleteCursor(streamId).catch((e: Error) => this.logger.warn(`stream ${streamId}: cursor not deleted: ${e.message}`));
   }
 
+  /** No standby source starts any more (the app is going down). */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+  }
+
   async endAll(): Promise<void> {
+    this.shuttingDown = true;
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id)));
+  }
+
+  /** @internal the stream's GOPs are too long to cut on: re-encode from the next run on. */
+  markReencode(streamId: string): void {
+    this.reencode.add(streamId);
   }
 
   private sink(streamId: string): SegmentSink {
@@ -114,7 +153,8 @@ export class SegmenterService {
   }
 
   /** @internal */
-  newRun(streamId: string, source: SessionSource, dir: string, sink: SegmentSink): SegmenterRun {
+  newRun(streamId: string, source: SessionSource, dir: string, sink: SegmentSink, onLongSegment: (run: SegmenterRun) => void): SegmenterRun {
+    const limit = LONG_SEGMENT_FACTOR * this.env.SEGMENT_SECONDS;
     return new SegmenterRun(
       {
         streamId,
@@ -123,11 +163,24 @@ export class SegmenterService {
         segmentSeconds: this.env.SEGMENT_SECONDS,
         dir,
         rwTimeoutMs: RW_TIMEOUT_MS,
+        reencode: this.reencode.has(streamId) ? REENCODE_VIDEO : undefined,
         redact: source.redact,
-        onSegment: (path, entry) => sink.push(path, entry),
+        plan: (sourceStart) => sink.planRun(sourceStart),
+        onSegment: (path, entry, run) => {
+          if (!run.reencoding && entry.end - entry.start > limit) onLongSegment(run);
+          sink.push(path, entry, run);
+        },
+        onProgress: (media, listedEnd, run) => {
+          if (!run.reencoding && media - listedEnd > limit) onLongSegment(run);
+        },
       },
       this.logger,
     );
+  }
+
+  /** @internal */
+  reencoding(kind: SourceKind): void {
+    this.metrics.reencodeSwitches.inc({ source: kind });
   }
 
   /** @internal */
@@ -153,9 +206,11 @@ class IngestSession {
   private run?: SegmenterRun;
   private wake?: () => void;
 
+  private switching = false;
+
   constructor(
     private readonly streamId: string,
-    private readonly source: SessionSource,
+    readonly source: SessionSource,
     private readonly sink: SegmentSink,
     private readonly owner: SegmenterService,
     private readonly logger: Logger,
@@ -175,7 +230,7 @@ class IngestSession {
           await rm(dir, { recursive: true, force: true });
           break;
         }
-        const run = this.owner.newRun(streamId, source, dir, sink);
+        const run = this.owner.newRun(streamId, source, dir, sink, (r) => void this.switchToReencode(r));
         this.run = run;
         const exit = await run.start();
         await sink.idle();
@@ -183,6 +238,12 @@ class IngestSession {
         const produced = sink.publishedInSession - total;
         total = sink.publishedInSession;
         if (!this.active) break;
+        if (this.switching) {
+          // Straight on: the source is still there, only the way it is cut changed.
+          this.switching = false;
+          backoff = FIRST_BACKOFF_MS;
+          continue;
+        }
         if (produced > 0) backoff = FIRST_BACKOFF_MS;
         const how = exit.signal ?? `code ${exit.code}`;
         this.logger.warn(
@@ -207,6 +268,23 @@ class IngestSession {
       this.logger.log(`stream ${streamId}: ${source.kind} source ended; ${sink.publishedInSession} segment(s) published`);
       await this.owner.publishEnded(streamId, source.kind, sink.publishedInSession);
     }
+  }
+
+  /**
+   * The source's GOPs are too long to cut on. The open segment is abandoned (killed, not flushed:
+   * flushing it would publish the over-long segment) and the next run re-encodes. An RTMP source
+   * replays its GOP cache from the last key frame, which is where the last listed segment ended, so
+   * the new run continues the timeline; a pulled source continues from wherever it is.
+   */
+  private async switchToReencode(run: SegmenterRun): Promise<void> {
+    if (this.switching || !this.active || run !== this.run || !run.running) return;
+    this.switching = true;
+    this.logger.warn(
+      `stream ${this.streamId}: a segment grew past ${LONG_SEGMENT_FACTOR}x the segment length (source GOP too long); re-encoding with a key frame every segment from now on`,
+    );
+    this.owner.markReencode(this.streamId);
+    this.owner.reencoding(this.source.kind);
+    await run.kill();
   }
 
   /** Stops restarting, lets the current run flush, and resolves once all its segments are out. */

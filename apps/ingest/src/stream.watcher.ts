@@ -4,14 +4,18 @@ import { SourceUrlError, type StreamRecord } from '@livemesh/contracts';
 import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
-import { checkSourceUrl } from './source-url.policy.js';
+import { SrtListeners } from './srt.listeners.js';
+import { checkSourceUrl } from '@livemesh/media';
 import { StreamDirectory } from './stream.directory.js';
 import { redactUrl } from './stream-key.redact.js';
 
+/** What a key must look like to serve as an SRT passphrase (10-79 characters, URL-safe). */
+const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;
+
 /**
  * Follows the orchestrator's stream records and keys: pulls the URL of a starting/live stream that
- * names a source, and ends ingest of a stream whose key is withdrawn or whose record leaves
- * starting/live.
+ * names a source, opens an SRT listener for one that is published (when SRT is on), and ends
+ * ingest of a stream whose key is withdrawn or whose record leaves starting/live.
  */
 @Injectable()
 export class StreamWatcher {
@@ -29,6 +33,7 @@ export class StreamWatcher {
     @Inject(StreamDirectory) private readonly directory: StreamDirectory,
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
+    @Inject(SrtListeners) private readonly srt: SrtListeners,
   ) {}
 
   async start(): Promise<void> {
@@ -49,6 +54,7 @@ export class StreamWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.queues.values());
+    await this.srt.releaseAll();
     const ids = [...this.pulls.keys()];
     this.pulls.clear();
     await Promise.all(ids.map((id) => this.segmenter.end(id)));
@@ -59,6 +65,7 @@ export class StreamWatcher {
     if (!ingesting) {
       const why = record ? `stream is ${record.state}` : 'stream record deleted';
       this.rtmp.closeStream(streamId, why);
+      await this.srt.release(streamId);
       if (this.pulls.delete(streamId)) {
         this.logger.log(`stream ${streamId}: stopping the pull: ${why}`);
         await this.segmenter.end(streamId);
@@ -68,7 +75,12 @@ export class StreamWatcher {
       return;
     }
     const url = record.request?.source?.url;
-    if (typeof url !== 'string' || this.pulls.get(streamId) === url || this.refusedUrls.get(streamId) === url) return;
+    if (typeof url !== 'string') {
+      // Published, not pulled: RTMP always listens; SRT gets a listener of its own.
+      if (typeof record.key === 'string' && SRT_PASSPHRASE.test(record.key)) await this.srt.ensure(streamId, record.key);
+      return;
+    }
+    if (this.pulls.get(streamId) === url || this.refusedUrls.get(streamId) === url) return;
     let input;
     try {
       input = checkSourceUrl(url);

@@ -74,6 +74,8 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
   for (const bucket of [BUCKETS.chains, BUCKETS.streams, BUCKETS.ingest, BUCKETS.keys, BUCKETS.catalogue]) {
     await kvm.create(bucket, { history: 5, storage: StorageType.File });
   }
+  // Per-stream reports of the data plane (latency, SRT port): only the latest value matters.
+  await kvm.create(BUCKETS.status, { history: 1, storage: StorageType.File });
   // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.
   await kvm.create(BUCKETS.workers, { history: 1, storage: StorageType.Memory, ttl: 15_000 });
   // Claim-checked segments live only as long as a hop may take; thumbnails are kept for a day.

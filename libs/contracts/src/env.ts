@@ -180,6 +180,16 @@ export class Env {
   @Matches(/^(\d{1,5}-\d{1,5})?$/, { message: 'SRT_PORT_RANGE must look like 9000-9099, or be empty' })
   SRT_PORT_RANGE = '';
 
+  /**
+   * How long an RTMP publisher that dropped may reconnect from the same address and continue the
+   * stream's timeline (node-media-server's publish grace), seconds. Later, it counts as a restart.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600)
+  RTMP_RESUME_GRACE_SECONDS = 30;
+
   /** The Docker engine of the docker and swarm runtimes, as the docker CLI reads it: unix:///path or tcp://host:port. */
   @Matches(/^(unix|tcp|http):\/\/\S+$/, { message: 'DOCKER_HOST must look like unix:///var/run/docker.sock or tcp://host:2375' })
   DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -205,6 +215,28 @@ export class Env {
   @IsInt()
   @Min(16)
   WORKER_PIDS_LIMIT = 512;
+
+  /**
+   * Docker network of worker containers (docker and swarm runtimes): host, so NATS on 127.0.0.1
+   * is reachable, or a network where NATS_URL's host name resolves (compose, an overlay in a cluster).
+   */
+  @IsString()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'WORKER_NETWORK must be a Docker network name' })
+  WORKER_NETWORK = 'host';
+
+  /**
+   * How long JetStream waits for a worker's ack (or in-progress signal) before it redelivers a
+   * segment to another replica, ms. A worker that dies mid-segment costs this much delay, and
+   * delivery skips a segment that is two target durations (4 s) late, so this plus the remaining
+   * hops' processing must stay under that. A live worker sends in-progress acks every third of it,
+   * so a short wait costs a few tiny messages, and a rare early redelivery is dropped by the
+   * Nats-Msg-Id dedup.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  STAGE_ACK_WAIT_MS = 2_000;
 }
 
 /** Reads and validates the environment once; throws ConfigError listing every bad variable. */

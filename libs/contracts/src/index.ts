@@ -9,6 +9,7 @@ export {
   isToken,
   parseOutputSubject,
   parseSegmentSubject,
+  statusKey,
   subjects,
   type StreamEventKind,
 } from './subjects.js';
@@ -35,6 +36,8 @@ export {
   StageDto,
   StartStreamRequest,
   StopStreamRequest,
+  type DeliveryStatus,
+  type IngestStatus,
   type StreamRecord,
   type StreamState,
   type StreamView,

@@ -122,7 +122,26 @@ export interface StreamView {
   id: string;
   state: StreamState;
   chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string }[] };
-  publish: { rtmp: string };
+  /** `srt` only while ingest listens for SRT for this stream (SRT_PORT_RANGE set). */
+  publish: { rtmp: string; srt?: string };
   playback: { hls: string };
   errors: StreamRecord['errors'];
+  /** Glass-to-glass latency as delivery measures it, once it has listed a segment. */
+  latency?: DeliveryStatus['latency'];
+}
+
+/** `lm_status[<streamId>.ingest]`: written by ingest while it listens for the stream. */
+export interface IngestStatus {
+  streamId: string;
+  /** The SRT listener of the stream: publish with srt://<host>:<port>?streamid=<key>&passphrase=<key>. */
+  srt?: { port: number };
+  updatedAt: string;
+}
+
+/** `lm_status[<streamId>.delivery]`: written by delivery as segments are listed. */
+export interface DeliveryStatus {
+  streamId: string;
+  /** Ingest cutting a segment -> the segment listed in its playlist, over the last segments. */
+  latency: { glassToGlassMs: { p50: number; last: number; samples: number } };
+  updatedAt: string;
 }

@@ -47,6 +47,8 @@ export const BUCKETS = {
   catalogue: 'lm_catalogue',
   /** `<service>.<workerId>` -> WorkerHeartbeat, with a TTL */
   workers: 'lm_workers',
+  /** `<streamId>.<app>` -> what a data-plane app reports about a stream (see statusKey): ingest's SRT listener, delivery's latency */
+  status: 'lm_status',
   /** object store for segments above the inline limit (claim check) and thumbnails */
   blobs: 'lm_blobs',
 } as const;
@@ -86,6 +88,10 @@ export const subjects = {
   streamEvents(streamId?: string): string {
     return streamId === undefined ? 'lm.evt.stream.>' : `lm.evt.stream.${assertToken('stream id', streamId)}.>`;
   },
+  /** `lm.evt.stream.*.<kind>`: one kind of status event of every stream (e.g. every `ended`). */
+  streamEventsOfKind(kind: StreamEventKind): string {
+    return `lm.evt.stream.*.${kind}`;
+  },
   /** `lm.evt.>` */
   allEvents: 'lm.evt.>',
   /** `lm.dlq.<service>.<streamId>`: a segment that ran out of attempts at a service. */
@@ -95,6 +101,11 @@ export const subjects = {
   /** `lm.dlq.>` */
   allDeadLetter: 'lm.dlq.>',
 } as const;
+
+/** Key in the `lm_status` bucket: `<streamId>.<app>`, one writer per key. */
+export function statusKey(streamId: string, app: 'ingest' | 'delivery'): string {
+  return `${assertToken('stream id', streamId)}.${app}`;
+}
 
 /** Durable consumer names. */
 export const consumers = {

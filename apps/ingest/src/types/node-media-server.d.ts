@@ -17,6 +17,8 @@ declare module 'node-media-server' {
     streamPath: string;
     publisher: NmsSession | null;
     subscribers: Map<string, NmsSession>;
+    /** How long a publisher that dropped may reconnect (same address) and continue the timeline, ms. */
+    publishGraceMs: number;
   }
 
   export interface NmsSession {

@@ -1,0 +1,207 @@
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { BUCKETS, Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
+import { Bus, JsonStore } from '@livemesh/bus';
+import { SupervisedProcess, checkPushUrl, inputArgs, type CheckedPushUrl } from '@livemesh/media';
+import { DeliveryMetrics } from './delivery.metrics.js';
+import { HlsRegistry } from './hls.registry.js';
+import type { PlaylistEntry } from './hls.playlist.js';
+
+/** Bytes queued for one ffmpeg before the target counts as stuck and is restarted. */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+const FIRST_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 30_000;
+
+/** ffmpeg arguments that copy MPEG-TS from stdin to one RTMP target. */
+export function pushArgs(target: CheckedPushUrl): string[] {
+  return [
+    ...inputArgs({ source: 'pipe', format: 'mpegts' }),
+    '-map', '0:v:0?',
+    '-map', '0:a:0?',
+    '-c', 'copy',
+    // An output's own whitelist: the URL can open nothing but RTMP(S) and what it runs over.
+    '-protocol_whitelist', target.protocols.join(','),
+    '-f', 'flv',
+    target.url,
+  ];
+}
+
+/** A target URL as logs show it: stream keys sit in the path, so only scheme, host and app. */
+export function redactTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    const app = u.pathname.split('/').filter(Boolean)[0] ?? '';
+    return `${u.protocol}//${u.host}/${app}/…`;
+  } catch {
+    return `${url.slice(0, 8)}…`;
+  }
+}
+
+/**
+ * One RTMP push-out target of one stream: an ffmpeg fed with the stream's listed segments in
+ * order on stdin. It never holds up HLS: segments are written without waiting, a target that
+ * falls MAX_QUEUED_BYTES behind or dies is restarted (with back-off) at the next segment.
+ */
+class RtmpPush {
+  private proc?: SupervisedProcess;
+  private backoff = FIRST_BACKOFF_MS;
+  private restartAt = 0;
+  private closed = false;
+  private stderr: string[] = [];
+
+  constructor(
+    private readonly streamId: string,
+    private readonly target: CheckedPushUrl,
+    private readonly ffmpegPath: string,
+    private readonly metrics: DeliveryMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Writes one listed segment; starts (or restarts) ffmpeg when needed. */
+  write(entry: PlaylistEntry): void {
+    if (this.closed) return;
+    if (!this.proc?.isRunning && !this.start()) return;
+    const stdin = this.proc?.stdin;
+    if (!stdin || stdin.destroyed) return;
+    if (stdin.writableLength > MAX_QUEUED_BYTES) {
+      this.logger.warn(`stream ${this.streamId}: RTMP target ${redactTarget(this.target.url)} is ${stdin.writableLength} B behind; restarting it`);
+      void this.proc?.stop(1000);
+      return;
+    }
+    stdin.write(entry.data);
+    this.metrics.pushedSegments.inc();
+  }
+
+  /** The stream ended: ffmpeg gets end-of-input, sends what it has and exits. */
+  end(): void {
+    this.closed = true;
+    this.proc?.stdin?.end();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.proc?.stdin?.end();
+    await this.proc?.stop(3000);
+  }
+
+  private start(): boolean {
+    const now = Date.now();
+    if (now < this.restartAt) return false;
+    const proc = new SupervisedProcess(this.ffmpegPath, pushArgs(this.target), {
+      stdin: 'pipe',
+      processGroup: false,
+      onStderrLine: (line) => {
+        if (line.trim() === '') return;
+        this.stderr.push(line.replaceAll(this.target.url, redactTarget(this.target.url)));
+        if (this.stderr.length > 10) this.stderr.shift();
+      },
+    });
+    proc.on('start-failed', (e) => this.logger.error(`stream ${this.streamId}: cannot run ${this.ffmpegPath}: ${e.message}`));
+    proc.on('exited', (info) => {
+      if (this.proc !== proc) return;
+      if (this.closed && (info.code === 0 || info.expected)) {
+        this.logger.log(`stream ${this.streamId}: RTMP push to ${redactTarget(this.target.url)} finished`);
+        return;
+      }
+      this.metrics.pushFailures.inc();
+      this.restartAt = Date.now() + this.backoff;
+      this.logger.warn(
+        `stream ${this.streamId}: RTMP push to ${redactTarget(this.target.url)} ended (${info.signal ?? `code ${info.code}`}); restarting at a segment after ${this.backoff} ms` +
+          (this.stderr.length ? `: ${this.stderr.join(' | ')}` : ''),
+      );
+      this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+    });
+    proc.on('started', () => (this.backoff = FIRST_BACKOFF_MS));
+    this.proc = proc;
+    this.stderr = [];
+    proc.start();
+    this.logger.log(`stream ${this.streamId}: pushing to ${redactTarget(this.target.url)}`);
+    return true;
+  }
+}
+
+interface StreamPush {
+  /** Rendition pushed: chosen at the first listed segment, the highest bit rate then. */
+  rendition?: string;
+  targets: Map<string, RtmpPush>;
+}
+
+/**
+ * RTMP push-out of the target stream to the URLs a stream's start request names in
+ * `outputs.rtmp` (read from `lm_streams`, checked again here with the same policy as the
+ * orchestrator's). Only live segments are pushed, not what is read back from LM_OUT at boot.
+ */
+@Injectable()
+export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RtmpPushService.name);
+  private readonly records: JsonStore<StreamRecord>;
+  private readonly wanted = new Map<string, string[]>();
+  private readonly pushes = new Map<string, StreamPush>();
+  private stopWatch?: () => void;
+
+  constructor(
+    private readonly env: Env,
+    bus: Bus,
+    private readonly registry: HlsRegistry,
+    private readonly metrics: DeliveryMetrics,
+  ) {
+    this.records = new JsonStore(bus, BUCKETS.streams);
+    // Registered before any provider's bootstrap can start the output consumer.
+    registry.onListed((streamId, rendition, entry, replayed) => {
+      if (!replayed) this.listed(streamId, rendition, entry);
+    });
+    registry.onStreamGone((streamId, why) => {
+      const push = this.pushes.get(streamId);
+      if (!push) return;
+      this.pushes.delete(streamId);
+      for (const t of push.targets.values()) {
+        if (why === 'ended') t.end();
+        else void t.stop();
+      }
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.stopWatch = await this.records.watch('*', (streamId, record) => this.onRecord(streamId, record));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopWatch?.();
+    const all = [...this.pushes.values()].flatMap((p) => [...p.targets.values()]);
+    this.pushes.clear();
+    await Promise.all(all.map((t) => t.stop()));
+  }
+
+  private onRecord(streamId: string, record: StreamRecord | undefined): void {
+    const urls = record && (record.state === 'starting' || record.state === 'live') ? (record.request?.outputs?.rtmp ?? []) : [];
+    if (urls.length === 0) this.wanted.delete(streamId);
+    else this.wanted.set(streamId, urls);
+  }
+
+  private listed(streamId: string, rendition: string, entry: PlaylistEntry): void {
+    const urls = this.wanted.get(streamId);
+    let push = this.pushes.get(streamId);
+    if (!push) {
+      if (!urls) return;
+      push = { targets: new Map() };
+      for (const url of urls) {
+        try {
+          push.targets.set(url, new RtmpPush(streamId, checkPushUrl(url), this.env.FFMPEG_PATH, this.metrics, this.logger));
+        } catch (e) {
+          if (!(e instanceof SourceUrlError)) throw e;
+          this.logger.warn(`stream ${streamId}: RTMP output refused: ${e.message}`);
+        }
+      }
+      this.pushes.set(streamId, push);
+    }
+    if (push.rendition === undefined) {
+      const live = this.registry.liveRenditions(streamId) ?? [];
+      push.rendition = live.reduce<[string, number] | undefined>((best, [name, p]) => {
+        const bw = p.bandwidth()?.average ?? 0;
+        return !best || bw > best[1] ? [name, bw] : best;
+      }, undefined)?.[0] ?? rendition;
+      this.logger.log(`stream ${streamId}: pushing rendition ${push.rendition} to ${push.targets.size} RTMP target(s)`);
+    }
+    if (rendition !== push.rendition) return;
+    for (const t of push.targets.values()) t.write(entry);
+  }
+}
