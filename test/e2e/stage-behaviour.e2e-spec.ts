@@ -84,6 +84,8 @@ describe('runStage behaviour', () => {
     const attempts = new Map<number, number[]>();
     const flaky = defineStage({
       name: 'flaky',
+      // Its segments are a few bytes of text, not MPEG-TS: no probe.
+      inspect: false,
       process: (ctx) => {
         const times = attempts.get(ctx.seq) ?? [];
         times.push(Date.now());
@@ -120,6 +122,8 @@ describe('runStage behaviour', () => {
   it('fans an ABR ladder out to one output per rendition', async () => {
     const ladder = defineStage({
       name: 'ladder',
+      // Its segments are a few bytes of text, not MPEG-TS: no probe.
+      inspect: false,
       process: (ctx) => ['hi', 'lo'].map((rendition) => ({ rendition, data: bytes(`${rendition}:${text(ctx.segment.data)}`), transfer: { rung: rendition } })),
     });
     await oneHop('r2', 'ladder');
@@ -141,6 +145,8 @@ describe('runStage behaviour', () => {
     const seen: { seq: number; label: unknown; count: number }[] = [];
     const tag = defineStage<{ label: string }>({
       name: 'tag',
+      // Its segments are a few bytes of text, not MPEG-TS: no probe.
+      inspect: false,
       params: { type: 'object', additionalProperties: false, properties: { label: { type: 'string', default: 'none' } } },
       process: (ctx) => {
         const count = ((ctx.state.get('count') as number | undefined) ?? 0) + 1;
@@ -177,6 +183,8 @@ describe('runStage behaviour', () => {
     let started = false;
     const slow = defineStage({
       name: 'slow',
+      // Its segments are a few bytes of text, not MPEG-TS: no probe.
+      inspect: false,
       process: async (ctx) => {
         started = true;
         await gate;

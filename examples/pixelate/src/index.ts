@@ -4,7 +4,7 @@ import { segmentStageArgs } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
 import { pixelateFilter, type PixelateParams } from './pixelate.filter.js';
 
-/** The catalogue entry's parameter schema (`livemesh service add` / POST /api/services takes it). */
+/** The catalogue entry's parameter schema (`livemesh service register -f` / PUT /api/services/pixelate takes it). */
 export const paramSchema = {
   type: 'object',
   additionalProperties: false,

@@ -14,7 +14,8 @@ describe('built-in catalogue', () => {
   it.each(BUILT_IN_SERVICES.map((s) => [s.spec.name, s] as const))('%s is a valid ServiceSpec with a usable schema and a matching stage', (_n, s) => {
     expect(() => validateMessage(ServiceSpec, s.spec)).not.toThrow();
     expect(checkParamSchema(s.spec.paramSchema)).toEqual([]);
-    expect(s.spec).toMatchObject({ input: 'segments', minReplicas: 0, maxReplicas: 8, builtIn: true });
+    expect(s.spec).toMatchObject({ minReplicas: 0, maxReplicas: 8, builtIn: true });
+    expect(s.stage.input).toBe(s.spec.input);
     expect(isStageDefinition(s.stage)).toBe(true);
     expect(s.stage.name).toBe(s.spec.name);
     expect(s.stage.params).toBe(s.spec.paramSchema);
@@ -37,7 +38,7 @@ describe('watermark parameters', () => {
   const check = (p: Record<string, unknown>) => validateParams(watermarkSpec.paramSchema, p);
 
   it('fills defaults', () => {
-    expect(check({}).params).toEqual({ text: 'livemesh', fontSize: 24, color: 'white', opacity: 0.8, position: 'bottom-right' });
+    expect(check({}).params).toEqual({ text: 'livemesh', fontSize: 24, color: 'white', opacity: 0.8, position: 'bottom-right', imageWidth: 120 });
   });
 
   it('takes any text up to 200 characters, hostile ones included', () => {
@@ -53,6 +54,9 @@ describe('watermark parameters', () => {
     [{ opacity: 1.5 }],
     [{ position: 'middle' }],
     [{ colour: 'red' }],
+    // A logo is named, never given as a path.
+    [{ image: '../../etc/passwd' }],
+    [{ image: '/etc/passwd' }],
   ])('refuses %j', (p) => {
     expect(check(p).problems.length).toBeGreaterThan(0);
   });
@@ -82,6 +86,7 @@ function fakeContext<P extends object>(params: P, dir: string) {
     params,
     segment: { meta: {}, data: new Uint8Array([0x47]) },
     workDir: async () => dir,
+    probe: async () => ({ streams: [{ index: 0, codec_type: 'video', r_frame_rate: '50/1' }], format: {} }),
     ffmpeg: async (args: string[]) => {
       calls.push(args);
       return new Uint8Array([0x47, 1]);
@@ -111,7 +116,7 @@ describe('stage arguments', () => {
     const { ctx, calls } = fakeContext({ ...validateParams(transcodeSpec.paramSchema, { fps: 25, rendition: 'r480' }).params } as never, dir);
     const out = await transcodeStage.process(ctx);
     const args = calls[0]!;
-    expect(args[args.indexOf('-filter:v') + 1]).toBe('scale=854:480,setsar=1,fps=25');
+    expect(args[args.indexOf('-filter:v') + 1]).toBe('scale=854:480,setsar=1,select=lt(ceil(t*25-0.000001)\\\\\\,(t+0.02)*25-0.000001),setpts=round(ceil(T*25-0.000001)/25/TB)');
     expect(args).toEqual(expect.arrayContaining(['-b:v', '1200k', '-preset', 'veryfast', '-c:a', 'copy']));
     expect(out).toMatchObject({ rendition: 'r480' });
   });

@@ -1,6 +1,11 @@
 import type { PipelineSpec, ServiceSpec } from '@livemesh/contracts';
 import type { StageDefinition } from '@livemesh/stage-sdk';
+import { audioSpec, audioStage } from './audio.service.js';
+import { detectSpec, detectStage } from './detect.service.js';
+import { fpsSpec, fpsStage } from './fps.service.js';
 import { passthroughSpec, passthroughStage } from './passthrough.service.js';
+import { scaleSpec, scaleStage } from './scale.service.js';
+import { thumbnailSpec, thumbnailStage } from './thumbnail.service.js';
 import { transcodeSpec, transcodeStage } from './transcode.service.js';
 import { watermarkSpec, watermarkStage } from './watermark.service.js';
 
@@ -14,6 +19,11 @@ export interface BuiltInService {
 export const BUILT_IN_SERVICES: readonly BuiltInService[] = Object.freeze([
   { spec: watermarkSpec, stage: watermarkStage },
   { spec: transcodeSpec, stage: transcodeStage },
+  { spec: scaleSpec, stage: scaleStage },
+  { spec: fpsSpec, stage: fpsStage },
+  { spec: audioSpec, stage: audioStage },
+  { spec: thumbnailSpec, stage: thumbnailStage },
+  { spec: detectSpec, stage: detectStage },
   { spec: passthroughSpec, stage: passthroughStage },
 ]);
 

@@ -1,8 +1,8 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ServiceSpec } from '@livemesh/contracts';
-import { drawtextFilter, segmentStageArgs, type TextPosition } from '@livemesh/media';
-import { defineStage } from '@livemesh/stage-sdk';
+import { readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { MediaInputError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
+import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, probe, segmentStageArgs, x264Args, type TextPosition } from '@livemesh/media';
+import { defineStage, type StageContext } from '@livemesh/stage-sdk';
 
 export interface WatermarkParams {
   text: string;
@@ -10,6 +10,15 @@ export interface WatermarkParams {
   color: string;
   opacity: number;
   position: TextPosition;
+  /**
+   * A logo instead of the text: the name of an image the operator provided, looked up in the
+   * service configuration (`config.images.<name>`: a path inside the container) and else in the
+   * object store (`lm_blobs`, `watermark/<name>`). Never a path: a stream's parameters cannot make
+   * the worker read a file of their choosing.
+   */
+  image?: string;
+  /** Width of the logo on the picture, pixels (height follows its aspect ratio). */
+  imageWidth: number;
 }
 
 const paramSchema = {
@@ -21,13 +30,15 @@ const paramSchema = {
     color: { type: 'string', pattern: '^([A-Za-z]{3,20}|#[0-9A-Fa-f]{6})$', default: 'white' },
     opacity: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
     position: { type: 'string', enum: ['top-left', 'top-right', 'bottom-left', 'bottom-right', 'center'], default: 'bottom-right' },
+    image: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    imageWidth: { type: 'integer', minimum: 8, maximum: 1920, multipleOf: 2, default: 120 },
   },
 };
 
 export const watermarkSpec: ServiceSpec = {
   name: 'watermark',
-  version: '1.0.0',
-  description: 'Draws a text watermark on the video; audio and timeline untouched.',
+  version: '1.1.0',
+  description: 'Draws a text watermark, or overlays a logo the operator provided, on the video; audio and timeline untouched.',
   paramSchema,
   input: 'segments',
   minReplicas: 0,
@@ -35,14 +46,85 @@ export const watermarkSpec: ServiceSpec = {
   builtIn: true,
 };
 
+/** Largest logo accepted, bytes and pixels: it is decoded for every segment. */
+const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
+const IMAGE_LIMITS = { maxWidth: 4096, maxHeight: 4096 };
+const MARGIN = 10;
+
+const OVERLAY_XY: Record<TextPosition, [string, string]> = {
+  'top-left': [`${MARGIN}`, `${MARGIN}`],
+  'top-right': [`W-w-${MARGIN}`, `${MARGIN}`],
+  'bottom-left': [`${MARGIN}`, `H-h-${MARGIN}`],
+  'bottom-right': [`W-w-${MARGIN}`, `H-h-${MARGIN}`],
+  center: ['(W-w)/2', '(H-h)/2'],
+};
+
+/** `[1:v]` logo scaled, made translucent and laid over `[0:v:0]`; everything in it is a checked number or a fixed word. */
+export function overlayGraph(p: Pick<WatermarkParams, 'imageWidth' | 'opacity' | 'position'>): string {
+  if (!Number.isInteger(p.imageWidth) || p.imageWidth < 8 || p.imageWidth > 1920) throw new ValidationFailedError('invalid overlay', ['imageWidth must be an integer 8..1920']);
+  if (!(p.opacity >= 0 && p.opacity <= 1)) throw new ValidationFailedError('invalid overlay', ['opacity must be 0..1']);
+  const xy = OVERLAY_XY[p.position];
+  if (!xy) throw new ValidationFailedError('invalid overlay', ['position is unknown']);
+  const alpha = Number(p.opacity.toFixed(3));
+  return [
+    `[1:v]scale=${p.imageWidth}:-2,format=rgba,colorchannelmixer=aa=${alpha}[lm_logo]`,
+    `[0:v:0][lm_logo]overlay=x=${escapeFilterValue(xy[0])}:y=${escapeFilterValue(xy[1])}:format=auto,format=yuv420p[lm_v]`,
+  ].join(';');
+}
+
+/** The logo's bytes: from the service configuration's path, else from the object store; cached per stream. */
+async function logo(ctx: StageContext<WatermarkParams>, name: string): Promise<Uint8Array> {
+  const key = `watermark.image.${name}`;
+  const cached = ctx.state.get(key) as Uint8Array | undefined;
+  if (cached) return cached;
+  const images = (ctx.config.images ?? {}) as Record<string, unknown>;
+  const path = images[name];
+  let bytes: Uint8Array | undefined;
+  if (typeof path === 'string' && isAbsolute(path)) {
+    bytes = new Uint8Array(await readFile(path));
+  } else {
+    bytes = await ctx.getBlob(`watermark/${name}`);
+  }
+  if (!bytes) throw new ValidationFailedError(`watermark image "${name}" is not provided`, [`image: set config.images.${name} to a path in the container, or store lm_blobs watermark/${name}`]);
+  if (bytes.byteLength > MAX_IMAGE_BYTES) throw new MediaInputError(`watermark image "${name}" is ${bytes.byteLength} bytes, above ${MAX_IMAGE_BYTES}`, '', null);
+  ctx.state.set(key, bytes);
+  return bytes;
+}
+
 export const watermarkStage = defineStage<WatermarkParams>({
   name: 'watermark',
   params: paramSchema,
   async process(ctx) {
-    const { text, fontSize, color, opacity, position } = ctx.params;
+    const { text, fontSize, color, opacity, position, image, imageWidth } = ctx.params;
+    const dir = await ctx.workDir();
+    if (image !== undefined) {
+      const file = join(dir, 'logo.img');
+      await writeFile(file, await logo(ctx, image));
+      // Checked like a segment: a forged header must not make the decoder allocate gigabytes.
+      assertSaneDimensions(await probe(file, { timeoutMs: 10_000 }), IMAGE_LIMITS);
+      const args = [
+        '-copyts',
+        ...inputArgs({ source: 'pipe', format: 'mpegts' }),
+        ...inputArgs({ source: { file } }),
+        '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
+        '-map', '[lm_v]',
+        '-map', '0:a:0?',
+        ...x264Args({ preset: 'veryfast' }),
+        // As in segmentStageArgs: 90 kHz encoder time base, one frame out per frame in, no shifts.
+        '-enc_time_base:v', '-1',
+        '-c:a', 'copy',
+        '-fps_mode', 'passthrough',
+        '-avoid_negative_ts', 'disabled',
+        '-muxdelay', '0',
+        '-muxpreload', '0',
+        '-f', 'mpegts',
+        'pipe:1',
+      ];
+      return { data: await ctx.ffmpeg(args) };
+    }
     // The text goes to a file and drawtext runs with expansion=none: whatever a platform sends
     // (quotes, colons, %{...}) is printed, never parsed as filter syntax or an expression.
-    const textFile = join(await ctx.workDir(), 'watermark.txt');
+    const textFile = join(dir, 'watermark.txt');
     await writeFile(textFile, text, 'utf8');
     const args = segmentStageArgs({
       videoFilter: drawtextFilter({ textFile, fontSize, color, opacity, position }),

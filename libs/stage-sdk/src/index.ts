@@ -1,18 +1,25 @@
 // The public door of @livemesh/stage-sdk: declare a stage, run it. Connecting, consuming, acking,
 // retrying, dead-lettering, heartbeats and metrics live here so a stage is only what it does.
 export {
+  REPORT_KINDS,
   STAGE_KIND,
   defineStage,
   describeNotAStage,
   isStageDefinition,
+  type FfmpegCallOptions,
   type ParamSchema,
+  type ReportKind,
   type RenditionOutput,
   type StageContext,
   type StageDefinition,
   type StageDefinitionInput,
   type StageLog,
   type StageOutput,
+  type StageInput,
   type StageResult,
 } from './stage.definition.js';
+export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameStageInput } from './frame.stage.js';
+export { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
+export { checkSegmentBytes, probeSegment, type SegmentProbe, checkSegmentProbe } from './segment.inspect.js';
 export { runStage, type RunStageOptions, type StageHandle } from './stage.runner.js';
 export { decideFailure, planPublishes, retryDelayMs, type FailureDecision, type PublishPlan } from './stage.routing.js';

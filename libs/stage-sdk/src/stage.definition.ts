@@ -1,4 +1,5 @@
 import { ValidationFailedError, assertToken, checkParamSchema, isToken, type SegmentMeta } from '@livemesh/contracts';
+import type { ProbeResult } from '@livemesh/media';
 
 /**
  * Marks an object made by defineStage. A worker loads stages from modules it did not compile
@@ -43,7 +44,22 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    * worker's MEDIA_TIMEOUT_MS and this segment's abort signal; progress keeps the segment alive.
    * `args` are ffmpeg's arguments after the binary, reading `pipe:0` and writing `pipe:1`.
    */
-  ffmpeg(args: string[], input?: Uint8Array): Promise<Uint8Array>;
+  ffmpeg(args: string[], input?: Uint8Array, options?: FfmpegCallOptions): Promise<Uint8Array>;
+  /**
+   * ffprobe of the segment (streams, container, picture size), made once per segment. Unless the
+   * stage opted out with `inspect: false`, the SDK has already used it to refuse unusable input
+   * (wrong container, no streams, a picture above the size limit, a truncated segment).
+   */
+  probe(): Promise<ProbeResult>;
+  /**
+   * Publishes a status event about this segment on `lm.evt.stream.<streamId>.<kind>` (service,
+   * seq and hop are filled in). A segment that is redelivered may report twice.
+   */
+  report(kind: ReportKind, data: Record<string, unknown>, message?: string): Promise<void>;
+  /** Stores bytes in the `lm_blobs` object store under `name` (which the stage chooses) and returns the name. */
+  putBlob(name: string, data: Uint8Array): Promise<string>;
+  /** Reads an object from `lm_blobs`; undefined when there is none by that name. */
+  getBlob(name: string): Promise<Uint8Array | undefined>;
   /** A private folder for this segment's scratch files, created on first call, removed afterwards. */
   workDir(): Promise<string>;
   /**
@@ -55,6 +71,18 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    */
   state: Map<string, unknown>;
 }
+
+export interface FfmpegCallOptions {
+  /**
+   * Default true: a run that writes nothing to stdout is an input error (nothing to encode).
+   * False for analysis runs (`-f null -`) that only write side files.
+   */
+  expectOutput?: boolean;
+}
+
+/** Status events a stage may publish about a segment. */
+export const REPORT_KINDS = ['thumbnail', 'detection'] as const;
+export type ReportKind = (typeof REPORT_KINDS)[number];
 
 /** One result: the segment continues with these bytes (and the input's rendition unless given). */
 export interface StageOutput {
@@ -73,18 +101,28 @@ export interface RenditionOutput {
 
 export type StageResult = StageOutput | RenditionOutput[];
 
+export type StageInput = 'segments' | 'frames';
+
 export interface StageDefinition<P extends object = Record<string, unknown>> {
   readonly kind: typeof STAGE_KIND;
   readonly name: string;
   readonly params: ParamSchema;
-  readonly input: 'segments';
+  /** What the catalogue says the service consumes; a frame stage is still fed segments and decodes them (see defineFrameStage). */
+  readonly input: StageInput;
+  /** Probe and check every segment before process (default true). */
+  readonly inspect: boolean;
   process(ctx: StageContext<P>): Promise<StageResult>;
 }
 
 export interface StageDefinitionInput<P extends object> {
   name: string;
   params?: ParamSchema;
-  input?: 'segments';
+  input?: StageInput;
+  /**
+   * Default true: the SDK probes each segment first and dead-letters unusable input with a clear
+   * error before process runs. Only a stage that never decodes (a pass-through) should turn it off.
+   */
+  inspect?: boolean;
   process(ctx: StageContext<P>): Promise<StageResult> | StageResult;
 }
 
@@ -99,8 +137,9 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
   const params = input.params ?? EMPTY_SCHEMA;
   const problems = checkParamSchema(params);
   if (problems.length) throw new ValidationFailedError(`stage ${input.name}: parameter schema is unusable`, problems);
-  if ((input.input ?? 'segments') !== 'segments') {
-    throw new ValidationFailedError(`stage ${input.name}: unsupported input`, ['input: only "segments" is supported']);
+  const kind = input.input ?? 'segments';
+  if (kind !== 'segments' && kind !== 'frames') {
+    throw new ValidationFailedError(`stage ${input.name}: unsupported input`, ['input: must be "segments" or "frames"']);
   }
   if (typeof input.process !== 'function') {
     throw new ValidationFailedError(`stage ${input.name}: no process function`, ['process: must be a function']);
@@ -110,7 +149,8 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
     kind: STAGE_KIND,
     name: input.name,
     params,
-    input: 'segments' as const,
+    input: kind,
+    inspect: input.inspect ?? true,
     process: async (ctx: StageContext<P>) => process(ctx),
   });
 }
@@ -124,7 +164,7 @@ export function describeNotAStage(value: unknown): string[] {
   if (!isToken(v.name)) problems.push('name: must be 1-64 letters, digits, \'-\' or \'_\'');
   if (typeof v.process !== 'function') problems.push('process: must be a function');
   problems.push(...checkParamSchema(v.params));
-  if (v.input !== 'segments') problems.push('input: must be "segments"');
+  if (v.input !== 'segments' && v.input !== 'frames') problems.push('input: must be "segments" or "frames"');
   return problems;
 }
 

@@ -33,7 +33,8 @@ import {
 } from '@livemesh/bus';
 import { runFfmpeg } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
-import type { StageContext, StageDefinition, StageLog } from './stage.definition.js';
+import { checkSegmentBytes, checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
+import { REPORT_KINDS, type StageContext, type StageDefinition, type StageLog } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
 import { decideFailure, describeError, errorCode, headerSafe, hopFor, planPublishes, retryDelayMs } from './stage.routing.js';
 import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
@@ -45,7 +46,7 @@ export interface RunStageOptions {
   bus?: Bus;
   /** Segments processed at once; defaults to env.STAGE_CONCURRENCY. */
   concurrency?: number;
-  /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms. */
+  /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms; defaults to env.STAGE_ACK_WAIT_MS. */
   ackWaitMs?: number;
   /** Deliveries before a segment is dead-lettered; defaults to env.STAGE_MAX_ATTEMPTS. */
   maxAttempts?: number;
@@ -77,7 +78,6 @@ export interface StageHandle {
   stop(): Promise<void>;
 }
 
-const DEFAULT_ACK_WAIT_MS = 30_000;
 // Below the process runtime's 15 s stop grace, so in-flight work is handed back before a SIGKILL.
 const DEFAULT_DRAIN_MS = 10_000;
 
@@ -136,7 +136,7 @@ export class StageRunner implements StageHandle {
     this.startParams = opts.startParams ?? (JSON.parse(this.env.LIVEMESH_START_PARAMS) as Record<string, unknown>);
     this.config = opts.config ?? (JSON.parse(this.env.LIVEMESH_SERVICE_CONFIG) as Record<string, unknown>);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? this.env.STAGE_CONCURRENCY));
-    this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+    this.ackWaitMs = opts.ackWaitMs ?? this.env.STAGE_ACK_WAIT_MS;
     this.maxAttempts = opts.maxAttempts ?? this.env.STAGE_MAX_ATTEMPTS;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
     this.metrics = new StageMetrics(this.service);
@@ -251,6 +251,7 @@ export class StageRunner implements StageHandle {
     // Tell JetStream the segment is being worked on well before ackWait runs out.
     const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
     let dir: string | undefined;
+    let probed: Promise<SegmentProbe> | undefined;
     try {
       const chain = await this.chains.get(meta.streamId, meta.chainVersion);
       if (!chain) {
@@ -276,7 +277,7 @@ export class StageRunner implements StageHandle {
         log: this.stageLog(where),
         signal: abort.signal,
         heartbeat: () => msg.working(),
-        ffmpeg: async (args, input) => {
+        ffmpeg: async (args, input, options) => {
           this.logger.debug(`${where} ffmpeg ${args.join(' ')}`);
           const { stdout } = await runFfmpeg(args, {
             input: input ?? segment.data,
@@ -284,13 +285,28 @@ export class StageRunner implements StageHandle {
             ffmpegPath: this.env.FFMPEG_PATH,
             signal: abort.signal,
             onProgress: () => msg.working(),
-            expectOutput: true,
+            expectOutput: options?.expectOutput ?? true,
           });
           return stdout;
         },
+        probe: () =>
+          (probed ??= probeSegment(segment.data, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, ffprobePath: this.env.FFPROBE_PATH, signal: abort.signal })),
+        report: async (kind, data, message) => {
+          if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new ValidationFailedError(`${this.service} cannot report "${String(kind)}"`, [`kind: must be one of ${REPORT_KINDS.join(', ')}`]);
+          await publishStreamEvent(this.bus, { streamId: meta.streamId, kind, message, service: this.service, seq: meta.seq, hop: meta.hop, data });
+        },
+        putBlob: async (name, data) => {
+          await (await this.bus.blobs()).putBlob({ name }, data);
+          return name;
+        },
+        getBlob: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
         workDir: async () => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`))),
         state: this.stateOf(meta.streamId),
       };
+      if (this.def.inspect !== false) {
+        checkSegmentBytes(segment.data);
+        checkSegmentProbe(await ctx.probe(), meta);
+      }
       const result = await this.def.process(ctx);
       const plans = planPublishes(meta, chain, hop, result);
       for (const p of plans) {

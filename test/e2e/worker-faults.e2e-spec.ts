@@ -1,0 +1,150 @@
+// Workers under faults, through the whole mesh (RTMP -> ingest -> workers of the process runtime ->
+// delivery -> HLS): a worker SIGKILLed in the middle of a segment loses nothing (JetStream hands
+// the segment to the replacement after the ack wait), and two replicas of one service share a
+// stream's segments while the output stays in order and continuous.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BUCKETS, SEGMENT_HEADERS, subjects, type StreamEvent, type WorkerHeartbeat } from '@livemesh/contracts';
+import { Bus, JsonStore } from '@livemesh/bus';
+import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+
+function publish(clip: string, rtmpUrl: string, realtime: boolean): Promise<{ code: number | null; stderr: string }> {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(realtime ? ['-re'] : []), '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
+  return new Promise((resolve) => {
+    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** ffmpeg children of a process: the worker is in the middle of a segment while it has one. */
+function ffmpegChildren(pid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid), '-x', 'ffmpeg'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
+function seqsOn(bus: Bus, subject: string): { seqs: number[]; stop(): void } {
+  const seqs: number[] = [];
+  const sub = bus.nc.subscribe(subject);
+  void (async () => {
+    for await (const m of sub) seqs.push(Number(m.headers?.get(SEGMENT_HEADERS.seq)));
+  })();
+  return { seqs, stop: () => sub.unsubscribe() };
+}
+
+const sorted = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
+
+describe('workers under faults, through the mesh', () => {
+  let mesh: Mesh;
+  let bus: Bus;
+  let dir: string;
+  let clip: string;
+  let workers: JsonStore<WorkerHeartbeat>;
+  const events: StreamEvent[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-faults-'));
+    // 12 s, key frame every second: ingest cuts six ~2 s segments.
+    clip = await generateClip({ seconds: 12, width: 480, height: 270, fps: 25, out: join(dir, 'src.flv') });
+    // A short ack wait: a segment held by a dead worker comes back after 2.5 s instead of 30 s.
+    // A long playlist window: every segment of the stream stays listed for the continuity check.
+    mesh = await startMesh({ STAGE_ACK_WAIT_MS: '2500', HLS_WINDOW: '30', MEDIA_TIMEOUT_MS: '60000' });
+    bus = await Bus.connect({ url: mesh.nats.url, name: 'worker-faults-e2e' });
+    workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const sub = bus.nc.subscribe(subjects.streamEvents());
+    void (async () => {
+      for await (const m of sub) events.push(m.json<StreamEvent>());
+    })();
+  }, 120_000);
+
+  afterAll(async () => {
+    await bus?.close();
+    await mesh?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('loses no segment when a worker is SIGKILLed mid-segment: the replacement finishes it and HLS has no gap', async () => {
+    const stream = await mesh.startStream({ id: 'kill9', stages: [{ service: 'watermark', params: { text: 'kill -9' } }] });
+    const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
+    const outputs = seqsOn(bus, subjects.output('kill9', 'main'));
+    await bus.nc.flush();
+    const hb = await waitFor('a watermark heartbeat', 30_000, async () => {
+      for (const key of await workers.keys('watermark.>')) {
+        const v = (await workers.get(key))?.value;
+        if (v) return v;
+      }
+      return undefined;
+    });
+
+    const encoder = publish(clip, stream.publish.rtmp, true);
+    // Kill once a segment has come out and the worker is inside the next one (its ffmpeg is running).
+    await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
+    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) running ffmpeg`, 30_000, () => ffmpegChildren(hb.pid).length > 0);
+    const inFlightSeqs = sorted(inputs.seqs).filter((s) => !outputs.seqs.includes(s));
+    process.kill(hb.pid, 'SIGKILL');
+    await mesh.apps.orchestrator.waitForLine(new RegExp(`worker=${hb.workerId} exited .*SIGKILL`), 10_000);
+
+    const { code, stderr } = await encoder;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    await waitFor('every ingested segment on the output', 60_000, () =>
+      inputs.seqs.length >= 6 && sorted(outputs.seqs).join() === sorted(inputs.seqs).join());
+    expect(inFlightSeqs.length).toBeGreaterThan(0);
+    expect(sorted(outputs.seqs)).toEqual(Array.from({ length: sorted(inputs.seqs).length }, (_, i) => i));
+
+    const n = sorted(inputs.seqs).length;
+    await waitForSegments(stream.playback.hls, n, 30_000);
+    const hls = await probeHls(stream.playback.hls);
+    expect(hls.segments).toHaveLength(n);
+    assertContinuous(hls, { size: { width: 480, height: 270 }, audio: true, minSegments: n });
+    expect(events.filter((e) => e.streamId === 'kill9' && (e.kind === 'dead-letter' || e.kind === 'segment-failed'))).toEqual([]);
+    inputs.stop();
+    outputs.stop();
+  }, 150_000);
+
+  it('shares one stream between two replicas of transcode and keeps the output in order', async () => {
+    const scaled = await mesh.api('POST', '/api/services/transcode/scale', { replicas: 2 });
+    expect(scaled.status).toBe(200);
+    expect(scaled.body.instances).toHaveLength(2);
+    await waitFor('two transcode heartbeats', 30_000, async () => (await workers.keys('transcode.>')).length === 2);
+
+    const stream = await mesh.startStream({ id: 'pair', stages: [{ service: 'transcode', params: { width: 320, height: 180, videoBitrateKbps: 300 } }] });
+    const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
+    const outputs = seqsOn(bus, subjects.output('pair', 'main'));
+    await bus.nc.flush();
+    // Faster than real time: segments queue up, so both replicas have work at once.
+    const { code } = await publish(clip, stream.publish.rtmp, false);
+    expect(code).toBe(0);
+    await waitFor('every ingested segment on the output', 90_000, () =>
+      inputs.seqs.length >= 6 && sorted(outputs.seqs).join() === sorted(inputs.seqs).join());
+
+    const byWorker = await waitFor('both replicas reporting processed segments', 20_000, async () => {
+      const beats = await Promise.all((await workers.keys('transcode.>')).map(async (k) => (await workers.get(k))?.value));
+      const counts = beats.filter((b): b is WorkerHeartbeat => b !== undefined).map((b) => b.processed);
+      return counts.length === 2 && counts.every((c) => c > 0) && counts.reduce((a, b) => a + b, 0) >= inputs.seqs.length ? counts : undefined;
+    });
+    expect(byWorker).toHaveLength(2);
+
+    const n = sorted(inputs.seqs).length;
+    await waitForSegments(stream.playback.hls, n, 30_000);
+    const hls = await probeHls(stream.playback.hls);
+    expect(hls.segments.map((s) => s.sequence)).toEqual(Array.from({ length: n }, (_, i) => hls.mediaSequence + i));
+    assertContinuous(hls, { size: { width: 320, height: 180 }, audio: true, minSegments: n });
+    inputs.stop();
+    outputs.stop();
+  }, 150_000);
+});
