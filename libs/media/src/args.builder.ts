@@ -158,20 +158,30 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
     '-map', '0:v:0?',
     '-map', '0:a:0?',
     ...(o.videoFilter ? ['-filter:v', o.videoFilter] : []),
-    ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264Args(o.video)),
-    // The encoder keeps the demuxer's 90 kHz time base. With libx264's default of 1/frame-rate every
-    // PTS off that grid is rounded (RTMP sources have millisecond timestamps): a segment starting at
-    // 2.021333 s would come out at 2.04 s and every hop would move the timeline.
-    ...(o.video === 'copy' ? [] : ['-enc_time_base:v', '-1']),
+    ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264OnSourceTimeline(o.video)),
     ...(o.audioFilter ? ['-filter:a', o.audioFilter] : []),
     ...(o.audio === 'copy' ? ['-c:a', 'copy'] : audioEncodeArgs(o.audio)),
-    '-fps_mode', 'passthrough',
-    '-avoid_negative_ts', 'disabled',
-    '-muxdelay', '0',
-    '-muxpreload', '0',
-    '-f', 'mpegts',
-    'pipe:1',
+    ...mpegtsOnSourceTimeline(),
   ];
+}
+
+/**
+ * H.264 whose encoder keeps the demuxer's 90 kHz time base. With libx264's default of
+ * 1/frame-rate every PTS off that grid is rounded (RTMP sources have millisecond timestamps): a
+ * segment starting at 2.021333 s would come out at 2.04 s and every hop would move the timeline.
+ * `timeBase` is `-1` (the input's) or, for frames fed without one, `1/90000`.
+ */
+export function x264OnSourceTimeline(v: VideoEncode, timeBase: '-1' | '1/90000' = '-1'): string[] {
+  return [...x264Args(v), '-enc_time_base:v', timeBase];
+}
+
+/**
+ * The output options of every stage: MPEG-TS that moves no timestamp. One frame out per frame in;
+ * a first segment's negative audio priming is not shifted (ffmpeg would shift every track of the
+ * segment up to hide it); no mux delay (without it each hop adds 1.4 s).
+ */
+export function mpegtsOnSourceTimeline(target = 'pipe:1'): string[] {
+  return ['-fps_mode', 'passthrough', '-avoid_negative_ts', 'disabled', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', target];
 }
 
 export interface SegmenterOptions {

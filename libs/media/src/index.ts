@@ -4,6 +4,8 @@ export {
   inputArgs,
   parseSegmentListLine,
   segmentStageArgs,
+  x264OnSourceTimeline,
+  mpegtsOnSourceTimeline,
   segmenterArgs,
   segmenterReencodeArgs,
   testSourceArgs,

@@ -1,5 +1,5 @@
 import { ValidationFailedError } from '@livemesh/contracts';
-import { inputArgs, scaleFilter, x264Args, type X264Preset } from '@livemesh/media';
+import { inputArgs, mpegtsOnSourceTimeline, scaleFilter, x264OnSourceTimeline, type X264Preset } from '@livemesh/media';
 import { fpsGridFilter } from '@livemesh/stage-sdk';
 
 /** One rung of an ABR ladder. */
@@ -52,17 +52,9 @@ export function ladderStageArgs(o: LadderOptions): string[] {
   const outputs = o.rungs.flatMap((r, i) => [
     '-map', `[lm_o${i}]`,
     '-map', '0:a:0?',
-    ...x264Args({ preset: o.preset, bitrateKbps: r.videoBitrateKbps }),
-    // The same reasons as in segmentStageArgs: 90 kHz encoder time base, one frame out per frame
-    // in, no shift of a first segment's negative audio priming, no mux delay.
-    '-enc_time_base:v', '-1',
+    ...x264OnSourceTimeline({ preset: o.preset, bitrateKbps: r.videoBitrateKbps }),
     '-c:a', 'copy',
-    '-fps_mode', 'passthrough',
-    '-avoid_negative_ts', 'disabled',
-    '-muxdelay', '0',
-    '-muxpreload', '0',
-    '-f', 'mpegts',
-    o.targets[i] === 'pipe:1' ? 'pipe:1' : `file:${o.targets[i]}`,
+    ...mpegtsOnSourceTimeline(o.targets[i] === 'pipe:1' ? 'pipe:1' : `file:${o.targets[i]}`),
   ]);
   return ['-y', '-copyts', ...inputArgs({ source: 'pipe', format: 'mpegts' }), '-filter_complex', graph, ...outputs];
 }

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { MediaInputError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
-import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, probe, segmentStageArgs, x264Args, type TextPosition } from '@livemesh/media';
+import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, probe, segmentStageArgs, x264OnSourceTimeline, type TextPosition } from '@livemesh/media';
 import { defineStage, type StageContext } from '@livemesh/stage-sdk';
 
 export interface WatermarkParams {
@@ -109,16 +109,9 @@ export const watermarkStage = defineStage<WatermarkParams>({
         '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
         '-map', '[lm_v]',
         '-map', '0:a:0?',
-        ...x264Args({ preset: 'veryfast' }),
-        // As in segmentStageArgs: 90 kHz encoder time base, one frame out per frame in, no shifts.
-        '-enc_time_base:v', '-1',
+        ...x264OnSourceTimeline({ preset: 'veryfast' }),
         '-c:a', 'copy',
-        '-fps_mode', 'passthrough',
-        '-avoid_negative_ts', 'disabled',
-        '-muxdelay', '0',
-        '-muxpreload', '0',
-        '-f', 'mpegts',
-        'pipe:1',
+        ...mpegtsOnSourceTimeline(),
       ];
       return { data: await ctx.ffmpeg(args) };
     }

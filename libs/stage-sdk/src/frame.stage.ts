@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MediaInputError, ValidationFailedError } from '@livemesh/contracts';
-import { escapeFilterValue, inputArgs, x264Args, type ProbeResult } from '@livemesh/media';
+import { escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, x264OnSourceTimeline, type ProbeResult } from '@livemesh/media';
 import { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
 import { defineStage, type ParamSchema, type StageContext, type StageDefinition, type StageResult } from './stage.definition.js';
 
@@ -207,15 +207,9 @@ export function frameEncodeArgs(o: FrameEncodeOptions): string[] {
     '-map', '1:a:0?',
     // 90 kHz first: in the raw input's 1/framerate time base every timestamp would be rounded to the frame grid.
     '-filter:v', `settb=1/90000,setpts=round((${escapeFilterValue(lookup)})/TB),format=yuv420p`,
-    ...x264Args({ preset: 'veryfast' }),
-    '-enc_time_base:v', '1/90000',
+    ...x264OnSourceTimeline({ preset: 'veryfast' }, '1/90000'),
     '-c:a', 'copy',
-    '-fps_mode', 'passthrough',
-    '-avoid_negative_ts', 'disabled',
-    '-muxdelay', '0',
-    '-muxpreload', '0',
-    '-f', 'mpegts',
-    'pipe:1',
+    ...mpegtsOnSourceTimeline(),
   ];
 }
 
