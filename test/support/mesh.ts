@@ -142,17 +142,22 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
 export async function waitForSegments(url: string, n: number, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
+  // What the last request got: a 502 from the orchestrator's proxy or a refused connection tells
+  // a dead delivery apart from a playlist that stopped advancing.
+  let lastAnswer = 'no answer yet';
   while (Date.now() < deadline) {
     try {
       const res = await fetch(url);
+      lastAnswer = `HTTP ${res.status}`;
+      const text = await res.text();
       if (res.ok) {
-        last = await res.text();
+        last = text;
         if ((last.match(/^#EXTINF/gm) ?? []).length >= n) return last;
-      }
-    } catch {
-      /* not there yet */
+      } else lastAnswer += `: ${text.slice(0, 300)}`;
+    } catch (e) {
+      lastAnswer = `request failed: ${(e as Error).message}`;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${url} did not list ${n} segments within ${timeoutMs} ms; last playlist:\n${last}`);
+  throw new Error(`${url} did not list ${n} segments within ${timeoutMs} ms; last answer: ${lastAnswer}; last playlist:\n${last}`);
 }
