@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
@@ -40,10 +40,15 @@ export function registerUpCommand(program: Command, env: Env): void {
         if (!envWasSet('NATS_URL')) {
           const natsDir = resolve(dataDir, 'nats');
           await mkdir(natsDir, { recursive: true });
+          // A config file because max_payload has no command-line flag. 8 MiB lets a 2 s segment of
+          // 720p (1-2 MB) travel inline instead of through the object store, several times faster;
+          // publishers cap their inline limit at whatever the server they meet accepts.
+          const natsConf = resolve(dataDir, 'nats.conf');
+          await writeFile(natsConf, `listen: "127.0.0.1:4222"\nmax_payload: 8MB\njetstream {\n  store_dir: ${JSON.stringify(natsDir)}\n}\n`);
           await sup.start({
             name: 'nats',
             command: 'nats-server',
-            args: ['-a', '127.0.0.1', '-p', '4222', '-js', '-sd', natsDir],
+            args: ['-c', natsConf],
             ready: () => waitForTcp('127.0.0.1', 4222, 15_000),
           });
           childEnv.NATS_URL = 'nats://127.0.0.1:4222';

@@ -4,7 +4,11 @@ import type { Bus } from './bus.connection.js';
 import { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
 
 export interface PublishSegmentOptions {
-  /** Payloads above this many bytes go to the object store and the message carries the name. */
+  /**
+   * Payloads above this many bytes go to the object store and the message carries the name. The
+   * connected server's max_payload caps it (less room for headers), so a limit set higher than
+   * what an operator's NATS accepts still publishes.
+   */
   inlineLimit: number;
   /** `seg` for a hop's input, `out` for a finished segment (distinct dedup ids). */
   kind?: 'seg' | 'out';
@@ -26,7 +30,7 @@ export async function publishSegment(
   const msgId = segmentMsgId(segment.meta, kind);
   let meta: SegmentMeta = { ...segment.meta, blob: undefined };
   let payload = segment.data;
-  if (payload.byteLength > opts.inlineLimit) {
+  if (payload.byteLength > inlineCap(bus, opts.inlineLimit)) {
     // Claim check: the blob's name is derived from the message id, so a retried publish reuses it.
     const name = `seg/${msgId}`;
     const store = await bus.blobs();
@@ -38,6 +42,15 @@ export async function publishSegment(
     msgID: msgId,
     headers: encodeSegmentHeaders(meta, msgId, opts.extraHeaders),
   });
+}
+
+/** Room left in a message for the segment headers and the protocol line. */
+const HEADER_ROOM = 64 * 1024;
+
+/** The largest payload that goes inline: the configured limit, within what the server accepts. */
+export function inlineCap(bus: Pick<Bus, 'nc'>, configured: number): number {
+  const serverMax = bus.nc.info?.max_payload;
+  return serverMax ? Math.min(configured, serverMax - HEADER_ROOM) : configured;
 }
 
 /** Reads a segment off a JetStream message: validated headers, payload inline or from the object store. */
