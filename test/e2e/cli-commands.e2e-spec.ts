@@ -11,6 +11,7 @@ import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnNode, type AppProcess } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 class FakeRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -29,16 +30,6 @@ class FakeRuntime implements ContainerRuntime {
   async close() {}
   private instance(service: string, i: number): ServiceInstance {
     return { id: `fake-${service}-${i}`, service, state: 'running', startedAt: new Date().toISOString() };
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -201,7 +192,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       const start = await cli('platform', 'start-event', 'plat-y', '-s', 'passthrough');
       expect(start.code).toBe(0);
       expect(start.out).toMatch(/^published lm\.evt\.platform\.stream\.started \{"id":"plat-y"/);
-      const live = await waitFor('plat-y live', async () => {
+      const live = await waitFor('plat-y live', 15_000, async () => {
         const res = await fetch(`${base}/api/streams/plat-y`);
         const body = res.ok ? ((await res.json()) as { state: string }) : undefined;
         return body?.state === 'live' ? body : undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { watchInChromium } from '../support/browser.js';
 import { generateClip } from '../support/media.js';
 import { startMesh, type Mesh } from '../support/mesh.js';
-import { waitFor } from './ingest-delivery.harness.js';
+import { waitFor } from '../support/wait.js';
 
 const LADDER = [
   { name: 'r240', width: 426, height: 240, videoBitrateKbps: 300 },
@@ -44,7 +44,7 @@ describe('delivery: multivariant HLS in Chromium', () => {
           if ((media.match(/^#EXTINF/gm) ?? []).length < 3) return undefined;
         }
         return text;
-      });
+      }, { retryErrors: true });
       expect(master).toContain('RESOLUTION=426x240');
       expect(master).toContain('RESOLUTION=640x360');
       // hls.js orders levels by bit rate: level 0 is the 240p rung.

@@ -1,37 +1,22 @@
 // Delivery end to end: a real nats-server, the delivery app in-process on a free port, a real clip
 // cut by ffmpeg into 2 s segments, published to lm.out.s1.main out of order; the playlist must list
 // them in order, serve bytes ffprobe reads, and close with EXT-X-ENDLIST once the stream ends.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { DEFAULT_RENDITION, loadEnv, subjects, type SegmentMeta } from '@livemesh/contracts';
 import { Bus, ensureTopology, publishSegment, publishStreamEvent } from '@livemesh/bus';
-import { parseSegmentListLine, probe, runFfmpeg, segmenterArgs, testSourceArgs } from '@livemesh/media';
+import { probe } from '@livemesh/media';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { cutTestSegments } from '../support/segments.js';
+import { waitFor } from '../support/wait.js';
+import { segmentUris } from './ingest-delivery.harness.js';
 
 const STREAM = 's1';
 const TIMEOUT_MS = 60_000;
-
-/** Polls `probeFn` until it returns a value, or throws with the last observation after the deadline. */
-async function waitFor<T>(what: string, probeFn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probeFn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const segmentUris = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 describe('delivery: HLS origin', () => {
   let nats: NatsServer;
@@ -45,19 +30,7 @@ describe('delivery: HLS origin', () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-delivery-'));
-    const clip = join(dir, 'clip.ts');
-    await runFfmpeg(
-      testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 6, output: { file: clip }, realtime: false, format: 'mpegts' }),
-      { timeoutMs: TIMEOUT_MS },
-    );
-    const cut = await runFfmpeg(
-      segmenterArgs({ input: { file: clip }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%d.ts'), listTarget: 'pipe:1' }),
-      { timeoutMs: TIMEOUT_MS },
-    );
-    const list = cut.stdout.toString('utf8').split('\n').map(parseSegmentListLine).filter((e) => e !== undefined);
-    for (const [seq, e] of list.entries()) {
-      segments.push({ seq, start: e.start, end: e.end, data: await readFile(join(dir, e.file.split('/').pop()!)) });
-    }
+    segments.push(...(await cutTestSegments(dir, 6, TIMEOUT_MS)));
     expect(segments).toHaveLength(3);
 
     const port = await freePort();
@@ -108,12 +81,12 @@ describe('delivery: HLS origin', () => {
     for (const seq of [1, 0, 2]) await publish(seq);
 
     const playlistUrl = `${base}/hls/${STREAM}/index.m3u8`;
-    const text = await waitFor('a playlist listing 3 segments', async () => {
+    const text = await waitFor('a playlist listing 3 segments', 20_000, async () => {
       const res = await fetch(playlistUrl);
       if (res.status !== 200) return undefined;
       const body = await res.text();
       return segmentUris(body).length === 3 ? body : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(text)).toEqual(['main/0.ts', 'main/1.ts', 'main/2.ts']);
     expect(text).toContain('#EXT-X-MEDIA-SEQUENCE:0');
     // The segmenter's first cut is ~2.02 s: rounded to nearest (RFC 8216), not up to 3.
@@ -156,11 +129,11 @@ describe('delivery: HLS origin', () => {
 
     // No last seq in the event: delivery waits its end grace (2 target durations) for stragglers.
     await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended' });
-    const ended = await waitFor('EXT-X-ENDLIST', async () => {
+    const ended = await waitFor('EXT-X-ENDLIST', 20_000, async () => {
       const r = await fetch(playlistUrl);
       const body = await r.text();
       return body.includes('#EXT-X-ENDLIST') ? { headers: r.headers, body } : undefined;
-    });
+    }, { retryErrors: true });
     expect(ended.headers.get('cache-control')).toBe('max-age=300');
     expect(segmentUris(ended.body)).toEqual(['main/0.ts', 'main/1.ts', 'main/2.ts']);
     expect(ended.body.trimEnd().split('\n').at(-1)).toBe('#EXT-X-ENDLIST');
@@ -178,11 +151,11 @@ describe('delivery: HLS origin', () => {
     await publishTo('lost', 2);
     const url = `${base}/hls/lost/index.m3u8`;
     const started = Date.now();
-    const text = await waitFor('seq 2 listed after the gap wait', async () => {
+    const text = await waitFor('seq 2 listed after the gap wait', 20_000, async () => {
       const res = await fetch(url);
       const body = res.status === 200 ? await res.text() : '';
       return segmentUris(body).length === 2 ? body : undefined;
-    });
+    }, { retryErrors: true });
     // Two target durations (2 s each) from seq 2's arrival, never blocking the stream for longer.
     expect(Date.now() - started).toBeLessThan(8_000);
     expect(text).toMatch(/main\/0\.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXTINF:[\d.]+,\nmain\/2\.ts\n/);
@@ -192,10 +165,10 @@ describe('delivery: HLS origin', () => {
       expect(info.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 320, height: 240 });
     }
     await publishTo('lost', 1);
-    await waitFor('the late seq to be dropped', async () => {
+    await waitFor('the late seq to be dropped', 20_000, async () => {
       const m = /^livemesh_delivery_segments_dropped_total\{reason="late"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text());
       return Number(m?.[1]) >= 1 ? true : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(await (await fetch(url)).text())).toEqual(['main/0.ts', 'main/2.ts']);
     expect(/^livemesh_delivery_segments_skipped_total (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]).toBe('1');
   }, TIMEOUT_MS);
@@ -208,17 +181,17 @@ describe('delivery: HLS origin', () => {
     app = await createDeliveryApp(env, { logger: ['error', 'warn'] });
     await app.listen(port, '127.0.0.1');
     base = `http://127.0.0.1:${port}`;
-    const text = await waitFor('s2 listing 2 segments', async () => {
+    const text = await waitFor('s2 listing 2 segments', 20_000, async () => {
       const res = await fetch(`${base}/hls/s2/index.m3u8`);
       const body = res.status === 200 ? await res.text() : '';
       return segmentUris(body).length === 2 ? body : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(text)).toEqual(['main/0.ts', 'main/1.ts']);
     // s1 is rebuilt from what LM_OUT retains, and its 'ended' event (LM_EVT) closes it again.
-    const s1 = await waitFor('s1 rebuilt and ended', async () => {
+    const s1 = await waitFor('s1 rebuilt and ended', 20_000, async () => {
       const body = await (await fetch(`${base}/hls/${STREAM}/index.m3u8`)).text();
       return body.includes('#EXT-X-ENDLIST') ? body : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(s1)).toEqual(['main/0.ts', 'main/1.ts', 'main/2.ts']);
   }, TIMEOUT_MS);
 });

@@ -1,18 +1,19 @@
 // RTMP push-out end to end: a stream whose start request names an RTMP output gets its target
 // stream pushed there by delivery. The second RTMP endpoint is a real ffmpeg listening for a
 // publisher (`-listen 1`) and recording what it receives; ffprobe reads the recording.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { BUCKETS, DEFAULT_RENDITION, loadEnv, subjects, type SegmentMeta, type StreamRecord } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, publishStreamEvent } from '@livemesh/bus';
-import { parseSegmentListLine, runFfmpeg, segmenterArgs, testSourceArgs } from '@livemesh/media';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { ffprobeJson } from '../support/media.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { ffmpeg, waitFor } from './ingest-delivery.harness.js';
+import { cutTestSegments } from '../support/segments.js';
+import { waitFor } from '../support/wait.js';
+import { ffmpeg } from './ingest-delivery.harness.js';
 
 const STREAM = 'push1';
 const TIMEOUT_MS = 90_000;
@@ -28,12 +29,7 @@ describe('delivery: RTMP push-out', () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-push-'));
-    const clip = join(dir, 'clip.ts');
-    await runFfmpeg(testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 6, output: { file: clip }, realtime: false, format: 'mpegts' }), { timeoutMs: TIMEOUT_MS });
-    const cut = await runFfmpeg(segmenterArgs({ input: { file: clip }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%d.ts'), listTarget: 'pipe:1' }), { timeoutMs: TIMEOUT_MS });
-    for (const e of cut.stdout.toString('utf8').split('\n').map(parseSegmentListLine).filter((x) => x !== undefined)) {
-      segments.push({ start: e.start, end: e.end, data: await readFile(join(dir, e.file.split('/').pop()!)) });
-    }
+    segments.push(...(await cutTestSegments(dir, 6, TIMEOUT_MS)));
     const env = loadEnv({ NATS_URL: nats.url, LOG_LEVEL: 'warn' });
     bus = await Bus.connect({ url: nats.url, name: 'push-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
@@ -68,7 +64,7 @@ describe('delivery: RTMP push-out', () => {
       errors: [],
     } as StreamRecord);
     // Give delivery's KV watch the record before the first segment, as the orchestrator does at start.
-    await waitFor('delivery to be up', 5_000, async () => (await fetch(`${base}/health`)).ok);
+    await waitFor('delivery to be up', 5_000, async () => (await fetch(`${base}/health`)).ok, { retryErrors: true });
 
     for (const [seq, s] of segments.entries()) {
       const meta: SegmentMeta = { streamId: STREAM, seq, hop: 1, rendition: DEFAULT_RENDITION, pts: s.start, duration: s.end - s.start, ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
@@ -77,7 +73,7 @@ describe('delivery: RTMP push-out', () => {
     await waitFor('all segments pushed', 20_000, async () => {
       const m = /^livemesh_delivery_rtmp_pushed_segments_total (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text());
       return Number(m?.[1]) >= segments.length;
-    });
+    }, { retryErrors: true });
     await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { lastSeq: segments.length - 1 } });
 
     const received = await receiver.done;

@@ -4,18 +4,19 @@
 // older than the live window are read back from LM_OUT. After a restart, delivery rebuilds every
 // window from LM_OUT, and an end published while it was down still closes the playlist. Glass-to-
 // glass latency is on /metrics per stream and in lm_status for the orchestrator.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { BUCKETS, DEFAULT_RENDITION, loadEnv, statusKey, subjects, type DeliveryStatus, type Env, type SegmentMeta } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, publishStreamEvent } from '@livemesh/bus';
-import { parseSegmentListLine, runFfmpeg, segmenterArgs, testSourceArgs } from '@livemesh/media';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { assertContinuous, probeHls } from '../support/media.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { segmentUris, waitFor } from './ingest-delivery.harness.js';
+import { cutTestSegments } from '../support/segments.js';
+import { waitFor } from '../support/wait.js';
+import { segmentUris } from './ingest-delivery.harness.js';
 
 const STREAM = 'ts1';
 const TIMEOUT_MS = 90_000;
@@ -39,12 +40,7 @@ describe('delivery: time-shift, restart and latency', () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-timeshift-'));
-    const clip = join(dir, 'clip.ts');
-    await runFfmpeg(testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 16, output: { file: clip }, realtime: false, format: 'mpegts' }), { timeoutMs: TIMEOUT_MS });
-    const cut = await runFfmpeg(segmenterArgs({ input: { file: clip }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%d.ts'), listTarget: 'pipe:1' }), { timeoutMs: TIMEOUT_MS });
-    for (const e of cut.stdout.toString('utf8').split('\n').map(parseSegmentListLine).filter((x) => x !== undefined)) {
-      segments.push({ start: e.start, end: e.end, data: await readFile(join(dir, e.file.split('/').pop()!)) });
-    }
+    segments.push(...(await cutTestSegments(dir, 16, TIMEOUT_MS)));
     expect(segments).toHaveLength(8);
     env = loadEnv({ NATS_URL: nats.url, HLS_WINDOW: '3', OUTPUT_RETENTION_SECONDS: '600', LOG_LEVEL: 'warn' });
     bus = await Bus.connect({ url: nats.url, name: 'timeshift-e2e' });
@@ -85,7 +81,7 @@ describe('delivery: time-shift, restart and latency', () => {
       const r = await playlist('index.m3u8');
       const body = r.status === 200 ? await r.text() : '';
       return body.includes('main/7.ts') ? body : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(live)).toEqual(['main/5.ts', 'main/6.ts', 'main/7.ts']);
 
     // 9 s behind the live edge (which is at 16 s): the segment that began at 6-8 s.
@@ -129,7 +125,7 @@ describe('delivery: time-shift, restart and latency', () => {
     expect(last).toBeGreaterThan(0.3);
     expect(last).toBeLessThan(5);
     expect(metrics).toMatch(/^livemesh_delivery_stream_glass_to_glass_seconds\{stream="ts1",stat="p50"\} [\d.]+$/m);
-    const status = await waitFor('the latency status', 10_000, async () => (await new JsonStore<DeliveryStatus>(bus, BUCKETS.status).get(statusKey(STREAM, 'delivery')))?.value);
+    const status = await waitFor('the latency status', 10_000, async () => (await new JsonStore<DeliveryStatus>(bus, BUCKETS.status).get(statusKey(STREAM, 'delivery')))?.value, { retryErrors: true });
     expect(status.latency.glassToGlassMs.samples).toBeGreaterThanOrEqual(1);
     expect(status.latency.glassToGlassMs.p50).toBeGreaterThan(300);
   }, TIMEOUT_MS);
@@ -141,7 +137,7 @@ describe('delivery: time-shift, restart and latency', () => {
     const ended = await waitFor('the rebuilt playlist with EXT-X-ENDLIST', 20_000, async () => {
       const body = await (await playlist('index.m3u8')).text();
       return body.includes('#EXT-X-ENDLIST') ? body : undefined;
-    });
+    }, { retryErrors: true });
     expect(segmentUris(ended)).toEqual(['main/5.ts', 'main/6.ts', 'main/7.ts']);
     const shifted = await (await playlist('main/index.m3u8?from=0')).text();
     expect(segmentUris(shifted)).toHaveLength(8);

@@ -1,6 +1,5 @@
 // Shared by the Docker and Swarm suites: images built once per run (the base is cached by tag),
-// an image registry (CI's, or Debian's docker-registry started here), RTMP publishing, and
-// waiting on conditions with a deadline.
+// and an image registry (CI's, or Debian's docker-registry started here).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,24 +12,12 @@ import { dockerHost } from '../support/docker.js';
 import { freePort } from '../support/free-port.js';
 import { REPO_ROOT, spawnNode, type AppProcess } from '../support/processes.js';
 import { requireExecutable } from '../support/tools.js';
+import { waitFor } from '../support/wait.js';
 
 export const WORKER_IMAGE = 'livemesh/worker:e2e';
 
 export function docker(): Docker {
   return createDockerClient(dockerHost());
-}
-
-/** Polls `check` until it returns something truthy; fails with `what` (and the last value) after the deadline. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let wait = 100;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, wait));
-    wait = Math.min(wait * 2, 500);
-  }
 }
 
 /** Builds the example service (`npm test` builds the workspaces first; the example is not one). */
@@ -83,17 +70,6 @@ export async function registryDigest(registry: string, repo: string, tag: string
 /** `livemesh ...` as a child process. */
 export function cli(args: string[], env: Record<string, string>): AppProcess {
   return spawnNode('livemesh', [join(REPO_ROOT, 'apps/cli/dist/main.js'), ...args], env);
-}
-
-/** Publishes a clip over RTMP like an encoder (realtime) and resolves when it ends. */
-export function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
 }
 
 /** Containers of a service, running ones first. */

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { Bus } from '@livemesh/bus';
 import { describeDocker, dockerHost } from '../support/docker.js';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+import { waitFor } from '../support/wait.js';
 import {
   WORKER_IMAGE,
   buildCheckout,
@@ -20,11 +21,9 @@ import {
   containersOf,
   docker,
   heartbeats,
-  publish,
   registryDigest,
   removeContainersOf,
   useRegistry,
-  waitFor,
   type Registry,
 } from './docker-fixtures.js';
 
@@ -108,7 +107,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     // No Docker socket (nor anything else of the host) inside a worker.
     expect(info.Mounts.filter((m) => m.Type === 'bind')).toEqual([]);
 
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
     expect(await encoder).toEqual({ code: 0, stderr: '' });
     await waitForSegments(stream.playback.hls, 5, 60_000);
@@ -126,7 +125,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const before = await containersOf(d, 'pixelate');
     const stream = await mesh.startStream({ id: 'dk2', stages: [{ service: 'pixelate', params: PIXELATE }] });
     await mesh.apps.orchestrator.waitForLine(/streamId=dk2 service=pixelate containerId=\S+ reused/, 30_000);
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 3, 90_000);
     await encoder;
     expect((await containersOf(d, 'pixelate')).map((c) => c.Id)).toEqual(before.map((c) => c.Id));
@@ -142,7 +141,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const before = new Map((await heartbeats(bus, 'pixelate')).map((b) => [b.host, b.processed]));
 
     const stream = await mesh.startStream({ id: 'dk3', stages: [{ service: 'pixelate', params: PIXELATE }] });
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
     await encoder;
     await waitForSegments(stream.playback.hls, 5, 60_000);
@@ -160,7 +159,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     try {
       const before = await containersOf(d, 'pixelate');
       expect(before).toHaveLength(2);
-      const encoder = publish(clip, stream.publish.rtmp);
+      const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
       await waitFor('the first finished segment of dk4', 60_000, () => out.seqs.size > 0);
       // Kill a worker in the middle of a segment (its ffmpeg is running), so it dies holding unacked work.
       const victim = await busyContainer(d, before, 60_000);

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import {
   Bus,
   JsonStore,
@@ -32,44 +32,13 @@ import {
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
 import { freePort } from '../support/free-port.js';
+import { CapturingLogger } from '../support/logger.js';
 import type { HlsProbe, ProbedSegment } from '../support/media.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { requireExecutable } from '../support/tools.js';
+import { waitFor } from '../support/wait.js';
 
 export const STAGE = 'passthrough';
-
-/** Keeps every log line; prints errors so a failing run explains itself. */
-export class CapturingLogger implements LoggerService {
-  readonly lines: { level: string; text: string }[] = [];
-  private add(level: string, message: unknown, context?: unknown): void {
-    const text = `${typeof context === 'string' ? `[${context}] ` : ''}${String(message)}`;
-    this.lines.push({ level, text });
-    if (level === 'error') console.error(text);
-  }
-  log(m: unknown, c?: unknown): void { this.add('log', m, c); }
-  error(m: unknown, _trace?: unknown, c?: unknown): void { this.add('error', m, c); }
-  warn(m: unknown, c?: unknown): void { this.add('warn', m, c); }
-  debug(m: unknown, c?: unknown): void { this.add('debug', m, c); }
-  verbose(m: unknown, c?: unknown): void { this.add('verbose', m, c); }
-  text(): string {
-    return this.lines.map((l) => l.text).join('\n');
-  }
-}
-
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>, last?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let v: T | undefined | false;
-    try {
-      v = await check();
-    } catch {
-      v = undefined;
-    }
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `:\n${last()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 export interface Ffmpeg {
   child: ChildProcess;
@@ -189,7 +158,7 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
       return waitFor(`a '${kind}' event of ${id}`, timeoutMs, async () => {
         const m = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(id, kind) });
         return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
-      });
+      }, { retryErrors: true });
     },
     async stop() {
       await ingest.close().catch(() => undefined);

@@ -4,7 +4,8 @@
 // and one continuous timeline (ffprobe on every segment).
 import { join } from 'node:path';
 import { assertContinuous, generateClip, probeHls } from '../support/media.js';
-import { ffmpeg, startHarness, waitFor, type Harness } from './ingest-delivery.harness.js';
+import { waitFor } from '../support/wait.js';
+import { ffmpeg, startHarness, type Harness } from './ingest-delivery.harness.js';
 
 const STREAM = 'gop1';
 
@@ -28,7 +29,7 @@ describe('ingest: long GOPs', () => {
     const { event } = await h.eventAfter(STREAM, 'publish-ended', before, 30_000);
     const n = event.data?.segments as number;
     expect(n).toBeGreaterThanOrEqual(5);
-    await waitFor(`${n} segments listed`, 10_000, async () => ((await (await fetch(h.hls(STREAM))).text()).match(/^#EXTINF/gm) ?? []).length >= n);
+    await waitFor(`${n} segments listed`, 10_000, async () => ((await (await fetch(h.hls(STREAM))).text()).match(/^#EXTINF/gm) ?? []).length >= n, { retryErrors: true });
     const hls = await probeHls(h.hls(STREAM));
     // The last one ends where the source did; every other is cut on a forced key frame.
     for (const s of hls.segments.slice(0, -1)) expect(s.duration).toBeLessThan(2.6);

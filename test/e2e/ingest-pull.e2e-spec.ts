@@ -7,7 +7,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
 import { freePort } from '../support/free-port.js';
-import { ffmpeg, splitAtDiscontinuities, startHarness, waitFor, type Ffmpeg, type Harness } from './ingest-delivery.harness.js';
+import { waitFor } from '../support/wait.js';
+import { ffmpeg, splitAtDiscontinuities, startHarness, type Ffmpeg, type Harness } from './ingest-delivery.harness.js';
 
 const SIZE = { width: 320, height: 240 };
 
@@ -55,7 +56,7 @@ describe('ingest: pull from a URL', () => {
     await waitFor(`${id}: ${n} segments listed`, 40_000, async () => {
       const text = await (await fetch(h.hls(id))).text();
       return (text.match(/^#EXTINF/gm) ?? []).length >= n;
-    }, () => h.logs.text().split('\n').filter((l) => l.includes(id)).slice(-10).join('\n'));
+    }, { retryErrors: true, detail: () => h.logs.text().split('\n').filter((l) => l.includes(id)).slice(-10).join('\n') });
     const hls = await probeHls(h.hls(id));
     // A source that ended is pulled again while the stream is live; only its first pass matters here.
     const first = splitAtDiscontinuities(hls)[0]!;

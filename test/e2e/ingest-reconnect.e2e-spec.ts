@@ -8,7 +8,8 @@
 //   continuous on its own.
 import { join } from 'node:path';
 import { assertContinuous, generateClip, probeHls } from '../support/media.js';
-import { ffmpeg, splitAtDiscontinuities, startHarness, waitFor, type Harness } from './ingest-delivery.harness.js';
+import { waitFor } from '../support/wait.js';
+import { ffmpeg, splitAtDiscontinuities, startHarness, type Harness } from './ingest-delivery.harness.js';
 
 const STREAM = 'rc1';
 /** One video frame at 25 fps: how far apart two sessions may be joined. */
@@ -46,7 +47,7 @@ describe('ingest: publisher disconnect and reconnect', () => {
     waitFor(`${n} segments listed`, 20_000, async () => {
       const text = await (await fetch(h.hls(STREAM))).text();
       return (text.match(/^#EXTINF/gm) ?? []).length >= n ? text : undefined;
-    });
+    }, { retryErrors: true });
 
   it('goes on in the same epoch when NMS resumes a restarted encoder within its grace window', async () => {
     const a = await publish();
@@ -66,7 +67,7 @@ describe('ingest: publisher disconnect and reconnect', () => {
   it('marks a real restart (the encoder back after the grace window, its clock from 0) with a discontinuity, timestamps still rising', async () => {
     const before = (await probeHls(h.hls(STREAM))).segments.length;
     // The grace window is a span of time: what is waited for here is that it has passed.
-    await waitFor('the grace window to pass', (GRACE_S + 5) * 1000, () => Date.now() - leftAt > (GRACE_S + 1) * 1000);
+    await waitFor('the grace window to pass', (GRACE_S + 5) * 1000, () => Date.now() - leftAt > (GRACE_S + 1) * 1000, { retryErrors: true });
     const c = await publish();
     const text = await listed(before + c);
     expect(text.match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);

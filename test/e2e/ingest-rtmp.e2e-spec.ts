@@ -2,11 +2,10 @@
 // port), a real ffmpeg publisher pushing a generated clip over RTMP, and a consumer on hop 0 of the
 // stream's chain that checks what a chain needs: ordered seqs, valid MPEG-TS, ~2 s segments, one
 // continuous timeline. The stream's state is written into KV the way the orchestrator writes it.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Bus, JsonStore, ensureServiceConsumer, ensureTopology, readSegment, type Consumer } from '@livemesh/bus';
 import {
   BUCKETS,
@@ -20,38 +19,14 @@ import {
 } from '@livemesh/contracts';
 import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
 import { freePort } from '../support/free-port.js';
-import { ffprobeJson, generateClip } from '../support/media.js';
+import { CapturingLogger } from '../support/logger.js';
+import { ffprobeJson, generateClip, publishRtmp } from '../support/media.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
-import { requireExecutable } from '../support/tools.js';
+import { waitFor } from '../support/wait.js';
 
 const STREAM = 's1';
 const SERVICE = 'passthrough';
 const KEY = 'k3y-e2e-0123456789abcdef';
-
-/** Keeps every log line; prints warnings and errors so a failing run explains itself. */
-class CapturingLogger implements LoggerService {
-  readonly lines: { level: string; text: string }[] = [];
-  private add(level: string, message: unknown, context?: unknown): void {
-    const text = `${typeof context === 'string' ? `[${context}] ` : ''}${String(message)}`;
-    this.lines.push({ level, text });
-    if (level === 'error') console.error(text);
-  }
-  log(m: unknown, c?: unknown): void { this.add('log', m, c); }
-  error(m: unknown, _trace?: unknown, c?: unknown): void { this.add('error', m, c); }
-  warn(m: unknown, c?: unknown): void { this.add('warn', m, c); }
-  debug(m: unknown, c?: unknown): void { this.add('debug', m, c); }
-  verbose(m: unknown, c?: unknown): void { this.add('verbose', m, c); }
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The latest status event of `kind` stored after stream sequence `after`. */
 async function eventAfter(bus: Bus, kind: StreamEvent['kind'], after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEvent }> {
@@ -74,27 +49,6 @@ async function take(consumer: Consumer, bus: Bus, count: number): Promise<Segmen
     if (segments.length === count) break;
   }
   return segments;
-}
-
-/** Pushes a file over RTMP as fast as it reads (no -re): ingest holds the publisher until its segmenter listens. */
-/**
- * Pushes a clip like an encoder. `realtime` (-re) keeps the encoder sending while ingest decides:
- * without it a short clip can fit entirely into the socket buffers, and ffmpeg exits 0 before a
- * refusal reaches it.
- */
-function publish(file: string, url: string, realtime = false): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(requireExecutable('ffmpeg', 'ffmpeg'), ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(realtime ? ['-re'] : []), '-i', file, '-c', 'copy', '-f', 'flv', url], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
 }
 
 describe('ingest over RTMP', () => {
@@ -152,7 +106,7 @@ describe('ingest over RTMP', () => {
   });
 
   it('cuts a published clip into ordered, contiguous ~2 s segments on hop 0', async () => {
-    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`);
+    const pushed = await publishRtmp(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, { timeoutMs: 30_000 });
     expect(pushed).toEqual({ code: 0, stderr: '' });
 
     // The publisher left: ingest flushes the last (shorter) segment, then says publish-ended.
@@ -197,7 +151,7 @@ describe('ingest over RTMP', () => {
 
   it('refuses a publish with an unknown key and says why in one line', async () => {
     const unknown = 'nosuchkey-0123456789';
-    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${unknown}`, true);
+    const pushed = await publishRtmp(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${unknown}`, { realtime: true, timeoutMs: 30_000 });
     expect(pushed.code).not.toBe(0);
 
     const refusal = await waitFor('the refusal log line', 5000, () => logs.lines.find((l) => l.level === 'warn' && l.text.includes('publish refused')));
@@ -214,7 +168,7 @@ describe('ingest over RTMP', () => {
 
   it('keeps counting seq and the timeline when the publisher comes back within the grace window', async () => {
     const before = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, 'publish-ended') });
-    const pushed = await publish(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`);
+    const pushed = await publishRtmp(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, { timeoutMs: 30_000 });
     expect(pushed.code).toBe(0);
     const { event: ended } = await eventAfter(bus, 'publish-ended', before?.seq ?? 0, 20_000);
     const segments = await take(consumer, bus, ended.data?.segments as number);

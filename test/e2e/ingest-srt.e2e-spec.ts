@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { BUCKETS, statusKey, type IngestStatus } from '@livemesh/contracts';
 import { JsonStore } from '@livemesh/bus';
 import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
-import { ffmpeg, splitAtDiscontinuities, startHarness, waitFor, type Harness } from './ingest-delivery.harness.js';
+import { waitFor } from '../support/wait.js';
+import { ffmpeg, splitAtDiscontinuities, startHarness, type Harness } from './ingest-delivery.harness.js';
 
 const STREAM = 'srt1';
 const SIZE = { width: 320, height: 240 };
@@ -25,7 +26,7 @@ describe('ingest: SRT publish', () => {
     ts = join(h.dir, 'clip.ts');
     await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts]);
     ({ key } = await h.addStream(STREAM));
-    const status = await waitFor('the SRT listener', 10_000, async () => (await new JsonStore<IngestStatus>(h.bus, BUCKETS.status).get(statusKey(STREAM, 'ingest')))?.value);
+    const status = await waitFor('the SRT listener', 10_000, async () => (await new JsonStore<IngestStatus>(h.bus, BUCKETS.status).get(statusKey(STREAM, 'ingest')))?.value, { retryErrors: true });
     port = status.srt!.port;
     expect(port).toBeGreaterThanOrEqual(first);
     expect(port).toBeLessThanOrEqual(first + 9);
@@ -42,7 +43,7 @@ describe('ingest: SRT publish', () => {
     waitFor(`${n} segments listed`, 30_000, async () => {
       const text = await (await fetch(h.hls(STREAM))).text();
       return (text.match(/^#EXTINF/gm) ?? []).length >= n ? text : undefined;
-    }, () => h.logs.text().split('\n').filter((l) => l.includes(STREAM)).slice(-10).join('\n'));
+    }, { retryErrors: true, detail: () => h.logs.text().split('\n').filter((l) => l.includes(STREAM)).slice(-10).join('\n') });
 
   it('refuses a caller without the stream key', async () => {
     const refused = await publish('not-the-key-0123');
@@ -63,7 +64,7 @@ describe('ingest: SRT publish', () => {
   it('marks an encoder that reconnects with its clock restarted as a discontinuity', async () => {
     const before = (await probeHls(h.hls(STREAM))).segments.length;
     // The listener is back for the next caller once the last run has flushed.
-    await waitFor('the listener to be back', 10_000, () => h.logs.text().match(/stream srt1: srt segmenter ended/g)?.length === 1);
+    await waitFor('the listener to be back', 10_000, () => h.logs.text().match(/stream srt1: srt segmenter ended/g)?.length === 1, { retryErrors: true });
     expect((await publish(key)).code).toBe(0);
     const text = await listed(before + 3);
     expect(text.match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);

@@ -1,25 +1,14 @@
 // The walking skeleton end to end: an encoder publishes over RTMP, ingest cuts 2 s segments,
 // watermark and transcode workers (started by the orchestrator's process runtime) process them
 // over JetStream, delivery writes HLS, and a viewer plays it through the orchestrator's port.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { watchInChromium } from '../support/browser.js';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
-
-function publish(clip: string, rtmpUrl: string, realtime: boolean): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(realtime ? ['-re'] : []), '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 describe('the whole mesh on one machine', () => {
   let mesh: Mesh;
@@ -44,7 +33,7 @@ describe('the whole mesh on one machine', () => {
     expect(stream.publish.rtmp).toMatch(new RegExp(`^rtmp://127\\.0\\.0\\.1:${mesh.rtmpPort}/live/[A-Za-z0-9_-]{20,}$`));
     expect(stream.playback.hls).toBe(`${mesh.apiUrl}/hls/e2e/index.m3u8`);
 
-    const encoder = publish(clip, stream.publish.rtmp, true);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 60_000);
     const report = await watchInChromium(stream.playback.hls, 6);
     expect(report.fatalErrors).toEqual([]);
@@ -74,7 +63,7 @@ describe('the whole mesh on one machine', () => {
 
   it('refuses a publish whose key no started stream owns, and says why in the log', async () => {
     // In real time, as an encoder does: the refusal reaches ffmpeg while it is still sending.
-    const { code } = await publish(clip, `rtmp://127.0.0.1:${mesh.rtmpPort}/live/not-a-key-of-any-stream`, true);
+    const { code } = await publishRtmp(clip, `rtmp://127.0.0.1:${mesh.rtmpPort}/live/not-a-key-of-any-stream`, { realtime: true });
     expect(code).not.toBe(0);
     await mesh.apps.ingest.waitForLine(/publish refused.*no started stream/i, 10_000);
   });
@@ -98,7 +87,7 @@ describe('the whole mesh on one machine', () => {
       expect(event?.message).toMatch(/invalid data|could not find|input/i);
 
       // The stream goes on: a real publish after the corrupt segment comes out as HLS.
-      const { code } = await publish(clip, stream.publish.rtmp, false);
+      const { code } = await publishRtmp(clip, stream.publish.rtmp);
       expect(code).toBe(0);
       await waitForSegments(stream.playback.hls, 3, 60_000);
     } finally {

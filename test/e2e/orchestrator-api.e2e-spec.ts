@@ -18,6 +18,7 @@ import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livem
 import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait.js';
 
 class RecordingRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -47,16 +48,6 @@ class RecordingRuntime implements ContainerRuntime {
   }
   async close() {
     this.running.clear();
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -204,7 +195,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect((await keys().get(key))!.value).toEqual({ streamId: 'match-1' });
     expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', key, chainVersion: 1 });
     expect(runtime.ensured.map((i) => [i.service.name, i.startParams])).toEqual([['pixelate', { threads: 1 }], ['transcode', {}]]);
-    await waitFor('chain-ready event', () => eventsOf('match-1', 'chain-ready')[0]);
+    await waitFor('chain-ready event', 15_000, () => eventsOf('match-1', 'chain-ready')[0]);
     expect(eventsOf('match-1', 'starting')).toHaveLength(1);
   });
 
@@ -221,7 +212,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect([a.status, b.status].sort()).toEqual([200, 201]);
     expect(a.body.publish.rtmp).toBe(b.body.publish.rtmp);
     expect((await keys().keys()).length).toBe(2);
-    const race = await waitFor('race-1 live', async () => ((await api('GET', '/api/streams/race-1')).body.state === 'live' ? true : undefined));
+    const race = await waitFor('race-1 live', 15_000, async () => ((await api('GET', '/api/streams/race-1')).body.state === 'live' ? true : undefined));
     expect(race).toBe(true);
   });
 
@@ -258,7 +249,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'not valid!' }));
     await bus.js.publish(subjects.platformStarted, 'not json');
     await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'plat-1', stages: [{ service: 'watermark', params: { text: 'hi' } }] }));
-    const view = await waitFor('plat-1 in GET /api/streams', async () =>
+    const view = await waitFor('plat-1 in GET /api/streams', 15_000, async () =>
       ((await api('GET', '/api/streams')).body as StreamView[]).find((s) => s.id === 'plat-1' && s.state === 'live'),
     );
     expect(view.chain.hops).toEqual([{ service: 'watermark', params: expect.objectContaining({ text: 'hi' }), subject: 'lm.seg.watermark.plat-1.0' }]);
@@ -272,7 +263,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     await startApp();
     // At boot the services of every live stream get their start instruction again (only match-1 uses pixelate).
     expect(new Set(runtime.ensured.slice(ensuredBefore).map((i) => i.service.name))).toEqual(new Set(['pixelate', 'transcode', 'watermark']));
-    const view = await waitFor('offline-1 live', async () => {
+    const view = await waitFor('offline-1 live', 15_000, async () => {
       const r = await api('GET', '/api/streams/offline-1');
       return r.status === 200 && r.body.state === 'live' ? (r.body as StreamView) : undefined;
     });
@@ -294,7 +285,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     const chain = (await chains().get('match-1'))!.value;
     expect(chain.version).toBe(2);
     expect(chain.hops[0]!.next).toBe('lm.seg.pixelate.match-1.1');
-    await waitFor('chain-changed event', () => eventsOf('match-1', 'chain-changed')[0]);
+    await waitFor('chain-changed event', 15_000, () => eventsOf('match-1', 'chain-changed')[0]);
     expect((await api('PATCH', '/api/streams/match-1/chain', { stages: [{ service: 'ghost' }] })).status).toBe(422);
     expect((await chains().get('match-1'))!.value.version).toBe(2);
   });
@@ -306,7 +297,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(res.body.state).toBe('ended');
     expect(await keys().get(gameKey)).toBeUndefined();
     expect(await chains().get('match-1')).toBeUndefined();
-    await waitFor('ended event', () => eventsOf('match-1', 'ended')[0]);
+    await waitFor('ended event', 15_000, () => eventsOf('match-1', 'ended')[0]);
     // pixelate was only in match-1's chain; watermark is still used by other streams.
     expect(runtime.released.slice(released)).toEqual(['pixelate']);
     expect((await api('DELETE', '/api/streams/match-1')).body.state).toBe('ended');
@@ -315,7 +306,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
 
   it('stops a stream from a platform event', async () => {
     await bus.js.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-1' }));
-    await waitFor('plat-1 ended', async () => ((await api('GET', '/api/streams/plat-1')).body.state === 'ended' ? true : undefined));
+    await waitFor('plat-1 ended', 15_000, async () => ((await api('GET', '/api/streams/plat-1')).body.state === 'ended' ? true : undefined));
   });
 
   it('serves health, metrics, OpenAPI and proxies /hls to delivery (502 while it is down)', async () => {

@@ -5,35 +5,15 @@
 // The added stage goes first on purpose: every position then holds another service, so a segment
 // in flight during the change only comes through if each hop resolves it against the chain
 // version it was routed with (not the newest one), which no dead letter below proves.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
-
-function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 describe('live chain change (real mesh)', () => {
   let mesh: Mesh;
@@ -64,7 +44,7 @@ describe('live chain change (real mesh)', () => {
   it('applies a new chain from the next segment on, without restarting ingest, with continuous output', async () => {
     const stream = await mesh.startStream({ id: 'chg-1' });
     expect(stream.chain.hops.map((h) => h.service)).toEqual(['watermark', 'transcode']);
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     const playlist = `${mesh.apiUrl}/hls/chg-1/index.m3u8`;
     await waitForSegments(playlist, 3, 60_000);
 
@@ -81,23 +61,23 @@ describe('live chain change (real mesh)', () => {
 
     const { code, stderr } = await encoder;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    await waitFor('publish-ended', () => events.find((e) => e.kind === 'publish-ended'), 30_000);
+    await waitFor('publish-ended', 30_000, () => events.find((e) => e.kind === 'publish-ended'));
 
     // Segments published after the change went through the added stage.
     const kv = await new Kvm(nc).open('lm_workers');
-    await waitFor('a passthrough worker that processed segments', async () => {
+    await waitFor('a passthrough worker that processed segments', 60_000, async () => {
       for await (const key of await kv.keys('passthrough.>')) {
         const hb = (await kv.get(key))?.json<{ processed: number }>();
         if (hb && hb.processed > 0) return hb.processed;
       }
       return undefined;
-    }, 60_000);
+    });
 
     const jsm = await jetstreamManager(nc);
-    await waitFor('the chain to empty', async () => {
+    await waitFor('the chain to empty', 90_000, async () => {
       const info = await jsm.streams.info('LM_SEG', { subjects_filter: 'lm.seg.*.chg-1.*' });
       return Object.keys(info.state.subjects ?? {}).length === 0 ? true : undefined;
-    }, 90_000);
+    });
 
     const view = await mesh.api('GET', '/api/streams/chg-1');
     expect(view.body).toMatchObject({ state: 'live', chain: { version: 2 } });
@@ -117,7 +97,7 @@ describe('live chain change (real mesh)', () => {
 
     expect((await mesh.api('DELETE', '/api/streams/chg-1')).body.state).toBe('ended');
     // Delivery closes the playlist when it sees the 'ended' status event.
-    await waitFor('EXT-X-ENDLIST', async () => ((await (await fetch(playlist)).text()).includes('#EXT-X-ENDLIST') ? true : undefined), 30_000);
+    await waitFor('EXT-X-ENDLIST', 30_000, async () => ((await (await fetch(playlist)).text()).includes('#EXT-X-ENDLIST') ? true : undefined));
     const hls = await probeHls(playlist);
     expect(hls.segments.map((s) => s.sequence)).toEqual(hls.segments.map((_, i) => i));
     assertContinuous(hls, { size: { width: 854, height: 480 }, audio: true, minSegments: 7 });

@@ -2,34 +2,14 @@
 // its children and stop with it, so while it is down segments queue in JetStream; once it is back
 // it re-ensures the services of every live stream (StreamsReconciler) and the queued segments are
 // processed in order: the HLS output has every segment and no gap.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
-
-function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
   let mesh: Mesh;
@@ -54,7 +34,7 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
   it('re-ensures the services of a live stream after a restart; segments queued meanwhile come out continuous', async () => {
     const stream = await mesh.startStream({ id: 'restart-1' });
     const hop0 = stream.chain.hops[0]!.subject;
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     const delivery = `${mesh.env.DELIVERY_URL}/hls/restart-1/index.m3u8`;
     await waitForSegments(delivery, 2, 60_000);
 
@@ -63,11 +43,11 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
 
     // Ingest goes on publishing; with no worker left, segments wait on hop 0's subject.
     const jsm = await jetstreamManager(nc);
-    await waitFor('segments queued on hop 0 while the orchestrator is down', async () => {
+    await waitFor('segments queued on hop 0 while the orchestrator is down', 30_000, async () => {
       const info = await jsm.streams.info('LM_SEG', { subjects_filter: hop0 });
       const queued = info.state.subjects?.[hop0] ?? 0;
       return queued >= 2 ? queued : undefined;
-    }, 30_000);
+    });
 
     const again = await mesh.startApp('orchestrator');
     await again.waitForLine(/reconciled 1 live stream\(s\) over 2 service\(s\)/, 30_000);
@@ -77,14 +57,14 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     const { code, stderr } = await encoder;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     // Everything queued has been through the chain once hop 0 and hop 1 hold nothing.
-    await waitFor('the chain to empty', async () => {
+    await waitFor('the chain to empty', 90_000, async () => {
       let pending = 0;
       for (const hop of stream.chain.hops) {
         const info = await jsm.streams.info('LM_SEG', { subjects_filter: hop.subject });
         pending += info.state.subjects?.[hop.subject] ?? 0;
       }
       return pending === 0 ? true : undefined;
-    }, 90_000);
+    });
     const stopped = await mesh.api('DELETE', '/api/streams/restart-1');
     expect(stopped.body.state).toBe('ended');
 

@@ -21,6 +21,7 @@ import { probe, runFfmpeg, runFfprobe, segmenterArgs, streamStartSeconds, testSo
 import { BUILT_IN_SERVICES, thumbnailBlobNames } from '@livemesh/services';
 import { defineFrameStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait.js';
 
 interface Received {
   subject: string;
@@ -32,16 +33,6 @@ interface Input {
   meta: SegmentMeta;
   data: Uint8Array;
   probe: ProbeResult;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const T = 60_000;

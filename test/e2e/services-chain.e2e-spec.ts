@@ -3,33 +3,14 @@
 // rendition of the multivariant playlist is one continuous stream at its size, with audio. Then a
 // service written outside livemesh (examples/pixelate) is registered through the API and runs in a
 // chain the same way, with no change to livemesh.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp, runFfmpeg } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { REPO_ROOT } from '../support/processes.js';
-
-function publish(clip: string, rtmpUrl: string): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 describe('chains of services through the mesh', () => {
   let mesh: Mesh;
@@ -65,7 +46,7 @@ describe('chains of services through the mesh', () => {
       ],
     });
     expect(stream.chain.hops.map((h) => h.service)).toEqual(['scale', 'fps', 'audio', 'watermark', 'thumbnail', 'detect', 'transcode']);
-    const { code, stderr } = await publish(clip, stream.publish.rtmp);
+    const { code, stderr } = await publishRtmp(clip, stream.publish.rtmp);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
 
     const master = await waitFor('a multivariant playlist with both renditions', 120_000, async () => {
@@ -114,7 +95,7 @@ describe('chains of services through the mesh', () => {
       id: 'pixel',
       stages: [{ service: 'pixelate', params: { x: 0, y: 0, w: 160, h: 90, blockSize: 16 } }, { service: 'transcode', params: { width: 320, height: 180, videoBitrateKbps: 300 } }],
     });
-    const { code } = await publish(clip, stream.publish.rtmp);
+    const { code } = await publishRtmp(clip, stream.publish.rtmp);
     expect(code).toBe(0);
     await waitForSegments(stream.playback.hls, 5, 120_000);
     const hls = await probeHls(stream.playback.hls);

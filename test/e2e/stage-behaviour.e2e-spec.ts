@@ -14,21 +14,12 @@ import {
 import { Bus, JsonStore, ensureTopology, publishSegment, type MsgHdrs } from '@livemesh/bus';
 import { defineStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait.js';
 
 interface Received {
   subject: string;
   headers: MsgHdrs | undefined;
   data: Uint8Array;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const meta = (streamId: string, seq: number, hop = 0): SegmentMeta => ({

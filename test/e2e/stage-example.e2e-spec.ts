@@ -9,21 +9,12 @@ import { BUCKETS, SEGMENT_HEADERS, subjects, type ChainSpec, type SegmentMeta, t
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
 import { probe, runFfmpeg, streamStartSeconds, testSourceArgs } from '@livemesh/media';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const WORKER = join(ROOT, 'apps/worker/dist/main.js');
 const MODULE = join(ROOT, 'examples/pixelate/dist/index.js');
 const STREAM = 'px1';
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Brightness range inside each 12x12 block (its inner 8x8, away from coding edges) of the 96x24 top-left corner. */
 async function blockRanges(segment: Uint8Array): Promise<number[]> {

@@ -22,6 +22,7 @@ import { probe, runFfmpeg, segmenterArgs, streamStartSeconds, testSourceArgs, ty
 import { transcodeStage, watermarkStage } from '@livemesh/services';
 import { runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { waitFor } from '../support/wait.js';
 
 const HOSTILE_TEXT = "a'b:c,d%{pts}\\e;[x]";
 const STREAM = 's1';
@@ -30,16 +31,6 @@ interface Received {
   subject: string;
   headers: MsgHdrs | undefined;
   data: Uint8Array;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('stage SDK with the built-in watermark -> transcode chain', () => {

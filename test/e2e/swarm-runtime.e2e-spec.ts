@@ -9,10 +9,11 @@ import type Docker from 'dockerode';
 import { Bus } from '@livemesh/bus';
 import { LABELS, buildServiceImage, pushImage, swarmServiceName } from '@livemesh/runtime';
 import { describeDocker, dockerHost } from '../support/docker.js';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { REPO_ROOT } from '../support/processes.js';
-import { WORKER_IMAGE, buildCheckout, buildWorkerImage, cli, docker, heartbeats, publish, useRegistry, waitFor, type Registry } from './docker-fixtures.js';
+import { waitFor } from '../support/wait.js';
+import { WORKER_IMAGE, buildCheckout, buildWorkerImage, cli, docker, heartbeats, useRegistry, type Registry } from './docker-fixtures.js';
 
 const PIXELATE = { x: 0, y: 0, w: 96, h: 48, blockSize: 12 };
 
@@ -84,7 +85,7 @@ describeDocker('services on Docker Swarm (LIVEMESH_RUNTIME=swarm)', () => {
     expect(tt.Resources.Limits).toMatchObject({ NanoCPUs: expect.any(Number), MemoryBytes: expect.any(Number), Pids: expect.any(Number) });
     expect(tt.Networks).toEqual([expect.objectContaining({ Target: expect.any(String) })]);
 
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
     expect(await encoder).toEqual({ code: 0, stderr: '' });
     await waitForSegments(stream.playback.hls, 4, 60_000);
@@ -126,7 +127,7 @@ describeDocker('services on Docker Swarm (LIVEMESH_RUNTIME=swarm)', () => {
       return now.length === 2 && now.every((t) => t.Spec?.ContainerSpec?.Image === pinned) ? now : undefined;
     });
     expect(tasks.some((t) => before.includes(t.ID))).toBe(false);
-    const encoder = publish(clip, stream.publish.rtmp);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
     await encoder;
     await waitForSegments(stream.playback.hls, 4, 60_000);

@@ -2,34 +2,15 @@
 // delivery -> HLS): a worker SIGKILLed in the middle of a segment loses nothing (JetStream hands
 // the segment to the replacement after the ack wait), and two replicas of one service share a
 // stream's segments while the output stays in order and continuous.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUCKETS, SEGMENT_HEADERS, subjects, type StreamEvent, type WorkerHeartbeat } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { assertContinuous, generateClip, probeHls } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
-
-function publish(clip: string, rtmpUrl: string, realtime: boolean): Promise<{ code: number | null; stderr: string }> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(realtime ? ['-re'] : []), '-i', clip, '-c', 'copy', '-f', 'flv', rtmpUrl];
-  return new Promise((resolve) => {
-    const p = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 /** ffmpeg children of a process: the worker is in the middle of a segment while it has one. */
 function ffmpegChildren(pid: number): number[] {
@@ -91,10 +72,11 @@ describe('workers under faults, through the mesh', () => {
       return undefined;
     });
 
-    const encoder = publish(clip, stream.publish.rtmp, true);
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     // Kill once a segment has come out and the worker is inside the next one (its ffmpeg is running).
     await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
-    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) running ffmpeg`, 30_000, () => ffmpegChildren(hb.pid).length > 0);
+    // Polled closely: ffmpeg runs only while a segment is in work.
+    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) running ffmpeg`, 30_000, () => ffmpegChildren(hb.pid).length > 0, { intervalMs: 50 });
     const inFlightSeqs = sorted(inputs.seqs).filter((s) => !outputs.seqs.includes(s));
     process.kill(hb.pid, 'SIGKILL');
     await mesh.apps.orchestrator.waitForLine(new RegExp(`worker=${hb.workerId} exited .*SIGKILL`), 10_000);
@@ -127,7 +109,7 @@ describe('workers under faults, through the mesh', () => {
     const outputs = seqsOn(bus, subjects.output('pair', 'main'));
     await bus.nc.flush();
     // Faster than real time: segments queue up, so both replicas have work at once.
-    const { code } = await publish(clip, stream.publish.rtmp, false);
+    const { code } = await publishRtmp(clip, stream.publish.rtmp);
     expect(code).toBe(0);
     await waitFor('every ingested segment on the output', 90_000, () =>
       inputs.seqs.length >= 6 && sorted(outputs.seqs).join() === sorted(inputs.seqs).join());

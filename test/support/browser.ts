@@ -24,6 +24,17 @@ interface PageWindow {
   play(url: string, forceLevel?: number): void;
   report: { fatalErrors: string[]; stalls: number; started: boolean; levels: number[] };
 }
+
+// The page.evaluate callbacks below run inside Chromium; the tests' TypeScript program has no DOM
+// lib, so the little of the DOM they touch is declared here.
+interface HTMLVideoElement {
+  currentTime: number;
+  videoWidth: number;
+  videoHeight: number;
+  getVideoPlaybackQuality(): { totalVideoFrames: number };
+}
+declare const window: unknown;
+declare const document: { getElementById(id: string): unknown };
 const PAGE = `<!doctype html><html><body><video id="v" muted playsinline></video>
 <script src="/hls.js"></script>
 <script>

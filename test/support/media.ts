@@ -45,6 +45,36 @@ export async function runFfmpeg(args: string[], timeoutMs = 120_000): Promise<vo
   await run(ffmpeg(), ['-hide_banner', '-nostdin', ...args], timeoutMs);
 }
 
+export interface PublishRtmpOptions {
+  /**
+   * Send at the clip's own pace (-re), like a live encoder. A refusal test needs it: without -re a
+   * short clip can fit entirely into the socket buffers, and ffmpeg exits 0 before the refusal
+   * reaches it. Without it ingest still holds the publisher until its segmenter listens. Default false.
+   */
+  realtime?: boolean;
+  /** SIGKILL the encoder after this long, ms (then `code` is null). Default 120 000. */
+  timeoutMs?: number;
+}
+
+/**
+ * Pushes a clip over RTMP like an encoder (`-c copy -f flv`) and resolves once ffmpeg has exited,
+ * with its exit code and error output; it never rejects, so a test can assert a refusal.
+ */
+export function publishRtmp(clip: string, url: string, options: PublishRtmpOptions = {}): Promise<{ code: number | null; stderr: string }> {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(options.realtime ? ['-re'] : []), '-i', clip, '-c', 'copy', '-f', 'flv', url];
+  return new Promise((resolve) => {
+    const child = spawn(ffmpeg(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.once('error', (e) => (stderr += `ffmpeg could not start: ${e.message}`));
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
 // ---- clips -------------------------------------------------------------------------------------
 
 export interface ClipOptions {

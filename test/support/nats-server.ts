@@ -2,12 +2,11 @@
 // do: a free 127.0.0.1 port, JetStream on, its store in a temp folder removed by stop().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { terminate } from './processes.js';
+import { killOnExit, removeOnExit, terminate } from './processes.js';
 import { requireExecutable } from './tools.js';
 
 export interface NatsServerOptions {
@@ -35,26 +34,11 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let exitHookInstalled = false;
-
-// A test that throws before its afterAll must not leave servers (and their ports) behind.
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
 /** Starts a real nats-server with JetStream on a free 127.0.0.1 port and waits until it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  installExitHook();
   const bin = requireExecutable('nats-server', 'nats-server');
   const storeDir = await mkdtemp(join(tmpdir(), 'livemesh-nats-'));
-  dirs.add(storeDir);
+  const forgetStore = removeOnExit(storeDir);
   const output: string[] = [];
   const timeoutMs = options.startTimeoutMs ?? 15_000;
 
@@ -71,7 +55,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     } catch (err) {
       if (attempt >= 3 || !/address already in use/i.test(output.join('\n'))) {
         await rm(storeDir, { recursive: true, force: true });
-        dirs.delete(storeDir);
+        forgetStore();
         throw err;
       }
     }
@@ -89,7 +73,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       stopped = true;
       if (child) await terminate(child);
       await rm(storeDir, { recursive: true, force: true });
-      dirs.delete(storeDir);
+      forgetStore();
     },
     async restart() {
       if (stopped) throw new Error('restart() after stop()');
@@ -108,7 +92,7 @@ function args(port: number, monitorPort: number | undefined, storeDir: string, e
 
 async function launch(bin: string, argv: string[], port: number, output: string[], timeoutMs: number): Promise<ChildProcess> {
   const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  killOnExit(child);
   const collect = (chunk: Buffer): void => {
     for (const line of chunk.toString('utf8').split('\n')) if (line) output.push(line);
     if (output.length > 500) output.splice(0, output.length - 500);
@@ -121,7 +105,6 @@ async function launch(bin: string, argv: string[], port: number, output: string[
     child.once('exit', (code, signal) => reject(new Error(`nats-server exited (${signal ?? `code ${code}`}) before accepting connections:\n${output.slice(-20).join('\n')}`)));
   });
   exited.catch(() => undefined);
-  child.once('exit', () => live.delete(child));
 
   try {
     await Promise.race([waitForTcp(port, timeoutMs, () => child.exitCode !== null || child.signalCode !== null), exited]);

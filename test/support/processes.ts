@@ -1,7 +1,7 @@
 // Runs the built apps (`node apps/<name>/dist/main.js`) as real child processes for e2e tests, with
 // their output collected line by line so a test can wait on a log line instead of sleeping.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,14 +27,34 @@ export interface AppProcess {
 }
 
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let exitHookInstalled = false;
 
+// A test that throws before its afterAll must not leave processes (and their ports) or temp
+// folders behind.
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
     for (const child of live) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/** SIGKILLs `child` if the test process exits while it still runs. */
+export function killOnExit(child: ChildProcess): void {
+  installExitHook();
+  live.add(child);
+  const forget = (): boolean => live.delete(child);
+  child.once('exit', forget);
+  child.once('close', forget); // a child that never started emits 'error' and 'close', no 'exit'
+}
+
+/** Removes `dir` if the test process exits before the returned `forget` is called (after removing it normally). */
+export function removeOnExit(dir: string): () => void {
+  installExitHook();
+  dirs.add(dir);
+  return () => dirs.delete(dir);
 }
 
 /**
@@ -49,13 +69,12 @@ export function spawnApp(name: string, env: Record<string, string | undefined> =
 
 /** Like spawnApp for any Node script (path relative to the repository root or absolute). */
 export function spawnNode(name: string, argv: string[], env: Record<string, string | undefined> = {}): AppProcess {
-  installExitHook();
   const child = spawn(process.execPath, argv, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  killOnExit(child);
 
   const lines: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }>();
@@ -80,12 +99,10 @@ export function spawnNode(name: string, argv: string[], env: Record<string, stri
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => {
-      live.delete(child);
       for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) onLine(partial[stream]);
       resolve({ code, signal });
     });
     child.once('error', (err) => {
-      live.delete(child);
       onLine(`[spawn error] ${err.message}`);
       resolve({ code: null, signal: null });
     });
