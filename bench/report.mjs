@@ -54,7 +54,7 @@ export function renderMarkdown(r) {
   out.push(`- Command: \`${r.command}\``);
   out.push(`- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.kernel}`);
   out.push(`- Software: node ${m.node}; ${m.ffmpeg}; ${m.natsServer}`);
-  out.push(`- Load average (1/5/15 min) before: ${m.loadavgBefore.join(' / ')}; after: ${(m.loadavgAfter ?? []).join(' / ')}${m.loadavgBefore[0] > m.cores * 0.5 ? ' (**the machine was busy with other work: figures are pessimistic**)' : ''}`);
+  out.push(`- Load average (1/5/15 min) before: ${m.loadavgBefore.join(' / ')}; after: ${(m.loadavgAfter ?? []).join(' / ')}${busyNote(m)}`);
   if (r.media) out.push(`- Media: ${r.media.source}; ${r.media.segments} segments of 2 s, ${Math.round(r.media.segmentBytes.mean / 1024)} KiB mean`);
   out.push('');
   out.push('Medians over runs, with the range over runs in brackets where there were several. Each livemesh figure has its baseline from the same run beside it.');
@@ -160,4 +160,13 @@ export function renderMarkdown(r) {
   }
   out.push('');
   return out.join('\n');
+}
+
+/** Whether other work was taking CPU when the run began (measured over 3 s, not the lagging load average). */
+function busyNote(m) {
+  if (m.cpuBusyBefore === undefined) return m.loadavgBefore[0] > m.cores * 0.5 ? ' (**the machine may have been busy with other work: figures may be pessimistic**)' : '';
+  const pct = (m.cpuBusyBefore * 100).toFixed(0);
+  return m.cpuBusyBefore > 0.2
+    ? `; ${pct} % of CPU busy with other work just before (**figures are pessimistic**)`
+    : `; ${pct} % of CPU busy just before the run (an idle machine; the load average lags)`;
 }

@@ -47,6 +47,22 @@ function cpuModel() {
   return m ? m[1].trim() : cpus()[0]?.model ?? 'unknown';
 }
 
+/**
+ * Share of all cores busy over `ms`, from /proc/stat: what other work takes from the benchmark.
+ * The load average is no use for that: its 1-minute figure still shows work that ended a minute ago.
+ */
+async function cpuBusy(ms) {
+  const sample = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = sample();
+  return Number((1 - (b.idle - a.idle) / Math.max(1, b.total - a.total)).toFixed(3));
+}
+
 const machine = {
   cpuModel: cpuModel(),
   cores: cpus().length,
@@ -57,6 +73,7 @@ const machine = {
   ffmpeg: await versionOf('ffmpeg', ['-version']),
   natsServer: await versionOf('nats-server', ['--version']),
   loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))),
+  cpuBusyBefore: await cpuBusy(3000),
 };
 
 const result = {
@@ -69,7 +86,7 @@ const result = {
   errors: {},
 };
 
-log(`machine: ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadavgBefore.join(' ')}${config.quick ? ' (BENCH_QUICK: small sizes, figures are not meaningful)' : ''}`);
+log(`machine: ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadavgBefore.join(' ')}, ${(machine.cpuBusyBefore * 100).toFixed(0)} % of CPU busy before the run${config.quick ? ' (BENCH_QUICK: small sizes, figures are not meaningful)' : ''}`);
 const mediaDir = await mkdtemp(join(tmpdir(), 'livemesh-bench-media-'));
 const nats = await startNats();
 const bus = await connectBus(nats.url);
