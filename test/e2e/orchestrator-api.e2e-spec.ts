@@ -2,7 +2,7 @@
 // runtime is a fake (our own interface, at the edge): it records the start instructions it gets.
 import { createServer, type Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
-import { Bus, JsonStore } from '@livemesh/bus';
+import { Bus, JsonStore, publishStreamEvent } from '@livemesh/bus';
 import {
   BUCKETS,
   loadEnv,
@@ -94,7 +94,13 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     bus = await Bus.connect({ url: nats.url, name: 'orchestrator-e2e' });
     bus.nc.subscribe(subjects.streamEvents(), {
       callback: (err, msg) => {
-        if (!err) events.push(msg.json<StreamEvent>());
+        if (err) return;
+        // One test publishes a malformed event on purpose; a throw here would break the client.
+        try {
+          events.push(msg.json<StreamEvent>());
+        } catch {
+          /* not a StreamEvent: the orchestrator must drop it, the collector ignores it */
+        }
       },
     });
     await bus.nc.flush();
@@ -230,6 +236,21 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
       ['transcode', { processed: 3, pending: 1, failed: 1 }],
     ]);
     expect(res.body.output).toEqual({ segments: { main: 3 } });
+  });
+
+  it("lists a stream's lost segments among its errors: which one, where and why", async () => {
+    // What a worker announces when it gives a segment up, plus two events that must not count:
+    // another kind, and a body that is not a StreamEvent.
+    await bus.js.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
+    await bus.js.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
+    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data' });
+    const errors = await waitFor('the dead letter in the stream record', 15_000, async () => {
+      const res = await api('GET', '/api/streams/race-1');
+      return res.body.errors.length > 0 ? (res.body.errors as { message: string; service?: string }[]) : undefined;
+    });
+    expect(errors).toEqual([
+      expect.objectContaining({ service: 'transcode', message: 'dead-letter (transcode, hop 1, seq 7): LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data' }),
+    ]);
   });
 
   it('refuses an unknown service with 422 listing every problem, writing no state', async () => {

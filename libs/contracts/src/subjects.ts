@@ -115,6 +115,8 @@ export const consumers = {
   },
   /** The orchestrator's durable consumer of platform events. */
   platformEvents: 'orchestrator_platform',
+  /** The orchestrator's durable consumer of status events, to keep each stream's recent errors. */
+  streamErrors: 'orchestrator_stream_errors',
   /** Delivery's durable consumer of output segments. */
   delivery: 'delivery',
 } as const;

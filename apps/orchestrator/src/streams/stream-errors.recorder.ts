@@ -1,0 +1,97 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { AckPolicy, Bus, DeliverPolicy, JsonStore, ensureDurable, type Consumer, type JsMsg } from '@livemesh/bus';
+import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEvent, type StreamRecord } from '@livemesh/contracts';
+
+/** The kinds that say a segment of the stream was lost on the way: what an operator looks for first. */
+const RECORDED = new Set<StreamEvent['kind']>(['dead-letter', 'segment-failed']);
+/** A stream keeps its most recent errors; the dead-letter stream (LM_DLQ) keeps the segments themselves. */
+const MAX_ERRORS = 50;
+
+/**
+ * Copies the segment failures that workers announce on `lm.evt.stream.<id>.*` into the stream's
+ * record, so GET /api/streams/:id says which segment failed where and why, not only how many. A
+ * durable consumer, so a failure announced while the orchestrator restarts is recorded when it is
+ * back; the record is updated by compare-and-set, like every other change to it.
+ */
+@Injectable()
+export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(StreamErrorsRecorder.name);
+  private readonly records: JsonStore<StreamRecord>;
+  private messages?: Awaited<ReturnType<Consumer['consume']>>;
+  private loop?: Promise<void>;
+
+  constructor(@Inject(Bus) private readonly bus: Bus) {
+    this.records = new JsonStore(bus, BUCKETS.streams);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const consumer = await ensureDurable(this.bus, STREAMS.events, {
+      durable_name: consumers.streamErrors,
+      filter_subject: subjects.streamEvents(),
+      ack_policy: AckPolicy.Explicit,
+      // From the first start on; after that the durable consumer remembers where it was.
+      deliver_policy: DeliverPolicy.New,
+    });
+    const messages = await consumer.consume({ max_messages: 64 });
+    this.messages = messages;
+    this.loop = (async () => {
+      for await (const m of messages) await this.handle(m);
+    })().catch((e: Error) => this.logger.error(`status events: consuming stopped: ${e.message}`));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.messages?.stop();
+    await this.loop;
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    const event = parseEvent(m);
+    if (!event || !RECORDED.has(event.kind)) {
+      if (!event) this.logger.warn(`status event on ${m.subject} is not a StreamEvent: dropped`);
+      m.ack();
+      return;
+    }
+    try {
+      await this.append(event);
+      m.ack();
+    } catch (e) {
+      this.logger.warn(`streamId=${event.streamId} recording a ${event.kind} failed, retrying: ${(e as Error).message}`);
+      m.nak(1_000);
+    }
+  }
+
+  private async append(event: StreamEvent): Promise<void> {
+    const where = [event.service, event.hop !== undefined ? `hop ${event.hop}` : '', event.seq !== undefined ? `seq ${event.seq}` : ''].filter(Boolean).join(', ');
+    const entry = { at: event.at, message: `${event.kind}${where ? ` (${where})` : ''}: ${event.message ?? 'no reason given'}`, ...(event.service ? { service: event.service } : {}) };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.records.get(event.streamId);
+      // A stream that no longer exists has nobody to tell; its segments are still in LM_DLQ.
+      if (!current) return;
+      const errors = [...current.value.errors, entry].slice(-MAX_ERRORS);
+      const value = { ...current.value, errors, updatedAt: new Date().toISOString() };
+      if ((await this.records.update(event.streamId, value, current.revision)) !== undefined) return;
+    }
+    throw new Error('the stream record kept changing');
+  }
+}
+
+/** What a worker published, checked before it is trusted: a bus message is outside input. */
+function parseEvent(m: JsMsg): StreamEvent | undefined {
+  let body: Partial<StreamEvent>;
+  try {
+    body = m.json<Partial<StreamEvent>>();
+  } catch {
+    return undefined;
+  }
+  if (!body || typeof body !== 'object' || !isToken(body.streamId) || typeof body.kind !== 'string' || typeof body.at !== 'string') return undefined;
+  if (`lm.evt.stream.${body.streamId}.${body.kind}` !== m.subject) return undefined;
+  return {
+    streamId: body.streamId,
+    kind: body.kind,
+    at: body.at,
+    ...(typeof body.message === 'string' ? { message: body.message.slice(0, 1000) } : {}),
+    ...(typeof body.service === 'string' && isToken(body.service) ? { service: body.service } : {}),
+    ...(Number.isInteger(body.hop) ? { hop: body.hop } : {}),
+    ...(Number.isInteger(body.seq) ? { seq: body.seq } : {}),
+  };
+}
