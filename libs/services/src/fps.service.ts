@@ -1,6 +1,7 @@
 import type { ServiceSpec } from '@livemesh/contracts';
 import { segmentStageArgs, type X264Preset } from '@livemesh/media';
 import { defineStage, fpsGridFilter, sourceFrameRate } from '@livemesh/stage-sdk';
+import { crfParam, presetParam } from './encode.params.js';
 
 export interface FpsParams {
   fps: number;
@@ -13,8 +14,8 @@ const paramSchema = {
   additionalProperties: false,
   properties: {
     fps: { type: 'number', exclusiveMinimum: 0, maximum: 120, default: 25 },
-    crf: { type: 'integer', minimum: 0, maximum: 51, default: 23 },
-    preset: { type: 'string', enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'], default: 'veryfast' },
+    crf: crfParam,
+    preset: presetParam,
   },
 };
 

@@ -1,6 +1,7 @@
 import type { ServiceSpec } from '@livemesh/contracts';
 import { scaleFilter, segmentStageArgs, type X264Preset } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
+import { crfParam, presetParam } from './encode.params.js';
 
 export interface ScaleParams {
   width: number;
@@ -18,8 +19,8 @@ const paramSchema = {
     width: { type: 'integer', minimum: 16, maximum: 3840, multipleOf: 2, default: 640 },
     height: { type: 'integer', minimum: 16, maximum: 2160, multipleOf: 2, default: 360 },
     keepAspect: { type: 'boolean', default: false },
-    crf: { type: 'integer', minimum: 0, maximum: 51, default: 23 },
-    preset: { type: 'string', enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'], default: 'veryfast' },
+    crf: crfParam,
+    preset: presetParam,
   },
 };
 

@@ -4,6 +4,7 @@ import { ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
 import { scaleFilter, segmentStageArgs, type X264Preset } from '@livemesh/media';
 import { defineStage, fpsGridFilter, sourceFrameRate, type RenditionOutput } from '@livemesh/stage-sdk';
 import { ladderStageArgs, type LadderRung } from './ladder.args.js';
+import { presetParam } from './encode.params.js';
 
 export interface TranscodeParams {
   width: number;
@@ -28,7 +29,7 @@ const paramSchema = {
     height: size(2160, 480),
     videoBitrateKbps: bitrate,
     fps: { type: 'number', exclusiveMinimum: 0, maximum: 120 },
-    preset: { type: 'string', enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'], default: 'veryfast' },
+    preset: presetParam,
     rendition: { ...rendition, default: 'main' },
     renditions: {
       type: 'array',
