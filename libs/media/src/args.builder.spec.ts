@@ -123,6 +123,8 @@ describe('segmenterArgs', () => {
     expect(after(a, '-segment_list_type')).toBe('csv');
     expect(after(a, '-segment_list_flags')).toBe('+live');
     expect(after(a, '-muxdelay')).toBe('0');
+    // One shift for all segments when a B-frame source's first DTS is negative (see segmenterTail).
+    expect(after(a, '-avoid_negative_ts')).toBe('make_non_negative');
     expect(a.at(-1)).toBe('file:/tmp/s/seg_%06d.ts');
   });
 

@@ -221,7 +221,11 @@ function segmenterTail(o: SegmenterOptions): string[] {
     '-segment_list_type', 'csv',
     // +live: a line is written as soon as its segment is closed, not at the end.
     '-segment_list_flags', '+live',
-    '-avoid_negative_ts', 'disabled',
+    // A source with B-frames has a first DTS below its first PTS, so below 0 after -start_at_zero.
+    // Left alone, the first segment's own MPEG-TS muxer shifts that one file up by the B-frame
+    // delay and no later one, and the first join overlaps by it (66 ms for OBS's default x264).
+    // Shifting here, once, before any segment muxer sees a packet, moves every segment alike.
+    '-avoid_negative_ts', 'make_non_negative',
     '-muxdelay', '0',
     '-muxpreload', '0',
     `file:${o.outputPattern}`,
