@@ -3,6 +3,7 @@ import {
   inputArgs,
   parseSegmentListLine,
   segmentStageArgs,
+  carriedAudioStageArgs,
   segmenterArgs,
   segmenterReencodeArgs,
   testSourceArgs,
@@ -104,6 +105,39 @@ describe('segmentStageArgs', () => {
   it('refuses a filter on a copied stream', () => {
     expect(() => segmentStageArgs({ video: 'copy', audio: 'copy', videoFilter: 'scale=2:2' })).toThrow(ValidationFailedError);
     expect(() => segmentStageArgs({ video: {}, audio: 'copy', audioFilter: 'volume=2' })).toThrow(ValidationFailedError);
+  });
+});
+
+describe('carriedAudioStageArgs', () => {
+  const o = {
+    adtsFile: '/tmp/w/audio.adts',
+    dropSamples: 1024,
+    padSamples: 0,
+    sampleRate: 48000,
+    startSample: 91904,
+    audioFilter: 'volume=volume=1:eval=frame',
+    keepPackets: { from: 3, to: 97 },
+    audio: { codec: 'aac' as const, bitrateKbps: 128 },
+  };
+
+  it('decodes the ADTS file onto the source timeline, copies video from stdin and keeps the chosen packets', () => {
+    const a = carriedAudioStageArgs(o);
+    expect(a[0]).toBe('-copyts');
+    expect(a.filter((x, i) => a[i - 1] === '-i')).toEqual(['file:/tmp/w/audio.adts', 'pipe:0']);
+    expect(a.filter((x, i) => a[i - 1] === '-protocol_whitelist')).toEqual(['file', 'pipe']);
+    expect(after(a, '-filter_complex')).toBe('[0:a:0]asetpts=PTS-STARTPTS,atrim=start_sample=1024,asetpts=PTS-STARTPTS,aresample=48000,asetpts=PTS-STARTPTS+91904,volume=volume=1:eval=frame[a];[1:a:0]anullsink');
+    expect(a.filter((x, i) => a[i - 1] === '-map')).toEqual(['1:v:0?', '[a]']);
+    expect(after(a, '-c:v')).toBe('copy');
+    expect(after(a, '-bsf:a')).toBe('noise=drop=lt(n\\,3)+gte(n\\,97)');
+    expect(a.slice(-3)).toEqual(['-f', 'mpegts', 'pipe:1']);
+  });
+
+  it('pads with silence instead of dropping when nothing was carried', () => {
+    expect(after(carriedAudioStageArgs({ ...o, dropSamples: 0, padSamples: 4096 }), '-filter_complex')).toContain('asetpts=PTS-STARTPTS,adelay=delays=4096S:all=1,aresample');
+  });
+
+  it.each([{ dropSamples: -1 }, { startSample: 1.5 }, { keepPackets: { from: 0, to: 3 } }, { keepPackets: { from: 5, to: 3 } }, { sampleRate: 0 }])('refuses %j', (bad) => {
+    expect(() => carriedAudioStageArgs({ ...o, ...bad })).toThrow(ValidationFailedError);
   });
 });
 

@@ -165,6 +165,75 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
   ];
 }
 
+export interface CarriedAudioStageOptions {
+  /**
+   * ADTS file: the frames the previous segment left (when any), then this segment's. Decoding
+   * them as one stream gives this segment's first frame its predecessor, as a player would.
+   */
+  adtsFile: string;
+  /** Decoded samples to discard first: the first carried frame, which had no predecessor. */
+  dropSamples: number;
+  /** Samples of silence put in front of what is left (when the previous segment left nothing). */
+  padSamples: number;
+  /** Sample rate of the decoded audio (the ADTS header's). */
+  sampleRate: number;
+  /** Source time of the first sample after the drop and the pad, in samples at sampleRate. */
+  startSample: number;
+  /** Filters applied on the source timeline (`t` is source time), from the filter builders. */
+  audioFilter: string;
+  /**
+   * Which encoded packets are written, by index (0 is the encoder's priming packet, packet k >= 1
+   * starts (k - 1) * 1024 samples after startSample): [from, to).
+   */
+  keepPackets: { from: number; to: number };
+  audio: AudioEncode;
+  maxAllocBytes?: number;
+}
+
+/**
+ * A segment whose audio is re-encoded across its joins: video copied from the segment on stdin,
+ * audio decoded from the ADTS file, placed on the source timeline, filtered, encoded, and cut to
+ * the packets whose MDCT windows saw only real signal (see the audio service for which).
+ */
+export function carriedAudioStageArgs(o: CarriedAudioStageOptions): string[] {
+  const p: string[] = [];
+  const int = (k: string, x: number, lo: number) => {
+    if (!Number.isSafeInteger(x) || x < lo) p.push(`${k} must be an integer >= ${lo}`);
+  };
+  int('dropSamples', o.dropSamples, 0);
+  int('padSamples', o.padSamples, 0);
+  int('sampleRate', o.sampleRate, 8000);
+  int('startSample', o.startSample, 0);
+  int('keepPackets.from', o.keepPackets.from, 1);
+  int('keepPackets.to', o.keepPackets.to, 1);
+  if (o.keepPackets.to < o.keepPackets.from) p.push('keepPackets.to must not be below keepPackets.from');
+  if (p.length > 0) invalid('carried audio options', p);
+  const chain = [
+    'asetpts=PTS-STARTPTS',
+    ...(o.dropSamples > 0 ? [`atrim=start_sample=${o.dropSamples}`, 'asetpts=PTS-STARTPTS'] : []),
+    ...(o.padSamples > 0 ? [`adelay=delays=${o.padSamples}S:all=1`] : []),
+    // After aresample the time base is 1/sampleRate, so the start is a whole number of ticks:
+    // asetpts truncates, and seconds / TB in floating point can land a hair below.
+    `aresample=${o.sampleRate}`,
+    `asetpts=PTS-STARTPTS+${o.startSample}`,
+    ...(o.audioFilter ? [o.audioFilter] : []),
+  ];
+  return [
+    '-copyts',
+    ...inputArgs({ source: { file: o.adtsFile }, format: 'aac', maxAllocBytes: o.maxAllocBytes }),
+    ...inputArgs({ source: 'pipe', format: 'mpegts', maxAllocBytes: o.maxAllocBytes }),
+    // The segment's own audio is read and thrown away: when ffmpeg 5.1 discards that stream, it
+    // moves the copied video to start at 0 (measured: 0.05 s -> 0), off the source timeline.
+    '-filter_complex', `[0:a:0]${chain.join(',')}[a];[1:a:0]anullsink`,
+    '-map', '1:v:0?',
+    '-map', '[a]',
+    '-c:v', 'copy',
+    ...audioEncodeArgs(o.audio),
+    '-bsf:a', `noise=drop=lt(n\\,${o.keepPackets.from})+gte(n\\,${o.keepPackets.to})`,
+    ...mpegtsOnSourceTimeline(),
+  ];
+}
+
 /**
  * H.264 whose encoder keeps the demuxer's 90 kHz time base. With libx264's default of
  * 1/frame-rate every PTS off that grid is rounded (RTMP sources have millisecond timestamps): a

@@ -1,6 +1,7 @@
 // The public door of @livemesh/media: typed ffmpeg/ffprobe arguments, a bounded runner and a
 // supervised long-running process. Imports only @livemesh/contracts and node built-ins.
 export {
+  carriedAudioStageArgs,
   inputArgs,
   parseSegmentListLine,
   segmentStageArgs,
@@ -11,6 +12,7 @@ export {
   testSourceArgs,
   x264Args,
   type AudioEncode,
+  type CarriedAudioStageOptions,
   type InputOptions,
   type SegmentListEntry,
   type SegmentStageOptions,
@@ -32,6 +34,7 @@ export {
 export { probe, runFfmpeg, runFfprobe, type ProbeOptions, type RunOptions, type RunResult } from './ffmpeg.runner.js';
 export { streamStartSeconds, type ProbeFormat, type ProbeResult, type ProbeStream } from './probe.types.js';
 export { DEFAULT_DIMENSION_LIMITS, assertSaneDimensions, type DimensionLimits } from './probe.guard.js';
+export { readAdtsTrack, splitAdtsFrames, type AdtsTrack, type AdtsUnusable } from './ts.audio.js';
 export { isInputFailure } from './stderr.tail.js';
 export {
   SupervisedProcess,
