@@ -10,6 +10,7 @@ export {
   parseOutputSubject,
   parseSegmentSubject,
   statusKey,
+  carryKey,
   subjects,
   type StreamEventKind,
 } from './subjects.js';

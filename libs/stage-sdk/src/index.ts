@@ -9,6 +9,7 @@ export {
   type FfmpegCallOptions,
   type ParamSchema,
   type ReportKind,
+  type SegmentCarry,
   type RenditionOutput,
   type StageContext,
   type StageDefinition,
@@ -21,5 +22,7 @@ export {
 export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameStageInput } from './frame.stage.js';
 export { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
 export { checkSegmentBytes, probeSegment, type SegmentProbe, checkSegmentProbe } from './segment.inspect.js';
+export type { Carry } from '@livemesh/bus';
+export { MAX_CARRY_WAIT_MS } from './segment.carry.js';
 export { runStage, type RunStageOptions, type StageHandle } from './stage.runner.js';
 export { decideFailure, planPublishes, retryDelayMs, type FailureDecision, type PublishPlan } from './stage.routing.js';

@@ -1,4 +1,5 @@
 import { ValidationFailedError, assertToken, checkParamSchema, isToken, type SegmentMeta } from '@livemesh/contracts';
+import type { Carry } from '@livemesh/bus';
 import type { ProbeResult } from '@livemesh/media';
 
 /**
@@ -70,6 +71,25 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    * must be a cache, never the only copy of something.
    */
   state: Map<string, unknown>;
+  /**
+   * What the previous segment of this stream left at this hop and rendition, and what this one
+   * leaves for the next. Unlike `state` it is kept in NATS (the `lm_carry` bucket), so every
+   * replica sees it: for work that must continue across a join whichever replica takes the next
+   * segment (an audio encoder's overlap, a measurement that steers the next segment).
+   */
+  carry: SegmentCarry;
+}
+
+export interface SegmentCarry {
+  /**
+   * What segment seq - 1 left; undefined at seq 0, when the source timeline restarted in between
+   * (another epoch), when it left nothing, or when nothing came within `waitMs` (default 0): its
+   * replica may still be working on it, or it never reached this hop. The segment is kept alive
+   * while this waits.
+   */
+  previous(options?: { waitMs?: number }): Promise<Carry | undefined>;
+  /** Leaves `carry` for segment seq + 1; a retry of this segment replaces it. A failure to store it is logged, not thrown. */
+  leave(carry: Carry): Promise<void>;
 }
 
 export interface FfmpegCallOptions {

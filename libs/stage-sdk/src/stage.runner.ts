@@ -21,6 +21,7 @@ import {
 } from '@livemesh/contracts';
 import {
   Bus,
+  CarryStore,
   JsonStore,
   ensureServiceConsumer,
   ensureTopology,
@@ -33,6 +34,7 @@ import {
 } from '@livemesh/bus';
 import { runFfmpeg } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
+import { SegmentCarryAccess } from './segment.carry.js';
 import { checkSegmentBytes, checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
 import { REPORT_KINDS, type StageContext, type StageDefinition, type StageLog } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
@@ -109,6 +111,7 @@ export class StageRunner implements StageHandle {
   private bus!: Bus;
   private ownsBus = false;
   private chains!: ChainCache;
+  private carries!: CarryStore;
   private heartbeat?: WorkerHeartbeatWriter;
   private messages?: AsyncIterable<JsMsg> & { stop(err?: Error): void };
   private loopDone: Promise<void> = Promise.resolve();
@@ -161,6 +164,7 @@ export class StageRunner implements StageHandle {
         if (this.streamState.delete(streamId)) this.logger.log(`service=${this.service} streamId=${streamId} chain gone: stream state dropped`);
       });
       await this.chains.start();
+      this.carries = new CarryStore(this.bus);
       const metricsOpt = this.opts.metrics ?? (env.STAGE_METRICS_PORT > 0 ? { port: env.STAGE_METRICS_PORT } : false);
       if (metricsOpt) this.metricsPort = await this.metrics.listen(metricsOpt.host ?? env.LIVEMESH_BIND, metricsOpt.port);
       this.heartbeat = new WorkerHeartbeatWriter(this.bus, this.service, this.workerId, () => ({
@@ -264,6 +268,7 @@ export class StageRunner implements StageHandle {
       const checked = validateParams(this.def.params, hop.params, `hops[${hop.index}].params`);
       if (checked.problems.length) throw new ValidationFailedError(`parameters of ${this.service} for stream ${meta.streamId} are invalid`, checked.problems);
 
+      const stageLog = this.stageLog(where);
       const ctx: StageContext = {
         segment: { meta, data: segment.data },
         params: checked.params,
@@ -274,7 +279,7 @@ export class StageRunner implements StageHandle {
         streamId: meta.streamId,
         seq: meta.seq,
         hop: meta.hop,
-        log: this.stageLog(where),
+        log: stageLog,
         signal: abort.signal,
         heartbeat: () => msg.working(),
         ffmpeg: async (args, input, options) => {
@@ -302,6 +307,7 @@ export class StageRunner implements StageHandle {
         getBlob: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
         workDir: async () => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`))),
         state: this.stateOf(meta.streamId),
+        carry: new SegmentCarryAccess(this.carries, meta, abort.signal, stageLog),
       };
       if (this.def.inspect !== false) {
         checkSegmentBytes(segment.data);

@@ -1,0 +1,57 @@
+import type { KV } from '@nats-io/kv';
+import { BUCKETS, BusError } from '@livemesh/contracts';
+import type { Bus } from './bus.connection.js';
+
+/** What one segment's work leaves for the next segment at the same hop: a JSON object and bytes. */
+export interface Carry {
+  meta: Record<string, unknown>;
+  data: Uint8Array;
+}
+
+/** Largest carry accepted: it is read on every segment, so it is meant for a few frames, not a segment. */
+export const MAX_CARRY_BYTES = 256 * 1024;
+
+/**
+ * The `lm_carry` bucket. A value is a 4-byte big-endian length, that many bytes of JSON (`meta`),
+ * then `data`. Every replica of a service reads it, so a segment that lands on another replica
+ * than its predecessor still finds what the predecessor left.
+ */
+export class CarryStore {
+  constructor(private readonly bus: Bus) {}
+
+  private kv(): Promise<KV> {
+    return this.bus.kv(BUCKETS.carry);
+  }
+
+  async put(key: string, carry: Carry): Promise<void> {
+    const json = new TextEncoder().encode(JSON.stringify(carry.meta));
+    const value = new Uint8Array(4 + json.length + carry.data.length);
+    new DataView(value.buffer).setUint32(0, json.length);
+    value.set(json, 4);
+    value.set(carry.data, 4 + json.length);
+    if (value.length > MAX_CARRY_BYTES) throw new BusError(`carry ${key} is ${value.length} bytes; the limit is ${MAX_CARRY_BYTES}`);
+    await (await this.kv()).put(key, value);
+  }
+
+  /** The carry under `key`; undefined when there is none. A value this store did not write is a BusError. */
+  async get(key: string): Promise<Carry | undefined> {
+    const e = await (await this.kv()).get(key);
+    if (!e || e.operation !== 'PUT') return undefined;
+    return decodeCarry(key, e.value);
+  }
+}
+
+export function decodeCarry(key: string, value: Uint8Array): Carry {
+  const bad = (why: string) => new BusError(`carry ${key} is unreadable: ${why}`);
+  if (value.length < 4) throw bad(`${value.length} bytes`);
+  const jsonLength = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0);
+  if (4 + jsonLength > value.length) throw bad(`its JSON length ${jsonLength} runs past its ${value.length} bytes`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(value.subarray(4, 4 + jsonLength)));
+  } catch (e) {
+    throw bad(`meta is not JSON (${(e as Error).message})`);
+  }
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw bad('meta is not a JSON object');
+  return { meta: meta as Record<string, unknown>, data: value.subarray(4 + jsonLength) };
+}
