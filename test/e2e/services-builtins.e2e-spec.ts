@@ -15,10 +15,11 @@ import {
   type Env,
   type SegmentMeta,
   type StreamEvent,
+  type WorkerHeartbeat,
 } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
 import { probe, runFfmpeg, runFfprobe, segmenterArgs, streamStartSeconds, testSourceArgs, type ProbeResult } from '@livemesh/media';
-import { BUILT_IN_SERVICES, thumbnailBlobNames } from '@livemesh/services';
+import { BUILT_IN_SERVICES, audioStage, thumbnailBlobNames } from '@livemesh/services';
 import { defineFrameStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
@@ -58,6 +59,23 @@ async function packetTimes(data: Uint8Array, kind: 'v' | 'a'): Promise<number[]>
 async function maxVolumeDb(data: Uint8Array): Promise<number> {
   const { stderr } = await runFfmpeg(['-hide_banner', '-nostdin', '-loglevel', 'info', '-f', 'mpegts', '-i', 'pipe:0', '-map', '0:a:0', '-af', 'volumedetect', '-f', 'null', '-'], { input: data, timeoutMs: T });
   return Number(/max_volume: (-?[\d.]+|-inf) dB/.exec(stderr)?.[1] ?? NaN);
+}
+
+/** The first audio track decoded to mono 32-bit float at 48 kHz. */
+async function decodeMono(data: Uint8Array): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg(['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'mpegts', '-i', 'pipe:0', '-map', '0:a:0', '-ac', '1', '-ar', '48000', '-f', 'f32le', 'pipe:1'], { input: data, timeoutMs: T });
+  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + stdout.byteLength));
+}
+
+/** Largest |output - input| in each 1024-sample block both cover; 0 for the first four (where both decoders start). */
+function blockErrors(input: Float32Array, output: Float32Array): number[] {
+  const out: number[] = [];
+  for (let b = 0; (b + 1) * 1024 <= Math.min(input.length, output.length); b++) {
+    let m = 0;
+    for (let j = b * 1024; j < (b + 1) * 1024; j++) m = Math.max(m, Math.abs(output[j]! - input[j]!));
+    out.push(b < 4 ? 0 : m);
+  }
+  return out;
 }
 
 describe('built-in services on real media', () => {
@@ -154,12 +172,15 @@ describe('built-in services on real media', () => {
     for (let s = 1; s < times.length; s++) expect(times[s]![0]! - times[s - 1]!.at(-1)!).toBeCloseTo(0.1, 3);
   }, 120_000);
 
-  it('audio re-encodes with its gain carried across segments, keeping every audio packet on its timestamp; mute silences', async () => {
+  it('audio re-encodes with its gain carried across segments, as one continuous track that starts 2 packets before each segment; mute silences', async () => {
     const out = await runHop('loud', 'audio', { targetLufs: -16 }, main);
-    for (const input of main) {
+    const inputTimes = await Promise.all(main.map((i) => packetTimes(i.data, 'a')));
+    for (const [k, input] of main.entries()) {
       const seg = await readSegment(bus, out.get(`main#${input.meta.seq}`)!);
-      // Exactly the input's audio packets: no priming packet ahead of them, nothing after.
-      expect(await packetTimes(seg.data, 'a')).toEqual(await packetTimes(input.data, 'a'));
+      // Each segment holds back its last two packets (their encoder windows reach past its end)
+      // and the next one opens with them: the input's packets on their timestamps, shifted by two.
+      const expected = [...(k > 0 ? inputTimes[k - 1]!.slice(-2) : []), ...inputTimes[k]!.slice(0, -2)];
+      expect(await packetTimes(seg.data, 'a')).toEqual(expected);
       expect(await packetTimes(seg.data, 'v')).toEqual(await packetTimes(input.data, 'v'));
     }
     const gains = main.map((i) => Number(JSON.parse(out.get(`main#${i.meta.seq}`)!.headers!.get(SEGMENT_HEADERS.transfer)).audioGainDb));
@@ -171,6 +192,43 @@ describe('built-in services on real media', () => {
 
     const muted = await runHop('mute', 'audio', { mute: true, normalize: false }, main.slice(0, 1));
     expect(await maxVolumeDb((await readSegment(bus, muted.get('main#0')!)).data)).toBeLessThan(-80);
+  }, 120_000);
+
+  it('audio leaves no click at a segment join: the joined output follows the joined input as closely at the joins as anywhere', async () => {
+    const out = await runHop('joins', 'audio', { normalize: false }, main);
+    const joined = Buffer.concat(await Promise.all(main.map(async (i) => (await readSegment(bus, out.get(`main#${i.meta.seq}`)!)).data)));
+    const input = await decodeMono(Buffer.concat(main.map((i) => i.data)));
+    const output = await decodeMono(joined);
+    // The first segment starts where the input does (nothing held before it), so sample k is sample k.
+    const err = blockErrors(input, output);
+    const audioStart = (i: Input) => streamStartSeconds(i.probe, 'audio')!;
+    // Blocks around each input join and each output join (two packets earlier).
+    const joins = main.slice(1).map((i) => Math.floor(((audioStart(i) - audioStart(main[0]!)) * 48_000) / 1024));
+    const atJoins = joins.flatMap((b) => [b - 3, b - 2, b - 1, b, b + 1]).map((b) => err[b]!);
+    const sorted = err.filter((e) => e > 0).sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    // A click is an error the size of the tone itself (0.1 and up, several hundred times the
+    // median); what is left at a join is AAC's own error, within a few times the median.
+    expect(median).toBeLessThan(0.01);
+    expect(Math.max(...atJoins)).toBeLessThan(8 * median);
+    expect(Math.max(...err)).toBeLessThan(8 * median);
+  }, 120_000);
+
+  it('two audio replicas share a stream and every join is still clean: what a segment leaves for the next is in NATS, not in one replica', async () => {
+    const second = await runStage(audioStage, { env, bus, ackWaitMs: 20_000, heartbeatIntervalMs: 200 });
+    handles.push(second);
+    const out = await runHop('replicas', 'audio', { normalize: false }, main);
+    const beats = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    // Both replicas took part (the segments were published at once; each replica holds one at a time).
+    const mine = await waitFor('the second replica\'s count', 10_000, async () => {
+      const b = (await beats.get(`audio.${second.workerId}`))?.value;
+      return b && b.processed > 0 ? b.processed : undefined;
+    });
+    expect(mine).toBeLessThan(main.length);
+    const output = await decodeMono(Buffer.concat(await Promise.all(main.map(async (i) => (await readSegment(bus, out.get(`main#${i.meta.seq}`)!)).data))));
+    const err = blockErrors(await decodeMono(Buffer.concat(main.map((i) => i.data))), output);
+    const sorted = err.filter((e) => e > 0).sort((a, b) => a - b);
+    expect(Math.max(...err)).toBeLessThan(8 * sorted[Math.floor(sorted.length / 2)]!);
   }, 120_000);
 
   it('thumbnail stores a JPEG every N seconds, announces it, and passes the segment through unchanged', async () => {

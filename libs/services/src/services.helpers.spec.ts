@@ -1,4 +1,4 @@
-import { nextGainDb, parseIntegratedLoudness, volumeRamp } from './audio.service.js';
+import { keptPackets, nextGainDb, parseIntegratedLoudness, volumeRamp, volumeRamps } from './audio.service.js';
 import { parseDetections } from './detect.service.js';
 import { ladderStageArgs } from './ladder.args.js';
 import { overlayGraph } from './watermark.service.js';
@@ -21,6 +21,27 @@ describe('audio gain', () => {
   it('ramps the gain from the last segment to this one on the source timeline, escaped for the graph', () => {
     expect(volumeRamp(1, 1, 10, 2)).toBe('volume=volume=1:eval=frame');
     expect(volumeRamp(1, 2, 10, 2)).toBe('volume=volume=1+(1)*clip((t-10)/2\\\\\\,0\\\\\\,1):eval=frame');
+  });
+
+  it('hears the previous segment\'s ramp before the join and this one\'s after it', () => {
+    const f = volumeRamps([{ g0: 1, g1: 2, t0: 8, d: 2, until: 10 }, { g0: 2, g1: 2, t0: 10, d: 2, until: Infinity }]);
+    expect(f).toBe('volume=volume=if(lt(t\\\\\\,10)\\\\\\,1+(1)*clip((t-8)/2\\\\\\,0\\\\\\,1)\\\\\\,2):eval=frame');
+  });
+});
+
+describe('audio packets kept across a join', () => {
+  it('keeps the first segment from its start and every other from two frames before it, holding two frames back', () => {
+    // First segment, 90 frames: packets 1..88 (the priming packet 0 and the last two held back).
+    expect(keptPackets(0, 90 * 1024)).toEqual({ from: 1, to: 89, heldSamples: 2048 });
+    // Later segments: 4 frames decoded in front; the two held by the previous one come out first.
+    expect(keptPackets(4096, 94 * 1024)).toEqual({ from: 3, to: 97, heldSamples: 2048 });
+    // As many packets out as the segment brought in: what one holds back, the next puts out.
+    const k = keptPackets(4096, 94 * 1024);
+    expect(k.to - k.from).toBe(94);
+  });
+
+  it('keeps nothing rather than a packet next to silence when a segment is shorter than the guard', () => {
+    expect(keptPackets(4096, 0)).toEqual({ from: 3, to: 3, heldSamples: 2048 });
   });
 });
 
