@@ -24,6 +24,12 @@ export const config = {
   },
   s4: { replicas: quick ? [1, 2] : [1, 2, 4], segments: quick ? 4 : 16 },
   s5: { cold: quick ? 1 : 3, warm: quick ? 2 : 3 },
+  /**
+   * Warm ffmpeg vs one per segment: `segments` (capped at the media's) back to back, `runs` times;
+   * `latencySegments` fed one at a time (each followed by a wait until ffmpeg is quiet for
+   * `quietMs`, at most `boundMs`), also the PSNR sample.
+   */
+  warm: { segments: quick ? 4 : 20, runs: quick ? 1 : 2, latencySegments: quick ? 4 : 10, quietMs: 300, boundMs: 10_000 },
   memory: { segments: quick ? 120 : 900, inFlight: 16, sampleEvery: quick ? 10 : 25, warmup: quick ? 20 : 150 },
 };
 

@@ -153,6 +153,53 @@ export function renderMarkdown(r) {
     out.push(`VmRSS of the worker process: ${f(mem.rssAfterWarmupMb)} MB after ${mem.warmupSegments} segments, ${f(mem.rssEndMb)} MB at the end, ${f(mem.rssMaxMb)} MB at most; fitted slope ${f(mem.slopeKbPer100Segments)} KiB per 100 segments (${f(mem.fittedGrowthMb, 2)} MB, ${f(mem.fittedGrowthPct, 1)} % over the run). This compresses 30 minutes of segments into seconds: a leak per segment shows, a leak per unit of wall time (timers, heartbeats) would not.`);
   }
 
+  const wm = r.scenarios.warm;
+  if (wm) {
+    out.push('', `## Warm ffmpeg vs one ffmpeg per segment (${wm.segments} segments = ${f(wm.mediaSeconds, 0)} s of 720p back to back, ${wm.runs} run(s); latency and PSNR on the first ${wm.latencySegments})`, '');
+    out.push('Per segment = one ffmpeg per segment, one after the other, run as a worker runs it (what the stage SDK does). Warm = one long-running ffmpeg with the same output options reading every segment on stdin (transcode: plus a forced key frame at each segment\'s first frame). CPU = the ffmpeg processes\' CPU seconds per second of media; x realtime = media seconds / wall seconds. Ratios are per segment over warm.');
+    out.push('');
+    out.push(table(['Stage', 'Per segment: CPU s / media s', 'Warm: CPU s / media s', 'CPU, per segment / warm', 'Per segment: x realtime', 'Warm: x realtime', 'Wall, per segment / warm'], Object.entries(wm.cost).map(([kind, c]) => [
+      `${kind} (${c.stage})`,
+      f(c.perSegment.cpuSecPerMediaSec.median, 3) + spread(c.perSegment.cpuSecPerMediaSec, (v) => f(v, 3)),
+      f(c.warm.cpuSecPerMediaSec.median, 3) + spread(c.warm.cpuSecPerMediaSec, (v) => f(v, 3)),
+      x(c.ratios.cpu),
+      x(c.perSegment.xRealtime.median) + spread(c.perSegment.xRealtime, (v) => f(v, 2)),
+      x(c.warm.xRealtime.median) + spread(c.warm.xRealtime, (v) => f(v, 2)),
+      x(c.ratios.wall),
+    ])));
+    const L = wm.latency;
+    out.push('');
+    out.push(`Latency: the warm ffmpeg gets one segment at a time, each followed by a wait until it has been quiet (no output, no CPU) for ${f(wm.quietMs, 0)} ms (at most ${s(wm.boundMs, 0)}; ${['warmVeryfast', 'warmZerolatency', 'warmAudio'].map((k) => L[k]?.boundHits ?? 0).reduce((a, b) => a + b, 0)} wait(s) hit that bound). Held back = a segment's video frames not yet out when the next segment is written, over the ${L.warmVeryfast?.held.n ?? 0} segments after stream start-up. At a live pace = when its last frame would be out had each segment come one segment duration after the one before: held-back frames come out only after the next segment arrives. Per segment, the whole output is there when the run ends (its run time). Start-up = segments written before the first frame came out (input probing), and that first frame at a live pace.`);
+    out.push('');
+    const latRow = (name, q, perSegment) => [
+      name,
+      perSegment ? '0 (whole segment at exit)' : `${f(q.held.median, 0)} / ${f(q.held.max, 0)} of ${f(q.framesPerSegment.median, 0)}`,
+      `${s(q.liveMs.median)} / ${s(q.liveMs.max)}`,
+      perSegment ? 'n/a' : `${s(q.afterNextMs.median)} / ${s(q.afterNextMs.max)}`,
+      perSegment ? 'n/a' : `${q.startup.segmentsBeforeFirstOutput}; ${s(q.startup.firstOutputLiveMs)}`,
+      `${q.keyFramesAtSegmentStarts} of ${q.segments}`,
+      perSegment ? 'n/a' : f(q.cpuSecPerMediaSec, 3),
+    ];
+    const latRows = [];
+    if (L.perSegment) latRows.push(latRow('transcode, one ffmpeg per segment', L.perSegment, true));
+    if (L.warmVeryfast) latRows.push(latRow(L.warmVeryfast.describe, L.warmVeryfast));
+    if (L.warmZerolatency) latRows.push(latRow(L.warmZerolatency.describe, L.warmZerolatency));
+    if (L.perSegmentAudio) latRows.push(latRow('audio, one ffmpeg per segment', L.perSegmentAudio, true));
+    if (L.warmAudio) latRows.push(latRow(L.warmAudio.describe, L.warmAudio));
+    out.push(table(['Run', 'Video frames held back (median / max)', 'Segment in -> last frame out, live pace (median / max)', 'Next segment in -> last frame out (median / max)', 'Start-up: segments in before the first frame out; first frame, live pace', 'Key frame at segment start', 'CPU s / media s (paced)'], latRows));
+    const Q = wm.quality;
+    if (Q) {
+      out.push('');
+      out.push(`Quality: PSNR of each transcode output (${f(wm.latencyMediaSeconds, 0)} s) against the source scaled to the same size by the same filter, frames paired by timestamp. All three aim at the same ${f(wm.settings?.transcode?.videoBitrateKbps, 0)} kb/s video rate; the kb/s each reached is shown beside, as a rate undershoot lowers PSNR too.`);
+      out.push('');
+      out.push(table(['Transcode output', 'PSNR Y', 'PSNR average (Y, U, V)', 'Worst frame (average)', 'Frames compared', 'Output kb/s (video + copied audio + TS)'], [
+        ['one ffmpeg per segment, veryfast', Q.perSegment],
+        ['warm, veryfast', Q.warmVeryfast],
+        ['warm, veryfast -tune zerolatency', Q.warmZerolatency],
+      ].filter(([, q]) => q).map(([name, q]) => [name, `${f(q.psnr.y, 2)} dB`, `${f(q.psnr.average, 2)} dB`, `${f(q.psnr.min, 2)} dB`, `${q.psnr.compared} of ${q.frames}`, f(q.kbps, 0)])));
+    }
+  }
+
   const errs = Object.entries(r.errors ?? {});
   if (errs.length) {
     out.push('', '## Scenarios that failed to run', '');

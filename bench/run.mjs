@@ -20,6 +20,7 @@ import { density } from './scenarios/density.mjs';
 import { scaling } from './scenarios/scaling.mjs';
 import { startup } from './scenarios/startup.mjs';
 import { memory } from './scenarios/memory.mjs';
+import { warm } from './scenarios/warm.mjs';
 
 const SCENARIOS = [
   ['s1', 'hopOverhead', hopOverhead],
@@ -28,6 +29,7 @@ const SCENARIOS = [
   ['s4', 'scaling', scaling],
   ['s5', 'startup', startup],
   ['memory', 'memory', memory],
+  ['warm', 'warm', warm],
 ];
 
 const t0 = performance.now();
