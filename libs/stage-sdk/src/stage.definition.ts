@@ -65,10 +65,10 @@ export interface StageContext<P extends object = Record<string, unknown>> {
   workDir(): Promise<string>;
   /**
    * State that lives across the segments of one stream on this replica, dropped when the
-   * stream's chain disappears. This is the seam for the "warm ffmpeg" speed-up: a stage can keep
-   * a long-running encoder (or a loaded model, a font cache) per stream here instead of paying the
-   * start-up for every 2 s segment. Segments of a stream may reach different replicas, so state
-   * must be a cache, never the only copy of something.
+   * stream's chain disappears: a cache (a loaded model, a font, a process an analysis stage keeps
+   * per stream). Segments of a stream may reach different replicas, so it must never be the only
+   * copy of something; what the next segment needs goes in `carry`. (A long-running ffmpeg on the
+   * segment path would hold each segment until the next arrives: see docs/writing-a-service.md.)
    */
   state: Map<string, unknown>;
   /**
