@@ -11,10 +11,14 @@ export interface Carry {
 /** Largest carry accepted: it is read on every segment, so it is meant for a few frames, not a segment. */
 export const MAX_CARRY_BYTES = 256 * 1024;
 
+/** A value of the bucket, with the revision to compare against when replacing it. */
+export type CarryEntry = { revision: number } & ({ carry: Carry } | { unreadable: string });
+
 /**
  * The `lm_carry` bucket. A value is a 4-byte big-endian length, that many bytes of JSON (`meta`),
  * then `data`. Every replica of a service reads it, so a segment that lands on another replica
- * than its predecessor still finds what the predecessor left.
+ * than its predecessor still finds what the predecessor left. Writes are compare-and-set, so a
+ * caller can refuse to replace a newer value with an older one.
  */
 export class CarryStore {
   constructor(private readonly bus: Bus) {}
@@ -23,21 +27,37 @@ export class CarryStore {
     return this.bus.kv(BUCKETS.carry);
   }
 
-  async put(key: string, carry: Carry): Promise<void> {
+  /** The value under `key`; undefined when there is none; `unreadable` (why) when this store did not write it. */
+  async get(key: string): Promise<CarryEntry | undefined> {
+    const e = await (await this.kv()).get(key);
+    if (!e || e.operation !== 'PUT') return undefined;
+    try {
+      return { revision: e.revision, carry: decodeCarry(key, e.value) };
+    } catch (err) {
+      return { revision: e.revision, unreadable: (err as Error).message };
+    }
+  }
+
+  /**
+   * Writes `carry` if the key is still at `revision` (undefined: if there is no value yet).
+   * False when another writer got there first: read again and decide.
+   */
+  async put(key: string, carry: Carry, revision: number | undefined): Promise<boolean> {
     const json = new TextEncoder().encode(JSON.stringify(carry.meta));
     const value = new Uint8Array(4 + json.length + carry.data.length);
     new DataView(value.buffer).setUint32(0, json.length);
     value.set(json, 4);
     value.set(carry.data, 4 + json.length);
     if (value.length > MAX_CARRY_BYTES) throw new BusError(`carry ${key} is ${value.length} bytes; the limit is ${MAX_CARRY_BYTES}`);
-    await (await this.kv()).put(key, value);
-  }
-
-  /** The carry under `key`; undefined when there is none. A value this store did not write is a BusError. */
-  async get(key: string): Promise<Carry | undefined> {
-    const e = await (await this.kv()).get(key);
-    if (!e || e.operation !== 'PUT') return undefined;
-    return decodeCarry(key, e.value);
+    const kv = await this.kv();
+    try {
+      if (revision === undefined) await kv.create(key, value);
+      else await kv.update(key, value, revision);
+      return true;
+    } catch (e) {
+      if (/wrong last sequence|exists/i.test((e as Error).message)) return false;
+      throw e;
+    }
   }
 }
 

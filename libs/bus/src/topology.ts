@@ -76,8 +76,9 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
   }
   // Per-stream reports of the data plane (latency, SRT port): only the latest value matters.
   await kvm.create(BUCKETS.status, { history: 1, storage: StorageType.File });
-  // What a segment leaves for the next one at the same hop: read within seconds, never needed after.
-  await kvm.create(BUCKETS.carry, { history: 1, storage: StorageType.File, ttl: 10 * 60_000 });
+  // What a segment leaves for the next one at the same hop: one small value per stream and hop,
+  // read within seconds; the byte bound only matters if stages leave far more than they should.
+  await kvm.create(BUCKETS.carry, { history: 1, storage: StorageType.File, ttl: 10 * 60_000, max_bytes: 512 * 1024 ** 2 });
   // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.
   await kvm.create(BUCKETS.workers, { history: 1, storage: StorageType.Memory, ttl: 15_000 });
   // Claim-checked segments live only as long as a hop may take; thumbnails are kept for a day.

@@ -50,9 +50,9 @@ export const BUCKETS = {
   /** `<streamId>.<app>` -> what a data-plane app reports about a stream (see statusKey): ingest's SRT listener, delivery's latency */
   status: 'lm_status',
   /**
-   * `<streamId>.<hop>.<rendition>.<seq>` -> what a stage's work on one segment leaves for the next
-   * segment of the same stream at the same hop (see carryKey), e.g. the audio frames an encoder
-   * needs across a join. Short-lived: every replica reads it, nothing outlives the TTL.
+   * `<streamId>.<hop>.<rendition>` -> what the latest segment a stage finished at that hop left
+   * for the next one (see carryKey), e.g. the audio frames an encoder needs across a join. One
+   * value per stream and hop, overwritten segment by segment; gone 10 minutes after the last.
    */
   carry: 'lm_carry',
   /** object store for segments above the inline limit (claim check) and thumbnails */
@@ -113,10 +113,10 @@ export function statusKey(streamId: string, app: 'ingest' | 'delivery'): string 
   return `${assertToken('stream id', streamId)}.${app}`;
 }
 
-/** Key in the `lm_carry` bucket: what segment `seq` of a stream left for `seq + 1` at one hop and rendition. */
-export function carryKey(streamId: string, hop: number, rendition: string, seq: number): string {
-  if (!Number.isSafeInteger(hop) || hop < 0 || !Number.isSafeInteger(seq) || seq < 0) throw new InvalidNameError(`carry key: hop and seq must be integers >= 0, got ${hop} and ${seq}`);
-  return `${assertToken('stream id', streamId)}.${hop}.${assertToken('rendition', rendition)}.${seq}`;
+/** Key in the `lm_carry` bucket: what a stream's latest segment at one hop and rendition left for the next. */
+export function carryKey(streamId: string, hop: number, rendition: string): string {
+  if (!Number.isSafeInteger(hop) || hop < 0) throw new InvalidNameError(`carry key: hop must be an integer >= 0, got ${hop}`);
+  return `${assertToken('stream id', streamId)}.${hop}.${assertToken('rendition', rendition)}`;
 }
 
 /** Durable consumer names. */

@@ -215,7 +215,7 @@ export const audioStage = defineStage<AudioParams>({
     if (p.normalize) ctx.state.set('audio', next);
     if (usable) {
       const meta: AudioCarry = { sampleRate: usable.sampleRate, channels: usable.channels, endSeconds: usable.startSeconds + usable.samples / usable.sampleRate, ramp, state: next };
-      await ctx.carry.leave({ meta: { ...meta }, data: Buffer.concat(usable.frames.slice(-CARRIED_FRAMES)) });
+      ctx.carry.leave({ meta: { ...meta }, data: Buffer.concat(usable.frames.slice(-CARRIED_FRAMES)) });
     }
     return { data, transfer: { ...ctx.transfer, audioGainDb: Number((g1Db + p.volumeDb).toFixed(2)), ...(p.mute ? { muted: true } : {}) } };
   },

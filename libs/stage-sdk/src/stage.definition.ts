@@ -88,8 +88,11 @@ export interface SegmentCarry {
    * while this waits.
    */
   previous(options?: { waitMs?: number }): Promise<Carry | undefined>;
-  /** Leaves `carry` for segment seq + 1; a retry of this segment replaces it. A failure to store it is logged, not thrown. */
-  leave(carry: Carry): Promise<void>;
+  /**
+   * Leaves `carry` for segment seq + 1 (the last call wins). It is stored with the segment's
+   * output, before the ack: an attempt that fails leaves nothing. A failure to store it is logged.
+   */
+  leave(carry: Carry): void;
 }
 
 export interface FfmpegCallOptions {

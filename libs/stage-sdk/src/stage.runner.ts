@@ -269,6 +269,7 @@ export class StageRunner implements StageHandle {
       if (checked.problems.length) throw new ValidationFailedError(`parameters of ${this.service} for stream ${meta.streamId} are invalid`, checked.problems);
 
       const stageLog = this.stageLog(where);
+      const carry = new SegmentCarryAccess(this.carries, meta, abort.signal, stageLog);
       const ctx: StageContext = {
         segment: { meta, data: segment.data },
         params: checked.params,
@@ -307,7 +308,7 @@ export class StageRunner implements StageHandle {
         getBlob: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
         workDir: async () => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`))),
         state: this.stateOf(meta.streamId),
-        carry: new SegmentCarryAccess(this.carries, meta, abort.signal, stageLog),
+        carry,
       };
       if (this.def.inspect !== false) {
         checkSegmentBytes(segment.data);
@@ -318,6 +319,7 @@ export class StageRunner implements StageHandle {
       for (const p of plans) {
         await publishSegment(this.bus, p.subject, p.segment, { inlineLimit: this.env.INLINE_LIMIT_BYTES, kind: p.kind });
       }
+      await carry.commit();
       // Ack only once every output is stored; a lost ack means a redelivery, deduplicated downstream.
       const acked = await msg.ackAck().catch((e: unknown) => {
         this.logger.warn(`${where} ack not confirmed (${describeError(e)}): the segment may be redelivered`);
