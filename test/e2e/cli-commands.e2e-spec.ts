@@ -23,8 +23,9 @@ class FakeRuntime implements ContainerRuntime {
     this.scaled.push({ service: service.name, replicas });
     return Array.from({ length: replicas }, (_, i) => this.instance(service.name, i));
   }
-  async list() {
-    return [];
+  async list(service?: string) {
+    const last = this.scaled.filter((s) => s.service === service).at(-1);
+    return Array.from({ length: last?.replicas ?? 0 }, (_, i) => this.instance(service!, i));
   }
   async release() {}
   async close() {}
@@ -98,6 +99,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       [['service', 'show'], /show a service/],
       [['service', 'register'], /register \(or replace\) a service/],
       [['service', 'scale'], /run exactly this many workers of a service/],
+      [['service', 'instances'], /list the running workers/],
       [['pipeline', 'ls'], /list pipelines/],
       [['pipeline', 'show'], /show a pipeline/],
       [['pipeline', 'apply'], /create or replace a pipeline from a YAML or JSON file/],
@@ -138,6 +140,11 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     expect(await json('service', 'show', 'blur')).toMatchObject({ name: 'blur', version: '1.0.0' });
     expect(await json('service', 'scale', 'blur', '2')).toMatchObject({ service: 'blur', instances: [{ id: 'fake-blur-0' }, { id: 'fake-blur-1' }] });
     expect(runtime.scaled).toEqual([{ service: 'blur', replicas: 2 }]);
+    const instances = await cli('service', 'instances', 'blur');
+    expect(instances.code).toBe(0);
+    expect(instances.out).toMatch(/^fake-blur-0\trunning\tsince \S+\nfake-blur-1\trunning\tsince \S+$/);
+    const unknown = await cli('service', 'instances', 'nope');
+    expect(unknown.code).not.toBe(0);
   });
 
   it('applies a pipeline from YAML and lists it', async () => {

@@ -1,7 +1,8 @@
 // The orchestrator restarts in the middle of a live stream. With the process runtime its workers are
 // its children and stop with it, so while it is down segments queue in JetStream; once it is back
 // it re-ensures the services of every live stream (StreamsReconciler) and the queued segments are
-// processed in order: the HLS output has every segment and no gap.
+// processed in order: the HLS output has every segment and no gap. A replica count an operator set
+// before the restart is restored.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,12 +32,15 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('re-ensures the services of a live stream after a restart; segments queued meanwhile come out continuous', async () => {
+  it('re-ensures the services of a live stream and the operator\'s replica count after a restart; segments queued meanwhile come out continuous', async () => {
     const stream = await mesh.startStream({ id: 'restart-1' });
     const hop0 = stream.chain.hops[0]!.subject;
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     const delivery = `${mesh.env.DELIVERY_URL}/hls/restart-1/index.m3u8`;
     await waitForSegments(delivery, 2, 60_000);
+    // An operator scaled transcode up; the count must come back with the orchestrator.
+    const scaled = await mesh.api('POST', '/api/services/transcode/scale', { replicas: 2 });
+    expect(scaled.body.instances).toHaveLength(2);
 
     // SIGTERM: the orchestrator closes its runtime, whose workers drain and stop.
     await mesh.stopApp('orchestrator');
@@ -51,6 +55,9 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
 
     const again = await mesh.startApp('orchestrator');
     await again.waitForLine(/reconciled 1 live stream\(s\) over 2 service\(s\)/, 30_000);
+    await again.waitForLine(/service=transcode replicas=2 restored/, 30_000);
+    const instances = await mesh.api('GET', '/api/services/transcode/instances');
+    expect(instances.body.instances).toHaveLength(2);
     const view = await mesh.api('GET', '/api/streams/restart-1');
     expect(view.body).toMatchObject({ state: 'live', chain: { version: 1 } });
 

@@ -32,10 +32,17 @@ export function registerCatalogueCommands(program: Command): void {
     });
   service
     .command('scale <name> <replicas>')
-    .description('run exactly this many workers of a service, whatever streams use it (they share its consumer)')
+    .description('run exactly this many workers of a service, whatever streams use it (they share its consumer); kept while streams use it, also across an orchestrator restart')
     .action(async (name: string, replicas: string) =>
       print(await api().request('POST', `/api/services/${encodeURIComponent(name)}/scale`, { replicas: parseCount(replicas) })),
     );
+  service
+    .command('instances <name>')
+    .description('list the running workers (processes or containers) of a service')
+    .action(async (name: string) => {
+      const { instances } = await api().get<{ instances: { id: string; state: string; startedAt: string }[] }>(`/api/services/${encodeURIComponent(name)}/instances`);
+      for (const i of instances) process.stdout.write(`${i.id}\t${i.state}\tsince ${i.startedAt}\n`);
+    });
 
   const pipeline = program.command('pipeline').description('list, show and apply pipelines: named chains of stages that selectors pick for a stream');
   pipeline

@@ -43,7 +43,7 @@ export const BUCKETS = {
   ingest: 'lm_ingest',
   /** stream key -> streamId (ingest authorises publishes with it) */
   keys: 'lm_keys',
-  /** `service.<name>` -> ServiceSpec, `pipeline.<name>` -> PipelineSpec */
+  /** `service.<name>` -> ServiceSpec, `pipeline.<name>` -> PipelineSpec, `scale.<name>` -> an operator's replica count */
   catalogue: 'lm_catalogue',
   /** `<service>.<workerId>` -> WorkerHeartbeat, with a TTL */
   workers: 'lm_workers',

@@ -13,12 +13,23 @@ import { BUILT_IN_CATALOGUE, type BuiltInCatalogue } from './catalogue.builtins.
 
 const SERVICE = 'service.';
 const PIPELINE = 'pipeline.';
+const SCALE = 'scale.';
 
-/** Services and pipelines in the `lm_catalogue` bucket (`service.<name>`, `pipeline.<name>`). */
+/** An operator's `POST /api/services/:name/scale`, kept so that a restarted orchestrator restores it. */
+export interface ScaleRecord {
+  service: string;
+  replicas: number;
+  updatedAt: string;
+}
+
+/**
+ * Services, pipelines and operators' replica counts in the `lm_catalogue` bucket
+ * (`service.<name>`, `pipeline.<name>`, `scale.<name>`).
+ */
 @Injectable()
 export class CatalogueService implements OnModuleInit {
   private readonly logger = new Logger(CatalogueService.name);
-  private readonly store: JsonStore<ServiceSpec | PipelineSpec>;
+  private readonly store: JsonStore<ServiceSpec | PipelineSpec | ScaleRecord>;
 
   constructor(
     @Inject(Bus) bus: Bus,
@@ -88,7 +99,23 @@ export class CatalogueService implements OnModuleInit {
     const users = (await this.listPipelines()).filter((p) => p.stages.some((s) => s.service === name)).map((p) => p.name);
     if (users.length > 0) throw new ConflictException(`service "${name}" is used by pipeline(s) ${users.join(', ')}; change them first`);
     await this.store.delete(SERVICE + name);
+    await this.clearScale(name);
     this.logger.log(`service=${name} removed`);
+  }
+
+  // --- replica counts an operator asked for
+
+  async setScale(name: string, replicas: number): Promise<void> {
+    await this.store.put(SCALE + name, { service: name, replicas, updatedAt: new Date().toISOString() } satisfies ScaleRecord);
+  }
+
+  /** The service went idle (or away): the runtime is back to its minReplicas, so is the record. */
+  async clearScale(name: string): Promise<void> {
+    if (await this.store.get(SCALE + name)) await this.store.delete(SCALE + name);
+  }
+
+  async listScales(): Promise<ScaleRecord[]> {
+    return (await this.store.list(`${SCALE}*`)).map((e) => e.value as ScaleRecord);
   }
 
   // --- pipelines

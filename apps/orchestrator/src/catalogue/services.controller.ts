@@ -54,6 +54,15 @@ export class ServicesController {
         `replicas: must be between minReplicas ${spec.minReplicas} and maxReplicas ${spec.maxReplicas} of service "${name}"`,
       ]);
     }
-    return { service: name, instances: await this.runtime.scale(spec, body.replicas) };
+    const instances = await this.runtime.scale(spec, body.replicas);
+    // Kept until no stream uses the service any more, and restored by a restarted orchestrator.
+    await this.catalogue.setScale(name, body.replicas);
+    return { service: name, instances };
+  }
+
+  @Get(':name/instances')
+  async instances(@Param('name') name: string): Promise<{ service: string; instances: ServiceInstance[] }> {
+    await this.catalogue.getService(name);
+    return { service: name, instances: await this.runtime.list(name) };
   }
 }

@@ -10,8 +10,8 @@ import { StreamsService } from './streams.service.js';
  * Brings the runtime back in line with the buckets when the orchestrator starts. The KV state
  * survives a restart but the runtime's workers may not (the process runtime's workers are its
  * children and stop with it), so every live stream's services get their start instruction again;
- * segments queued in JetStream meanwhile are then processed in order. A stop interrupted by the
- * restart is finished.
+ * segments queued in JetStream meanwhile are then processed in order. Replica counts an operator
+ * set are restored, and a stop interrupted by the restart is finished.
  */
 @Injectable()
 export class StreamsReconciler implements OnApplicationBootstrap {
@@ -54,6 +54,17 @@ export class StreamsReconciler implements OnApplicationBootstrap {
         this.logger.log(`service=${name} containerId=${instance.id} ${reused ? 'reused' : 'started'} for live stream(s) ${ids.join(', ')}`);
       } catch (e) {
         this.logger.error(`service=${name} cannot be re-ensured for stream(s) ${ids.join(', ')}: ${(e as Error).message}`);
+      }
+    }
+    // Replica counts an operator set, which the process runtime lost with its workers (Docker and
+    // Swarm kept theirs; asking again changes nothing there).
+    for (const scale of await this.catalogue.listScales()) {
+      try {
+        const spec = await this.catalogue.getService(scale.service);
+        const instances = await this.runtime.scale(spec, scale.replicas);
+        this.logger.log(`service=${scale.service} replicas=${instances.length} restored (scaled by an operator at ${scale.updatedAt})`);
+      } catch (e) {
+        this.logger.error(`service=${scale.service} replica count ${scale.replicas} cannot be restored: ${(e as Error).message}`);
       }
     }
     for (const r of records.filter((e) => e.value.state === 'stopping')) {

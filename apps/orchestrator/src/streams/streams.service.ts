@@ -241,6 +241,8 @@ export class StreamsService {
       if (inUse.has(service)) continue;
       try {
         await this.runtime.release(service);
+        // An operator's replica count holds while streams use the service; idle, it is back to minReplicas.
+        await this.catalogue.clearScale(service);
         this.logger.log(`service=${service} released: no stream uses it`);
       } catch (e) {
         this.logger.warn(`service=${service} release failed: ${(e as Error).message}`);
