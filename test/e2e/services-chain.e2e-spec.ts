@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { watchInChromium } from '../support/browser.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp, runFfmpeg } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { REPO_ROOT } from '../support/processes.js';
@@ -77,6 +78,17 @@ describe('chains of services through the mesh', () => {
     expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
     expect((await fetch(`${mesh.apiUrl}/api/streams/no-such-stream/thumbnail.jpg`)).status).toBe(404);
     expect((await fetch(`${mesh.apiUrl}/api/streams/bad.id/thumbnail.jpg`)).status).toBe(400);
+
+    // Once the stream has ended, a player plays the rendition from its start through the joins,
+    // where the audio stage moved each segment's audio 43 ms ahead of its video, without a stall.
+    expect((await mesh.api('DELETE', '/api/streams/chain7')).body.state).toBe('ended');
+    const r360 = new URL('r360/index.m3u8', stream.playback.hls).toString();
+    await waitFor('the r360 playlist to end', 30_000, async () => ((await (await fetch(r360)).text()).includes('#EXT-X-ENDLIST') ? true : undefined));
+    const report = await watchInChromium(r360, 6);
+    expect(report.fatalErrors).toEqual([]);
+    expect([report.width, report.height]).toEqual([640, 360]);
+    expect(report.played).toBeGreaterThan(4);
+    expect(report.stalls).toBe(0);
   }, 240_000);
 
   it('runs a service written outside livemesh, registered through the API, in a chain with continuous HLS', async () => {
