@@ -1,4 +1,4 @@
-import { REENCODE_VIDEO, ingestSegmenterArgs, readerArgs } from './segmenter.run.js';
+import { REENCODE_AUDIO, REENCODE_VIDEO, ingestSegmenterArgs, readerArgs } from './segmenter.run.js';
 
 const after = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
 
@@ -29,7 +29,7 @@ describe('ingestSegmenterArgs', () => {
   it('reads the reader from stdin, rebases the run to 0 and lists segments on stdout', () => {
     expect(after(args, '-i')).toBe('pipe:0');
     expect(after(args, '-protocol_whitelist')).toBe('pipe');
-    expect(args).toEqual(expect.arrayContaining(['-copyts', '-start_at_zero', '-c', 'copy']));
+    expect(args).toEqual(expect.arrayContaining(['-copyts', '-start_at_zero', '-c:v', 'copy', '-c:a', 'copy']));
     expect(after(args, '-segment_list')).toBe('pipe:1');
     expect(after(args, '-segment_time')).toBe('2');
     expect(args.at(-1)).toBe('file:/data/ingest/s1/run-1/seg_%06d.ts');
@@ -46,6 +46,12 @@ describe('ingestSegmenterArgs', () => {
     expect(after(re, '-c:v')).toBe('libx264');
     expect(after(re, '-force_key_frames')).toMatch(/^expr:/);
     expect(after(re, '-c:a')).toBe('copy');
+  });
+
+  it('re-encodes the audio to AAC when the source has other audio', () => {
+    const a = ingestSegmenterArgs({ ...opts, audio: REENCODE_AUDIO });
+    expect(after(a, '-c:v')).toBe('copy');
+    expect(after(a, '-c:a')).toBe('aac');
   });
 
   it('refuses a negative offset', () => {

@@ -7,6 +7,7 @@ import {
   parseSegmentListLine,
   segmenterArgs,
   segmenterReencodeArgs,
+  type AudioEncode,
   type ExitInfo,
   type SegmentListEntry,
   type UrlSource,
@@ -39,6 +40,9 @@ export interface SegmenterRunOptions {
 
 /** Re-encode settings for a source whose GOPs are longer than a segment may be. */
 export const REENCODE_VIDEO: VideoEncode = { preset: 'veryfast', crf: 21 };
+
+/** Audio for a source whose audio is not AAC (MP3 over RTMP, MPEG-1 Layer II or AC-3 over SRT). */
+export const REENCODE_AUDIO: AudioEncode = { codec: 'aac', bitrateKbps: 128 };
 
 const PIPE_SOURCE: UrlSource = { url: 'pipe:0', protocols: ['pipe'] };
 
@@ -76,15 +80,17 @@ export function readerArgs(o: Pick<SegmenterRunOptions, 'input' | 'rwTimeoutMs'>
  * `-initial_offset` to what it writes after deciding its cuts on the run's own 0-based clock: cut
  * points stay every segmentSeconds, and the output continues the stream.
  */
-export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds' | 'dir' | 'reencode'> & { offset: number }): string[] {
+export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds' | 'dir' | 'reencode'> & { offset: number; audio?: AudioEncode }): string[] {
   if (!Number.isFinite(o.offset) || o.offset < 0) throw new RangeError(`segmenter offset must be a finite number >= 0, got ${o.offset}`);
-  const base = { input: PIPE_SOURCE, segmentSeconds: o.segmentSeconds, outputPattern: join(o.dir, 'seg_%06d.ts'), listTarget: 'pipe:1' as const };
+  const base = { input: PIPE_SOURCE, segmentSeconds: o.segmentSeconds, outputPattern: join(o.dir, 'seg_%06d.ts'), listTarget: 'pipe:1' as const, audio: o.audio };
   const args = o.reencode ? segmenterReencodeArgs({ ...base, video: o.reencode }) : segmenterArgs(base);
   const out = args.length - 1;
   return ['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5', ...args.slice(0, out), '-initial_offset', o.offset.toFixed(6), args[out] as string];
 }
 
 const START_LINE = /^\s*Duration: .*, start: (-?\d+(?:\.\d+)?)/;
+/** The input report's first audio stream, which is the one the reader maps (`0:a:0`). */
+const AUDIO_LINE = /^\s*Stream #0:\d+\S*: Audio: ([A-Za-z0-9_]+)/;
 const OUTPUT_LINE = /^Output #0/;
 const PROGRESS_LINE = /^[a-z_]+=\S*$/;
 const OUT_TIME = /^out_time_us=(\d+)$/;
@@ -112,6 +118,8 @@ export class SegmenterRun {
   timeline?: RunTimeline;
   readerArgs: string[];
   segmenterArgs?: string[];
+  /** The source's audio codec as the reader reported it; undefined when it has no audio (or before it ran). */
+  audioCodec?: string;
 
   constructor(
     private readonly o: SegmenterRunOptions,
@@ -203,11 +211,13 @@ export class SegmenterRun {
       reader.once('close', (code, signal) => resolve({ code, signal, expected: this.stopping !== undefined }));
     });
     // The input report comes before any output: `start:` (the source clock), then `Output #0`.
+    let audioCodec: string | undefined;
     const started = new Promise<number | undefined>((resolve) => {
       let sourceStart: number | undefined;
       readLines(reader.stderr, (line) => {
         const m = START_LINE.exec(line);
         if (m && sourceStart === undefined) sourceStart = Number(m[1]);
+        audioCodec ??= AUDIO_LINE.exec(line)?.[1];
         if (OUTPUT_LINE.test(line)) resolve(sourceStart);
         if (!REPORT_LINE.test(line)) this.keepStderr(`reader: ${line}`);
       });
@@ -223,7 +233,12 @@ export class SegmenterRun {
       this.signalReader('SIGKILL');
       return readerExit;
     }
-    this.segmenterArgs = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset });
+    // Every stage and player downstream expects AAC; one encoder here, running for the whole
+    // source, also joins its frames without the clicks per-segment encoders would make.
+    const audio = audioCodec !== undefined && audioCodec !== 'aac' ? REENCODE_AUDIO : undefined;
+    if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
+    this.audioCodec = audioCodec;
+    this.segmenterArgs = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
     this.logger.debug(
       `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${this.segmenterArgs.join(' ')}`,
     );

@@ -148,7 +148,8 @@ describe('segmenterArgs', () => {
     const a = segmenterArgs(base);
     expect(a).toContain('-copyts');
     expect(a).toContain('-start_at_zero');
-    expect(after(a, '-c')).toBe('copy');
+    expect(after(a, '-c:v')).toBe('copy');
+    expect(after(a, '-c:a')).toBe('copy');
     expect(after(a, '-f')).toBe('segment');
     expect(after(a, '-segment_time')).toBe('2');
     expect(after(a, '-segment_format')).toBe('mpegts');
@@ -160,6 +161,14 @@ describe('segmenterArgs', () => {
     // One shift for all segments when a B-frame source's first DTS is negative (see segmenterTail).
     expect(after(a, '-avoid_negative_ts')).toBe('make_non_negative');
     expect(a.at(-1)).toBe('file:/tmp/s/seg_%06d.ts');
+  });
+
+  it('re-encodes the audio to AAC when asked (a source whose audio is not AAC), video still copied', () => {
+    const a = segmenterArgs({ ...base, audio: { codec: 'aac', bitrateKbps: 128 } });
+    expect(after(a, '-c:v')).toBe('copy');
+    expect(after(a, '-c:a')).toBe('aac');
+    expect(after(a, '-b:a')).toBe('128k');
+    expect(after(segmenterReencodeArgs({ ...base, video: { preset: 'veryfast' }, audio: { codec: 'aac', bitrateKbps: 96 } }), '-c:a')).toBe('aac');
   });
 
   it('can keep the absolute source clock', () => {

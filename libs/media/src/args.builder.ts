@@ -266,6 +266,11 @@ export interface SegmenterOptions {
    */
   startAtZero?: boolean;
   maxAllocBytes?: number;
+  /**
+   * Re-encode the audio (default: copy). For a source whose audio is not AAC: every stage and
+   * player downstream expects AAC, and one long-running encoder here joins its frames seamlessly.
+   */
+  audio?: AudioEncode;
 }
 
 function checkSegmenter(o: SegmenterOptions): void {
@@ -301,6 +306,10 @@ function segmenterTail(o: SegmenterOptions): string[] {
   ];
 }
 
+function segmenterAudio(o: SegmenterOptions): string[] {
+  return o.audio ? audioEncodeArgs(o.audio) : ['-c:a', 'copy'];
+}
+
 function segmenterHead(o: SegmenterOptions): string[] {
   checkSegmenter(o);
   const source = 'url' in o.input ? o.input : { file: o.input.file };
@@ -318,7 +327,7 @@ function segmenterHead(o: SegmenterOptions): string[] {
  * on stdout (`file,start,end`) announces a finished segment; see parseSegmentListLine.
  */
 export function segmenterArgs(o: SegmenterOptions): string[] {
-  return [...segmenterHead(o), '-c', 'copy', ...segmenterTail(o)];
+  return [...segmenterHead(o), '-c:v', 'copy', ...segmenterAudio(o), ...segmenterTail(o)];
 }
 
 /**
@@ -332,7 +341,7 @@ export function segmenterReencodeArgs(o: SegmenterOptions & { video: VideoEncode
     ...segmenterHead(o),
     ...x264Args(o.video),
     '-force_key_frames', `expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+${n}))`,
-    '-c:a', 'copy',
+    ...segmenterAudio(o),
     ...segmenterTail(o),
   ];
 }
