@@ -52,6 +52,6 @@ describe('ingest: sources it normalises', () => {
     const hls = await publishAndProbe('mp3src', clip, 3);
     expect(hls.segments.map((s) => s.audioCodec)).toEqual(hls.segments.map(() => 'aac'));
     assertContinuous(hls, { size: { width: 320, height: 240 }, audio: true });
-    expect(h.logs.text()).toMatch(/stream mp3src: the source's audio is mp3, not AAC: re-encoding it to AAC 128 kb\/s/);
+    expect(h.logs.text()).toMatch(/stream mp3src: the source's audio is mp3, not AAC-LC: re-encoding it to AAC 128 kb\/s/);
   });
 });

@@ -89,8 +89,26 @@ export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds
 }
 
 const START_LINE = /^\s*Duration: .*, start: (-?\d+(?:\.\d+)?)/;
-/** The input report's first audio stream, which is the one the reader maps (`0:a:0`). */
-const AUDIO_LINE = /^\s*Stream #0:\d+\S*: Audio: ([A-Za-z0-9_]+)/;
+/** The input report's first audio stream, which is the one the reader maps (`0:a:0`): codec and profile. */
+const AUDIO_LINE = /^\s*Stream #0:\d+\S*: Audio: ([A-Za-z0-9_]+)(?: \(([^)[]*)\))?/;
+
+/**
+ * The audio of a source as the reader's input report names it (`aac (LC)`, `aac (HE-AAC)`,
+ * `mp3`, `mp2`, ...), when that line is its first audio stream; undefined for any other line.
+ */
+export function reportedAudio(line: string): string | undefined {
+  const m = AUDIO_LINE.exec(line);
+  return m ? (m[2] ? `${m[1]} (${m[2]})` : m[1]) : undefined;
+}
+
+/**
+ * Whether ingest must re-encode that audio: anything but AAC-LC. HE-AAC decodes at twice its
+ * header's rate, which the audio stage cannot carry across joins; the rest is not AAC at all.
+ */
+export function audioNeedsReencode(reported: string | undefined): boolean {
+  if (reported === undefined) return false;
+  return !/^aac(?: \((?:LC)\))?$/.test(reported);
+}
 const OUTPUT_LINE = /^Output #0/;
 const PROGRESS_LINE = /^[a-z_]+=\S*$/;
 const OUT_TIME = /^out_time_us=(\d+)$/;
@@ -118,7 +136,7 @@ export class SegmenterRun {
   timeline?: RunTimeline;
   readerArgs: string[];
   segmenterArgs?: string[];
-  /** The source's audio codec as the reader reported it; undefined when it has no audio (or before it ran). */
+  /** The source's audio as the reader reported it (`aac (LC)`, `mp3`); undefined when it has none (or before it ran). */
   audioCodec?: string;
 
   constructor(
@@ -217,7 +235,7 @@ export class SegmenterRun {
       readLines(reader.stderr, (line) => {
         const m = START_LINE.exec(line);
         if (m && sourceStart === undefined) sourceStart = Number(m[1]);
-        audioCodec ??= AUDIO_LINE.exec(line)?.[1];
+        audioCodec ??= reportedAudio(line);
         if (OUTPUT_LINE.test(line)) resolve(sourceStart);
         if (!REPORT_LINE.test(line)) this.keepStderr(`reader: ${line}`);
       });
@@ -235,8 +253,8 @@ export class SegmenterRun {
     }
     // Every stage and player downstream expects AAC; one encoder here, running for the whole
     // source, also joins its frames without the clicks per-segment encoders would make.
-    const audio = audioCodec !== undefined && audioCodec !== 'aac' ? REENCODE_AUDIO : undefined;
-    if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
+    const audio = audioNeedsReencode(audioCodec) ? REENCODE_AUDIO : undefined;
+    if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC-LC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
     this.audioCodec = audioCodec;
     this.segmenterArgs = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
     this.logger.debug(
