@@ -11,7 +11,6 @@ const WRITE_EVERY_MS = 2000;
 
 interface Latency {
   samples: number[];
-  last: number;
   writtenAt: number;
   writing?: Promise<void>;
 }
@@ -55,28 +54,25 @@ export class DeliveryStatusReporter {
     });
   }
 
-  /** The stream's current figures, or undefined before its first live segment. */
-  current(streamId: string): DeliveryStatus['latency'] | undefined {
-    const l = this.latency.get(streamId);
-    return l ? { glassToGlassMs: { p50: median(l.samples), last: l.last, samples: l.samples.length } } : undefined;
-  }
-
   private sample(streamId: string, ms: number): void {
     let l = this.latency.get(streamId);
     if (!l) {
-      l = { samples: [], last: ms, writtenAt: 0 };
+      l = { samples: [], writtenAt: 0 };
       this.latency.set(streamId, l);
     }
     l.samples.push(ms);
     if (l.samples.length > SAMPLES) l.samples.shift();
-    l.last = ms;
     const p50 = median(l.samples);
     this.metrics.streamGlassToGlass.set({ stream: streamId, stat: 'last' }, ms / 1000);
     this.metrics.streamGlassToGlass.set({ stream: streamId, stat: 'p50' }, p50 / 1000);
     const now = Date.now();
     if (now - l.writtenAt < WRITE_EVERY_MS || l.writing) return;
     l.writtenAt = now;
-    const status: DeliveryStatus = { streamId, latency: this.current(streamId)!, updatedAt: new Date(now).toISOString() };
+    const status: DeliveryStatus = {
+      streamId,
+      latency: { glassToGlassMs: { p50, last: ms, samples: l.samples.length } },
+      updatedAt: new Date(now).toISOString(),
+    };
     l.writing = this.store
       .put(statusKey(streamId, 'delivery'), status)
       .then(() => undefined)

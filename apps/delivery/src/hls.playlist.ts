@@ -138,6 +138,7 @@ export class HlsPlaylist {
   private firstArrivalAt?: number;
   private mediaSequence = 0;
   private discontinuitySequence = 0;
+  /** EXT-X-TARGETDURATION: never decreases, as RFC 8216 requires it not to change. */
   private targetDuration: number;
   private skipPending = false;
   private last?: PlaylistEntry;
@@ -170,11 +171,6 @@ export class HlsPlaylist {
 
   get bufferedCount(): number {
     return this.buffer.size;
-  }
-
-  /** EXT-X-TARGETDURATION: never decreases, as RFC 8216 requires it not to change. */
-  get targetDurationSeconds(): number {
-    return this.targetDuration;
   }
 
   /** How long a missing seq is waited for, ms. */

@@ -183,22 +183,14 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       const [rendition, playlist] = live[0]!;
       return { kind: 'media', text: playlist.render(`${rendition}/`), ended: playlist.ended };
     }
-    const variants: VariantInfo[] = live.map(([rendition, p]) => {
-      const bw = p.bandwidth()!;
-      return { rendition, bandwidth: bw.peak, averageBandwidth: bw.average, resolution: p.resolution() };
-    });
-    return { kind: 'multivariant', text: renderMultivariant(variants), ended: live.every(([, p]) => p.ended) };
+    return { kind: 'multivariant', ...renderVariants(live) };
   }
 
   /** The multivariant playlist of a stream whose variants link to `file` (time-shifted or event playlists). */
   multivariant(streamId: string, file: string): { text: string; ended: boolean } | undefined {
     const live = this.liveRenditions(streamId);
     if (!live || live.length < 2) return undefined;
-    const variants: VariantInfo[] = live.map(([rendition, p]) => {
-      const bw = p.bandwidth()!;
-      return { rendition, bandwidth: bw.peak, averageBandwidth: bw.average, resolution: p.resolution() };
-    });
-    return { text: renderMultivariant(variants, file), ended: live.every(([, p]) => p.ended) };
+    return renderVariants(live, file);
   }
 
   /** Renditions with at least one listed segment, or undefined for an unknown stream. */
@@ -264,4 +256,13 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       }
     }
   }
+}
+
+/** The multivariant playlist over renditions that each list a segment (so each has a bit rate). */
+function renderVariants(live: readonly [string, HlsPlaylist][], file?: string): { text: string; ended: boolean } {
+  const variants: VariantInfo[] = live.map(([rendition, p]) => {
+    const bw = p.bandwidth()!;
+    return { rendition, bandwidth: bw.peak, averageBandwidth: bw.average, resolution: p.resolution() };
+  });
+  return { text: renderMultivariant(variants, file), ended: live.every(([, p]) => p.ended) };
 }

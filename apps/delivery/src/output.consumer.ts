@@ -1,10 +1,9 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BadSegmentError, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
-import { Bus, DeliverPolicy, readSegment, type Consumer, type JsMsg } from '@livemesh/bus';
+import { Bus, DeliverPolicy, readSegment, type JsMsg } from '@livemesh/bus';
+import { ConsumeLoop } from './consume.loop.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
-
-type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
 
 const RETRY_MS = 1_000;
 const READ_ATTEMPTS = 3;
@@ -19,50 +18,29 @@ const READ_ATTEMPTS = 3;
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutputConsumer.name);
-  private messages?: ConsumerMessages;
-  private loop?: Promise<void>;
-  private stopping = false;
   private readonly bootAt = Date.now();
+  private readonly loop: ConsumeLoop;
 
   constructor(
     private readonly bus: Bus,
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,
-  ) {}
+  ) {
+    this.loop = new ConsumeLoop(
+      'output consumer',
+      () => this.bus.js.consumers.get(STREAMS.output, { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All }),
+      (msg) => this.handle(msg),
+      this.logger,
+    );
+  }
 
-  async onApplicationBootstrap(): Promise<void> {
-    // Awaited here so the app only reports ready once its consumer exists.
-    const consumer = await this.consumer();
-    this.loop = this.run(consumer);
+  onApplicationBootstrap(): Promise<void> {
+    return this.loop.start();
   }
 
   /** SIGTERM: stop reading and finish the segment in hand. */
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop;
-  }
-
-  private consumer(): Promise<Consumer> {
-    return this.bus.js.consumers.get(STREAMS.output, { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All });
-  }
-
-  private async run(first: Consumer): Promise<void> {
-    let consumer: Consumer | undefined = first;
-    while (!this.stopping) {
-      try {
-        consumer ??= await this.consumer();
-        this.messages = await consumer.consume({ max_messages: 64 });
-        if (this.stopping) await this.messages.close();
-        for await (const msg of this.messages) await this.handle(msg);
-        if (!this.stopping) this.logger.warn('output consumer stopped; consuming again');
-      } catch (e) {
-        if (this.stopping) break;
-        this.logger.warn(`output consumer failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
-        await new Promise((r) => setTimeout(r, RETRY_MS));
-      }
-      consumer = undefined;
-    }
+  beforeApplicationShutdown(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async handle(msg: JsMsg): Promise<void> {

@@ -1,11 +1,8 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Env, STREAMS, isToken, subjects } from '@livemesh/contracts';
-import { Bus, DeliverPolicy, type Consumer } from '@livemesh/bus';
+import { Bus, DeliverPolicy } from '@livemesh/bus';
+import { ConsumeLoop } from './consume.loop.js';
 import { HlsRegistry } from './hls.registry.js';
-
-type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
-
-const RETRY_MS = 1_000;
 
 /**
  * Closes a stream's playlists when its `ended` status event arrives. Reads `lm.evt.stream.*.ended`
@@ -18,54 +15,33 @@ const RETRY_MS = 1_000;
 @Injectable()
 export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StreamEndListener.name);
-  private messages?: ConsumerMessages;
-  private loop?: Promise<void>;
-  private stopping = false;
-  private readonly lookBackMs: number;
+  private readonly loop: ConsumeLoop;
 
   constructor(
-    private readonly bus: Bus,
+    bus: Bus,
     private readonly registry: HlsRegistry,
     env?: Env,
   ) {
-    this.lookBackMs = Math.max(env?.DELIVERY_KEEP_SECONDS ?? 0, env?.OUTPUT_RETENTION_SECONDS ?? 0) * 1000;
+    const lookBackMs = Math.max(env?.DELIVERY_KEEP_SECONDS ?? 0, env?.OUTPUT_RETENTION_SECONDS ?? 0) * 1000;
+    this.loop = new ConsumeLoop(
+      'ended-event consumer',
+      () =>
+        bus.js.consumers.get(STREAMS.events, {
+          filter_subjects: subjects.streamEventsOfKind('ended'),
+          deliver_policy: DeliverPolicy.StartTime,
+          opt_start_time: new Date(Date.now() - lookBackMs).toISOString(),
+        }),
+      (msg) => this.onEvent(msg.subject, msg.data, msg.time.getTime()),
+      this.logger,
+    );
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const consumer = await this.consumer();
-    this.loop = this.run(consumer);
+  onApplicationBootstrap(): Promise<void> {
+    return this.loop.start();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close().catch(() => undefined);
-    await this.loop;
-  }
-
-  private consumer(): Promise<Consumer> {
-    return this.bus.js.consumers.get(STREAMS.events, {
-      filter_subjects: subjects.streamEventsOfKind('ended'),
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: new Date(Date.now() - this.lookBackMs).toISOString(),
-    });
-  }
-
-  private async run(first: Consumer): Promise<void> {
-    let consumer: Consumer | undefined = first;
-    while (!this.stopping) {
-      try {
-        consumer ??= await this.consumer();
-        this.messages = await consumer.consume({ max_messages: 64 });
-        if (this.stopping) await this.messages.close();
-        for await (const msg of this.messages) this.onEvent(msg.subject, msg.data, msg.time.getTime());
-        if (!this.stopping) this.logger.warn('ended-event consumer stopped; consuming again');
-      } catch (e) {
-        if (this.stopping) break;
-        this.logger.warn(`ended-event consumer failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
-        await new Promise((r) => setTimeout(r, RETRY_MS));
-      }
-      consumer = undefined;
-    }
+  beforeApplicationShutdown(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Public for tests: one raw status event, stored at `storedAt` (ms). */

@@ -133,11 +133,8 @@ export class SegmenterRun {
   private readonly ended: Promise<ExitInfo>;
   private resolveEnded!: (info: ExitInfo) => void;
   /** The run's mapping onto the output timeline, once planned. */
-  timeline?: RunTimeline;
-  readerArgs: string[];
-  segmenterArgs?: string[];
-  /** The source's audio as the reader reported it (`aac (LC)`, `mp3`); undefined when it has none (or before it ran). */
-  audioCodec?: string;
+  private timeline?: RunTimeline;
+  private readonly readerArgs: string[];
 
   constructor(
     private readonly o: SegmenterRunOptions,
@@ -255,12 +252,11 @@ export class SegmenterRun {
     // source, also joins its frames without the clicks per-segment encoders would make.
     const audio = audioNeedsReencode(audioCodec) ? REENCODE_AUDIO : undefined;
     if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC-LC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
-    this.audioCodec = audioCodec;
-    this.segmenterArgs = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
+    const args = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
     this.logger.debug(
-      `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${this.segmenterArgs.join(' ')}`,
+      `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${args.join(' ')}`,
     );
-    const segmenter = new SupervisedProcess(o.ffmpegPath, this.segmenterArgs, {
+    const segmenter = new SupervisedProcess(o.ffmpegPath, args, {
       stdin: 'pipe',
       onStdoutLine: (line) => this.onListLine(line),
       onStderrLine: (line) => this.onSegmenterStderr(line),

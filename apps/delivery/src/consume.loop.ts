@@ -1,0 +1,56 @@
+import type { Logger } from '@nestjs/common';
+import type { Consumer, JsMsg } from '@livemesh/bus';
+
+type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
+
+const RETRY_MS = 1_000;
+
+/**
+ * Reads an ordered consumer until stop(), one message at a time. An ordered consumer lives only
+ * as long as its subscription: when it stops or fails, a new one is opened (`open` decides where
+ * it starts) after RETRY_MS.
+ */
+export class ConsumeLoop {
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  private stopping = false;
+
+  constructor(
+    /** Names the consumer in logs ("output consumer"). */
+    private readonly what: string,
+    private readonly open: () => Promise<Consumer>,
+    private readonly handle: (msg: JsMsg) => void | Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Resolves once the first consumer exists, so the app only reports ready with it in place. */
+  async start(): Promise<void> {
+    const consumer = await this.open();
+    this.loop = this.run(consumer);
+  }
+
+  /** Stops reading; resolves once the message in hand is handled. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
+  }
+
+  private async run(first: Consumer): Promise<void> {
+    let consumer: Consumer | undefined = first;
+    while (!this.stopping) {
+      try {
+        consumer ??= await this.open();
+        this.messages = await consumer.consume({ max_messages: 64 });
+        if (this.stopping) await this.messages.close();
+        for await (const msg of this.messages) await this.handle(msg);
+        if (!this.stopping) this.logger.warn(`${this.what} stopped; consuming again`);
+      } catch (e) {
+        if (this.stopping) break;
+        this.logger.warn(`${this.what} failed (${(e as Error).message}); retrying in ${RETRY_MS} ms`);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+      consumer = undefined;
+    }
+  }
+}
