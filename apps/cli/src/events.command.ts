@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { publishJson, type Bus } from '@livemesh/bus';
 import { StartStreamRequest, StopStreamRequest, subjects, validateMessage } from '@livemesh/contracts';
-import { collectPair, collectStage, connectBus } from './options.js';
+import { collectPair, collectStage, connectBus, startRequestBody, type StartFlags } from './options.js';
 
 export function registerEventCommands(program: Command): void {
   program
@@ -32,14 +32,8 @@ export function registerEventCommands(program: Command): void {
     .option('-s, --stage <service[:json]>', 'an explicit stage, repeatable, in chain order', collectStage)
     .option('-a, --attr <key=value>', 'attribute for pipeline selectors, repeatable', collectPair)
     .option('--source <url>', 'pull the stream from this URL')
-    .action(async (id: string, o: { pipeline?: string; stage?: unknown[]; attr?: Record<string, string>; source?: string }) => {
-      const body = validateMessage(StartStreamRequest, {
-        id,
-        ...(o.pipeline ? { pipeline: o.pipeline } : {}),
-        ...(o.stage ? { stages: o.stage } : {}),
-        ...(o.attr ? { attributes: o.attr } : {}),
-        ...(o.source ? { source: { url: o.source } } : {}),
-      }, 'stream-start event');
+    .action(async (id: string, o: StartFlags) => {
+      const body = validateMessage(StartStreamRequest, startRequestBody(id, o), 'stream-start event');
       await publishOnce(await connectBus(program, 'cli-platform'), subjects.platformStarted, body);
     });
   platform

@@ -43,7 +43,7 @@ Configuration comes from the environment (NATS_URL, HTTP_PORT, ...; see docs/con
 
   registerUpCommand(program, env);
   registerStreamCommands(program);
-  registerCatalogueCommands(program);
+  registerCatalogueCommands(program, env);
   registerEventCommands(program);
   registerImageCommands(program, env);
 

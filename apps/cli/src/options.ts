@@ -29,6 +29,25 @@ export function collectStage(
   return [...previous, { service: value.slice(0, i), params: params as Record<string, unknown> }];
 }
 
+/** The flags both ways of starting a stream take (`stream start`, `platform start-event`). */
+export interface StartFlags {
+  pipeline?: string;
+  stage?: unknown[];
+  attr?: Record<string, string>;
+  source?: string;
+}
+
+/** A StartStreamRequest body from those flags; a flag not given is left out. */
+export function startRequestBody(id: string, o: StartFlags): Record<string, unknown> {
+  return {
+    id,
+    ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+    ...(o.stage ? { stages: o.stage } : {}),
+    ...(o.attr ? { attributes: o.attr } : {}),
+    ...(o.source ? { source: { url: o.source } } : {}),
+  };
+}
+
 /** A whole number of at least 0, for --replicas and the like. */
 export function parseCount(value: string): number {
   if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);

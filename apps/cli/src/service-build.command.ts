@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { ServiceSpec, loadEnv, validateMessage, type Env } from '@livemesh/contracts';
+import { ServiceSpec, validateMessage, type Env } from '@livemesh/contracts';
 import {
   APP_IMAGES,
   appEntry,
@@ -65,7 +65,7 @@ async function checkoutRoot(): Promise<string> {
  * SDK as an image on the worker image, records its environment and configuration as labels,
  * pushes it, and registers it in the catalogue with the image and the pushed digest.
  */
-export function registerServiceBuildCommand(service: Command, program: Command): void {
+export function registerServiceBuildCommand(service: Command, program: Command, env: Env): void {
   service
     .command('build <dir>')
     .description('build a stage-SDK service (its folder, built) into an image, push it and register it in the catalogue')
@@ -76,7 +76,6 @@ export function registerServiceBuildCommand(service: Command, program: Command):
     .option('--rebuild-worker', 'rebuild the worker image from this checkout first', false)
     .option('--no-register', 'do not register the service in the catalogue')
     .action(async (dir: string, o: BuildOptions) => {
-      const env = loadEnv();
       const folder = resolve(dir);
       const pkg = await step('reading package.json', async () => JSON.parse(await readFile(join(folder, 'package.json'), 'utf8')) as { name?: string; version?: string; description?: string; main?: string; livemesh?: PackageMeta });
       const main = pkg.main ?? 'dist/index.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DeliverPolicy, readSegment } from '@livemesh/bus';
 import { STREAMS, subjects, type StreamView } from '@livemesh/contracts';
 import { ApiClient } from './api.client.js';
-import { collectPair, collectStage, connectBus, print } from './options.js';
+import { collectPair, collectStage, connectBus, print, startRequestBody, type StartFlags } from './options.js';
 
 export function registerStreamCommands(program: Command): void {
   const api = () => new ApiClient(program.opts<{ api: string }>().api);
@@ -16,16 +16,7 @@ export function registerStreamCommands(program: Command): void {
     .option('-s, --stage <service[:json]>', 'an explicit stage, repeatable, in chain order', collectStage)
     .option('--source <url>', 'pull the stream from this URL (rtmp, srt, http(s) HLS) instead of waiting for a publish')
     .option('-a, --attr <key=value>', 'an attribute pipeline selectors match on, repeatable', collectPair)
-    .action(async (id: string, o: { pipeline?: string; stage?: unknown[]; source?: string; attr?: Record<string, string> }) => {
-      const body = {
-        id,
-        ...(o.pipeline ? { pipeline: o.pipeline } : {}),
-        ...(o.stage ? { stages: o.stage } : {}),
-        ...(o.source ? { source: { url: o.source } } : {}),
-        ...(o.attr ? { attributes: o.attr } : {}),
-      };
-      print(await api().request<StreamView>('POST', '/api/streams', body));
-    });
+    .action(async (id: string, o: StartFlags) => print(await api().request<StreamView>('POST', '/api/streams', startRequestBody(id, o))));
 
   stream
     .command('stop <id>')

@@ -1,13 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { ensureDurable, type Bus, type Consumer, type JsMsg } from '@livemesh/bus';
+import { AckPolicy, DeliverPolicy, ensureDurable, type Bus, type Consumer, type JsMsg } from '@livemesh/bus';
 
 type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
-type ConsumerConfig = Parameters<typeof ensureDurable>[2];
-// The enum values of @nats-io/jetstream, which only @livemesh/bus depends on.
-const EXPLICIT_ACK = 'explicit' as ConsumerConfig['ack_policy'];
-const DELIVER_ALL = 'all' as ConsumerConfig['deliver_policy'];
 
 export interface JetStreamEventServerOptions {
   /** JetStream stream holding the events. */
@@ -56,8 +52,8 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
       const consumer = await ensureDurable(this.bus, stream, {
         durable_name: durable,
         filter_subject: filterSubject,
-        ack_policy: EXPLICIT_ACK,
-        deliver_policy: DELIVER_ALL,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
         ack_wait: (this.options.ackWaitMs ?? 60_000) * 1_000_000,
         max_deliver: this.options.maxDeliver ?? 5,
         max_ack_pending: 1,

@@ -84,7 +84,7 @@ function parseEvent(m: JsMsg): StreamEvent | undefined {
     return undefined;
   }
   if (!body || typeof body !== 'object' || !isToken(body.streamId) || typeof body.kind !== 'string' || typeof body.at !== 'string') return undefined;
-  if (`lm.evt.stream.${body.streamId}.${body.kind}` !== m.subject) return undefined;
+  if (subjects.streamEvent(body.streamId, body.kind) !== m.subject) return undefined;
   return {
     streamId: body.streamId,
     kind: body.kind,
