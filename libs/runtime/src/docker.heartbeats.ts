@@ -1,5 +1,6 @@
 import { BUCKETS, type WorkerHeartbeat } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
+import type { RuntimeLogger } from './runtime.types.js';
 
 /** Where a container runtime reads workers' heartbeats from. */
 export interface HeartbeatSource {
@@ -33,4 +34,26 @@ export class BusHeartbeatSource implements HeartbeatSource {
     this.bus = undefined;
     await bus?.close();
   }
+}
+
+/**
+ * Heartbeats by the worker's host name (the container's) and by its id, the freshest per key;
+ * undefined when they cannot be read, which says nothing about the workers.
+ */
+export async function heartbeatAges(source: HeartbeatSource | undefined, logger: RuntimeLogger): Promise<Map<string, { ageMs: number; processed: number }> | undefined> {
+  if (!source) return undefined;
+  const out = new Map<string, { ageMs: number; processed: number }>();
+  try {
+    for (const hb of await source.list()) {
+      const v = { ageMs: Date.now() - Date.parse(hb.at), processed: hb.processed };
+      for (const key of [hb.host, hb.workerId]) {
+        const prev = out.get(key);
+        if (!prev || prev.ageMs > v.ageMs) out.set(key, v);
+      }
+    }
+  } catch (e) {
+    logger.warn(`heartbeats unavailable: ${(e as Error).message}`);
+    return undefined;
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
 import { followProgress } from './docker.client.js';
 import { LABELS, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
-import type { HeartbeatSource } from './docker.heartbeats.js';
+import { heartbeatAges, type HeartbeatSource } from './docker.heartbeats.js';
 import { IMAGE_USER, imageExists } from './image.base.js';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 
@@ -153,7 +153,7 @@ export class DockerRuntime implements ContainerRuntime {
     let all = await this.containersOf(service);
     if (!d || this.closing) return all;
     const want = this.want(d.spec, d.startParams, d.image);
-    const beats = await this.heartbeatAges();
+    const beats = await heartbeatAges(this.opts.heartbeats, this.opts.logger);
 
     const dead: ContainerInfo[] = [];
     const hung: ContainerInfo[] = [];
@@ -280,7 +280,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   private async views(list: ContainerInfo[]): Promise<ServiceInstance[]> {
-    const beats = await this.heartbeatAges();
+    const beats = await heartbeatAges(this.opts.heartbeats, this.opts.logger);
     return list.map((c) => {
       const name = (c.Names[0] ?? '').replace(/^\//, '');
       const beat = beats?.get(name);
@@ -290,28 +290,6 @@ export class DockerRuntime implements ContainerRuntime {
       if (beat) Object.assign(detail, { heartbeatAgeMs: beat.ageMs, processed: beat.processed });
       return { id: name, service: c.Labels[LABELS.service]!, state, startedAt: new Date(c.Created * 1000).toISOString(), detail };
     });
-  }
-
-  /**
-   * Heartbeats by container name (the worker's host name, or its id when it reports the one it
-   * was given); undefined when they cannot be read, which says nothing about the workers.
-   */
-  private async heartbeatAges(): Promise<Map<string, { ageMs: number; processed: number }> | undefined> {
-    if (!this.opts.heartbeats) return undefined;
-    const out = new Map<string, { ageMs: number; processed: number }>();
-    try {
-      for (const hb of await this.opts.heartbeats.list()) {
-        const v = { ageMs: Date.now() - Date.parse(hb.at), processed: hb.processed };
-        for (const key of [hb.host, hb.workerId]) {
-          const prev = out.get(key);
-          if (!prev || prev.ageMs > v.ageMs) out.set(key, v);
-        }
-      }
-    } catch (e) {
-      this.opts.logger.warn(`heartbeats unavailable: ${(e as Error).message}`);
-      return undefined;
-    }
-    return out;
   }
 
   /** Running long enough to have beaten, but its last beat (if any) is older than the stale limit. */

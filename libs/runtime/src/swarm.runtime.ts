@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
 import { LABELS, heartbeatHealth, imageOf, pinnedImage, toEnvList, workerEnvironment, workloadLabels } from './docker.labels.js';
+import { heartbeatAges } from './docker.heartbeats.js';
 import type { DockerRuntimeOptions } from './docker.runtime.js';
 import { IMAGE_USER } from './image.base.js';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from './runtime.types.js';
@@ -96,7 +97,7 @@ export class SwarmRuntime implements ContainerRuntime {
 
   async list(service?: string): Promise<ServiceInstance[]> {
     const services = await this.docker.listServices({ filters: { label: [`${LABELS.managed}=true`, ...(service ? [`${LABELS.service}=${service}`] : [])] } });
-    const beats = await this.heartbeatAges();
+    const beats = await heartbeatAges(this.opts.heartbeats, this.opts.logger);
     const out: ServiceInstance[] = [];
     for (const svc of services) {
       const name = svc.Spec?.Labels?.[LABELS.service];
@@ -237,22 +238,6 @@ export class SwarmRuntime implements ContainerRuntime {
     const tasks = svc ? ((await this.docker.listTasks({ filters: { service: [svc.ID] } })) as SwarmTask[]) : [];
     const why = tasks.map((t) => t.Status?.Err ?? t.Status?.Message).filter(Boolean).slice(-3).join('; ');
     throw new RuntimeError(`service ${service}: ${replicas} task(s) not running after ${this.opts.convergeTimeoutMs ?? 120_000} ms (${last.length} known${why ? `: ${why}` : ''})`);
-  }
-
-  private async heartbeatAges(): Promise<Map<string, { ageMs: number; processed: number }> | undefined> {
-    if (!this.opts.heartbeats) return undefined;
-    try {
-      const out = new Map<string, { ageMs: number; processed: number }>();
-      for (const hb of await this.opts.heartbeats.list()) {
-        const v = { ageMs: Date.now() - Date.parse(hb.at), processed: hb.processed };
-        out.set(hb.host, v);
-        out.set(hb.workerId, v);
-      }
-      return out;
-    } catch (e) {
-      this.opts.logger.warn(`heartbeats unavailable: ${(e as Error).message}`);
-      return undefined;
-    }
   }
 
   private cancelRelease(service: string): void {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceSpec } from '@livemesh/contracts';
-import { escapeFilterValue } from '@livemesh/media';
+import { escapeFilterValue, inputArgs } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
 
 export interface DetectParams {
@@ -117,8 +117,7 @@ export const detectStage = defineStage<DetectParams>({
     if (useVideo || useAudio) {
       const args = [
         '-copyts',
-        '-hide_banner', '-nostdin', '-loglevel', 'error', '-max_alloc', String(512 * 1024 * 1024),
-        '-protocol_whitelist', 'pipe', '-probesize', '5000000', '-analyzeduration', '5000000', '-f', 'mpegts', '-i', 'pipe:0',
+        ...inputArgs({ source: 'pipe', format: 'mpegts' }),
         ...(useVideo ? ['-map', '0:v:0', '-filter:v', [...video, `metadata=mode=print:file=${escapeFilterValue(vFile)}`].join(',')] : []),
         ...(useAudio ? ['-map', '0:a:0', '-filter:a', [...audio, `ametadata=mode=print:file=${escapeFilterValue(aFile)}`].join(',')] : []),
         '-f', 'null', '-',

@@ -1,12 +1,12 @@
 import type { ServiceSpec } from '@livemesh/contracts';
-import { segmentStageArgs, type X264Preset } from '@livemesh/media';
+import { segmentStageArgs } from '@livemesh/media';
 import { defineStage, fpsGridFilter, sourceFrameRate } from '@livemesh/stage-sdk';
-import { crfParam, presetParam } from './encode.params.js';
+import { crfParam, presetParam, type StagePreset } from './encode.params.js';
 
 export interface FpsParams {
   fps: number;
   crf: number;
-  preset: Extract<X264Preset, 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium'>;
+  preset: StagePreset;
 }
 
 const paramSchema = {

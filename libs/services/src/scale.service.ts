@@ -1,7 +1,7 @@
 import type { ServiceSpec } from '@livemesh/contracts';
-import { scaleFilter, segmentStageArgs, type X264Preset } from '@livemesh/media';
+import { scaleFilter, segmentStageArgs } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
-import { crfParam, presetParam } from './encode.params.js';
+import { crfParam, presetParam, type StagePreset } from './encode.params.js';
 
 export interface ScaleParams {
   width: number;
@@ -9,7 +9,7 @@ export interface ScaleParams {
   /** Fit inside width x height keeping the picture's shape, instead of stretching to exactly that size. */
   keepAspect: boolean;
   crf: number;
-  preset: Extract<X264Preset, 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium'>;
+  preset: StagePreset;
 }
 
 const paramSchema = {

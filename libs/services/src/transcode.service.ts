@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
-import { scaleFilter, segmentStageArgs, type X264Preset } from '@livemesh/media';
+import type { ServiceSpec } from '@livemesh/contracts';
+import { scaleFilter, segmentStageArgs } from '@livemesh/media';
 import { defineStage, fpsGridFilter, sourceFrameRate, type RenditionOutput } from '@livemesh/stage-sdk';
 import { ladderStageArgs, type LadderRung } from './ladder.args.js';
-import { presetParam } from './encode.params.js';
+import { presetParam, type StagePreset } from './encode.params.js';
 
 export interface TranscodeParams {
   width: number;
   height: number;
   videoBitrateKbps: number;
   fps?: number;
-  preset: Extract<X264Preset, 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium'>;
+  preset: StagePreset;
   rendition: string;
   /** An ABR ladder: when given, each rung is one rendition and width/height/bitrate/rendition above are not used. */
   renditions?: LadderRung[];
@@ -86,10 +86,8 @@ async function ladder(
   workDir: () => Promise<string>,
   ffmpeg: (args: string[]) => Promise<Uint8Array>,
 ): Promise<RenditionOutput[]> {
+  // ladderStageArgs refuses a rung name given twice, before anything runs.
   const rungs = p.renditions!.map((r) => ({ ...r, videoBitrateKbps: r.videoBitrateKbps ?? 1200 }));
-  const names = rungs.map((r) => r.name);
-  const twice = names.filter((n, i) => names.indexOf(n) !== i);
-  if (twice.length) throw new ValidationFailedError('transcode parameters are invalid', [`renditions: name "${twice[0]}" appears twice`]);
   const dir = rungs.length > 1 ? await workDir() : '';
   const targets = rungs.map((_, i) => (i === rungs.length - 1 ? 'pipe:1' : join(dir, `rung${i}.ts`)));
   const last = await ffmpeg(ladderStageArgs({ rungs, preset: p.preset, fps: p.fps, sourceFps, targets }));

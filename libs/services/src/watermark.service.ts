@@ -72,11 +72,15 @@ export function overlayGraph(p: Pick<WatermarkParams, 'imageWidth' | 'opacity' |
   ].join(';');
 }
 
-/** The logo's bytes: from the service configuration's path, else from the object store; cached per stream. */
-async function logo(ctx: StageContext<WatermarkParams>, name: string): Promise<Uint8Array> {
+/**
+ * Writes the logo to `file`: from the service configuration's path, else from the object store.
+ * Checked like a segment (a forged header must not make the decoder allocate gigabytes) when first
+ * loaded, then cached per stream, so later segments neither fetch nor probe it again.
+ */
+async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file: string): Promise<void> {
   const key = `watermark.image.${name}`;
   const cached = ctx.state.get(key) as Uint8Array | undefined;
-  if (cached) return cached;
+  if (cached) return writeFile(file, cached);
   const images = (ctx.config.images ?? {}) as Record<string, unknown>;
   const path = images[name];
   let bytes: Uint8Array | undefined;
@@ -87,8 +91,9 @@ async function logo(ctx: StageContext<WatermarkParams>, name: string): Promise<U
   }
   if (!bytes) throw new ValidationFailedError(`watermark image "${name}" is not provided`, [`image: set config.images.${name} to a path in the container, or store lm_blobs watermark/${name}`]);
   if (bytes.byteLength > MAX_IMAGE_BYTES) throw new MediaInputError(`watermark image "${name}" is ${bytes.byteLength} bytes, above ${MAX_IMAGE_BYTES}`, '', null);
+  await writeFile(file, bytes);
+  assertSaneDimensions(await probe(file, { timeoutMs: 10_000 }), IMAGE_LIMITS);
   ctx.state.set(key, bytes);
-  return bytes;
 }
 
 export const watermarkStage = defineStage<WatermarkParams>({
@@ -99,9 +104,7 @@ export const watermarkStage = defineStage<WatermarkParams>({
     const dir = await ctx.workDir();
     if (image !== undefined) {
       const file = join(dir, 'logo.img');
-      await writeFile(file, await logo(ctx, image));
-      // Checked like a segment: a forged header must not make the decoder allocate gigabytes.
-      assertSaneDimensions(await probe(file, { timeoutMs: 10_000 }), IMAGE_LIMITS);
+      await writeLogo(ctx, image, file);
       const args = [
         '-copyts',
         ...inputArgs({ source: 'pipe', format: 'mpegts' }),
