@@ -13,15 +13,15 @@ import {
   subjects,
   type ChainSpec,
   type Env,
-  type SegmentMeta,
   type StreamEvent,
   type WorkerHeartbeat,
 } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
-import { probe, runFfmpeg, runFfprobe, segmenterArgs, streamStartSeconds, testSourceArgs, type ProbeResult } from '@livemesh/media';
+import { probe, runFfmpeg, runFfprobe, streamStartSeconds, testSourceArgs } from '@livemesh/media';
 import { BUILT_IN_SERVICES, audioStage, thumbnailBlobNames } from '@livemesh/services';
 import { defineFrameStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { cutTestSegments, stageInputs, type StageInput } from '../support/segments.js';
 import { waitFor } from '../support/wait.js';
 
 interface Received {
@@ -30,26 +30,7 @@ interface Received {
   data: Uint8Array;
 }
 
-interface Input {
-  meta: SegmentMeta;
-  data: Uint8Array;
-  probe: ProbeResult;
-}
-
 const T = 60_000;
-
-/** Cuts a clip into ~2 s segments on its key frames, the way ingest does, with their metadata. */
-async function cut(dir: string, clip: string, streamId: string): Promise<Input[]> {
-  const list = await runFfmpeg(segmenterArgs({ input: { file: clip }, segmentSeconds: 2, outputPattern: join(dir, `${streamId}_%03d.ts`), listTarget: 'pipe:1' }), { timeoutMs: T });
-  const out: Input[] = [];
-  for (const [i, line] of list.stdout.toString('utf8').trim().split('\n').entries()) {
-    const [file, start, end] = line.split(',');
-    const data = new Uint8Array(await readFile(join(dir, file!)));
-    const meta: SegmentMeta = { streamId, seq: i, hop: 0, rendition: 'main', pts: Number(start), duration: Number(end) - Number(start), ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
-    out.push({ meta, data, probe: await probe(data, { timeoutMs: T, format: 'mpegts' }) });
-  }
-  return out;
-}
 
 async function packetTimes(data: Uint8Array, kind: 'v' | 'a'): Promise<number[]> {
   const { stdout } = await runFfprobe(['-v', 'error', '-f', 'mpegts', '-select_streams', `${kind}:0`, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', '-i', 'pipe:0'], { input: data, timeoutMs: T });
@@ -83,7 +64,7 @@ describe('built-in services on real media', () => {
   let bus: Bus;
   let env: Env;
   let dir: string;
-  let main: Input[];
+  let main: StageInput[];
   let chains: JsonStore<ChainSpec>;
   const handles: StageHandle[] = [];
   const received: Received[] = [];
@@ -92,9 +73,7 @@ describe('built-in services on real media', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-services-e2e-'));
     // 6 s of 320x240 at 25 fps + a 440 Hz tone (the segmenter moves its start to 0, as ingest does).
-    const clip = join(dir, 'main.ts');
-    await runFfmpeg(testSourceArgs({ width: 320, height: 240, fps: 25, durationSec: 6, output: { file: clip }, realtime: false, format: 'mpegts' }), { timeoutMs: T });
-    main = await cut(dir, clip, 'main');
+    main = await stageInputs(await cutTestSegments(dir, 6, T), 'main', T);
     expect(main).toHaveLength(3);
 
     nats = await startNatsServer();
@@ -124,7 +103,7 @@ describe('built-in services on real media', () => {
   }, 60_000);
 
   /** One-hop chain `service` for stream `id`, the inputs published to it, and the outputs once all are out. */
-  async function runHop(id: string, service: string, params: Record<string, unknown>, inputs: Input[], renditions = ['main']): Promise<Map<string, Received>> {
+  async function runHop(id: string, service: string, params: Record<string, unknown>, inputs: StageInput[], renditions = ['main']): Promise<Map<string, Received>> {
     await chains.put(id, { streamId: id, version: 1, updatedAt: new Date().toISOString(), hops: [{ index: 0, service, params, subject: subjects.segment(service, id, 0), next: null }] });
     for (const input of inputs) {
       await publishSegment(bus, subjects.segment(service, id, 0), { meta: { ...input.meta, streamId: id }, data: input.data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
@@ -201,7 +180,7 @@ describe('built-in services on real media', () => {
     const output = await decodeMono(joined);
     // The first segment starts where the input does (nothing held before it), so sample k is sample k.
     const err = blockErrors(input, output);
-    const audioStart = (i: Input) => streamStartSeconds(i.probe, 'audio')!;
+    const audioStart = (i: StageInput) => streamStartSeconds(i.probe, 'audio')!;
     // Blocks around each input join and each output join (two packets earlier).
     const joins = main.slice(1).map((i) => Math.floor(((audioStart(i) - audioStart(main[0]!)) * 48_000) / 1024));
     const atJoins = joins.flatMap((b) => [b - 3, b - 2, b - 1, b, b + 1]).map((b) => err[b]!);
@@ -269,7 +248,7 @@ describe('built-in services on real media', () => {
       '-output_ts_offset', '20', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', `file:${clip}`,
     ], { timeoutMs: T });
     const data = new Uint8Array(await readFile(clip));
-    const input: Input = { meta: { streamId: 'det', seq: 0, hop: 0, rendition: 'main', pts: 20, duration: 3, ingestTime: Date.now(), epoch: 0, chainVersion: 1 }, data, probe: await probe(data, { timeoutMs: T, format: 'mpegts' }) };
+    const input: StageInput = { meta: { streamId: 'det', seq: 0, hop: 0, rendition: 'main', pts: 20, duration: 3, ingestTime: Date.now(), epoch: 0, chainVersion: 1 }, data, probe: await probe(data, { timeoutMs: T, format: 'mpegts' }) };
     const out = await runHop('det', 'detect', { minSeconds: 0.5 }, [input]);
     expect(out.get('main#0')!.data.byteLength).toBe(data.byteLength);
     const found = await waitFor('black, freeze, silence and scene events', 10_000, () => {

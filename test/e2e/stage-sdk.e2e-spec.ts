@@ -1,7 +1,7 @@
 // The stage SDK end to end: a real nats-server, real ffmpeg, the built-in watermark -> transcode
 // chain run in-process by runStage, fed with MPEG-TS segments cut from a generated clip.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,10 +18,11 @@ import {
   type WorkerHeartbeat,
 } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
-import { probe, runFfmpeg, segmenterArgs, streamStartSeconds, testSourceArgs, type ProbeResult } from '@livemesh/media';
+import { probe, streamStartSeconds } from '@livemesh/media';
 import { transcodeStage, watermarkStage } from '@livemesh/services';
 import { runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { cutTestSegments, stageInputs, type StageInput } from '../support/segments.js';
 import { waitFor } from '../support/wait.js';
 
 const HOSTILE_TEXT = "a'b:c,d%{pts}\\e;[x]";
@@ -38,7 +39,7 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   let bus: Bus;
   let env: Env;
   let dir: string;
-  let inputs: { meta: SegmentMeta; data: Uint8Array; probe: ProbeResult }[];
+  let inputs: StageInput[];
   const handles: StageHandle[] = [];
   const outputs: Received[] = [];
   const deadLetterEvents: StreamEvent[] = [];
@@ -49,16 +50,8 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-stage-e2e-'));
     // 6 s of 640x360 H.264 + AAC, cut on its 2 s key frames the way ingest does (copy, source timeline).
-    await runFfmpeg(testSourceArgs({ width: 640, height: 360, fps: 25, durationSec: 6, output: { file: join(dir, 'clip.ts') }, realtime: false, format: 'mpegts' }), { timeoutMs: ffTimeout });
-    const list = await runFfmpeg(segmenterArgs({ input: { file: join(dir, 'clip.ts') }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%03d.ts'), listTarget: 'pipe:1' }), { timeoutMs: ffTimeout });
-    const entries = list.stdout.toString('utf8').trim().split('\n').map((l) => l.split(','));
-    expect(entries).toHaveLength(3);
-    inputs = [];
-    for (const [i, [file, start, end]] of entries.entries()) {
-      const data = new Uint8Array(await readFile(join(dir, file!)));
-      const meta: SegmentMeta = { streamId: STREAM, seq: i, hop: 0, rendition: 'main', pts: Number(start), duration: Number(end) - Number(start), ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
-      inputs.push({ meta, data, probe: await probe(data, { timeoutMs: ffTimeout, format: 'mpegts' }) });
-    }
+    inputs = await stageInputs(await cutTestSegments(dir, 6, ffTimeout, { width: 640, height: 360 }), STREAM, ffTimeout);
+    expect(inputs).toHaveLength(3);
 
     nats = await startNatsServer();
     env = loadEnv({ NATS_URL: nats.url, MEDIA_TIMEOUT_MS: String(ffTimeout), STAGE_MAX_ATTEMPTS: '3' });

@@ -2,7 +2,6 @@
 // Where none answers they are skipped with one line saying why, except in CI, where
 // LIVEMESH_REQUIRE_DOCKER=1 turns the missing engine into a failing test.
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:http';
 
 export type DockerAvailability = { ok: true } | { ok: false; why: string };
 
@@ -13,39 +12,9 @@ export function dockerHost(): string {
   return process.env.DOCKER_HOST || DEFAULT_HOST;
 }
 
-/** Pings the engine at DOCKER_HOST (`GET /_ping`, expects 200 "OK"). unix:// and tcp:// (plain HTTP) hosts. */
-export function dockerAvailable(timeoutMs = 3_000): Promise<DockerAvailability> {
-  return ping(dockerHost(), timeoutMs);
-}
-
-function ping(host: string, timeoutMs: number): Promise<DockerAvailability> {
-  let target: { socketPath: string } | { host: string; port: number };
-  if (host.startsWith('unix://')) {
-    target = { socketPath: host.slice('unix://'.length) };
-  } else if (host.startsWith('tcp://') || host.startsWith('http://')) {
-    const u = new URL(host.replace(/^tcp:/, 'http:'));
-    target = { host: u.hostname, port: Number(u.port || 2375) };
-  } else {
-    return Promise.resolve({ ok: false, why: `DOCKER_HOST=${host} is not a unix:// or tcp:// address` });
-  }
-  return new Promise((resolve) => {
-    const req = request({ ...target, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        if (res.statusCode === 200 && body.trim() === 'OK') resolve({ ok: true });
-        else resolve({ ok: false, why: `no Docker engine at ${host}: GET /_ping -> HTTP ${res.statusCode} ${body.trim().slice(0, 80)}` });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ ok: false, why: `no Docker engine at ${host}: ${err.message}` }));
-    req.end();
-  });
-}
-
-// The child's copy of ping(), as plain JavaScript: a function's toString() would carry whatever
-// the test transpiler or coverage instrumentation put into it.
+// Pings the engine at DOCKER_HOST (`GET /_ping`, expects 200 "OK"; unix:// and tcp:// hosts) from a
+// child Node process, as plain JavaScript: a function's toString() would carry whatever the test
+// transpiler or coverage instrumentation put into it.
 const PING_SCRIPT = `
 const http = require('node:http');
 const host = process.argv[1];
@@ -69,7 +38,7 @@ req.end();
 let cached: DockerAvailability | undefined;
 
 /**
- * The same check, synchronously, so describeDocker can register its suite while the test file
+ * Whether an engine answers, synchronously, so describeDocker can register its suite while the test file
  * loads (jest collects describe blocks synchronously). Runs the ping in a child Node process.
  */
 export function dockerAvailableSync(): DockerAvailability {

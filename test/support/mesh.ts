@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { spawnApp, type AppProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 export interface Mesh {
   nats: NatsServer;
@@ -35,17 +36,11 @@ export interface StreamView {
 }
 
 async function waitHealthy(url: string, app: AppProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${app.name} not healthy at ${url} within ${timeoutMs} ms:\n${app.tail(40)}`);
+  await waitFor(`${app.name} to be healthy at ${url}`, timeoutMs, async () => (await fetch(url)).ok, {
+    intervalMs: 200,
+    retryErrors: true, // not listening yet
+    detail: () => app.tail(40),
+  });
 }
 
 export async function startMesh(extraEnv: Record<string, string> = {}): Promise<Mesh> {
@@ -107,27 +102,7 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
     },
     stop,
     async stopApp(name, graceMs = 30_000) {
-      const app = apps[name];
-      if (app.pid === undefined) return;
-      try {
-        process.kill(app.pid, 'SIGTERM');
-      } catch {
-        return; // already gone
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const killed = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          try {
-            process.kill(app.pid!, 'SIGKILL');
-          } catch {
-            /* exited meanwhile */
-          }
-          resolve();
-        }, graceMs);
-      });
-      await Promise.race([app.exited, killed]);
-      clearTimeout(timer);
-      await app.exited;
+      await apps[name].stop(graceMs);
     },
     async startApp(name) {
       const app = spawnApp(name, env);

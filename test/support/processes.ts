@@ -22,8 +22,8 @@ export interface AppProcess {
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM, then SIGKILL after 5 s; resolves once it has exited. */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves once it has exited. */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const live = new Set<ChildProcess>();
@@ -142,8 +142,8 @@ export function spawnNode(name: string, argv: string[], env: Record<string, stri
         });
       });
     },
-    async stop() {
-      await terminate(child);
+    async stop(graceMs) {
+      await terminate(child, graceMs);
       return exited;
     },
   };

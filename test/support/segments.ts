@@ -3,7 +3,8 @@
 // delivery or a stage directly.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseSegmentListLine, runFfmpeg, segmenterArgs, testSourceArgs } from '@livemesh/media';
+import type { SegmentMeta } from '@livemesh/contracts';
+import { parseSegmentListLine, probe, runFfmpeg, segmenterArgs, testSourceArgs, type ProbeResult } from '@livemesh/media';
 
 export interface CutSegment {
   /** Position in the clip, from 0. */
@@ -14,10 +15,10 @@ export interface CutSegment {
   data: Uint8Array;
 }
 
-/** Writes a `durationSec` 320x240 25 fps clip (H.264 + AAC) into `dir` and returns it cut into 2 s segments. */
-export async function cutTestSegments(dir: string, durationSec: number, timeoutMs: number): Promise<CutSegment[]> {
+/** Writes a `durationSec` 25 fps clip (H.264 + AAC, 320x240 unless `size`) into `dir` and returns it cut into 2 s segments. */
+export async function cutTestSegments(dir: string, durationSec: number, timeoutMs: number, size = { width: 320, height: 240 }): Promise<CutSegment[]> {
   const clip = join(dir, 'clip.ts');
-  await runFfmpeg(testSourceArgs({ width: 320, height: 240, fps: 25, durationSec, output: { file: clip }, realtime: false, format: 'mpegts' }), { timeoutMs });
+  await runFfmpeg(testSourceArgs({ ...size, fps: 25, durationSec, output: { file: clip }, realtime: false, format: 'mpegts' }), { timeoutMs });
   const cut = await runFfmpeg(segmenterArgs({ input: { file: clip }, segmentSeconds: 2, outputPattern: join(dir, 'seg_%d.ts'), listTarget: 'pipe:1' }), { timeoutMs });
   const list = cut.stdout.toString('utf8').split('\n').map(parseSegmentListLine).filter((e) => e !== undefined);
   const segments: CutSegment[] = [];
@@ -25,4 +26,21 @@ export async function cutTestSegments(dir: string, durationSec: number, timeoutM
     segments.push({ seq, start: e.start, end: e.end, data: await readFile(join(dir, e.file.split('/').pop()!)) });
   }
   return segments;
+}
+
+/** A segment as ingest hands it to a stream's first hop, with its ffprobe result for comparing a stage's output. */
+export interface StageInput {
+  meta: SegmentMeta;
+  data: Uint8Array;
+  probe: ProbeResult;
+}
+
+/** `segments` as the hop-0 input of stream `streamId`, stamped now as ingest stamps them. */
+export async function stageInputs(segments: CutSegment[], streamId: string, timeoutMs: number): Promise<StageInput[]> {
+  const inputs: StageInput[] = [];
+  for (const s of segments) {
+    const meta: SegmentMeta = { streamId, seq: s.seq, hop: 0, rendition: 'main', pts: s.start, duration: s.end - s.start, ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
+    inputs.push({ meta, data: s.data, probe: await probe(s.data, { timeoutMs, format: 'mpegts' }) });
+  }
+  return inputs;
 }
