@@ -28,10 +28,8 @@ const AUDIO = { bitrateKbps: 128, volumeDb: -3 };
 /** The audio stage's ffmpeg arguments (libs/services audio.service.ts with normalize off). */
 function audioArgs() {
   const g = 10 ** (AUDIO.volumeDb / 20);
-  const args = segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps: AUDIO.bitrateKbps }, audioFilter: volumeRamp(g, g, 0, 2) });
   // As the service does: drop the fresh AAC encoder's priming packet (once per process).
-  args.splice(args.lastIndexOf('-f'), 0, '-bsf:a', 'noise=drop=eq(n\\,0)');
-  return args;
+  return segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps: AUDIO.bitrateKbps }, audioFilter: volumeRamp(g, g, 0, 2), keepAudioPackets: { from: 1 } });
 }
 
 /** Output options inserted before the muxer's `-f`. */

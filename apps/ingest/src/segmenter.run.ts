@@ -4,6 +4,7 @@ import type { Logger } from '@nestjs/common';
 import {
   SupervisedProcess,
   inputArgs,
+  isProgressLine,
   parseSegmentListLine,
   segmenterArgs,
   segmenterReencodeArgs,
@@ -52,15 +53,10 @@ const PIPE_SOURCE: UrlSource = { url: 'pipe:0', protocols: ['pipe'] };
  * the run is planned from it before the segmenter starts.
  */
 export function readerArgs(o: Pick<SegmenterRunOptions, 'input' | 'rwTimeoutMs'>): string[] {
-  const args = inputArgs({ source: o.input });
-  const level = args.indexOf('-loglevel');
-  if (level >= 0) args[level + 1] = 'info';
-  // libs/media has no per-input options: -rw_timeout must stand before the -i it applies to.
-  const i = args.lastIndexOf('-i');
   return [
     '-nostats',
     '-copyts',
-    ...args.slice(0, i), '-rw_timeout', String(o.rwTimeoutMs * 1000), ...args.slice(i),
+    ...inputArgs({ source: o.input, logLevel: 'info', inputOptions: ['-rw_timeout', String(o.rwTimeoutMs * 1000)] }),
     '-map', '0:v:0?',
     '-map', '0:a:0?',
     '-c', 'copy',
@@ -110,7 +106,6 @@ export function audioNeedsReencode(reported: string | undefined): boolean {
   return !/^aac(?: \((?:LC)\))?$/.test(reported);
 }
 const OUTPUT_LINE = /^Output #0/;
-const PROGRESS_LINE = /^[a-z_]+=\S*$/;
 const OUT_TIME = /^out_time_us=(\d+)$/;
 /** The input/output report and banner lines: not errors, kept out of the tail. */
 const REPORT_LINE = /^\s|^(Input|Output) #|^Stream mapping|^Press \[q\]/;
@@ -294,7 +289,7 @@ export class SegmenterRun {
   }
 
   private onSegmenterStderr(line: string): void {
-    if (PROGRESS_LINE.test(line)) {
+    if (isProgressLine(line)) {
       const t = OUT_TIME.exec(line);
       if (t && this.o.onProgress && !this.finished && this.stopping === undefined) this.o.onProgress(Number(t[1]) / 1e6, this.lastListedEnd, this);
       return;

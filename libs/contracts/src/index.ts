@@ -54,7 +54,7 @@ export {
   type Segment,
 } from './segment.js';
 export type { StreamEvent, WorkerHeartbeat } from './events.js';
-export { ServiceRunDto, ServiceSpec } from './service.js';
+export { ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export { checkParamSchema, validateParams } from './params.js';
 export { Env, envWasSet, loadEnv } from './env.js';

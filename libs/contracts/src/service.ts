@@ -94,3 +94,11 @@ export class ServiceSpec {
   @IsBoolean()
   builtIn?: boolean;
 }
+
+/** Body of `POST /api/services/:name/scale` (the CLI's `service scale` sends it). */
+export class ScaleRequest {
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  replicas!: number;
+}

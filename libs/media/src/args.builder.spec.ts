@@ -40,6 +40,13 @@ describe('inputArgs', () => {
     expect(a.at(-1)).toBe('rtmp://127.0.0.1:1935/live/key');
   });
 
+  it('logs at error unless asked for the input report, and puts the input\'s own options just before its -i', () => {
+    expect(after(inputArgs({ source: 'pipe' }), '-loglevel')).toBe('error');
+    const a = inputArgs({ source: { url: 'rtmp://127.0.0.1/live/k', protocols: ['rtmp', 'tcp'] }, logLevel: 'info', inputOptions: ['-rw_timeout', '15000000'] });
+    expect(after(a, '-loglevel')).toBe('info');
+    expect(a.slice(-4)).toEqual(['-rw_timeout', '15000000', '-i', 'rtmp://127.0.0.1/live/k']);
+  });
+
   it.each([
     [{ url: 'file:/etc/passwd', protocols: ['rtmp', 'tcp'] }],
     [{ url: 'rtmp://h/x', protocols: [] }],
@@ -91,6 +98,13 @@ describe('segmentStageArgs', () => {
     expect(a.filter((x, i) => a[i - 1] === '-map')).toEqual(['0:v:0?', '0:a:0?']);
     expect(after(a, '-c:a')).toBe('copy');
     expect(after(a, '-filter:v')).toBe('scale=320:240');
+  });
+
+  it('drops the encoded audio packets it is told to, and refuses that on copied audio', () => {
+    const keep = (r: { from: number; to?: number }) => after(segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps: 96 }, keepAudioPackets: r }), '-bsf:a');
+    expect(keep({ from: 1 })).toBe('noise=drop=lt(n\\,1)');
+    expect(keep({ from: 3, to: 97 })).toBe('noise=drop=lt(n\\,3)+gte(n\\,97)');
+    expect(() => segmentStageArgs({ video: 'copy', audio: 'copy', keepAudioPackets: { from: 1 } })).toThrow(ValidationFailedError);
   });
 
   it('encodes audio only when asked', () => {

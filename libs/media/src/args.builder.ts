@@ -32,6 +32,10 @@ export interface InputOptions {
   format?: string;
   /** Largest single allocation ffmpeg may make; bounds what a forged header can make it reserve. */
   maxAllocBytes?: number;
+  /** Default `error`; `info` prints the input report (the source's start time and streams). */
+  logLevel?: 'error' | 'info';
+  /** Options of this input itself (e.g. `-rw_timeout` for a network source), placed just before its `-i`. */
+  inputOptions?: string[];
 }
 
 const DEFAULT_MAX_ALLOC = 512 * 1024 * 1024;
@@ -73,12 +77,13 @@ export function inputArgs(o: InputOptions): string[] {
   return [
     '-hide_banner',
     '-nostdin',
-    '-loglevel', 'error',
+    '-loglevel', o.logLevel ?? 'error',
     '-max_alloc', String(maxAlloc),
     '-protocol_whitelist', whitelist,
     '-probesize', '5000000',
     '-analyzeduration', '5000000',
     ...(o.format ? ['-f', o.format] : []),
+    ...(o.inputOptions ?? []),
     '-i', target,
   ];
 }
@@ -133,7 +138,20 @@ export interface SegmentStageOptions {
   video: VideoEncode | 'copy';
   audio: 'copy' | AudioEncode;
   audioFilter?: string;
+  /** Which encoded audio packets are written (see keepAudioPacketsArgs); all by default. */
+  keepAudioPackets?: AudioPacketRange;
   maxAllocBytes?: number;
+}
+
+/** Encoded audio packets by index, [from, to): 0 is a fresh AAC encoder's priming packet; no `to` keeps the rest. */
+export interface AudioPacketRange {
+  from: number;
+  to?: number;
+}
+
+/** The bitstream filter that drops the encoded audio packets outside `r`, counted from the encoder's first. */
+function keepAudioPacketsArgs(r: AudioPacketRange): string[] {
+  return ['-bsf:a', `noise=drop=lt(n\\,${r.from})${r.to === undefined ? '' : `+gte(n\\,${r.to})`}`];
 }
 
 /**
@@ -152,6 +170,7 @@ export interface SegmentStageOptions {
 export function segmentStageArgs(o: SegmentStageOptions): string[] {
   if (o.video === 'copy' && o.videoFilter) invalid('stage options', ['a video filter needs video encoding, not copy']);
   if (o.audio === 'copy' && o.audioFilter) invalid('stage options', ['an audio filter needs audio encoding, not copy']);
+  if (o.audio === 'copy' && o.keepAudioPackets) invalid('stage options', ['choosing audio packets needs audio encoding, not copy']);
   return [
     '-copyts',
     ...inputArgs({ source: 'pipe', format: 'mpegts', maxAllocBytes: o.maxAllocBytes }),
@@ -161,6 +180,7 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
     ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264OnSourceTimeline(o.video)),
     ...(o.audioFilter ? ['-filter:a', o.audioFilter] : []),
     ...(o.audio === 'copy' ? ['-c:a', 'copy'] : audioEncodeArgs(o.audio)),
+    ...(o.keepAudioPackets ? keepAudioPacketsArgs(o.keepAudioPackets) : []),
     ...mpegtsOnSourceTimeline(),
   ];
 }
@@ -185,7 +205,7 @@ export interface CarriedAudioStageOptions {
    * Which encoded packets are written, by index (0 is the encoder's priming packet, packet k >= 1
    * starts (k - 1) * 1024 samples after startSample): [from, to).
    */
-  keepPackets: { from: number; to: number };
+  keepPackets: Required<AudioPacketRange>;
   audio: AudioEncode;
   maxAllocBytes?: number;
 }
@@ -229,7 +249,7 @@ export function carriedAudioStageArgs(o: CarriedAudioStageOptions): string[] {
     '-map', '[a]',
     '-c:v', 'copy',
     ...audioEncodeArgs(o.audio),
-    '-bsf:a', `noise=drop=lt(n\\,${o.keepPackets.from})+gte(n\\,${o.keepPackets.to})`,
+    ...keepAudioPacketsArgs(o.keepPackets),
     ...mpegtsOnSourceTimeline(),
   ];
 }

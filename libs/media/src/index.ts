@@ -12,6 +12,7 @@ export {
   testSourceArgs,
   x264Args,
   type AudioEncode,
+  type AudioPacketRange,
   type CarriedAudioStageOptions,
   type InputOptions,
   type SegmentListEntry,
@@ -35,7 +36,7 @@ export { probe, runFfmpeg, runFfprobe, type ProbeOptions, type RunOptions, type 
 export { streamStartSeconds, type ProbeFormat, type ProbeResult, type ProbeStream } from './probe.types.js';
 export { DEFAULT_DIMENSION_LIMITS, assertSaneDimensions, type DimensionLimits } from './probe.guard.js';
 export { readAdtsTrack, splitAdtsFrames, type AdtsTrack, type AdtsUnusable } from './ts.audio.js';
-export { isInputFailure } from './stderr.tail.js';
+export { isInputFailure, isProgressLine } from './stderr.tail.js';
 export {
   SupervisedProcess,
   type ExitInfo,

@@ -221,11 +221,11 @@ export const audioStage = defineStage<AudioParams>({
   },
 });
 
-/** One segment on its own (audio that is not AAC in ADTS): exact timestamps, but a join may click. */
+/**
+ * One segment on its own (audio that is not AAC in ADTS): exact timestamps, but a join may click.
+ * A fresh AAC encoder emits one priming packet before the first real one, timed one packet ahead
+ * of the input: dropping it leaves exactly the input's packets on exactly its timestamps.
+ */
 function plainAudioArgs(audioFilter: string, bitrateKbps: number): string[] {
-  const args = segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps }, audioFilter });
-  // A fresh AAC encoder emits one priming packet before the first real one, timed one packet
-  // ahead of the input: dropping it leaves exactly the input's packets on exactly its timestamps.
-  args.splice(args.lastIndexOf('-f'), 0, '-bsf:a', 'noise=drop=eq(n\\,0)');
-  return args;
+  return segmentStageArgs({ video: 'copy', audio: { codec: 'aac', bitrateKbps }, audioFilter, keepAudioPackets: { from: 1 } });
 }

@@ -7,8 +7,10 @@ import type { StageLog } from './stage.definition.js';
 class MemoryCarries {
   readonly values = new Map<string, { revision: number; value: Carry | string }>();
   failNextGet?: Error;
+  gets = 0;
   private revision = 0;
   async get(key: string): Promise<CarryEntry | undefined> {
+    this.gets++;
     if (this.failNextGet) {
       const e = this.failNextGet;
       this.failNextGet = undefined;
@@ -58,6 +60,26 @@ describe('SegmentCarryAccess', () => {
     await left(store, 3, { meta: { from: 3 }, data: new Uint8Array() });
     access(store, 4).leave({ meta: { from: 'failed attempt of 4' }, data: new Uint8Array() });
     expect((await access(store, 4).previous())?.meta).toEqual({ from: 3 });
+  });
+
+  it('reads the value once for a segment that both reads and leaves, and again only when it changed meanwhile', async () => {
+    const store = new MemoryCarries();
+    await left(store, 4, { meta: { from: 4 }, data: new Uint8Array() });
+    const a = access(store, 5);
+    const before = store.gets;
+    expect((await a.previous())?.meta).toEqual({ from: 4 });
+    a.leave({ meta: { from: 5 }, data: new Uint8Array() });
+    await a.commit();
+    expect(store.gets - before).toBe(1);
+    expect((await access(store, 6).previous())?.meta).toEqual({ from: 5 });
+
+    const b = access(store, 6);
+    await b.previous();
+    await left(store, 7, { meta: { from: 7 }, data: new Uint8Array() });
+    b.leave({ meta: { from: 6 }, data: new Uint8Array() });
+    await b.commit();
+    // Seq 7 wrote in between: the compare-and-set failed, the fresh read showed a newer carry.
+    expect((await access(store, 8).previous())?.meta).toEqual({ from: 7 });
   });
 
   it('never lets an older segment replace what a newer one left', async () => {

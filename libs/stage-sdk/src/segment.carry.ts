@@ -32,6 +32,8 @@ function envelopeOf(entry: CarryEntry | undefined): (Envelope & { data: Uint8Arr
 export class SegmentCarryAccess implements SegmentCarry {
   private readonly key: string;
   private pending?: Carry;
+  /** The value previous() last read: commit() first tries to replace exactly that, saving a read per segment. */
+  private seen?: { entry: CarryEntry | undefined };
 
   constructor(
     private readonly store: CarryStore,
@@ -48,6 +50,7 @@ export class SegmentCarryAccess implements SegmentCarry {
     const deadline = performance.now() + Math.min(Math.max(0, options?.waitMs ?? 0), MAX_CARRY_WAIT_MS);
     for (;;) {
       const entry = await this.read();
+      this.seen = { entry };
       if (entry && 'unreadable' in entry) {
         // A carry is an improvement, never a requirement: an unreadable one is skipped.
         this.log.warn(`carry for seq ${seq} skipped: ${entry.unreadable}`);
@@ -77,7 +80,8 @@ export class SegmentCarryAccess implements SegmentCarry {
     const { seq, epoch } = this.meta;
     try {
       for (let round = 0; round < WRITE_ROUNDS; round++) {
-        const entry = await this.store.get(this.key);
+        // Another writer since that read only costs a failed compare-and-set and a fresh read.
+        const entry = round === 0 && this.seen ? this.seen.entry : await this.store.get(this.key);
         const current = envelopeOf(entry);
         // A later segment finished first (it did not wait for this one): keep what it left.
         if (current && current.seq > seq) return;

@@ -1,10 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
-import { ServiceSpec, ValidationFailedError } from '@livemesh/contracts';
+import { ScaleRequest, ServiceSpec, ValidationFailedError } from '@livemesh/contracts';
 import type { ContainerRuntime, ServiceInstance } from '@livemesh/runtime';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 import { CatalogueService } from './catalogue.service.js';
-import { ScaleRequest } from './scale.dto.js';
 
 const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
 

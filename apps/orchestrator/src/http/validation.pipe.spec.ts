@@ -1,6 +1,5 @@
 import type { ArgumentMetadata } from '@nestjs/common';
-import { ChangeChainRequest, PipelineSpec, ServiceSpec, StartStreamRequest, ValidationFailedError } from '@livemesh/contracts';
-import { ScaleRequest } from '../catalogue/scale.dto.js';
+import { ChangeChainRequest, PipelineSpec, ScaleRequest, ServiceSpec, StartStreamRequest, ValidationFailedError } from '@livemesh/contracts';
 import { livemeshValidationPipe } from './validation.pipe.js';
 
 const pipe = livemeshValidationPipe();
