@@ -8,6 +8,7 @@
  * in front of its own (see the audio service); for that it needs the frames themselves, with the
  * exact time of the first one, which this reader gives.
  */
+import { AUDIO_STREAM_TYPES, STREAM_TYPE_ADTS_AAC, firstProgramPid, pesHeader, pmtStreams, psiSection, walkTsPackets } from './ts.packets.js';
 
 /** One segment's first AAC track. */
 export interface AdtsTrack {
@@ -27,10 +28,6 @@ export interface AdtsUnusable {
   unusable: string;
 }
 
-const TS_PACKET = 188;
-const STREAM_TYPE_ADTS_AAC = 0x0f;
-/** MPEG-TS stream types ffmpeg reads as audio: the first of these in the PMT is what `0:a:0` maps. */
-const AUDIO_STREAM_TYPES = new Set([0x03, 0x04, 0x0f, 0x11, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87]);
 const ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 const SAMPLES_PER_BLOCK = 1024;
 
@@ -45,31 +42,35 @@ export function readAdtsTrack(ts: Uint8Array): AdtsTrack | AdtsUnusable {
   let audioType = -1;
   let startTicks: number | undefined;
   let inPes = false;
+  let unusable: string | undefined;
   const payload: Uint8Array[] = [];
-  for (let o = 0; o + TS_PACKET <= ts.length; o += TS_PACKET) {
-    if (ts[o] !== 0x47) return { unusable: `no MPEG-TS sync byte at offset ${o}` };
-    const start = (ts[o + 1]! & 0x40) !== 0;
-    const pid = ((ts[o + 1]! & 0x1f) << 8) | ts[o + 2]!;
-    const control = (ts[o + 3]! >> 4) & 3;
-    let p = o + 4;
-    if (control & 2) p += 1 + ts[o + 4]!;
-    if (!(control & 1) || p >= o + TS_PACKET) continue;
-    const end = o + TS_PACKET;
-    if (pid === 0 && start && pmtPid < 0) {
-      pmtPid = firstProgramPid(ts.subarray(p + 1 + ts[p]!, end));
-    } else if (pid === pmtPid && start && audioPid < 0) {
-      [audioPid, audioType] = firstAudio(ts.subarray(p + 1 + ts[p]!, end));
-      if (audioPid >= 0 && audioType !== STREAM_TYPE_ADTS_AAC) return { unusable: `the first audio track is MPEG-TS stream type 0x${audioType.toString(16)}, not AAC in ADTS` };
+  const lost = walkTsPackets(ts, (packet) => {
+    if (unusable !== undefined) return;
+    const { pid, unitStart } = packet;
+    if (pid === 0 && unitStart && pmtPid < 0) {
+      pmtPid = firstProgramPid(psiSection(ts, packet));
+    } else if (pid === pmtPid && unitStart && audioPid < 0) {
+      const audio = pmtStreams(psiSection(ts, packet)).find((s) => AUDIO_STREAM_TYPES.has(s.streamType));
+      if (!audio) return;
+      ({ pid: audioPid, streamType: audioType } = audio);
+      if (audioType !== STREAM_TYPE_ADTS_AAC) unusable = `the first audio track is MPEG-TS stream type 0x${audioType.toString(16)}, not AAC in ADTS`;
     } else if (pid === audioPid) {
-      if (start) {
-        if (ts[p] !== 0 || ts[p + 1] !== 0 || ts[p + 2] !== 1) return { unusable: 'an audio PES does not start with a start code' };
-        if (startTicks === undefined && ts[p + 7]! & 0x80) startTicks = readPts(ts, p + 9);
-        p += 9 + ts[p + 8]!;
+      let p = packet.from;
+      if (unitStart) {
+        const pes = pesHeader(ts, packet);
+        if (!pes) {
+          unusable = 'an audio PES does not start with a start code';
+          return;
+        }
+        startTicks ??= pes.pts;
+        p = pes.payload;
         inPes = true;
       }
-      if (inPes && p < end) payload.push(ts.subarray(p, end));
+      if (inPes && p < packet.to) payload.push(ts.subarray(p, packet.to));
     }
-  }
+  });
+  if (unusable !== undefined) return { unusable };
+  if (lost >= 0) return { unusable: `no MPEG-TS sync byte at offset ${lost}` };
   if (audioPid < 0) return { unusable: 'no audio track' };
   if (startTicks === undefined) return { unusable: 'no timed audio PES' };
   return splitAdts(concat(payload), startTicks / 90_000);
@@ -102,33 +103,6 @@ function splitAdts(es: Uint8Array, startSeconds: number): AdtsTrack | AdtsUnusab
 /** Splits bytes that are whole ADTS frames back into frames (what a stage carried to the next segment). */
 export function splitAdtsFrames(es: Uint8Array): AdtsTrack | AdtsUnusable {
   return splitAdts(es, 0);
-}
-
-/** PMT PID of the first program in a PAT section. */
-function firstProgramPid(section: Uint8Array): number {
-  const length = ((section[1]! & 0xf) << 8) | section[2]!;
-  for (let q = 8; q + 4 <= Math.min(section.length, 3 + length - 4); q += 4) {
-    const program = (section[q]! << 8) | section[q + 1]!;
-    if (program !== 0) return ((section[q + 2]! & 0x1f) << 8) | section[q + 3]!;
-  }
-  return -1;
-}
-
-/** [pid, stream type] of the first audio elementary stream in a PMT section. */
-function firstAudio(section: Uint8Array): [number, number] {
-  const end = Math.min(section.length, 3 + (((section[1]! & 0xf) << 8) | section[2]!) - 4);
-  let q = 12 + (((section[10]! & 0xf) << 8) | section[11]!);
-  while (q + 5 <= end) {
-    const type = section[q]!;
-    const pid = ((section[q + 1]! & 0x1f) << 8) | section[q + 2]!;
-    if (AUDIO_STREAM_TYPES.has(type)) return [pid, type];
-    q += 5 + (((section[q + 3]! & 0xf) << 8) | section[q + 4]!);
-  }
-  return [-1, -1];
-}
-
-function readPts(b: Uint8Array, i: number): number {
-  return ((b[i]! >> 1) & 7) * 2 ** 30 + ((b[i + 1]! << 7) | (b[i + 2]! >> 1)) * 2 ** 15 + ((b[i + 3]! << 7) | (b[i + 4]! >> 1));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
