@@ -65,6 +65,11 @@ export class MediaInputError extends MediaProcessError {
   override readonly code: string = 'LM_MEDIA_INPUT';
 }
 
+/** The warm media engine (lm-engine) died or answered something that is not its protocol. */
+export class EngineCrashedError extends MediaProcessError {
+  override readonly code: string = 'LM_ENGINE_CRASHED';
+}
+
 /** A stream, service or pipeline that does not exist. */
 export class NotFoundError extends LivemeshError {
   override readonly code: string = 'LM_NOT_FOUND';

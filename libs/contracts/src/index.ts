@@ -19,6 +19,7 @@ export {
   BusError,
   ChainPlanError,
   ConfigError,
+  EngineCrashedError,
   InvalidNameError,
   LivemeshError,
   MediaInputError,

@@ -44,3 +44,19 @@ export {
   type SupervisedProcessOptions,
 } from './supervised.process.js';
 export { checkPushUrl, checkSourceUrl, type CheckedPushUrl, type CheckedSourceUrl } from './source-url.policy.js';
+export {
+  EnginePool,
+  ResponseReader,
+  WarmEngine,
+  defaultEnginePath,
+  encodeRequestPrefix,
+  requestHeader,
+  type EngineLimits,
+  type EnginePoolOptions,
+  type EnginePoolStats,
+  type EngineResponse,
+  type EngineResponseHeader,
+  type SegmentTransform,
+  type TransformOptions,
+  type WarmEngineOptions,
+} from './warm.engine.js';
