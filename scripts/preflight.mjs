@@ -125,19 +125,27 @@ function findExecutable(bin) {
   return null;
 }
 
-/** ffmpeg's drawtext needs a font file; Debian's ffmpeg does not pull one in. Only checkable with dpkg. */
-function fontMissing() {
+/** A Debian package that is not installed; false where dpkg cannot tell (not Debian). */
+function debMissing(pkg) {
   if (!findExecutable('dpkg-query')) return false;
-  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', 'fonts-dejavu-core'], { encoding: 'utf8' });
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   return r.status !== 0 || !r.stdout.includes('install ok installed');
 }
+
+// What `npm run build` needs to compile the warm media engine (scripts/build-engine.mjs): a C
+// compiler, pkg-config and the headers of the same FFmpeg libraries the ffmpeg package installs.
+const ENGINE_BUILD_PACKAGES = ['libavcodec-dev', 'libavformat-dev', 'libavfilter-dev', 'libavutil-dev', 'libswscale-dev'];
 
 function missingPackages() {
   const pkgs = new Set();
   for (const t of requiredTools()) {
     if (!findExecutable(t.bin)) pkgs.add(t.pkg);
   }
-  if (fontMissing()) pkgs.add('fonts-dejavu-core');
+  // ffmpeg's drawtext needs a font file; Debian's ffmpeg does not pull one in.
+  if (debMissing('fonts-dejavu-core')) pkgs.add('fonts-dejavu-core');
+  if (!findExecutable('gcc')) pkgs.add('gcc');
+  if (!findExecutable('pkg-config')) pkgs.add('pkg-config');
+  for (const p of ENGINE_BUILD_PACKAGES) if (debMissing(p)) pkgs.add(p);
   return [...pkgs];
 }
 
@@ -165,6 +173,11 @@ function run(cmd, cmdArgs, what, env = process.env) {
   if (r.status !== 0) fail(`${what} failed (${r.signal ? `signal ${r.signal}` : `exit code ${r.status}`})`);
 }
 
+function buildEngine() {
+  run(process.execPath, [join(ROOT, 'scripts/build-engine.mjs')], 'building the media engine');
+}
+
 checkNode();
 ensureNpmDeps();
 ensureSystemTools();
+buildEngine();

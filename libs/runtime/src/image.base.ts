@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { RuntimeError } from '@livemesh/contracts';
+import { defaultEnginePath } from '@livemesh/media';
 import { followProgress, type ProgressSink } from './docker.client.js';
 import { LABELS } from './docker.labels.js';
 
@@ -15,6 +16,9 @@ const run = promisify(execFile);
 export const IMAGE_USER = { name: 'livemesh', uid: 10001, gid: 10001 } as const;
 
 export const DEFAULT_BASE_IMAGE = 'livemesh/base:local';
+
+/** Where a media base image holds the warm media engine (lm-engine), when it was built here. */
+export const IMAGE_ENGINE_PATH = '/usr/lib/livemesh/lm-engine';
 
 export interface BaseImageOptions {
   /** Image name:tag to create. */
@@ -27,6 +31,8 @@ export interface BaseImageOptions {
   node?: string;
   ffmpeg?: string;
   ffprobe?: string;
+  /** The lm-engine binary; default the build output, carried only when it exists (npm run build makes it). */
+  engine?: string;
   /** Extra host executables to carry (e.g. nats-server for a NATS image), placed in /usr/bin. */
   extraBinaries?: string[];
   onProgress?: ProgressSink;
@@ -73,6 +79,8 @@ export async function collectBaseRootfs(root: string, opts: BaseImageOptions = {
           [await locate(opts.ffmpeg ?? 'ffmpeg'), '/usr/bin/ffmpeg'],
           [await locate(opts.ffprobe ?? 'ffprobe'), '/usr/bin/ffprobe'],
         ] as [string, string][])),
+    // Optional: an image without it still runs every stage through the ffmpeg CLI.
+    ...(opts.media !== false && (await exists(opts.engine ?? defaultEnginePath())) ? ([[opts.engine ?? defaultEnginePath(), IMAGE_ENGINE_PATH]] as [string, string][]) : []),
     ...(await Promise.all((opts.extraBinaries ?? []).map(async (b): Promise<[string, string]> => [await locate(b), `/usr/bin/${b.split('/').pop()}`]))),
   ];
   const libraries = new Set<string>();

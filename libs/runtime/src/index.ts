@@ -22,3 +22,4 @@ export {
   type AppName,
   type ServiceImageOptions,
 } from './image.builder.js';
+export { IMAGE_ENGINE_PATH } from './image.base.js';
