@@ -369,6 +369,11 @@ export class EnginePool {
     return { ...this.counters, engines: this.all.size };
   }
 
+  /** Process ids of the engines running now (for logs, and for a test to kill one). */
+  get pids(): number[] {
+    return [...this.all].map((e) => e.pid).filter((p) => p !== undefined);
+  }
+
   async run(data: Uint8Array, t: SegmentTransform, opts: TransformOptions): Promise<Buffer> {
     const engine = await this.acquire(opts.signal);
     try {
