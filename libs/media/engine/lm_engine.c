@@ -67,12 +67,14 @@ static struct {
      * rate-control state from the previous segment). Keeping it open needs
      * AV_CODEC_CAP_ENCODER_FLUSH to accept frames after the end-of-segment drain, and FFmpeg 5.1's
      * libx264 wrapper (Debian 12) does not declare it, so `--encoder reuse` refuses to run there.
-     * Measured on 20 segments of 720p -> 854x480 at 1200 kb/s veryfast: the reopen costs 2-7 ms
-     * wall per segment against ~330 ms of encoding, so there is little to win anyway. */
+     * Measured on 20 segments of 720p -> 854x480 at 1200 kb/s veryfast (2 cores): opening x264
+     * takes 1.5-3.8 ms wall per segment against ~470 ms for the segment, so there is little to win
+     * anyway. Rebuilding the filter graph per segment (it has seen EOF) takes 4-8 ms. */
     .encoder_mode = ENC_REOPEN,
     /* A 2 s segment holds every stream's first packets in its first few hundred KB; probing
      * further only decodes frames we decode again anyway. 0.5 s is enough for AAC's and H.264's
-     * parameters (measured: same stream parameters as the CLI's 5 s probe on 720p segments). */
+     * parameters, the frame rate x264's rate control needs included (the e2e test compares the
+     * output with the CLI's 5 s probe). Measured ~5 ms per 720p segment with either setting. */
     .probesize = 1000000,
     .analyzeduration = 500000,
 };
