@@ -14,13 +14,16 @@ export const DEFAULT_DIMENSION_LIMITS: DimensionLimits = { maxWidth: 7680, maxHe
  */
 export function assertSaneDimensions(probe: ProbeResult, limits: DimensionLimits = DEFAULT_DIMENSION_LIMITS): void {
   for (const s of probe.streams) {
-    if (s.codec_type !== 'video') continue;
-    const { width, height } = s;
-    if (width === undefined || height === undefined || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-      throw new MediaInputError(`video stream ${s.index} has no usable dimensions (${String(width)}x${String(height)})`, '', null);
-    }
-    if (width > limits.maxWidth || height > limits.maxHeight) {
-      throw new MediaInputError(`video stream ${s.index} is ${width}x${height}, above the ${limits.maxWidth}x${limits.maxHeight} limit`, '', null);
-    }
+    if (s.codec_type === 'video') assertSanePicture(`video stream ${s.index}`, s.width, s.height, limits);
+  }
+}
+
+/** The size rule itself, for a picture size read any way (ffprobe, or an SPS read in-process). */
+export function assertSanePicture(what: string, width: number | undefined, height: number | undefined, limits: DimensionLimits = DEFAULT_DIMENSION_LIMITS): void {
+  if (width === undefined || height === undefined || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new MediaInputError(`${what} has no usable dimensions (${String(width)}x${String(height)})`, '', null);
+  }
+  if (width > limits.maxWidth || height > limits.maxHeight) {
+    throw new MediaInputError(`${what} is ${width}x${height}, above the ${limits.maxWidth}x${limits.maxHeight} limit`, '', null);
   }
 }
