@@ -6,7 +6,7 @@
 
 export const TS_PACKET = 188;
 export const STREAM_TYPE_ADTS_AAC = 0x0f;
-const STREAM_TYPE_LATM_AAC = 0x11;
+export const STREAM_TYPE_LATM_AAC = 0x11;
 export const STREAM_TYPE_H264 = 0x1b;
 export const STREAM_TYPE_HEVC = 0x24;
 /** MPEG-TS stream types ffmpeg reads as audio: the first of these in the PMT is what `0:a:0` maps. */
