@@ -32,7 +32,7 @@ export interface StreamView {
   state: string;
   publish: { rtmp: string };
   playback: { hls: string };
-  chain: { version: number; hops: { service: string; subject: string; params: Record<string, unknown> }[] };
+  chain: { version: number; hops: { service: string; subject: string; params: Record<string, unknown>; fusedThrough?: number; fusedInto?: number }[] };
 }
 
 async function waitHealthy(url: string, app: AppProcess, timeoutMs = 60_000): Promise<void> {

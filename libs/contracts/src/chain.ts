@@ -15,6 +15,27 @@ export interface HopSpec {
    * `lm.out.<streamId>.<rendition>` (one per rendition the segment carries).
    */
   next: string | null;
+  /**
+   * Fusion (like Flink's operator chaining): this hop also runs the stages of the hops after it up
+   * to and including `fusedThrough`, in one decode, one filter graph and one encode, and publishes
+   * where that last hop would (`hops[fusedThrough].next`). Absent on a hop that runs alone.
+   */
+  fusedThrough?: number;
+  /**
+   * This hop's stage runs inside hop `fusedInto` (see fusedThrough). Its subject and `next` stay
+   * wired as if it ran alone, so a segment routed before a chain change still finishes here.
+   */
+  fusedInto?: number;
+}
+
+/** Where a hop's segments go: the last fused hop's `next` for a fusion head, else its own. */
+export function publishTarget(chain: Pick<ChainSpec, 'hops'>, hop: HopSpec): string | null {
+  return hop.fusedThrough === undefined ? hop.next : (chain.hops[hop.fusedThrough]?.next ?? null);
+}
+
+/** The hops that receive segments from the chain in force (fusion heads and hops that run alone). */
+export function executingHops(chain: Pick<ChainSpec, 'hops'>): HopSpec[] {
+  return chain.hops.filter((h) => h.fusedInto === undefined);
 }
 
 export interface ChainSpec {

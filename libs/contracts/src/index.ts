@@ -44,7 +44,7 @@ export {
   type StreamState,
   type StreamView,
 } from './stream.js';
-export type { ChainSpec, HopSpec } from './chain.js';
+export { executingHops, publishTarget, type ChainSpec, type HopSpec } from './chain.js';
 export {
   DEFAULT_RENDITION,
   INPUT_KINDS,
@@ -55,7 +55,7 @@ export {
   type Segment,
 } from './segment.js';
 export type { StreamEvent, WorkerHeartbeat } from './events.js';
-export { ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
+export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export { checkParamSchema, validateParams } from './params.js';
 export { Env, envWasSet, loadEnv } from './env.js';

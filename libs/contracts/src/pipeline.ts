@@ -45,6 +45,11 @@ export class PipelineSpec {
   @IsOptional()
   @IsBoolean()
   default?: boolean;
+
+  /** Default true: adjacent fusable stages run as one hop. False keeps one hop per stage. */
+  @IsOptional()
+  @IsBoolean()
+  fuse?: boolean;
 }
 
 /** True when every selector matches the attributes. */

@@ -1,5 +1,7 @@
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  IsArray,
   IsBoolean,
   IsIn,
   IsInt,
@@ -37,6 +39,20 @@ export class ServiceRunDto {
   @IsString()
   @MaxLength(1024)
   module?: string;
+}
+
+/**
+ * A service whose stage is a video filter plus an encode (watermark, scale, transcode): the
+ * planner runs adjacent fusable services of the worker image as one hop (one decode, one
+ * filter graph, one encode). Only built-in services fuse, as only they share one image.
+ */
+export class FusionDto {
+  /** Parameters that make a hop unfusable when given (watermark's `image` needs a second input). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @Matches(TOKEN_PATTERN, { each: true })
+  exceptWith?: string[];
 }
 
 /** A business service in the catalogue (`lm_catalogue`, key `service.<name>`). */
@@ -88,6 +104,12 @@ export class ServiceSpec {
   @Min(1)
   @Max(64)
   maxReplicas!: number;
+
+  /** Present when the service can be fused with its neighbours (built-in services only). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FusionDto)
+  fusion?: FusionDto;
 
   /** Set by livemesh for the services it ships; cannot be removed. */
   @IsOptional()

@@ -3,6 +3,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsObject,
   IsOptional,
   IsString,
@@ -84,6 +85,11 @@ export class StartStreamRequest {
   @ValidateNested()
   @Type(() => OutputsDto)
   outputs?: OutputsDto;
+
+  /** Default: the pipeline's `fuse` (true). False runs every stage as its own hop. */
+  @IsOptional()
+  @IsBoolean()
+  fuse?: boolean;
 }
 
 /** Body of `lm.evt.platform.stream.stopped`. */
@@ -100,6 +106,11 @@ export class ChangeChainRequest {
   @ValidateNested({ each: true })
   @Type(() => StageDto)
   stages!: StageDto[];
+
+  /** Default true: adjacent fusable stages run as one hop. */
+  @IsOptional()
+  @IsBoolean()
+  fuse?: boolean;
 }
 
 export type StreamState = 'starting' | 'live' | 'stopping' | 'ended' | 'failed';
@@ -121,7 +132,7 @@ export interface StreamRecord {
 export interface StreamView {
   id: string;
   state: StreamState;
-  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string }[] };
+  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number }[] };
   /** `srt` only while ingest listens for SRT for this stream (SRT_PORT_RANGE set). */
   publish: { rtmp: string; srt?: string };
   playback: { hls: string };

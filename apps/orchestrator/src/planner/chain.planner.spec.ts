@@ -1,5 +1,5 @@
 import { ChainPlanError, type PipelineSpec, type ServiceSpec } from '@livemesh/contracts';
-import { buildChainSpec, planChain, type CatalogueSnapshot } from './chain.planner.js';
+import { buildChainSpec, fusionGroups, planChain, type CatalogueSnapshot } from './chain.planner.js';
 
 function service(name: string, properties: Record<string, unknown>, required: string[] = []): ServiceSpec {
   return {
@@ -116,7 +116,7 @@ describe('buildChainSpec', () => {
       { service: 'watermark', params: { text: 'a' } },
       { service: 'transcode', params: { width: 854, height: 480 } },
       { service: 'watermark', params: { text: 'b' } },
-    ], new Date('2025-01-01T00:00:00Z'));
+    ], [], new Date('2025-01-01T00:00:00Z'));
     expect(spec).toEqual({
       streamId: 'room-1',
       version: 3,
@@ -127,5 +127,61 @@ describe('buildChainSpec', () => {
         { index: 2, service: 'watermark', params: { text: 'b' }, subject: 'lm.seg.watermark.room-1.2', next: null },
       ],
     });
+  });
+});
+
+describe('fusion', () => {
+  const fusable = (name: string, exceptWith: string[] = []): ServiceSpec =>
+    ({ ...service(name, { text: { type: 'string' }, image: { type: 'string' }, renditions: { type: 'array' } }), builtIn: true, fusion: { exceptWith } }) as ServiceSpec;
+  const fused = new Map<string, ServiceSpec>([
+    ['watermark', fusable('watermark', ['image'])],
+    ['transcode', fusable('transcode', ['renditions'])],
+    ['scale', fusable('scale')],
+    ['audio', { ...service('audio', {}), builtIn: true } as ServiceSpec],
+    ['pixelate', { ...service('pixelate', {}), fusion: {} } as ServiceSpec],
+  ]);
+  const stage = (s: string, params: Record<string, unknown> = {}) => ({ service: s, params });
+
+  it('fuses runs of adjacent fusable built-ins and nothing else', () => {
+    expect(fusionGroups([stage('watermark'), stage('transcode')], fused)).toEqual([[0, 1]]);
+    expect(fusionGroups([stage('watermark'), stage('scale'), stage('transcode')], fused)).toEqual([[0, 1, 2]]);
+    // audio copies video (no filter to share); pixelate declares fusion but is not in the worker image.
+    expect(fusionGroups([stage('watermark'), stage('audio'), stage('transcode')], fused)).toEqual([]);
+    expect(fusionGroups([stage('watermark'), stage('pixelate'), stage('transcode')], fused)).toEqual([]);
+    expect(fusionGroups([stage('scale'), stage('audio'), stage('watermark'), stage('transcode')], fused)).toEqual([[2, 3]]);
+    expect(fusionGroups([stage('transcode')], fused)).toEqual([]);
+  });
+
+  it('keeps a stage alone when it has a parameter its fusion excludes', () => {
+    expect(fusionGroups([stage('watermark', { image: 'logo' }), stage('transcode')], fused)).toEqual([]);
+    expect(fusionGroups([stage('watermark'), stage('transcode', { renditions: [] })], fused)).toEqual([]);
+    expect(fusionGroups([stage('watermark', { image: 'logo' }), stage('scale'), stage('transcode')], fused)).toEqual([[1, 2]]);
+  });
+
+  it('plans fused groups unless the request or the pipeline says fuse: false', () => {
+    const cat: CatalogueSnapshot = {
+      services: fused,
+      pipelines: [{ name: 'default', default: true, stages: [{ service: 'watermark' }, { service: 'transcode' }] }, { name: 'apart', fuse: false, stages: [{ service: 'watermark' }, { service: 'transcode' }] }] as PipelineSpec[],
+    };
+    expect(planChain({ id: 's' }, cat).fused).toEqual([[0, 1]]);
+    expect(planChain({ id: 's', fuse: false }, cat).fused).toEqual([]);
+    expect(planChain({ id: 's', pipeline: 'apart' }, cat).fused).toEqual([]);
+    expect(planChain({ id: 's', pipeline: 'apart', fuse: true }, cat).fused).toEqual([[0, 1]]);
+  });
+
+  it('marks the head with the last hop it runs and the others with the head; every hop keeps its own wiring', () => {
+    const spec = buildChainSpec('s1', 2, [stage('scale'), stage('watermark'), stage('transcode')], [[1, 2]]);
+    expect(spec.hops.map((h) => [h.subject, h.next, h.fusedThrough, h.fusedInto])).toEqual([
+      ['lm.seg.scale.s1.0', 'lm.seg.watermark.s1.1', undefined, undefined],
+      ['lm.seg.watermark.s1.1', 'lm.seg.transcode.s1.2', 2, undefined],
+      ['lm.seg.transcode.s1.2', null, undefined, 1],
+    ]);
+  });
+
+  it('refuses a group that is not adjacent hops of the chain', () => {
+    const three = [stage('scale'), stage('watermark'), stage('transcode')];
+    expect(() => buildChainSpec('s1', 1, three, [[0, 2]])).toThrow(ChainPlanError);
+    expect(() => buildChainSpec('s1', 1, three, [[2, 3]])).toThrow(ChainPlanError);
+    expect(() => buildChainSpec('s1', 1, three, [[1]])).toThrow(ChainPlanError);
   });
 });

@@ -4,6 +4,7 @@ import {
   subjects,
   validateParams,
   type ChainSpec,
+  type HopSpec,
   type PipelineSpec,
   type ServiceSpec,
   type StageDto,
@@ -26,9 +27,14 @@ export interface ChainPlan {
   /** Where the stages came from, for logs: `stages`, `pipeline:<name>`. */
   source: string;
   stages: PlannedStage[];
+  /**
+   * Groups of adjacent stage indices that run as one hop (each of two or more stages); empty
+   * when nothing fuses or the request or pipeline said `fuse: false`.
+   */
+  fused: number[][];
 }
 
-export type PlanRequest = Pick<StartStreamRequest, 'id' | 'stages' | 'pipeline' | 'overrides' | 'attributes'>;
+export type PlanRequest = Pick<StartStreamRequest, 'id' | 'stages' | 'pipeline' | 'overrides' | 'attributes' | 'fuse'>;
 
 /**
  * Decides the stages of a stream: explicit stages, else the named pipeline, else the
@@ -62,14 +68,40 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
   });
 
   if (problems.length > 0) throw new ChainPlanError(`cannot plan a chain for stream ${request.id}`, problems);
-  return { source: chosen.source, stages };
+  const fuse = request.fuse ?? chosen.fuse ?? true;
+  return { source: chosen.source, stages, fused: fuse ? fusionGroups(stages, catalogue.services) : [] };
+}
+
+/**
+ * Adjacent stages whose services can share one decode and one encode: both built in (one worker
+ * image holds them) and both declaring `fusion`, with none of the parameters their `exceptWith`
+ * lists. Each group of two or more becomes one hop; the rest run alone.
+ */
+export function fusionGroups(stages: readonly PlannedStage[], services: ReadonlyMap<string, ServiceSpec>): number[][] {
+  const fusable = stages.map((s) => {
+    const spec = services.get(s.service);
+    if (!spec?.builtIn || !spec.fusion) return false;
+    return !(spec.fusion.exceptWith ?? []).some((p) => s.params[p] !== undefined);
+  });
+  const groups: number[][] = [];
+  let run: number[] = [];
+  const close = (): void => {
+    if (run.length > 1) groups.push(run);
+    run = [];
+  };
+  fusable.forEach((ok, i) => {
+    if (ok) run.push(i);
+    else close();
+  });
+  close();
+  return groups;
 }
 
 function chooseStages(
   request: PlanRequest,
   catalogue: CatalogueSnapshot,
   problems: string[],
-): { source: string; stages: StageDto[] } | undefined {
+): { source: string; stages: StageDto[]; fuse?: boolean } | undefined {
   if (request.stages && request.stages.length > 0) return { source: 'stages', stages: request.stages };
   if (request.pipeline !== undefined) {
     const named = catalogue.pipelines.find((p) => p.name === request.pipeline);
@@ -77,7 +109,7 @@ function chooseStages(
       problems.push(`pipeline: no pipeline named "${request.pipeline}"`);
       return undefined;
     }
-    return { source: `pipeline:${named.name}`, stages: named.stages };
+    return { source: `pipeline:${named.name}`, stages: named.stages, fuse: named.fuse };
   }
   // A pipeline without selectors would match every stream; only the default one may do that.
   const matching = catalogue.pipelines.filter(
@@ -88,7 +120,7 @@ function chooseStages(
     problems.push('pipeline: no stages given, no pipeline matches the attributes and no pipeline is marked default');
     return undefined;
   }
-  return { source: `pipeline:${best.name}`, stages: best.stages };
+  return { source: `pipeline:${best.name}`, stages: best.stages, fuse: best.fuse };
 }
 
 /** Highest priority first; the name breaks ties so the choice never depends on listing order. */
@@ -100,19 +132,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Wires planned stages into hops: hop i listens on its own subject and publishes to hop i+1's (the last to the outputs). */
-export function buildChainSpec(streamId: string, version: number, stages: readonly PlannedStage[], now = new Date()): ChainSpec {
+/**
+ * Wires planned stages into hops: hop i listens on its own subject and publishes to hop i+1's
+ * (the last to the outputs). A fused group's first hop runs the whole group and publishes where
+ * its last hop would; the other hops of the group keep their wiring for segments routed before a
+ * chain change, and are marked as running inside the first.
+ */
+export function buildChainSpec(streamId: string, version: number, stages: readonly PlannedStage[], fused: readonly number[][] = [], now = new Date()): ChainSpec {
   const inputs = stages.map((s, i) => subjects.segment(s.service, streamId, i));
-  return {
-    streamId,
-    version,
-    hops: stages.map((s, i) => ({
-      index: i,
-      service: s.service,
-      params: s.params,
-      subject: inputs[i]!,
-      next: inputs[i + 1] ?? null,
-    })),
-    updatedAt: now.toISOString(),
-  };
+  const hops: HopSpec[] = stages.map((s, i) => ({
+    index: i,
+    service: s.service,
+    params: s.params,
+    subject: inputs[i]!,
+    next: inputs[i + 1] ?? null,
+  }));
+  for (const group of fused) {
+    const [head, ...rest] = group;
+    const last = group[group.length - 1]!;
+    if (head === undefined || rest.length === 0 || !group.every((h, k) => h === head + k && h < hops.length)) {
+      throw new ChainPlanError(`cannot fuse hops ${group.join(', ')} of stream ${streamId}`, ['a fused group is two or more adjacent hops of the chain']);
+    }
+    hops[head]!.fusedThrough = last;
+    for (const h of rest) hops[h]!.fusedInto = head;
+  }
+  return { streamId, version, hops, updatedAt: now.toISOString() };
 }

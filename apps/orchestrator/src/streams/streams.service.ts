@@ -103,7 +103,7 @@ export class StreamsService {
     let current: JsonEntry<StreamRecord> = { key: id, value: record, revision };
     try {
       await this.ensureServices(id, plan, snapshot);
-      const chain = buildChainSpec(id, record.chainVersion, plan.stages);
+      const chain = buildChainSpec(id, record.chainVersion, plan.stages, plan.fused);
       await this.chains.put(id, chain);
       await this.keys.put(record.key, { streamId: id });
       // A stop that came in meanwhile wins: the stream must not come back to life.
@@ -164,16 +164,16 @@ export class StreamsService {
     const entry = await this.require(id);
     if (entry.value.state !== 'live') throw new ConflictException(`stream ${id} is ${entry.value.state}; only a live stream's chain can change`);
     const snapshot = await this.catalogue.snapshot();
-    const plan = this.plan({ id, stages: request.stages }, snapshot, 'change');
+    const plan = this.plan({ id, stages: request.stages, fuse: request.fuse }, snapshot, 'change');
     await this.ensureServices(id, plan, snapshot);
 
     const current = await this.chains.get(id);
     const version = Math.max(current?.value.version ?? 0, entry.value.chainVersion) + 1;
-    const chain = buildChainSpec(id, version, plan.stages);
+    const chain = buildChainSpec(id, version, plan.stages, plan.fused);
     const written = current ? await this.chains.update(id, chain, current.revision) : await this.chains.create(id, chain);
     if (written === undefined) throw new ConflictException(`the chain of stream ${id} changed concurrently; retry`);
 
-    const request2 = { ...entry.value.request, stages: request.stages, pipeline: undefined, overrides: undefined };
+    const request2 = { ...entry.value.request, stages: request.stages, pipeline: undefined, overrides: undefined, fuse: request.fuse };
     const saved = await this.save(entry, { chainVersion: version, request: request2 as StartStreamRequest }, 'live');
     this.metrics.chainChanges.inc();
     await this.event(id, 'chain-changed', `chain version ${version}`, { version, hops: chain.hops });
@@ -200,9 +200,14 @@ export class StreamsService {
     return r.state === 'starting' && Date.now() - Date.parse(r.updatedAt) > STALE_START_MS;
   }
 
-  /** One start instruction per distinct service: a warm instance is reused, else one is started. */
+  /**
+   * One start instruction per distinct service that receives segments: a warm instance is reused,
+   * else one is started. A stage fused into an earlier hop runs in that hop's worker, so its own
+   * service needs no container for this chain.
+   */
   private async ensureServices(id: string, plan: ChainPlan, snapshot: CatalogueSnapshot): Promise<void> {
-    for (const name of new Set(plan.stages.map((s) => s.service))) {
+    const inside = new Set(plan.fused.flatMap((g) => g.slice(1)));
+    for (const name of new Set(plan.stages.filter((_, i) => !inside.has(i)).map((s) => s.service))) {
       const spec = snapshot.services.get(name)!;
       const { instance, reused } = await this.runtime.ensure({ service: spec, startParams: spec.startParams ?? {} });
       this.logger.log(`streamId=${id} service=${name} containerId=${instance.id} ${reused ? 'reused' : 'started'}`);
