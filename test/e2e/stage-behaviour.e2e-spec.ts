@@ -78,11 +78,11 @@ describe('runStage behaviour', () => {
       // Its segments are a few bytes of text, not MPEG-TS: no probe.
       inspect: false,
       process: (ctx) => {
-        const times = attempts.get(ctx.seq) ?? [];
+        const times = attempts.get(ctx.segment.meta.seq) ?? [];
         times.push(Date.now());
-        attempts.set(ctx.seq, times);
+        attempts.set(ctx.segment.meta.seq, times);
         // seq 0 works on its second attempt; seq 1 never does.
-        if (ctx.seq === 1 || times.length < 2) throw new Error(`transient failure #${times.length}`);
+        if (ctx.segment.meta.seq === 1 || times.length < 2) throw new Error(`transient failure #${times.length}`);
         return { data: ctx.segment.data };
       },
     });
@@ -142,7 +142,7 @@ describe('runStage behaviour', () => {
       process: (ctx) => {
         const count = ((ctx.state.get('count') as number | undefined) ?? 0) + 1;
         ctx.state.set('count', count);
-        seen.push({ seq: ctx.seq, label: ctx.params.label, count });
+        seen.push({ seq: ctx.segment.meta.seq, label: ctx.params.label, count });
         return { data: bytes(ctx.params.label) };
       },
     });

@@ -1,6 +1,5 @@
 // The pixelate service: its stage is this module's default export, which is all a worker needs
 // (LIVEMESH_STAGE_MODULE=<path to dist/index.js>).
-import { segmentStageArgs } from '@livemesh/media';
 import { defineStage } from '@livemesh/stage-sdk';
 import { pixelateFilter, type PixelateParams } from './pixelate.filter.js';
 
@@ -20,8 +19,6 @@ export const paramSchema = {
 export default defineStage<PixelateParams>({
   name: 'pixelate',
   params: paramSchema,
-  async process(ctx) {
-    const args = segmentStageArgs({ videoFilter: pixelateFilter(ctx.params), video: { preset: 'veryfast' }, audio: 'copy' });
-    return { data: await ctx.ffmpeg(args) };
-  },
+  // A filter and an encode: the SDK runs it on the worker's warm media engine.
+  video: (ctx) => ({ filter: pixelateFilter(ctx.params), encode: { preset: 'veryfast' } }),
 });

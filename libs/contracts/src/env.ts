@@ -141,6 +141,27 @@ export class Env {
   @Max(65535)
   STAGE_METRICS_PORT = 0;
 
+  /**
+   * How a worker runs media transforms (workers only): `warm` keeps one long-lived libav engine
+   * per concurrency slot (decoder and encoder set-up kept across segments, no process start per
+   * segment), `cli` starts one ffmpeg per segment, `auto` takes warm when the engine binary is
+   * there and says so once when it falls back to cli.
+   */
+  @IsIn(['auto', 'warm', 'cli'])
+  STAGE_ENGINE: 'auto' | 'warm' | 'cli' = 'auto';
+
+  /** The warm engine binary; empty = the one `npm run build` compiles into libs/media/engine/build. */
+  @IsOptional()
+  @IsString()
+  ENGINE_PATH?: string = undefined;
+
+  /** A warm engine process is replaced after this many segments (and after any error). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  ENGINE_RECYCLE_SEGMENTS = 500;
+
   /** Segments one stage worker processes at once (each is one ffmpeg run). */
   @Transform(toInt)
   @IsInt()

@@ -1,8 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServiceSpec } from '@livemesh/contracts';
 import { carriedAudioStageArgs, escapeFilterValue, readAdtsTrack, segmentStageArgs, splitAdtsFrames } from '@livemesh/media';
-import { defineStage } from '@livemesh/stage-sdk';
+import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
 
 export interface AudioParams {
   /** Follow EBU R128: steer the gain towards targetLufs, segment by segment. */
@@ -25,17 +24,6 @@ const paramSchema = {
     mute: { type: 'boolean', default: false },
     bitrateKbps: { type: 'integer', minimum: 32, maximum: 320, default: 128 },
   },
-};
-
-export const audioSpec: ServiceSpec = {
-  name: 'audio',
-  version: '1.1.0',
-  description: 'Loudness normalisation (EBU R128, gain carried across segments), volume and mute, re-encoded without clicks at segment joins; video copied.',
-  paramSchema,
-  input: 'segments',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
 };
 
 /** Below this a segment is treated as silence and leaves the gain where it was (EBU R128's absolute gate is -70 LUFS). */
@@ -189,7 +177,7 @@ export const audioStage = defineStage<AudioParams>({
         Math.abs(carried.meta.endSeconds - usable.startSeconds) * R < FRAME / 2;
       const first = Math.round(usable.startSeconds * R);
       // The first segment (or one at the very start of the timeline) has nothing before it.
-      const prefix = ctx.seq === 0 || first < PREFIX ? 0 : PREFIX;
+      const prefix = ctx.segment.meta.seq === 0 || first < PREFIX ? 0 : PREFIX;
       const startSample = first - prefix;
       const before = joins ? carried.meta.ramp : ramp;
       if (p.mute) filters.push('volume=volume=0');
@@ -207,7 +195,7 @@ export const audioStage = defineStage<AudioParams>({
         keepPackets: keep,
         audio: { codec: 'aac', bitrateKbps: p.bitrateKbps },
       }));
-      if (prefix > 0 && !joins) ctx.log.debug(`audio join before seq ${ctx.seq} filled with silence: ${previous ? 'the carry did not continue this segment' : 'no carry from the previous segment'}`);
+      if (prefix > 0 && !joins) ctx.log.debug(`audio join before seq ${ctx.segment.meta.seq} filled with silence: ${previous ? 'the carry did not continue this segment' : 'no carry from the previous segment'}`);
     }
 
     const loudness = measureFile ? parseIntegratedLoudness(await readFile(measureFile, 'utf8').catch(() => '')) : undefined;
@@ -219,6 +207,12 @@ export const audioStage = defineStage<AudioParams>({
     }
     return { data, transfer: { ...ctx.transfer, audioGainDb: Number((g1Db + p.volumeDb).toFixed(2)), ...(p.mute ? { muted: true } : {}) } };
   },
+});
+
+export const audioSpec = serviceSpecOf(audioStage, {
+  version: '1.1.0',
+  description: 'Loudness normalisation (EBU R128, gain carried across segments), volume and mute, re-encoded without clicks at segment joins; video copied.',
+  builtIn: true,
 });
 
 /**

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipelineSpec, ServiceSpec, checkParamSchema, validateMessage, validateParams } from '@livemesh/contracts';
+import { segmentStageArgs, type SegmentTransform } from '@livemesh/media';
 import { isStageDefinition, type StageContext } from '@livemesh/stage-sdk';
 import { BUILT_IN_SERVICES, DEFAULT_PIPELINE, findBuiltIn } from './built-in.catalogue.js';
 import { transcodeSpec, transcodeStage } from './transcode.service.js';
@@ -85,10 +86,12 @@ function fakeContext<P extends object>(params: P, dir: string) {
   const ctx = {
     params,
     segment: { meta: {}, data: new Uint8Array([0x47]) },
+    transfer: {},
     workDir: async () => dir,
-    probe: async () => ({ streams: [{ index: 0, codec_type: 'video', r_frame_rate: '50/1' }], format: {} }),
-    ffmpeg: async (args: string[]) => {
-      calls.push(args);
+    media: { video: { fps: 50 } },
+    // What the CLI engine would run for the transform, so the arguments can be checked.
+    transform: async (t: SegmentTransform) => {
+      calls.push(segmentStageArgs(t));
       return new Uint8Array([0x47, 1]);
     },
   } as unknown as StageContext<P>;

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServiceSpec } from '@livemesh/contracts';
 import { escapeFilterValue, inputArgs } from '@livemesh/media';
-import { defineStage } from '@livemesh/stage-sdk';
+import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
 
 export interface DetectParams {
   black: boolean;
@@ -29,17 +28,6 @@ const paramSchema = {
     sceneThreshold: { type: 'number', minimum: 1, maximum: 100, default: 10 },
     silenceDb: { type: 'number', minimum: -90, maximum: 0, default: -50 },
   },
-};
-
-export const detectSpec: ServiceSpec = {
-  name: 'detect',
-  version: '1.0.0',
-  description: 'Reports black frames, frozen picture, silence and scene cuts as detection events; segments pass through unchanged.',
-  paramSchema,
-  input: 'frames',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
 };
 
 export type DetectionType = 'black' | 'freeze' | 'silence' | 'scene';
@@ -102,9 +90,8 @@ export const detectStage = defineStage<DetectParams>({
     const dir = await ctx.workDir();
     const vFile = join(dir, 'video.txt');
     const aFile = join(dir, 'audio.txt');
-    const probe = await ctx.probe();
-    const hasVideo = probe.streams.some((s) => s.codec_type === 'video');
-    const hasAudio = probe.streams.some((s) => s.codec_type === 'audio');
+    const hasVideo = ctx.media.video !== undefined;
+    const hasAudio = ctx.media.audio !== undefined;
     const n = (x: number) => Number(x.toFixed(3));
     const video = [
       ...(p.black ? [`blackdetect=d=${n(p.minSeconds)}:pix_th=0.1`] : []),
@@ -130,4 +117,10 @@ export const detectStage = defineStage<DetectParams>({
     for (const d of found) await ctx.report('detection', { ...d }, `${d.type} ${d.start ?? '…'}-${d.end ?? '…'}`);
     return { data: ctx.segment.data };
   },
+});
+
+export const detectSpec = serviceSpecOf(detectStage, {
+  version: '1.0.0',
+  description: 'Reports black frames, frozen picture, silence and scene cuts as detection events; segments pass through unchanged.',
+  builtIn: true,
 });

@@ -1,6 +1,4 @@
-import type { ServiceSpec } from '@livemesh/contracts';
-import { segmentStageArgs } from '@livemesh/media';
-import { defineStage, fpsGridFilter, sourceFrameRate } from '@livemesh/stage-sdk';
+import { defineStage, fpsGridFilter, serviceSpecOf } from '@livemesh/stage-sdk';
 import { crfParam, presetParam, type StagePreset } from './encode.params.js';
 
 export interface FpsParams {
@@ -19,25 +17,18 @@ const paramSchema = {
   },
 };
 
-export const fpsSpec: ServiceSpec = {
-  name: 'fps',
-  version: '1.0.0',
-  description: 'Changes the frame rate (drops or repeats frames on the source timeline); audio copied.',
-  paramSchema,
-  input: 'segments',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
-};
-
 export const fpsStage = defineStage<FpsParams>({
   name: 'fps',
   params: paramSchema,
-  async process(ctx) {
-    const p = ctx.params;
+  video({ params: p, media }) {
     // Frames on a grid of 1/fps counted from 0 on the source timeline (copyts), not from the
     // segment's start, so neighbouring segments share the grid and join without a gap or a repeat.
-    const args = segmentStageArgs({ videoFilter: fpsGridFilter(p.fps, sourceFrameRate(await ctx.probe())), video: { preset: p.preset, crf: p.crf }, audio: 'copy' });
-    return { data: await ctx.ffmpeg(args), transfer: { ...ctx.transfer, fps: p.fps } };
+    return { filter: fpsGridFilter(p.fps, media.video?.fps), encode: { preset: p.preset, crf: p.crf }, transfer: { fps: p.fps } };
   },
+});
+
+export const fpsSpec = serviceSpecOf(fpsStage, {
+  version: '1.1.0',
+  description: 'Changes the frame rate (drops or repeats frames on the source timeline); audio copied.',
+  builtIn: true,
 });

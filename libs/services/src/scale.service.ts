@@ -1,6 +1,5 @@
-import type { ServiceSpec } from '@livemesh/contracts';
-import { scaleFilter, segmentStageArgs } from '@livemesh/media';
-import { defineStage } from '@livemesh/stage-sdk';
+import { scaleFilter } from '@livemesh/media';
+import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
 import { crfParam, presetParam, type StagePreset } from './encode.params.js';
 
 export interface ScaleParams {
@@ -24,29 +23,21 @@ const paramSchema = {
   },
 };
 
-export const scaleSpec: ServiceSpec = {
-  name: 'scale',
-  version: '1.0.0',
-  description: 'Resizes the picture (exact size, or fit inside keeping the aspect ratio); audio copied, timeline kept.',
-  paramSchema,
-  input: 'segments',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
-};
-
 export const scaleStage = defineStage<ScaleParams>({
   name: 'scale',
   params: paramSchema,
-  async process(ctx) {
-    const p = ctx.params;
-    const args = segmentStageArgs({
-      videoFilter: scaleFilter({ width: p.width, height: p.height, keepAspect: p.keepAspect }),
-      video: { preset: p.preset, crf: p.crf },
-      audio: 'copy',
-    });
-    const data = await ctx.ffmpeg(args);
-    // Only an exact size is known without probing the output; delivery's RESOLUTION reads it.
-    return p.keepAspect ? { data } : { data, transfer: { ...ctx.transfer, width: p.width, height: p.height } };
+  video({ params: p }) {
+    return {
+      filter: scaleFilter({ width: p.width, height: p.height, keepAspect: p.keepAspect }),
+      encode: { preset: p.preset, crf: p.crf },
+      // Only an exact size is known without probing the output; delivery's RESOLUTION reads it.
+      ...(p.keepAspect ? {} : { transfer: { width: p.width, height: p.height } }),
+    };
   },
+});
+
+export const scaleSpec = serviceSpecOf(scaleStage, {
+  version: '1.1.0',
+  description: 'Resizes the picture (exact size, or fit inside keeping the aspect ratio); audio copied, timeline kept.',
+  builtIn: true,
 });

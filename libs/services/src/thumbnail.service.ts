@@ -1,5 +1,4 @@
-import type { ServiceSpec } from '@livemesh/contracts';
-import { defineFrameStage } from '@livemesh/stage-sdk';
+import { defineFrameStage, serviceSpecOf } from '@livemesh/stage-sdk';
 
 export interface ThumbnailParams {
   /** A JPEG every this many seconds of the source timeline. */
@@ -14,17 +13,6 @@ const paramSchema = {
     everySeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
     width: { type: 'integer', minimum: 16, maximum: 1920, multipleOf: 2, default: 320 },
   },
-};
-
-export const thumbnailSpec: ServiceSpec = {
-  name: 'thumbnail',
-  version: '1.0.0',
-  description: 'A JPEG every N seconds to the object store (thumb/<stream>/latest.jpg and thumb/<stream>/<seq>.jpg), announced as a thumbnail event; segments pass through unchanged.',
-  paramSchema,
-  input: 'frames',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
 };
 
 /** Object-store names of a stream's thumbnails; the orchestrator serves `latest`. */
@@ -42,8 +30,15 @@ export const thumbnailStage = defineFrameStage<ThumbnailParams>({
   async onFrame(frame, ctx) {
     const second = Math.round(frame.pts);
     if (second % ctx.params.everySeconds !== 0) return;
-    const name = await ctx.putBlob(thumbnailBlobNames.at(ctx.streamId, ctx.seq, frame.pts), frame.data);
-    await ctx.putBlob(thumbnailBlobNames.latest(ctx.streamId), frame.data);
-    await ctx.report('thumbnail', { blob: name, latest: thumbnailBlobNames.latest(ctx.streamId), pts: frame.pts, width: frame.width, height: frame.height, bytes: frame.data.byteLength });
+    const { meta } = ctx.segment;
+    const name = await ctx.blobs.put(thumbnailBlobNames.at(meta.streamId, meta.seq, frame.pts), frame.data);
+    await ctx.blobs.put(thumbnailBlobNames.latest(meta.streamId), frame.data);
+    await ctx.report('thumbnail', { blob: name, latest: thumbnailBlobNames.latest(meta.streamId), pts: frame.pts, width: frame.width, height: frame.height, bytes: frame.data.byteLength });
   },
+});
+
+export const thumbnailSpec = serviceSpecOf(thumbnailStage, {
+  version: '1.0.0',
+  description: 'A JPEG every N seconds to the object store (thumb/<stream>/latest.jpg and thumb/<stream>/<seq>.jpg), announced as a thumbnail event; segments pass through unchanged.',
+  builtIn: true,
 });

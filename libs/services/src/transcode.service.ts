@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServiceSpec } from '@livemesh/contracts';
-import { scaleFilter, segmentStageArgs } from '@livemesh/media';
-import { defineStage, fpsGridFilter, sourceFrameRate, type RenditionOutput } from '@livemesh/stage-sdk';
+import { scaleFilter } from '@livemesh/media';
+import { defineStage, fpsGridFilter, serviceSpecOf, sourceFrameRate, type RenditionOutput } from '@livemesh/stage-sdk';
 import { ladderStageArgs, type LadderRung } from './ladder.args.js';
 import { presetParam, type StagePreset } from './encode.params.js';
 
@@ -47,35 +46,36 @@ const paramSchema = {
   },
 };
 
-export const transcodeSpec: ServiceSpec = {
-  name: 'transcode',
-  version: '1.1.0',
-  description: 'Scales and re-encodes video (H.264) to one rendition or an ABR ladder of up to four; audio copied, timeline kept.',
-  paramSchema,
-  input: 'segments',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
-};
-
 export const transcodeStage = defineStage<TranscodeParams>({
   name: 'transcode',
   params: paramSchema,
-  async process(ctx) {
+  // A ladder has one output per rung: more than one filter chain and encode can say.
+  exceptWith: ['renditions'],
+  video(ctx) {
     const p = ctx.params;
-    const sourceFps = p.fps === undefined ? undefined : sourceFrameRate(await ctx.probe());
-    if (p.renditions) return ladder(ctx.params, sourceFps, ctx.transfer, ctx.workDir, ctx.ffmpeg);
+    if (p.renditions) return undefined;
     // Exact size rather than fit-inside: a rendition ladder promises players these dimensions.
     const filters = [scaleFilter({ width: p.width, height: p.height, keepAspect: false })];
-    if (p.fps !== undefined) filters.push(fpsGridFilter(p.fps, sourceFps));
-    const args = segmentStageArgs({
-      videoFilter: filters.join(','),
-      video: { preset: p.preset, bitrateKbps: p.videoBitrateKbps },
-      audio: 'copy',
-    });
-    // width/height travel on so delivery can write RESOLUTION into the multivariant playlist.
-    return { data: await ctx.ffmpeg(args), rendition: p.rendition, transfer: { ...ctx.transfer, width: p.width, height: p.height } };
+    if (p.fps !== undefined) filters.push(fpsGridFilter(p.fps, ctx.media.video?.fps));
+    return {
+      filter: filters.join(','),
+      encode: { preset: p.preset, bitrateKbps: p.videoBitrateKbps },
+      rendition: p.rendition,
+      // width/height travel on so delivery can write RESOLUTION into the multivariant playlist.
+      transfer: { width: p.width, height: p.height },
+    };
   },
+  async process(ctx) {
+    const p = ctx.params;
+    const sourceFps = p.fps === undefined ? undefined : (ctx.media.video?.fps ?? sourceFrameRate(await ctx.probe()));
+    return ladder(p, sourceFps, ctx.transfer, ctx.workDir, ctx.ffmpeg);
+  },
+});
+
+export const transcodeSpec = serviceSpecOf(transcodeStage, {
+  version: '1.2.0',
+  description: 'Scales and re-encodes video (H.264) to one rendition or an ABR ladder of up to four; audio copied, timeline kept.',
+  builtIn: true,
 });
 
 /** All rungs from one decode: the last rung on stdout, the others in files of the segment's work dir. */

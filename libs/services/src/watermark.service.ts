@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { MediaInputError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
-import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, probe, segmentStageArgs, x264OnSourceTimeline, type TextPosition } from '@livemesh/media';
-import { defineStage, type StageContext } from '@livemesh/stage-sdk';
+import { MediaInputError, ValidationFailedError } from '@livemesh/contracts';
+import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, probe, x264OnSourceTimeline, type TextPosition } from '@livemesh/media';
+import { defineStage, serviceSpecOf, type StageContext } from '@livemesh/stage-sdk';
 
 export interface WatermarkParams {
   text: string;
@@ -33,17 +33,6 @@ const paramSchema = {
     image: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
     imageWidth: { type: 'integer', minimum: 8, maximum: 1920, multipleOf: 2, default: 120 },
   },
-};
-
-export const watermarkSpec: ServiceSpec = {
-  name: 'watermark',
-  version: '1.1.0',
-  description: 'Draws a text watermark, or overlays a logo the operator provided, on the video; audio and timeline untouched.',
-  paramSchema,
-  input: 'segments',
-  minReplicas: 0,
-  maxReplicas: 8,
-  builtIn: true,
 };
 
 /** Largest logo accepted, bytes and pixels: it is decoded for every segment. */
@@ -87,7 +76,7 @@ async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file:
   if (typeof path === 'string' && isAbsolute(path)) {
     bytes = new Uint8Array(await readFile(path));
   } else {
-    bytes = await ctx.getBlob(`watermark/${name}`);
+    bytes = await ctx.blobs.get(`watermark/${name}`);
   }
   if (!bytes) throw new ValidationFailedError(`watermark image "${name}" is not provided`, [`image: set config.images.${name} to a path in the container, or store lm_blobs watermark/${name}`]);
   if (bytes.byteLength > MAX_IMAGE_BYTES) throw new MediaInputError(`watermark image "${name}" is ${bytes.byteLength} bytes, above ${MAX_IMAGE_BYTES}`, '', null);
@@ -99,34 +88,38 @@ async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file:
 export const watermarkStage = defineStage<WatermarkParams>({
   name: 'watermark',
   params: paramSchema,
-  async process(ctx) {
-    const { text, fontSize, color, opacity, position, image, imageWidth } = ctx.params;
-    const dir = await ctx.workDir();
-    if (image !== undefined) {
-      const file = join(dir, 'logo.img');
-      await writeLogo(ctx, image, file);
-      const args = [
-        '-copyts',
-        ...inputArgs({ source: 'pipe', format: 'mpegts' }),
-        ...inputArgs({ source: { file } }),
-        '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
-        '-map', '[lm_v]',
-        '-map', '0:a:0?',
-        ...x264OnSourceTimeline({ preset: 'veryfast' }),
-        '-c:a', 'copy',
-        ...mpegtsOnSourceTimeline(),
-      ];
-      return { data: await ctx.ffmpeg(args) };
-    }
+  // The text is a filter; a logo is a second input, which a fused filter graph does not take.
+  exceptWith: ['image'],
+  async video(ctx) {
+    const { text, fontSize, color, opacity, position, image } = ctx.params;
+    if (image !== undefined) return undefined;
     // The text goes to a file and drawtext runs with expansion=none: whatever a platform sends
     // (quotes, colons, %{...}) is printed, never parsed as filter syntax or an expression.
-    const textFile = join(dir, 'watermark.txt');
+    const textFile = join(await ctx.workDir(), 'watermark.txt');
     await writeFile(textFile, text, 'utf8');
-    const args = segmentStageArgs({
-      videoFilter: drawtextFilter({ textFile, fontSize, color, opacity, position }),
-      video: { preset: 'veryfast' },
-      audio: 'copy',
-    });
+    return { filter: drawtextFilter({ textFile, fontSize, color, opacity, position }), encode: { preset: 'veryfast' } };
+  },
+  async process(ctx) {
+    const { opacity, position, image, imageWidth } = ctx.params;
+    const file = join(await ctx.workDir(), 'logo.img');
+    await writeLogo(ctx, image!, file);
+    const args = [
+      '-copyts',
+      ...inputArgs({ source: 'pipe', format: 'mpegts' }),
+      ...inputArgs({ source: { file } }),
+      '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
+      '-map', '[lm_v]',
+      '-map', '0:a:0?',
+      ...x264OnSourceTimeline({ preset: 'veryfast' }),
+      '-c:a', 'copy',
+      ...mpegtsOnSourceTimeline(),
+    ];
     return { data: await ctx.ffmpeg(args) };
   },
+});
+
+export const watermarkSpec = serviceSpecOf(watermarkStage, {
+  version: '1.2.0',
+  description: 'Draws a text watermark, or overlays a logo the operator provided, on the video; audio and timeline untouched.',
+  builtIn: true,
 });

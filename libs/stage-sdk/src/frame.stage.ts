@@ -68,11 +68,14 @@ export function defineFrameStage<P extends object = Record<string, unknown>>(inp
 
 async function processFrames<P extends object>(def: FrameStageInput<P>, ctx: StageContext<P>): Promise<StageResult> {
   const sampling = typeof def.sample === 'function' ? def.sample(ctx.params) : def.sample;
-  const probe = await ctx.probe();
-  const size = outputSize(videoSize(probe), sampling.width);
+  // The in-process inspection usually knows size and rate; ffprobe only when it does not.
+  const v = ctx.media.video;
+  const known = v?.width && v.height && v.fps ? { width: v.width, height: v.height, fps: v.fps } : undefined;
+  const probe = known ? undefined : await ctx.probe();
+  const size = outputSize(known ? { width: known.width, height: known.height } : videoSize(probe!), sampling.width);
   const dir = await ctx.workDir();
   const ptsFile = join(dir, 'frames.txt');
-  const raw = await ctx.ffmpeg(frameDecodeArgs(sampling, size, ptsFile, sourceFrameRate(probe)), undefined, { expectOutput: false });
+  const raw = await ctx.ffmpeg(frameDecodeArgs(sampling, size, ptsFile, known?.fps ?? sourceFrameRate(probe!)), undefined, { expectOutput: false });
   const times = parseFrameTimes(await readFile(ptsFile, 'utf8').catch(() => ''));
   const pictures = sampling.format === 'jpeg' ? splitJpegs(raw) : splitRaw(raw, frameBytes(size, sampling.format));
   if (pictures.length !== times.length) {

@@ -11,18 +11,22 @@ export {
   type ReportKind,
   type SegmentCarry,
   type RenditionOutput,
+  type SegmentScope,
   type StageContext,
+  type StageFusion,
   type StageDefinition,
   type StageDefinitionInput,
   type StageLog,
   type StageOutput,
   type StageInput,
   type StageResult,
+  type VideoStep,
 } from './stage.definition.js';
+export { serviceSpecOf, type CatalogueInfo } from './stage.catalogue.js';
 export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameStageInput } from './frame.stage.js';
 export { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
 export { checkSegmentBytes, probeSegment, type SegmentProbe, checkSegmentProbe } from './segment.inspect.js';
 export type { Carry } from '@livemesh/bus';
 export { MAX_CARRY_WAIT_MS } from './segment.carry.js';
-export { runStage, type RunStageOptions, type StageHandle } from './stage.runner.js';
+export { composeSteps, runStage, type RunStageOptions, type StageHandle } from './stage.runner.js';
 export { decideFailure, planPublishes, retryDelayMs, type FailureDecision, type PublishPlan } from './stage.routing.js';

@@ -1,6 +1,6 @@
 import { ValidationFailedError, assertToken, checkParamSchema, isToken, type SegmentMeta } from '@livemesh/contracts';
 import type { Carry } from '@livemesh/bus';
-import type { ProbeResult } from '@livemesh/media';
+import type { ProbeResult, SegmentTransform, TsInspection, VideoEncode } from '@livemesh/media';
 
 /**
  * Marks an object made by defineStage. A worker loads stages from modules it did not compile
@@ -20,26 +20,47 @@ export interface StageLog {
   debug(message: string): void;
 }
 
-/** Everything `process` gets for one segment. */
-export interface StageContext<P extends object = Record<string, unknown>> {
+/** What every stage callback gets about the segment and its hop. */
+export interface SegmentScope<P extends object = Record<string, unknown>> {
+  /** The segment: `meta` holds streamId, seq, hop, rendition, pts, duration, transfer. */
   segment: { meta: SegmentMeta; data: Uint8Array };
   /** This hop's parameters from the chain spec, checked against the stage's schema, defaults filled. */
   params: P;
   /** What the previous hop passed on (`Lm-Transfer`); `{}` when it passed nothing. */
   transfer: Record<string, unknown>;
-  service: string;
+  /**
+   * What the SDK read from the segment's MPEG-TS in-process, without a decoder: its streams,
+   * picture size, frame count, frame rate and media time. The segment has passed the checks
+   * made on it (see `inspect`).
+   */
+  media: TsInspection;
+  /** The service's configuration from the catalogue (`{}` for a stage fused into another's hop). */
+  config: Record<string, unknown>;
+  log: StageLog;
+  /** A private folder for this segment's scratch files, created on first call, removed afterwards. */
+  workDir(): Promise<string>;
+  /**
+   * State that lives across the segments of one stream on this replica, dropped when the
+   * stream's chain disappears: a cache (a loaded model, a font, a process an analysis stage keeps
+   * per stream). Segments of a stream may reach different replicas, so it must never be the only
+   * copy of something; what the next segment needs goes in `carry`.
+   */
+  state: Map<string, unknown>;
+}
+
+/** Everything `process` gets for one segment. */
+export interface StageContext<P extends object = Record<string, unknown>> extends SegmentScope<P> {
   /** The start instruction's parameters: the same for every stream this replica serves. */
   startParams: Record<string, unknown>;
-  /** The service's configuration from the catalogue. */
-  config: Record<string, unknown>;
-  streamId: string;
-  seq: number;
-  hop: number;
-  log: StageLog;
   /** Aborted when the worker gives up on this segment (shutdown past its drain time). */
   signal: AbortSignal;
-  /** Tells JetStream the segment is still being worked on (the SDK also does this on a timer). */
-  heartbeat(): void;
+  /**
+   * The segment's picture through `videoFilter` and an encode (or copied), audio copied, on the
+   * source timeline: on the worker's warm media engine (decoder and encoder kept across segments,
+   * no process start) unless STAGE_ENGINE=cli, else one ffmpeg run. Prefer it to `ffmpeg` for
+   * anything it can express; `video` stages get it without asking.
+   */
+  transform(t: SegmentTransform, input?: Uint8Array): Promise<Uint8Array>;
   /**
    * Runs ffmpeg with the segment bytes (or `input`) on stdin and returns its stdout, under the
    * worker's MEDIA_TIMEOUT_MS and this segment's abort signal; progress keeps the segment alive.
@@ -47,9 +68,8 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    */
   ffmpeg(args: string[], input?: Uint8Array, options?: FfmpegCallOptions): Promise<Uint8Array>;
   /**
-   * ffprobe of the segment (streams, container, picture size), made once per segment. Unless the
-   * stage opted out with `inspect: false`, the SDK has already used it to refuse unusable input
-   * (wrong container, no streams, a picture above the size limit, a truncated segment).
+   * ffprobe of the segment (streams, container, picture size), run on first call: a process
+   * start, so only for what `media` does not say.
    */
   probe(): Promise<ProbeResult>;
   /**
@@ -57,20 +77,8 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    * seq and hop are filled in). A segment that is redelivered may report twice.
    */
   report(kind: ReportKind, data: Record<string, unknown>, message?: string): Promise<void>;
-  /** Stores bytes in the `lm_blobs` object store under `name` (which the stage chooses) and returns the name. */
-  putBlob(name: string, data: Uint8Array): Promise<string>;
-  /** Reads an object from `lm_blobs`; undefined when there is none by that name. */
-  getBlob(name: string): Promise<Uint8Array | undefined>;
-  /** A private folder for this segment's scratch files, created on first call, removed afterwards. */
-  workDir(): Promise<string>;
-  /**
-   * State that lives across the segments of one stream on this replica, dropped when the
-   * stream's chain disappears: a cache (a loaded model, a font, a process an analysis stage keeps
-   * per stream). Segments of a stream may reach different replicas, so it must never be the only
-   * copy of something; what the next segment needs goes in `carry`. (A long-running ffmpeg on the
-   * segment path would hold each segment until the next arrives: see docs/writing-a-service.md.)
-   */
-  state: Map<string, unknown>;
+  /** The `lm_blobs` object store: `put` stores bytes under a name the stage chooses and returns it; `get` is undefined when there is none. */
+  blobs: { put(name: string, data: Uint8Array): Promise<string>; get(name: string): Promise<Uint8Array | undefined> };
   /**
    * What the previous segment of this stream left at this hop and rendition, and what this one
    * leaves for the next. Unlike `state` it is kept in NATS (the `lm_carry` bucket), so every
@@ -78,6 +86,23 @@ export interface StageContext<P extends object = Record<string, unknown>> {
    * segment (an audio encoder's overlap, a measurement that steers the next segment).
    */
   carry: SegmentCarry;
+}
+
+/**
+ * What a video stage does to the picture: a filter fragment and the encode its output is handed
+ * on with. The SDK turns it into one transform, and when the planner fused adjacent video stages
+ * into one hop, it joins their fragments in chain order into one filter graph and encodes once,
+ * with the last stage's encode.
+ */
+export interface VideoStep {
+  /** An ffmpeg filter chain for the picture (`-filter:v` syntax, from libs/media's builders), or '' for none. */
+  filter: string;
+  /** The encode when this stage is the last of its hop. */
+  encode: VideoEncode;
+  /** The output's rendition; the input's when absent. */
+  rendition?: string;
+  /** Passed on to the next hop, laid over what came in. */
+  transfer?: Record<string, unknown>;
 }
 
 export interface SegmentCarry {
@@ -126,14 +151,24 @@ export type StageResult = StageOutput | RenditionOutput[];
 
 export type StageInput = 'segments' | 'frames';
 
+/** How a video stage may be fused with its neighbours (see VideoStep). */
+export interface StageFusion {
+  /** Parameters that make a hop unfusable when given (its `video` returns undefined for them). */
+  exceptWith: readonly string[];
+}
+
 export interface StageDefinition<P extends object = Record<string, unknown>> {
   readonly kind: typeof STAGE_KIND;
   readonly name: string;
   readonly params: ParamSchema;
   /** What the catalogue says the service consumes; a frame stage is still fed segments and decodes them (see defineFrameStage). */
   readonly input: StageInput;
-  /** Probe and check every segment before process (default true). */
+  /** Check every segment before the stage sees it (default true). */
   readonly inspect: boolean;
+  /** Set for a video stage: the planner may fuse it with adjacent video stages. */
+  readonly fusion?: StageFusion;
+  /** A video stage's step; undefined for parameters it cannot express as one (then `process` runs). */
+  video?(ctx: SegmentScope<P>): Promise<VideoStep | undefined>;
   process(ctx: StageContext<P>): Promise<StageResult>;
 }
 
@@ -142,11 +177,22 @@ export interface StageDefinitionInput<P extends object> {
   params?: ParamSchema;
   input?: StageInput;
   /**
-   * Default true: the SDK probes each segment first and dead-letters unusable input with a clear
-   * error before process runs. Only a stage that never decodes (a pass-through) should turn it off.
+   * Default true: the SDK reads each segment's MPEG-TS in-process first (whole packets, streams,
+   * picture size, media time) and dead-letters unusable input with a clear error before the
+   * stage runs. Only a stage that never decodes (a pass-through) should turn it off.
    */
   inspect?: boolean;
-  process(ctx: StageContext<P>): Promise<StageResult> | StageResult;
+  /**
+   * A video stage: what the picture goes through and how it is encoded. The SDK runs it (on the
+   * warm engine), and fuses it with adjacent video stages into one decode and one encode. Return
+   * undefined for parameters that need more than a filter (listed in `exceptWith`); `process`
+   * then runs.
+   */
+  video?(ctx: SegmentScope<P>): Promise<VideoStep | undefined> | VideoStep | undefined;
+  /** Parameters for which `video` returns undefined: a hop that has any of them is not fused. */
+  exceptWith?: readonly string[];
+  /** Required unless `video` handles every parameter set. */
+  process?(ctx: StageContext<P>): Promise<StageResult> | StageResult;
 }
 
 const EMPTY_SCHEMA: ParamSchema = { type: 'object', properties: {}, additionalProperties: false };
@@ -164,18 +210,38 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
   if (kind !== 'segments' && kind !== 'frames') {
     throw new ValidationFailedError(`stage ${input.name}: unsupported input`, ['input: must be "segments" or "frames"']);
   }
-  if (typeof input.process !== 'function') {
-    throw new ValidationFailedError(`stage ${input.name}: no process function`, ['process: must be a function']);
+  const video = input.video;
+  if (video !== undefined && typeof video !== 'function') {
+    throw new ValidationFailedError(`stage ${input.name}: video is not a function`, ['video: must be a function returning a VideoStep']);
+  }
+  if (typeof input.process !== 'function' && (video === undefined || (input.exceptWith ?? []).length > 0)) {
+    throw new ValidationFailedError(`stage ${input.name}: no process function`, [
+      video ? 'process: required when exceptWith names parameters video() cannot handle' : 'process: must be a function (or give video)',
+    ]);
   }
   const process = input.process;
+  const name = input.name;
   return Object.freeze({
     kind: STAGE_KIND,
-    name: input.name,
+    name,
     params,
     input: kind,
     inspect: input.inspect ?? true,
-    process: async (ctx: StageContext<P>) => process(ctx),
+    ...(video ? { fusion: Object.freeze({ exceptWith: Object.freeze([...(input.exceptWith ?? [])]) }), video: async (ctx: SegmentScope<P>) => video(ctx) } : {}),
+    // A video stage's step runs as one transform; parameters it cannot express go to process.
+    process: async (ctx: StageContext<P>): Promise<StageResult> => {
+      const step = video ? await video(ctx) : undefined;
+      if (step) return runVideoStep(ctx, step);
+      if (process) return process(ctx);
+      throw new ValidationFailedError(`stage ${name}: video() returned nothing and there is no process`, ['return a VideoStep for these parameters']);
+    },
   });
+}
+
+/** One video step as one transform of the segment (the unfused case). */
+export async function runVideoStep(ctx: Pick<StageContext, 'transform' | 'transfer'>, step: VideoStep): Promise<StageOutput> {
+  const data = await ctx.transform({ videoFilter: step.filter || undefined, video: step.encode, audio: 'copy' });
+  return { data, ...(step.rendition ? { rendition: step.rendition } : {}), ...(step.transfer ? { transfer: { ...ctx.transfer, ...step.transfer } } : {}) };
 }
 
 /** Problems that keep `value` from being a stage; empty when it is one (used on dynamically loaded modules). */

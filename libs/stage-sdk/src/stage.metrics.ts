@@ -43,9 +43,10 @@ export class StageMetrics {
     });
   }
 
-  succeeded(seconds: number): void {
-    this.processed.inc({ service: this.service });
-    this.seconds.observe({ service: this.service }, seconds);
+  /** `service`: a stage fused into this runner's hop counts under its own name. */
+  succeeded(seconds: number, service = this.service): void {
+    this.processed.inc({ service });
+    this.seconds.observe({ service }, seconds);
   }
 
   failedWith(outcome: FailureOutcome): void {

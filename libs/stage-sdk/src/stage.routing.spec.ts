@@ -1,5 +1,7 @@
 import { BadSegmentError, MediaInputError, MediaProcessError, MediaTimeoutError, ValidationFailedError, subjects, type ChainSpec, type SegmentMeta } from '@livemesh/contracts';
-import { decideFailure, headerSafe, hopFor, isBytes, planPublishes, retryDelayMs } from './stage.routing.js';
+import { defineStage } from './stage.definition.js';
+import { composeSteps } from './stage.runner.js';
+import { decideFailure, fusedMembers, headerSafe, hopFor, isBytes, planPublishes, retryDelayMs } from './stage.routing.js';
 
 const meta: SegmentMeta = { streamId: 's1', seq: 7, hop: 0, rendition: 'main', pts: 14.02, duration: 2, ingestTime: 1000, epoch: 0, chainVersion: 1, transfer: { faces: 2 } };
 const chain: ChainSpec = {
@@ -92,5 +94,41 @@ describe('failure handling', () => {
     expect(isBytes(new Uint8Array(1))).toBe(true);
     expect(isBytes(new Uint16Array(1))).toBe(false);
     expect(isBytes('x')).toBe(false);
+  });
+});
+
+describe('fused hops', () => {
+  const fusedChain: ChainSpec = {
+    ...chain,
+    hops: [{ ...chain.hops[0]!, fusedThrough: 1 }, { ...chain.hops[1]!, fusedInto: 0 }],
+  };
+  const video = (name: string) => defineStage({ name, video: () => ({ filter: `${name}=1`, encode: { preset: 'veryfast' } }) });
+  const watermark = video('watermark');
+  const transcode = video('transcode');
+
+  it('publishes where the last fused hop would, under its hop number', () => {
+    const [p] = planPublishes(meta, fusedChain, fusedChain.hops[0]!, { data: bytes, rendition: 'r480' });
+    expect(p!.subject).toBe(subjects.output('s1', 'r480'));
+    expect(p!.kind).toBe('out');
+    expect(p!.segment.meta.hop).toBe(1);
+  });
+
+  it('finds every fused stage among the peers, and refuses what this worker cannot run', () => {
+    const peers = (s: string) => (s === 'transcode' ? transcode : undefined);
+    expect(fusedMembers(fusedChain, fusedChain.hops[0]!, watermark, peers).map((m) => [m.hop.index, m.def.name])).toEqual([[0, 'watermark'], [1, 'transcode']]);
+    expect(fusedMembers(chain, chain.hops[0]!, watermark).map((m) => m.def.name)).toEqual(['watermark']);
+    expect(() => fusedMembers(fusedChain, fusedChain.hops[0]!, watermark)).toThrow(ValidationFailedError);
+    const plain = defineStage({ name: 'transcode', process: (ctx) => ({ data: ctx.segment.data }) });
+    expect(() => fusedMembers(fusedChain, fusedChain.hops[0]!, watermark, () => plain)).toThrow(/not a video stage/);
+  });
+
+  it('composes steps: filters in chain order, the last encode, the last rendition, transfers laid over', () => {
+    expect(
+      composeSteps([
+        { filter: 'drawtext=x', encode: { preset: 'veryfast', crf: 23 }, transfer: { a: 1, w: 1 } },
+        { filter: '', encode: { preset: 'ultrafast' } },
+        { filter: 'scale=854:480', encode: { preset: 'veryfast', bitrateKbps: 1200 }, rendition: 'r480', transfer: { w: 854 } },
+      ]),
+    ).toEqual({ filter: 'drawtext=x,scale=854:480', encode: { preset: 'veryfast', bitrateKbps: 1200 }, rendition: 'r480', transfer: { a: 1, w: 854 } });
   });
 });

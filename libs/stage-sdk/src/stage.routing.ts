@@ -5,13 +5,14 @@ import {
   ValidationFailedError,
   isToken,
   parseSegmentSubject,
+  publishTarget,
   subjects,
   type ChainSpec,
   type HopSpec,
   type Segment,
   type SegmentMeta,
 } from '@livemesh/contracts';
-import type { StageResult } from './stage.definition.js';
+import type { StageDefinition, StageResult } from './stage.definition.js';
 
 /** One segment a hop publishes after `process` returned. */
 export interface PublishPlan {
@@ -35,6 +36,36 @@ export function hopFor(chain: ChainSpec, service: string, hop: number): HopSpec 
   return spec;
 }
 
+/** One stage of a hop: the hop itself, or each hop a fused hop runs. */
+export interface HopMember {
+  hop: HopSpec;
+  def: StageDefinition;
+}
+
+/**
+ * The stages `hop` runs: itself, or for a fusion head every hop through `fusedThrough`, each with
+ * the definition this worker holds for it (its own, or a peer from its image). Throws a
+ * ValidationFailedError (never retried) when the chain fuses something this worker cannot run.
+ */
+export function fusedMembers(chain: ChainSpec, hop: HopSpec, own: StageDefinition, peers?: (service: string) => StageDefinition<object> | undefined): HopMember[] {
+  if (hop.fusedThrough === undefined) return [{ hop, def: own }];
+  const last = hop.fusedThrough;
+  const problems: string[] = [];
+  const members: HopMember[] = [];
+  if (!Number.isInteger(last) || last <= hop.index || last >= chain.hops.length) problems.push(`hops[${hop.index}].fusedThrough: ${String(last)} is not a later hop of the chain`);
+  else {
+    for (let i = hop.index; i <= last; i++) {
+      const h = chain.hops[i]!;
+      const def = i === hop.index ? own : (peers?.(h.service) as StageDefinition | undefined);
+      if (!def) problems.push(`hops[${i}]: this worker (${own.name}) holds no stage "${h.service}" to run inside its hop`);
+      else if (!def.video) problems.push(`hops[${i}]: stage "${h.service}" is not a video stage and cannot be fused`);
+      else members.push({ hop: h, def });
+    }
+  }
+  if (problems.length) throw new ValidationFailedError(`chain v${chain.version} of stream ${chain.streamId} fuses hops this worker cannot run`, problems);
+  return members;
+}
+
 /**
  * Where each result goes. The timeline (pts, duration) and the ingest time travel unchanged, so
  * delivery can keep one continuous playlist and measure glass-to-glass latency at the end.
@@ -56,24 +87,27 @@ export function planPublishes(input: SegmentMeta, chain: ChainSpec, hop: HopSpec
   });
   if (problems.length) throw new ValidationFailedError(`stage result for ${input.streamId}#${input.seq} is invalid`, problems);
 
+  // A fused hop publishes where its last stage's hop would, under that hop's number, so an
+  // output's dedup id is the same whether the chain ran fused or not.
+  const next = publishTarget(chain, hop);
   let nextHop: number | undefined;
-  if (hop.next !== null) {
-    nextHop = parseSegmentSubject(hop.next)?.hop;
+  if (next !== null) {
+    nextHop = parseSegmentSubject(next)?.hop;
     if (nextHop === undefined) {
-      throw new ValidationFailedError(`chain v${chain.version} of stream ${chain.streamId} is invalid`, [`hops[${hop.index}].next: ${hop.next} is not a segment subject`]);
+      throw new ValidationFailedError(`chain v${chain.version} of stream ${chain.streamId} is invalid`, [`hops[${hop.fusedThrough ?? hop.index}].next: ${next} is not a segment subject`]);
     }
   }
   return outputs.map((o) => {
     const meta: SegmentMeta = {
       ...input,
-      hop: nextHop ?? hop.index,
+      hop: nextHop ?? hop.fusedThrough ?? hop.index,
       rendition: o.rendition,
       chainVersion: chain.version,
       transfer: o.transfer ?? input.transfer,
       blob: undefined,
     };
-    return hop.next !== null
-      ? { subject: hop.next, kind: 'seg' as const, segment: { meta, data: o.data } }
+    return next !== null
+      ? { subject: next, kind: 'seg' as const, segment: { meta, data: o.data } }
       : { subject: subjects.output(input.streamId, o.rendition), kind: 'out' as const, segment: { meta, data: o.data } };
   });
 }

@@ -32,13 +32,14 @@ import {
   type JsMsg,
   type MsgHdrs,
 } from '@livemesh/bus';
-import { runFfmpeg } from '@livemesh/media';
+import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
+import { openMediaEngine, type MediaEngine } from './media.engine.js';
 import { SegmentCarryAccess } from './segment.carry.js';
 import { checkSegmentBytes, checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
-import { REPORT_KINDS, type StageContext, type StageDefinition, type StageLog } from './stage.definition.js';
+import { REPORT_KINDS, runVideoStep, type SegmentScope, type StageContext, type StageDefinition, type StageLog, type StageResult, type VideoStep } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
-import { decideFailure, describeError, errorCode, headerSafe, hopFor, planPublishes, retryDelayMs } from './stage.routing.js';
+import { decideFailure, describeError, errorCode, fusedMembers, headerSafe, hopFor, planPublishes, retryDelayMs, type HopMember } from './stage.routing.js';
 import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
 
 export interface RunStageOptions {
@@ -67,6 +68,13 @@ export interface RunStageOptions {
   /** Drain on SIGTERM/SIGINT; a second signal exits at once. For a worker process, not for tests. */
   handleSignals?: boolean;
   heartbeatIntervalMs?: number;
+  /**
+   * The other stages this worker can run inside a fused hop (the built-ins of its image). A
+   * fused hop naming a stage it cannot find is refused.
+   */
+  peers?: (service: string) => StageDefinition<object> | undefined;
+  /** Overrides env.STAGE_ENGINE (`cli`, `warm` or `auto`). */
+  engine?: 'auto' | 'warm' | 'cli';
 }
 
 export interface StageHandle {
@@ -112,6 +120,7 @@ export class StageRunner implements StageHandle {
   private ownsBus = false;
   private chains!: ChainCache;
   private carries!: CarryStore;
+  private engine!: MediaEngine;
   private heartbeat?: WorkerHeartbeatWriter;
   private messages?: AsyncIterable<JsMsg> & { stop(err?: Error): void };
   private loopDone: Promise<void> = Promise.resolve();
@@ -165,6 +174,13 @@ export class StageRunner implements StageHandle {
       });
       await this.chains.start();
       this.carries = new CarryStore(this.bus);
+      this.engine = openMediaEngine(this.opts.engine ?? env.STAGE_ENGINE, {
+        slots: this.concurrency,
+        enginePath: env.ENGINE_PATH,
+        recycleAfter: env.ENGINE_RECYCLE_SEGMENTS,
+        ffmpegPath: env.FFMPEG_PATH,
+        logger: this.logger,
+      });
       const metricsOpt = this.opts.metrics ?? (env.STAGE_METRICS_PORT > 0 ? { port: env.STAGE_METRICS_PORT } : false);
       if (metricsOpt) this.metricsPort = await this.metrics.listen(metricsOpt.host ?? env.LIVEMESH_BIND, metricsOpt.port);
       this.heartbeat = new WorkerHeartbeatWriter(this.bus, this.service, this.workerId, () => ({
@@ -185,7 +201,7 @@ export class StageRunner implements StageHandle {
       else this.opts.signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
     if (this.opts.handleSignals) this.installSignalHandlers();
-    this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, ${this.maxAttempts} attempts${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
+    this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, ${this.maxAttempts} attempts, ${this.engine.kind} media engine${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
   }
 
   stop(): Promise<void> {
@@ -256,6 +272,8 @@ export class StageRunner implements StageHandle {
     const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
     let dir: string | undefined;
     let probed: Promise<SegmentProbe> | undefined;
+    // The stages this hop runs; until the chain is read, only this worker's own (for metrics).
+    let members: HopMember[] = [];
     try {
       const chain = await this.chains.get(meta.streamId, meta.chainVersion);
       if (!chain) {
@@ -265,56 +283,89 @@ export class StageRunner implements StageHandle {
         return;
       }
       const hop = hopFor(chain, this.service, route.hop);
-      const checked = validateParams(this.def.params, hop.params, `hops[${hop.index}].params`);
-      if (checked.problems.length) throw new ValidationFailedError(`parameters of ${this.service} for stream ${meta.streamId} are invalid`, checked.problems);
+      members = fusedMembers(chain, hop, this.def, this.opts.peers);
+      const scopes = members.map(({ hop: h, def }) => {
+        const checked = validateParams(def.params, h.params, `hops[${h.index}].params`);
+        if (checked.problems.length) throw new ValidationFailedError(`parameters of ${def.name} for stream ${meta.streamId} are invalid`, checked.problems);
+        return checked.params;
+      });
+
+      // The cheap checks (whole packets, streams, picture size from the SPS, media time) in-process;
+      // a segment that still cannot be decoded fails in the engine as an input error, at once.
+      let media = EMPTY_MEDIA;
+      if (this.def.inspect !== false) {
+        checkSegmentBytes(segment.data);
+        media = inspectTs(segment.data);
+        // A picture whose size the in-process reader cannot tell (not H.264 or HEVC: never
+        // livemesh's own output) gets the full ffprobe check before any decoder sees it.
+        if (media.video && (media.video.width === undefined || media.video.height === undefined)) {
+          checkSegmentProbe(await (probed ??= probeSegment(segment.data, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, ffprobePath: this.env.FFPROBE_PATH, signal: abort.signal })), meta);
+        }
+        checkInspection(media, meta);
+      }
 
       const stageLog = this.stageLog(where);
       const carry = new SegmentCarryAccess(this.carries, meta, abort.signal, stageLog);
-      const ctx: StageContext = {
+      const workDir = async (): Promise<string> => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`)));
+      const scope = (params: Record<string, unknown>, own: boolean, service: string): SegmentScope => ({
         segment: { meta, data: segment.data },
-        params: checked.params,
+        params,
         transfer: meta.transfer ?? {},
-        service: this.service,
-        startParams: this.startParams,
-        config: this.config,
-        streamId: meta.streamId,
-        seq: meta.seq,
-        hop: meta.hop,
+        media,
+        config: own ? this.config : {},
         log: stageLog,
-        signal: abort.signal,
-        heartbeat: () => msg.working(),
-        ffmpeg: async (args, input, options) => {
-          this.logger.debug(`${where} ffmpeg ${args.join(' ')}`);
-          const { stdout } = await runFfmpeg(args, {
-            input: input ?? segment.data,
-            timeoutMs: this.env.MEDIA_TIMEOUT_MS,
-            ffmpegPath: this.env.FFMPEG_PATH,
-            signal: abort.signal,
-            onProgress: () => msg.working(),
-            expectOutput: options?.expectOutput ?? true,
-          });
-          return stdout;
-        },
-        probe: () =>
-          (probed ??= probeSegment(segment.data, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, ffprobePath: this.env.FFPROBE_PATH, signal: abort.signal })),
-        report: async (kind, data, message) => {
-          if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new ValidationFailedError(`${this.service} cannot report "${String(kind)}"`, [`kind: must be one of ${REPORT_KINDS.join(', ')}`]);
-          await publishStreamEvent(this.bus, { streamId: meta.streamId, kind, message, service: this.service, seq: meta.seq, hop: meta.hop, data });
-        },
-        putBlob: async (name, data) => {
-          await (await this.bus.blobs()).putBlob({ name }, data);
-          return name;
-        },
-        getBlob: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
-        workDir: async () => (dir ??= await mkdtemp(join(tmpdir(), `livemesh-${this.service}-`))),
-        state: this.stateOf(meta.streamId),
-        carry,
+        workDir,
+        state: this.stateOf(own ? meta.streamId : `${meta.streamId}/${service}`),
+      });
+      const transform = (t: SegmentTransform, input?: Uint8Array): Promise<Uint8Array> => {
+        this.logger.debug(`${where} transform ${JSON.stringify(t)} on the ${this.engine.kind} engine`);
+        return this.engine.transform(input ?? segment.data, t, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, signal: abort.signal, onProgress: () => msg.working() });
       };
-      if (this.def.inspect !== false) {
-        checkSegmentBytes(segment.data);
-        checkSegmentProbe(await ctx.probe(), meta);
+      let result: StageResult;
+      if (members.length === 1) {
+        const ctx: StageContext = {
+          ...scope(scopes[0]!, true, this.service),
+          startParams: this.startParams,
+          signal: abort.signal,
+          transform,
+          ffmpeg: async (args, input, options) => {
+            this.logger.debug(`${where} ffmpeg ${args.join(' ')}`);
+            const { stdout } = await runFfmpeg(args, {
+              input: input ?? segment.data,
+              timeoutMs: this.env.MEDIA_TIMEOUT_MS,
+              ffmpegPath: this.env.FFMPEG_PATH,
+              signal: abort.signal,
+              onProgress: () => msg.working(),
+              expectOutput: options?.expectOutput ?? true,
+            });
+            return stdout;
+          },
+          probe: () =>
+            (probed ??= probeSegment(segment.data, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, ffprobePath: this.env.FFPROBE_PATH, signal: abort.signal })),
+          report: async (kind, data, message) => {
+            if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new ValidationFailedError(`${this.service} cannot report "${String(kind)}"`, [`kind: must be one of ${REPORT_KINDS.join(', ')}`]);
+            await publishStreamEvent(this.bus, { streamId: meta.streamId, kind, message, service: this.service, seq: meta.seq, hop: meta.hop, data });
+          },
+          blobs: {
+            put: async (name, data) => {
+              await (await this.bus.blobs()).putBlob({ name }, data);
+              return name;
+            },
+            get: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
+          },
+          carry,
+        };
+        result = await this.def.process(ctx);
+      } else {
+        // A fused hop: every stage's filter in chain order, one decode and one encode (the last's).
+        const steps: VideoStep[] = [];
+        for (const [i, m] of members.entries()) {
+          const step = await m.def.video?.(scope(scopes[i]!, i === 0, m.def.name));
+          if (!step) throw new ValidationFailedError(`chain v${chain.version} of stream ${meta.streamId} fuses hop ${m.hop.index} (${m.def.name}), which cannot run as a filter with its parameters`, [`hops[${m.hop.index}]: run it unfused (fuse: false)`]);
+          steps.push(step);
+        }
+        result = await runVideoStep({ transform, transfer: meta.transfer ?? {} }, composeSteps(steps));
       }
-      const result = await this.def.process(ctx);
       const plans = planPublishes(meta, chain, hop, result);
       for (const p of plans) {
         await publishSegment(this.bus, p.subject, p.segment, { inlineLimit: this.env.INLINE_LIMIT_BYTES, kind: p.kind });
@@ -327,7 +378,7 @@ export class StageRunner implements StageHandle {
       });
       if (acked) await releaseSegmentBlob(this.bus, meta);
       this.processed++;
-      this.metrics.succeeded((performance.now() - started) / 1000);
+      for (const m of members) this.metrics.succeeded((performance.now() - started) / 1000, m.def.name);
       this.logger.debug(`${where} done in ${Math.round(performance.now() - started)} ms -> ${plans.map((p) => p.subject).join(', ')}`);
     } catch (e) {
       await this.fail(msg, route, meta, e, abort.signal);
@@ -447,6 +498,7 @@ export class StageRunner implements StageHandle {
 
   private async release(): Promise<void> {
     this.chains?.stop();
+    await this.engine?.close();
     await this.heartbeat?.stop();
     await this.metrics.close();
     if (this.ownsBus) await this.bus.close();
@@ -468,6 +520,26 @@ export class StageRunner implements StageHandle {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+}
+
+/** What a stage that opted out of inspection sees as `media`. */
+const EMPTY_MEDIA: TsInspection = Object.freeze({}) as TsInspection;
+
+/**
+ * The steps of a fused hop as one: the filters joined in chain order, the last stage's encode
+ * (what the unfused chain would have delivered), the last rendition named and every transfer
+ * laid over the one before.
+ */
+export function composeSteps(steps: readonly VideoStep[]): VideoStep {
+  const last = steps[steps.length - 1]!;
+  const rendition = steps.reduce<string | undefined>((r, s) => s.rendition ?? r, undefined);
+  const transfer = steps.reduce<Record<string, unknown> | undefined>((t, s) => (s.transfer ? { ...t, ...s.transfer } : t), undefined);
+  return {
+    filter: steps.map((s) => s.filter).filter(Boolean).join(','),
+    encode: last.encode,
+    ...(rendition ? { rendition } : {}),
+    ...(transfer ? { transfer } : {}),
+  };
 }
 
 function streamIdFromHeaders(h: MsgHdrs | undefined): string | undefined {
