@@ -1,7 +1,8 @@
 // A live chain change on the whole mesh: a stream starts on the default chain (watermark ->
-// transcode 854x480), and while the encoder keeps publishing its chain is replaced by one with other
-// watermark parameters and an extra stage in front. From the next segment on the new chain
-// applies; ingest's segmenter is not restarted, and the HLS output stays one continuous playlist.
+// transcode 854x480), fused into one hop that only a watermark worker runs, and while the encoder
+// keeps publishing its chain is replaced by an unfused one (`fuse: false`) with other watermark
+// parameters and an extra stage in front. From the next segment on the new chain applies; ingest's
+// segmenter is not restarted, and the HLS output stays one continuous playlist.
 // The added stage goes first on purpose: every position then holds another service, so a segment
 // in flight during the change only comes through if each hop resolves it against the chain
 // version it was routed with (not the newest one), which no dead letter below proves.
@@ -43,35 +44,49 @@ describe('live chain change (real mesh)', () => {
 
   it('applies a new chain from the next segment on, without restarting ingest, with continuous output', async () => {
     const stream = await mesh.startStream({ id: 'chg-1' });
-    expect(stream.chain.hops.map((h) => h.service)).toEqual(['watermark', 'transcode']);
+    expect(stream.chain.hops.map((h) => [h.service, h.fusedThrough, h.fusedInto])).toEqual([['watermark', 1, undefined], ['transcode', undefined, 0]]);
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     const playlist = `${mesh.apiUrl}/hls/chg-1/index.m3u8`;
     await waitForSegments(playlist, 3, 60_000);
+    // Fused: the watermark worker ran both stages, so no transcode worker was started for it.
+    const workers = await new Kvm(nc).open('lm_workers');
+    const transcodeWorkers = async () => {
+      const keys: string[] = [];
+      for await (const key of await workers.keys('transcode.>')) keys.push(key);
+      return keys;
+    };
+    expect(await transcodeWorkers()).toEqual([]);
+    const fusedFirst = await probeHls(playlist);
+    expect(fusedFirst.segments.length).toBeGreaterThanOrEqual(3);
+    expect(fusedFirst.segments.map((s) => [s.width, s.height])).toEqual(fusedFirst.segments.map(() => [854, 480]));
 
     const changed = await mesh.api('PATCH', '/api/streams/chg-1/chain', {
       stages: [{ service: 'passthrough' }, { service: 'watermark', params: { text: 'v2' } }, { service: 'transcode', params: { width: 854, height: 480 } }],
+      fuse: false,
     });
     expect(changed.status).toBe(200);
     expect(changed.body.chain.version).toBe(2);
-    expect(changed.body.chain.hops.map((h: { subject: string }) => h.subject)).toEqual([
-      'lm.seg.passthrough.chg-1.0',
-      'lm.seg.watermark.chg-1.1',
-      'lm.seg.transcode.chg-1.2',
+    expect(changed.body.chain.hops.map((h: { subject: string; fusedThrough?: number }) => [h.subject, h.fusedThrough])).toEqual([
+      ['lm.seg.passthrough.chg-1.0', undefined],
+      ['lm.seg.watermark.chg-1.1', undefined],
+      ['lm.seg.transcode.chg-1.2', undefined],
     ]);
 
     const { code, stderr } = await encoder;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     await waitFor('publish-ended', 30_000, () => events.find((e) => e.kind === 'publish-ended'));
 
-    // Segments published after the change went through the added stage.
-    const kv = await new Kvm(nc).open('lm_workers');
-    await waitFor('a passthrough worker that processed segments', 60_000, async () => {
-      for await (const key of await kv.keys('passthrough.>')) {
-        const hb = (await kv.get(key))?.json<{ processed: number }>();
-        if (hb && hb.processed > 0) return hb.processed;
-      }
-      return undefined;
-    });
+    // Segments published after the change went through the added stage, and through a transcode
+    // worker of their own now that the chain is not fused.
+    for (const service of ['passthrough', 'transcode']) {
+      await waitFor(`a ${service} worker that processed segments`, 60_000, async () => {
+        for await (const key of await workers.keys(`${service}.>`)) {
+          const hb = (await workers.get(key))?.json<{ processed: number }>();
+          if (hb && hb.processed > 0) return hb.processed;
+        }
+        return undefined;
+      });
+    }
 
     const jsm = await jetstreamManager(nc);
     await waitFor('the chain to empty', 90_000, async () => {

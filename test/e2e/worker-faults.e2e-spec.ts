@@ -1,8 +1,11 @@
 // Workers under faults, through the whole mesh (RTMP -> ingest -> workers of the process runtime ->
 // delivery -> HLS): a worker SIGKILLed in the middle of a segment loses nothing (JetStream hands
-// the segment to the replacement after the ack wait), and two replicas of one service share a
-// stream's segments while the output stays in order and continuous.
+// the segment to the replacement after the ack wait), a media engine SIGKILLed in the middle of a
+// segment loses nothing either (the worker retries on a fresh engine), one that dies on every
+// attempt ends in the dead-letter subject while the stream goes on, and two replicas of one
+// service share a stream's segments while the output stays in order and continuous.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +15,44 @@ import { assertContinuous, generateClip, probeHls, publishRtmp } from '../suppor
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { waitFor } from '../support/wait.js';
 
-/** ffmpeg children of a process: the worker is in the middle of a segment while it has one. */
-function ffmpegChildren(pid: number): number[] {
-  const r = spawnSync('pgrep', ['-P', String(pid), '-x', 'ffmpeg'], { encoding: 'utf8' });
+/** Children of a process by name. */
+function childrenNamed(pid: number, name: string): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid), '-x', name], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** CPU ticks a process has used; undefined once it is gone. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The worker's warm media engine while it is in the middle of a segment: it uses CPU only then
+ * (between segments it waits on its stdin), so two readings 40 ms apart tell.
+ */
+async function busyEngine(workerPid: number): Promise<number | undefined> {
+  for (const pid of childrenNamed(workerPid, 'lm-engine')) {
+    const a = cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, 40));
+    const b = cpuTicks(pid);
+    if (a !== undefined && b !== undefined && b > a) return pid;
+  }
+  return undefined;
+}
+
+async function firstHeartbeat(workers: JsonStore<WorkerHeartbeat>, service: string): Promise<WorkerHeartbeat> {
+  return waitFor(`a ${service} heartbeat`, 30_000, async () => {
+    for (const key of await workers.keys(`${service}.>`)) {
+      const v = (await workers.get(key))?.value;
+      if (v) return v;
+    }
+    return undefined;
+  });
 }
 
 /** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
@@ -64,19 +101,12 @@ describe('workers under faults, through the mesh', () => {
     const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
     const outputs = seqsOn(bus, subjects.output('kill9', 'main'));
     await bus.nc.flush();
-    const hb = await waitFor('a watermark heartbeat', 30_000, async () => {
-      for (const key of await workers.keys('watermark.>')) {
-        const v = (await workers.get(key))?.value;
-        if (v) return v;
-      }
-      return undefined;
-    });
+    const hb = await firstHeartbeat(workers, 'watermark');
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
-    // Kill once a segment has come out and the worker is inside the next one (its ffmpeg is running).
+    // Kill once a segment has come out and the worker is inside the next one (its engine is busy).
     await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
-    // Polled closely: ffmpeg runs only while a segment is in work.
-    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) running ffmpeg`, 30_000, () => ffmpegChildren(hb.pid).length > 0, { intervalMs: 50 });
+    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) in the middle of a segment`, 30_000, () => busyEngine(hb.pid), { intervalMs: 20 });
     const inFlightSeqs = sorted(inputs.seqs).filter((s) => !outputs.seqs.includes(s));
     process.kill(hb.pid, 'SIGKILL');
     await mesh.apps.orchestrator.waitForLine(new RegExp(`worker=${hb.workerId} exited .*SIGKILL`), 10_000);
@@ -96,6 +126,64 @@ describe('workers under faults, through the mesh', () => {
     expect(events.filter((e) => e.streamId === 'kill9' && (e.kind === 'dead-letter' || e.kind === 'segment-failed'))).toEqual([]);
     inputs.stop();
     outputs.stop();
+  }, 150_000);
+
+  it('loses no segment when the media engine is SIGKILLed mid-segment: the worker retries on a fresh engine', async () => {
+    // Up-scaling to 720p keeps the engine busy for a good part of each segment, so the kill lands inside one.
+    const stream = await mesh.startStream({ id: 'engine9', stages: [{ service: 'scale', params: { width: 1280, height: 720 } }] });
+    const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
+    const outputs = seqsOn(bus, subjects.output('engine9', 'main'));
+    await bus.nc.flush();
+    const hb = await firstHeartbeat(workers, 'scale');
+
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
+    await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
+    const engine = await waitFor('the scale engine in the middle of a segment', 30_000, () => busyEngine(hb.pid), { intervalMs: 20 });
+    process.kill(engine, 'SIGKILL');
+
+    const { code, stderr } = await encoder;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    await waitFor('every ingested segment on the output', 60_000, () =>
+      inputs.seqs.length >= 6 && sorted(outputs.seqs).join() === sorted(inputs.seqs).join());
+    // The worker itself lived on, and said why it retried.
+    expect(cpuTicks(hb.pid)).toBeDefined();
+    expect(mesh.apps.orchestrator.lines.some((l) => /streamId=engine9 .*attempt 1\/\d+ failed, retrying.*engine/i.test(l))).toBe(true);
+    const n = sorted(inputs.seqs).length;
+    await waitForSegments(stream.playback.hls, n, 30_000);
+    assertContinuous(await probeHls(stream.playback.hls), { size: { width: 1280, height: 720 }, audio: true, minSegments: n });
+    expect(events.filter((e) => e.streamId === 'engine9' && (e.kind === 'dead-letter' || e.kind === 'segment-failed'))).toEqual([]);
+    inputs.stop();
+    outputs.stop();
+  }, 150_000);
+
+  it('dead-letters a segment whose engine dies on every attempt, with an event, and the stream goes on', async () => {
+    const stream = await mesh.startStream({ id: 'engine-dlq', stages: [{ service: 'scale', params: { width: 1280, height: 720 } }] });
+    const outputs = seqsOn(bus, subjects.output('engine-dlq', 'main'));
+    const dead = seqsOn(bus, subjects.deadLetter('scale', 'engine-dlq'));
+    await bus.nc.flush();
+    const hb = await firstHeartbeat(workers, 'scale');
+    // Real time: one segment every 2 s, so the killer below catches the attempts of one segment.
+    const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
+    await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
+    // Kill the engine whenever it works, until a segment has been given up (STAGE_MAX_ATTEMPTS=3).
+    const killed: number[] = [];
+    await waitFor('a dead letter', 60_000, async () => {
+      const busy = await busyEngine(hb.pid);
+      if (busy !== undefined) {
+        process.kill(busy, 'SIGKILL');
+        killed.push(busy);
+      }
+      return dead.seqs.length > 0 ? true : undefined;
+    }, { intervalMs: 10 });
+    const lost = dead.seqs[0]!;
+    const event = await waitFor('its dead-letter event', 10_000, () => events.find((e) => e.streamId === 'engine-dlq' && e.kind === 'dead-letter'));
+    expect(event).toMatchObject({ seq: lost, service: 'scale', data: { code: 'LM_ENGINE_CRASHED', attempts: 3 } });
+    expect(killed.length).toBeGreaterThanOrEqual(3);
+    // The stream goes on: a later segment comes out once the killing stops.
+    await encoder;
+    await waitFor('a segment after the dead letter on the output', 60_000, () => outputs.seqs.some((s) => s > lost));
+    outputs.stop();
+    dead.stop();
   }, 150_000);
 
   it('shares one stream between two replicas of transcode and keeps the output in order', async () => {
