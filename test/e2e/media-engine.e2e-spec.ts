@@ -127,6 +127,18 @@ describe('lm-engine failures', () => {
     expect(pool.stats).toMatchObject({ segments: 1, restarts: 2 });
   });
 
+  it('conceals damage inside a segment as the CLI does, instead of refusing the whole segment', async () => {
+    const seg = Buffer.from(segments[0]!.data);
+    const clean = await probeTs(await pool.run(seg, TRANSCODE, { timeoutMs: TIMEOUT }));
+    // Scramble the payload of every 7th TS packet after the first 200 (headers kept, so the
+    // demuxer still walks the stream): lost and garbled slices, as a lossy SRT link leaves them.
+    for (let p = 200 * 188; p + 188 <= seg.length; p += 7 * 188) for (let i = p + 4; i < p + 188; i++) seg[i] = (i * 2654435761) >>> 24;
+    const damaged = await probeTs(await pool.run(seg, TRANSCODE, { timeoutMs: TIMEOUT }));
+    expect(damaged.video.firstIsKey).toBe(true);
+    expect(damaged.video.pts.length).toBeGreaterThan(clean.video.pts.length / 2);
+    expect(damaged.video.pts[0]).toBe(clean.video.pts[0]);
+  });
+
   it('rejects with EngineCrashedError when the engine is SIGKILLed mid-segment, then serves the next request', async () => {
     const seg = segments[0]!.data;
     await pool.run(seg, COPY, { timeoutMs: TIMEOUT }); // started and warm

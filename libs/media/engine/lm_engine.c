@@ -17,7 +17,7 @@
  *    "bitrateKbps":n,"maxrateKbps":n,"bufsizeKbps":n,"threads":n},"audio":"copy",
  *    "maxWidth":n,"maxHeight":n}
  * Response header:
- *   {"ok":true,"videoFrames":n,"audioPackets":n,"micros":{...}}
+ *   {"ok":true,"videoFrames":n,"audioPackets":n,"decodeErrors":n,"micros":{...}}
  *   {"ok":false,"code":"LM_MEDIA_INPUT"|"LM_ENGINE","message":"..."}
  * stdout carries only the protocol; libav logs go to stderr (level error unless --log-level).
  * The process exits 0 on stdin EOF between requests, 2 when the framing itself is broken (the
@@ -489,6 +489,8 @@ typedef struct {
     OutPacket *out;
     int nout, capout;
     int video_frames, audio_packets;
+    /* Packets the decoder refused and pictures it concealed: counted, not fatal (see decode()). */
+    int decode_errors;
     int64_t us_open, us_graph, us_encoder_open;
 } Segment;
 
@@ -773,21 +775,30 @@ static int filter_frame(Segment *s, AVFrame *f)
     return drain_graph(s);
 }
 
-/* pkt NULL drains the decoder: every frame of the segment comes out now, none waits for the next. */
+/*
+ * pkt NULL drains the decoder: every frame of the segment comes out now, none waits for the next.
+ * Damage is concealed and counted, as the ffmpeg CLI does, not fatal: on a live path a picture
+ * with a smeared macroblock (a lost SRT packet, a bad slice) costs viewers far less than a missing
+ * segment, which delivery can only skip behind a discontinuity. A segment of which not one picture
+ * decodes is still refused (end_video), so unusable input dead-letters at once.
+ */
 static int decode(Segment *s, AVPacket *pkt)
 {
     int ret = avcodec_send_packet(warm.dec, pkt);
-    if (ret < 0 && ret != AVERROR_EOF) return fail(s->r, E_INPUT, "cannot decode the video: %s", averr(ret));
+    if (ret == AVERROR(ENOMEM)) return fail(s->r, E_ENGINE, "out of memory while decoding");
+    if (ret < 0 && ret != AVERROR_EOF) {
+        s->decode_errors++;
+        return OK;
+    }
     for (;;) {
         ret = avcodec_receive_frame(warm.dec, s->frame);
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return OK;
-        if (ret < 0) return fail(s->r, E_INPUT, "cannot decode the video: %s", averr(ret));
-        /* The CLI would conceal and go on; a damaged picture here is a damaged segment, and
-         * dead-lettering it is better than sending viewers a smeared GOP. */
-        if (s->frame->decode_error_flags || (s->frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-            av_frame_unref(s->frame);
-            return fail(s->r, E_INPUT, "the video is damaged (decode errors)");
+        if (ret == AVERROR(ENOMEM)) return fail(s->r, E_ENGINE, "out of memory while decoding");
+        if (ret < 0) {
+            s->decode_errors++;
+            return OK;
         }
+        if (s->frame->decode_error_flags || (s->frame->flags & AV_FRAME_FLAG_CORRUPT)) s->decode_errors++;
         ret = filter_frame(s, s->frame);
         av_frame_unref(s->frame);
         if (ret) return ret;
@@ -852,9 +863,20 @@ static int write_output(Segment *s, WriteBuf *wb)
         fail(s->r, E_ENGINE, "cannot start the output: %s", averr(ret));
         goto done;
     }
+    int64_t last_dts[2] = {AV_NOPTS_VALUE, AV_NOPTS_VALUE};
     for (int i = 0; i < s->nout; i++) {
         AVPacket *p = s->out[i].pkt;
         av_packet_rescale_ts(p, s->out[i].tb, out->streams[p->stream_index]->time_base);
+        /* A copied packet whose timestamps a damaged PES header garbled (none, or not after the
+         * one before) is dropped, where the CLI would bend it into place: either way a packet
+         * is lost, and a bent one would sit at the wrong time. */
+        if (p->dts == AV_NOPTS_VALUE) p->dts = p->pts;
+        if (p->dts == AV_NOPTS_VALUE || p->pts == AV_NOPTS_VALUE ||
+            (last_dts[p->stream_index] != AV_NOPTS_VALUE && p->dts <= last_dts[p->stream_index])) {
+            s->decode_errors++;
+            continue;
+        }
+        last_dts[p->stream_index] = p->dts;
         /* interleaved: the muxer orders audio and video by DTS, as the CLI's output is. */
         if ((ret = av_interleaved_write_frame(out, p)) < 0) {
             fail(s->r, E_INPUT, "cannot write a packet (timestamps out of order?): %s", averr(ret));
@@ -910,9 +932,9 @@ static int transform(const Request *q, const uint8_t *data, size_t size, WriteBu
         return fail(r, E_ENGINE, "out of memory");
     }
     while ((ret = av_read_frame(s->in, pkt)) >= 0) {
-        if (pkt->flags & AV_PKT_FLAG_CORRUPT) {
-            fail(r, E_INPUT, "corrupt packet in stream %d", pkt->stream_index);
-        } else if (pkt->stream_index == s->vi) {
+        /* A packet the demuxer flags corrupt (a continuity gap) still goes on, as in the CLI:
+         * the decoder conceals what it can, and copied audio keeps its timing. */
+        if (pkt->stream_index == s->vi) {
             if (q->video.copy) {
                 if (!keep_packet(s, pkt, 0, s->vtb)) s->video_frames++;
             } else {
@@ -1070,8 +1092,8 @@ int main(int argc, char **argv)
             if (r.code == OK) {
                 char header[512];
                 snprintf(header, sizeof header,
-                         "{\"ok\":true,\"videoFrames\":%d,\"audioPackets\":%d,\"micros\":{\"total\":%lld,\"open\":%lld,\"graph\":%lld,\"encoderOpen\":%lld}}",
-                         s.video_frames, s.audio_packets, (long long)(now_us() - t0), (long long)s.us_open, (long long)s.us_graph, (long long)s.us_encoder_open);
+                         "{\"ok\":true,\"videoFrames\":%d,\"audioPackets\":%d,\"decodeErrors\":%d,\"micros\":{\"total\":%lld,\"open\":%lld,\"graph\":%lld,\"encoderOpen\":%lld}}",
+                         s.video_frames, s.audio_packets, s.decode_errors, (long long)(now_us() - t0), (long long)s.us_open, (long long)s.us_graph, (long long)s.us_encoder_open);
                 respond(header, wb.data, wb.size);
             } else {
                 /* A failed segment can leave a codec mid-stream; start the next one cold. */
