@@ -176,9 +176,18 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     const game = await json('stream', 'start', 'cli-game', '-a', 'category=game');
     expect(game.chain.hops.map((h: { service: string }) => h.service)).toEqual(['blur', 'transcode']);
 
+    // Adjacent built-in video stages share one hop unless --no-fuse says otherwise.
+    type Hop = { fusedThrough?: number; fusedInto?: number };
+    const fusion = (v: { chain: { hops: Hop[] } }) => v.chain.hops.map((h) => [h.fusedThrough ?? null, h.fusedInto ?? null]);
+    expect(fusion(await json('stream', 'start', 'cli-fused', '-s', 'watermark', '-s', 'transcode'))).toEqual([[1, null], [null, 0]]);
+    expect(fusion(await json('stream', 'start', 'cli-apart', '--no-fuse', '-s', 'watermark', '-s', 'transcode'))).toEqual([[null, null], [null, null]]);
+
     const ls = await cli('stream', 'ls');
     expect(ls.out).toMatch(/^cli-1\tlive\tv1\tpassthrough$/m);
     expect(ls.out).toMatch(/^cli-game\tlive\tv1\tblur -> transcode$/m);
+    expect(ls.out).toMatch(/^cli-fused\tlive\tv1\twatermark\+transcode$/m);
+    expect(ls.out).toMatch(/^cli-apart\tlive\tv1\twatermark -> transcode$/m);
+    for (const id of ['cli-fused', 'cli-apart']) expect(await json('stream', 'stop', id)).toMatchObject({ state: 'ended' });
 
     const shown = await json('stream', 'show', 'cli-1');
     expect(shown.chain.hops[0]).toMatchObject({ service: 'passthrough', counters: { processed: 0, pending: 0, failed: 0 } });

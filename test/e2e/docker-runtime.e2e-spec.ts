@@ -3,6 +3,7 @@
 // a locked-down container, segments of a live RTMP stream are processed inside it and come out
 // as continuous HLS; a second stream reuses the container; scaling to 2 shares the work; a killed
 // container is replaced without losing a segment.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,18 +30,39 @@ import {
 
 const PIXELATE = { x: 0, y: 0, w: 96, h: 48, blockSize: 12 };
 
-/** The first of `candidates` seen running ffmpeg (`docker top`), polled closely: a segment takes a fraction of a second. */
+/** CPU ticks a host process has used; undefined once it is gone. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first of `candidates` seen in the middle of a segment: its worker's warm media engine
+ * (`docker top` lists it with its host pid) is using CPU, which it does only while it works on
+ * a segment. Polled closely: a segment takes a fraction of a second.
+ */
 async function busyContainer(d: Docker, candidates: Docker.ContainerInfo[], timeoutMs: number): Promise<Docker.ContainerInfo> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const c of candidates) {
-      const top = await d.getContainer(c.Id).top().catch(() => undefined);
-      const processes = (top as { Processes?: string[][] } | undefined)?.Processes ?? [];
-      if (processes.some((p) => p.some((field) => /\bffmpeg\b/.test(field)))) return c;
+      const top = (await d.getContainer(c.Id).top().catch(() => undefined)) as { Titles?: string[]; Processes?: string[][] } | undefined;
+      const pidAt = top?.Titles?.indexOf('PID') ?? -1;
+      for (const p of top?.Processes ?? []) {
+        if (pidAt < 0 || !p.some((field) => /\blm-engine\b/.test(field))) continue;
+        const pid = Number(p[pidAt]);
+        const a = cpuTicks(pid);
+        await new Promise((r) => setTimeout(r, 40));
+        const b = cpuTicks(pid);
+        if (a !== undefined && b !== undefined && b > a) return c;
+      }
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`no pixelate container was seen running ffmpeg within ${timeoutMs} ms`);
+  throw new Error(`no pixelate container was seen in the middle of a segment within ${timeoutMs} ms`);
 }
 
 describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => {
@@ -119,6 +141,9 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
       return now.length === 1 && now[0]!.processed >= 5 ? now : undefined;
     });
     expect(beats.map((b) => b.host)).toEqual([info.Config.Hostname]);
+    // Inside the container the stage ran on the warm media engine the base image carries.
+    const logs = (await d.getContainer(c!.Id).logs({ stdout: true, stderr: true })).toString('utf8');
+    expect(logs).toMatch(/consuming lm\.seg\.pixelate\.> .*warm media engine/);
   }, 180_000);
 
   it('reuses the running container for a second stream', async () => {

@@ -35,6 +35,8 @@ export interface StartFlags {
   stage?: unknown[];
   attr?: Record<string, string>;
   source?: string;
+  /** commander's `--no-fuse` sets false. */
+  fuse?: boolean;
 }
 
 /** A StartStreamRequest body from those flags; a flag not given is left out. */
@@ -45,6 +47,7 @@ export function startRequestBody(id: string, o: StartFlags): Record<string, unkn
     ...(o.stage ? { stages: o.stage } : {}),
     ...(o.attr ? { attributes: o.attr } : {}),
     ...(o.source ? { source: { url: o.source } } : {}),
+    ...(o.fuse === false ? { fuse: false } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ export function registerStreamCommands(program: Command): void {
     .option('-s, --stage <service[:json]>', 'an explicit stage, repeatable, in chain order', collectStage)
     .option('--source <url>', 'pull the stream from this URL (rtmp, srt, http(s) HLS) instead of waiting for a publish')
     .option('-a, --attr <key=value>', 'an attribute pipeline selectors match on, repeatable', collectPair)
+    .option('--no-fuse', 'run every stage as its own hop (default: adjacent built-in video stages share one decode and encode)')
     .action(async (id: string, o: StartFlags) => print(await api().request<StreamView>('POST', '/api/streams', startRequestBody(id, o))));
 
   stream
@@ -29,7 +30,7 @@ export function registerStreamCommands(program: Command): void {
     .action(async () => {
       const list = await api().get<StreamView[]>('/api/streams');
       if (list.length === 0) process.stderr.write('no streams\n');
-      for (const s of list) process.stdout.write(`${s.id}\t${s.state}\tv${s.chain.version}\t${s.chain.hops.map((h) => h.service).join(' -> ')}\n`);
+      for (const s of list) process.stdout.write(`${s.id}\t${s.state}\tv${s.chain.version}\t${chainLine(s.chain.hops)}\n`);
     });
 
   stream
@@ -41,8 +42,9 @@ export function registerStreamCommands(program: Command): void {
     .command('change <id>')
     .description('replace the chain of a live stream; the next segment takes the new chain')
     .requiredOption('-s, --stage <service[:json]>', 'a stage of the new chain, repeatable, in order', collectStage)
-    .action(async (id: string, o: { stage: unknown[] }) =>
-      print(await api().request('PATCH', `/api/streams/${encodeURIComponent(id)}/chain`, { stages: o.stage })),
+    .option('--no-fuse', 'run every stage as its own hop (default: adjacent built-in video stages share one decode and encode)')
+    .action(async (id: string, o: { stage: unknown[]; fuse: boolean }) =>
+      print(await api().request('PATCH', `/api/streams/${encodeURIComponent(id)}/chain`, { stages: o.stage, ...(o.fuse ? {} : { fuse: false }) })),
     );
 
   stream
@@ -72,4 +74,14 @@ export function registerStreamCommands(program: Command): void {
       await bus.close();
       process.stderr.write(`\nwrote ${file}\n`);
     });
+}
+
+/** `watermark+transcode -> audio`: the chain's services in order, a fused hop's joined by `+`. */
+export function chainLine(hops: StreamView['chain']['hops']): string {
+  const parts: string[] = [];
+  for (const h of hops) {
+    if (h.fusedInto !== undefined && parts.length > 0) parts[parts.length - 1] += `+${h.service}`;
+    else parts.push(h.service);
+  }
+  return parts.join(' -> ');
 }
