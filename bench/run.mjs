@@ -123,6 +123,7 @@ await mkdir(outDir, { recursive: true });
 // A smoke or partial run must not replace the figures of the last full run.
 const full = !config.quick && config.only.length === 0;
 const base = full ? 'latest' : 'partial';
+// The raw results first: a report that cannot render them must not lose them.
 await writeFile(join(outDir, `${base}.json`), JSON.stringify(result, null, 1) + '\n');
 await writeFile(join(outDir, `${base}.md`), renderMarkdown(result));
 log(`wrote bench/results/${base}.json and ${base}.md in ${result.totalSeconds} s`);

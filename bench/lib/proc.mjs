@@ -1,24 +1,81 @@
 // Processes the benchmark starts, and what they cost, read from /proc: CPU as utime+stime of the
-// process itself and, separately, of its reaped children (the ffmpeg runs a worker spawned), and
-// resident memory (VmRSS). Linux only, like the machines this benchmark describes.
+// process itself and, separately, of its descendants (the ffmpeg runs a worker spawned and reaped,
+// and the lm-engine processes it keeps alive), and resident memory (VmRSS). Linux only, like the
+// machines this benchmark describes.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ); 100 on every Linux this runs on. */
 const CLK_TCK = 100;
 
-/** CPU seconds of a process: `self` (its own threads) and `children` (reaped descendants). */
-export function cpuOf(pid) {
+/** The fields of /proc/<pid>/stat after the command name, or undefined when the process is gone. */
+function statFields(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses: the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
-    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]) / CLK_TCK);
-    return { self: utime + stime, children: cutime + cstime };
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds of a process: `self` (its own threads) and `children` (its reaped descendants). */
+export function cpuOf(pid) {
+  const fields = statFields(pid);
+  if (!fields) return undefined;
+  // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+  const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]) / CLK_TCK);
+  return { self: utime + stime, children: cutime + cstime };
+}
+
+/** pid -> the pids whose parent it is, for every process now alive (one pass over /proc). */
+function childMap() {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const fields = statFields(d);
+    if (!fields) continue;
+    const ppid = Number(fields[1]);
+    if (!kids.has(ppid)) kids.set(ppid, []);
+    kids.get(ppid).push(Number(d));
+  }
+  return kids;
+}
+
+/** The live descendants of `pid` (children, their children, ...). */
+export function descendantsOf(pid, kids = childMap()) {
+  const out = [];
+  const walk = (p) => {
+    for (const c of kids.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** The live children of `pid` (an orchestrator's worker replicas, a worker's engines). */
+export function childrenOf(pid) {
+  return childMap().get(pid) ?? [];
+}
+
+/**
+ * CPU seconds of a process tree: `self` (the process's own threads) and `children`: the
+ * descendants it reaped (cutime, where a per-segment ffmpeg ends up) plus, recursively, those
+ * still alive (a warm lm-engine lives for hundreds of segments and is never reaped during a
+ * run, so cutime alone would miss it). A child that is reaped between two snapshots moves from
+ * the live sum into cutime with all its CPU, so differences stay right.
+ */
+export function treeCpuOf(pid, kids = childMap()) {
+  const own = cpuOf(pid);
+  if (!own) return undefined;
+  let below = own.children;
+  for (const c of kids.get(pid) ?? []) {
+    const t = treeCpuOf(c, kids);
+    if (t) below += t.self + t.children;
+  }
+  return { self: own.self, children: below };
 }
 
 /** Resident set size in bytes, or undefined when the process is gone. */
@@ -36,11 +93,23 @@ export function selfCpu() {
   return cpuOf(process.pid);
 }
 
-/** A snapshot of several processes' CPU: { name: {self, children} }. */
+/**
+ * A snapshot of several process trees' CPU: { name: {self, children} }, children = reaped and
+ * live descendants (treeCpuOf).
+ */
 export function snapshotCpu(pids) {
+  const kids = childMap();
   const out = {};
-  for (const [name, pid] of Object.entries(pids)) out[name] = cpuOf(pid) ?? { self: 0, children: 0 };
+  for (const [name, pid] of Object.entries(pids)) out[name] = treeCpuOf(pid, kids) ?? { self: 0, children: 0 };
   return out;
+}
+
+/** Resident memory of a process and its live descendants (a worker and its engines), bytes. */
+export function treeRssOf(pid) {
+  const self = rssOf(pid);
+  if (self === undefined) return undefined;
+  const below = descendantsOf(pid).map((p) => rssOf(p) ?? 0);
+  return { self, descendants: below.reduce((a, b) => a + b, 0), processes: 1 + below.length, total: self + below.reduce((a, b) => a + b, 0) };
 }
 
 /** after - before, per name and kind. */
