@@ -1,13 +1,16 @@
 // The pieces of a mesh the scenarios assemble: a real nats-server, real worker processes (the
-// built apps/worker, one per replica, as the process runtime starts them), chain specs written to
-// the lm_chains bucket as the orchestrator writes them, and a publisher/collector that stands in
-// for ingest (publishing hop 0) and delivery (reading lm.out).
+// built apps/worker, one per replica, as the process runtime starts them), chain specs planned and
+// built by the orchestrator's own planner (apps/orchestrator/dist) and written to the lm_chains
+// bucket as the orchestrator writes them, and a publisher/collector that stands in for ingest
+// (publishing hop 0) and delivery (reading lm.out).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUCKETS, subjects } from '@livemesh/contracts';
+import { BUCKETS, executingHops, subjects } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, releaseSegmentBlob } from '@livemesh/bus';
+import { BUILT_IN_SERVICES, DEFAULT_PIPELINE } from '@livemesh/services';
+import { buildChainSpec, fusionGroups, planChain } from '../../apps/orchestrator/dist/planner/chain.planner.js';
 import { startChild, waitFor } from './proc.mjs';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -56,29 +59,56 @@ export async function connectBus(url) {
 
 /**
  * One worker process (`node apps/worker/dist/main.js`) hosting `service`, resolved when it has
- * subscribed to its durable consumer. `env` adds worker settings (STAGE_CONCURRENCY, ...).
+ * subscribed to its durable consumer. `env` adds worker settings (STAGE_CONCURRENCY,
+ * STAGE_ENGINE=warm|cli|auto, ...); what is not given comes from the bench's own environment.
+ * `engine` is the media engine the worker says it opened ('warm' or 'cli').
  */
 export async function startWorker(natsUrl, service, id, env = {}) {
   const w = startChild(`worker:${id}`, process.execPath, [WORKER_MAIN], {
     cwd: ROOT,
     env: { NATS_URL: natsUrl, LIVEMESH_SERVICE: service, LIVEMESH_WORKER_ID: id, NO_COLOR: '1', ...env },
   });
-  await w.waitForLine(/consuming lm\.seg\./, 60_000);
+  const line = await w.waitForLine(/consuming lm\.seg\./, 60_000);
+  w.engine = /\b(warm|cli) media engine\b/.exec(line)?.[1] ?? 'unknown';
+  if (env.STAGE_ENGINE && env.STAGE_ENGINE !== 'auto' && w.engine !== env.STAGE_ENGINE) {
+    await w.stop();
+    throw new Error(`worker ${id} asked for the ${env.STAGE_ENGINE} engine and opened ${w.engine}: ${line}`);
+  }
   return w;
 }
 
-/** Writes a chain spec (what the orchestrator stores in lm_chains) for `services` in order. */
-export async function putChain(bus, streamId, stages, version = 1) {
-  const hops = stages.map((s, index) => ({
-    index,
-    service: s.service,
-    params: s.params ?? {},
-    subject: subjects.segment(s.service, streamId, index),
-    next: index + 1 < stages.length ? subjects.segment(stages[index + 1].service, streamId, index + 1) : null,
-  }));
-  const chain = { streamId, version, hops, updatedAt: new Date().toISOString() };
+/** The built-in services' specs, as the orchestrator seeds them into its catalogue. */
+const CATALOGUE = { services: new Map(BUILT_IN_SERVICES.map((b) => [b.spec.name, b.spec])), pipelines: [DEFAULT_PIPELINE] };
+
+/**
+ * The default pipeline as the orchestrator plans it (parameters complete, fused unless
+ * `fuse: false`): { stages, fused }.
+ */
+export function planDefaultChain({ fuse = true } = {}) {
+  const plan = planChain({ id: 'bench', fuse }, CATALOGUE);
+  return { stages: plan.stages, fused: plan.fused };
+}
+
+/**
+ * Writes a chain spec (what the orchestrator stores in lm_chains) for `stages` in order, built by
+ * the orchestrator's buildChainSpec. `fused`: groups of adjacent stage indices run as one hop
+ * (as planChain returns them), or `true` for the groups the planner would fuse, or none.
+ */
+export async function putChain(bus, streamId, stages, { fused = [], version = 1 } = {}) {
+  const withParams = stages.map((s) => ({ service: s.service, params: s.params ?? {} }));
+  const groups = fused === true ? fusionGroups(withParams, CATALOGUE.services) : fused;
+  const chain = buildChainSpec(streamId, version, withParams, groups);
   await new JsonStore(bus, BUCKETS.chains).put(streamId, chain);
   return chain;
+}
+
+/**
+ * The services that need a worker for a chain of `stages` with `fused` groups: those of the hops
+ * that receive segments (a stage fused into an earlier hop runs in that hop's worker), in order.
+ */
+export function servicesToRun(stages, fused = []) {
+  const chain = buildChainSpec('bench', 1, stages.map((s) => ({ service: s.service, params: s.params ?? {} })), fused);
+  return [...new Set(executingHops(chain).map((h) => h.service))];
 }
 
 export async function deleteChain(bus, streamId) {
@@ -103,9 +133,10 @@ export async function publishHop0(bus, chain, seq, data, { duration = 2, ingestT
 
 /**
  * Listens on `lm.out.>` and records, per stream and seq, when a finished segment arrived and was
- * read (blob fetched when claim-checked), as a delivery would see it.
+ * read (blob fetched when claim-checked), as a delivery would see it; the bytes themselves only
+ * for the streams `keepData(streamId)` names (a quality check reads them).
  */
-export function collectOutputs(bus) {
+export function collectOutputs(bus, { keepData = () => false } = {}) {
   const arrivals = new Map(); // streamId -> Map(seq -> { at, bytes, ingestTime, duration })
   const waiters = new Set();
   const sub = bus.nc.subscribe(subjects.allOutput);
@@ -118,7 +149,7 @@ export function collectOutputs(bus) {
         if (seg.meta.blob) void releaseSegmentBlob(bus, seg.meta);
         let m = arrivals.get(seg.meta.streamId);
         if (!m) arrivals.set(seg.meta.streamId, (m = new Map()));
-        if (!m.has(seg.meta.seq)) m.set(seg.meta.seq, { at, wall, bytes: seg.data.byteLength, ingestTime: seg.meta.ingestTime, duration: seg.meta.duration });
+        if (!m.has(seg.meta.seq)) m.set(seg.meta.seq, { at, wall, bytes: seg.data.byteLength, ingestTime: seg.meta.ingestTime, duration: seg.meta.duration, data: keepData(seg.meta.streamId) ? seg.data : undefined });
         for (const w of waiters) if (w.check()) { waiters.delete(w); w.resolve(); }
       } catch (e) {
         process.stderr.write(`bench: unreadable output on ${msg.subject}: ${e.message}\n`);

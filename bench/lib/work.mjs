@@ -21,13 +21,29 @@ export function watermarkArgs(textFile) {
   return segmentStageArgs({ videoFilter: drawtextFilter({ textFile, fontSize, color, opacity, position }), video: { preset: 'veryfast' }, audio: 'copy' });
 }
 
-/** The transcode stage's ffmpeg arguments. */
-export function transcodeArgs() {
-  return segmentStageArgs({
+/** The transcode stage's work as a warm-engine request (what the worker sends lm-engine). */
+export function transcodeTransform() {
+  return {
     videoFilter: scaleFilter({ width: TRANSCODE.width, height: TRANSCODE.height, keepAspect: false }),
     video: { preset: TRANSCODE.preset, bitrateKbps: TRANSCODE.videoBitrateKbps },
     audio: 'copy',
-  });
+  };
+}
+
+/** The transcode stage's ffmpeg arguments (the same request on the CLI path). */
+export function transcodeArgs() {
+  return segmentStageArgs(transcodeTransform());
+}
+
+/** The default chain's two filters in chain order (drawtext, then scale): what a fused hop runs. */
+export function chainFilter(textFile) {
+  const { fontSize, color, opacity, position } = WATERMARK;
+  return `${drawtextFilter({ textFile, fontSize, color, opacity, position })},${scaleFilter({ width: TRANSCODE.width, height: TRANSCODE.height, keepAspect: false })}`;
+}
+
+/** The fused default chain's work on one segment as one ffmpeg: both filters, one 480p encode. */
+export function fusedChainArgs(textFile) {
+  return segmentStageArgs({ videoFilter: chainFilter(textFile), video: { preset: TRANSCODE.preset, bitrateKbps: TRANSCODE.videoBitrateKbps }, audio: 'copy' });
 }
 
 /**
@@ -35,8 +51,7 @@ export function transcodeArgs() {
  * frame every 2 s (what a single-process live transcoder feeding HLS needs), audio copied.
  */
 export function oneFfmpegArgs(clip, textFile, out, { realtime = false, seconds } = {}) {
-  const { fontSize, color, opacity, position } = WATERMARK;
-  const filter = `${drawtextFilter({ textFile, fontSize, color, opacity, position })},${scaleFilter({ width: TRANSCODE.width, height: TRANSCODE.height, keepAspect: false })}`;
+  const filter = chainFilter(textFile);
   const input = inputArgs({ source: { file: clip } });
   // -re is an input option: it goes right before -i.
   if (realtime) input.splice(input.indexOf('-i'), 0, '-re');
@@ -82,27 +97,28 @@ class Channel {
 /**
  * The chain's per-segment work with no bus: watermark then transcode per segment, one ffmpeg per
  * segment per stage, the two stages pipelined like two workers (stage 2 works on segment k while
- * stage 1 does k+1), `parallel` segments at once per stage (a worker's STAGE_CONCURRENCY).
+ * stage 1 does k+1), `parallel` segments at once per stage (a worker's STAGE_CONCURRENCY). With
+ * `fused`, one stage instead: one ffmpeg per segment running both filters and one encode, the
+ * work of the fused hop on the CLI path.
  * push() segments as they are cut, close() at the end; `done` resolves when all are finished.
  */
-export function perSegmentPipeline(textFile, { onDone, parallel = 1 } = {}) {
-  const wm = watermarkArgs(textFile);
-  const tc = transcodeArgs();
-  const input = new Channel();
-  const mid = new Channel();
-  const stage1 = Promise.all(Array.from({ length: parallel }, async () => {
-    for (let job = await input.take(); job; job = await input.take()) mid.push({ key: job.key, data: await runStageFfmpeg(wm, job.data) });
-  })).then(() => mid.close());
-  const stage2 = Promise.all(Array.from({ length: parallel }, async () => {
-    for (let job = await mid.take(); job; job = await mid.take()) {
-      await runStageFfmpeg(tc, job.data);
-      onDone?.(job.key, performance.now());
-    }
-  }));
+export function perSegmentPipeline(textFile, { onDone, parallel = 1, fused = false } = {}) {
+  const stageArgs = fused ? [fusedChainArgs(textFile)] : [watermarkArgs(textFile), transcodeArgs()];
+  const channels = Array.from({ length: stageArgs.length + 1 }, () => new Channel());
+  const stages = stageArgs.map((args, i) => {
+    const last = i === stageArgs.length - 1;
+    return Promise.all(Array.from({ length: parallel }, async () => {
+      for (let job = await channels[i].take(); job; job = await channels[i].take()) {
+        const data = await runStageFfmpeg(args, job.data);
+        if (last) onDone?.(job.key, performance.now());
+        else channels[i + 1].push({ key: job.key, data });
+      }
+    })).then(() => channels[i + 1].close());
+  });
   return {
-    push: (key, data) => input.push({ key, data }),
-    close: () => input.close(),
-    done: Promise.all([stage1, stage2]).then(() => undefined),
+    push: (key, data) => channels[0].push({ key, data }),
+    close: () => channels[0].close(),
+    done: Promise.all(stages).then(() => undefined),
   };
 }
 
