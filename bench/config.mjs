@@ -17,7 +17,8 @@ export const config = {
     /** Glass-to-glass bound a stream must stay under to count (the 9 s target). */
     boundMs: 9_000,
     passthrough: { levels: quick ? [1, 4] : [1, 4, 16, 64], segmentsPerStream: quick ? 3 : 4, concurrency: 4, replicas: 2 },
-    defaultChain: { levels: quick ? [1, 2] : [1, 2, 3, 4, 5, 6], segmentsPerStream: quick ? 3 : 6, concurrency: 2 },
+    /** The default chain as planned (fused, default engine); compareUnfusedCli adds the old way's ramp. */
+    defaultChain: { levels: quick ? [1, 2] : [1, 2, 3, 4, 5, 6, 7, 8], segmentsPerStream: quick ? 3 : 6, concurrency: 2, compareUnfusedCli: true },
     /** One ffmpeg per stream at 1x: seconds each level runs. */
     ffmpegLevelSeconds: quick ? 4 : 8,
     ffmpegMaxStreams: quick ? 4 : 16,
@@ -30,7 +31,11 @@ export const config = {
    * `quietMs`, at most `boundMs`), also the PSNR sample.
    */
   warm: { segments: quick ? 4 : 20, runs: quick ? 1 : 2, latencySegments: quick ? 4 : 10, quietMs: 300, boundMs: 10_000 },
-  memory: { segments: quick ? 120 : 900, inFlight: 16, sampleEvery: quick ? 10 : 25, warmup: quick ? 20 : 150 },
+  /**
+   * Worker memory: `segments` through each worker; the engine run's segments come from a small
+   * generated clip of that many segments (`engineClip`), a continuous timeline.
+   */
+  memory: { segments: quick ? 120 : 900, inFlight: 16, sampleEvery: quick ? 10 : 25, warmup: quick ? 20 : 150, engineClip: { width: 320, height: 180, fps: 10 } },
 };
 
 export function enabled(name) {

@@ -7,8 +7,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PIPELINE } from '@livemesh/services';
-import { collectOutputs, deleteChain, publishHop0, putChain, startWorker } from '../lib/mesh.mjs';
+import { collectOutputs, deleteChain, planDefaultChain, publishHop0, putChain, servicesToRun, startWorker } from '../lib/mesh.mjs';
 import { runToEnd, selfCpu, sleep, snapshotCpu, diffCpu } from '../lib/proc.mjs';
 import { quantile } from '../lib/stats.mjs';
 import { oneFfmpegArgs, perSegmentPipeline, watermarkTextFile } from '../lib/work.mjs';
@@ -16,10 +15,10 @@ import { oneFfmpegArgs, perSegmentPipeline, watermarkTextFile } from '../lib/wor
 const SEG_MS = 2000;
 
 /** Publishes L streams on a live schedule; returns per-segment glass-to-glass samples. */
-async function liveLevel(ctx, out, { label, streams, segmentsPerStream, stages, boundMs, pids }) {
+async function liveLevel(ctx, out, { label, streams, segmentsPerStream, stages, fused, boundMs, pids }) {
   const { bus, media } = ctx;
   const ids = Array.from({ length: streams }, (_, i) => `s3-${label}-L${streams}-${i}-${Date.now() % 1e6}`);
-  const chains = await Promise.all(ids.map((id) => putChain(bus, id, stages)));
+  const chains = await Promise.all(ids.map((id) => putChain(bus, id, stages, { fused })));
   const before = snapshotCpu(pids);
   const d0 = process.cpuUsage();
   const tStart = Date.now() + 200;
@@ -155,25 +154,34 @@ export async function density(ctx) {
         await Promise.all(workers.map((w) => w.stop()));
       }
     }
-    // The default chain (watermark + transcode 480p).
+    // The default chain (watermark + transcode 480p) as the orchestrator plans it: fused into one
+    // hop, on the workers' default engine (warm when lm-engine is built). Then, for comparison,
+    // unfused on one ffmpeg per segment (the old default).
     {
-      const stages = DEFAULT_PIPELINE.stages.map((s) => ({ service: s.service, params: s.params }));
-      const workers = [];
-      try {
-        for (const s of stages) workers.push(await startWorker(nats.url, s.service, `bench-s3-${s.service}`, { STAGE_CONCURRENCY: String(c.defaultChain.concurrency) }));
-        const pids = { nats: nats.pid, ...Object.fromEntries(workers.map((w) => [w.name, w.pid])) };
-        const lm = await ramp(c.defaultChain.levels, (L) => liveLevel(ctx, out, { label: 'dc', streams: L, segmentsPerStream: c.defaultChain.segmentsPerStream, stages, boundMs: c.boundMs, pids }), ctx.log, 'default chain');
-        result.defaultChain = { stages, workers: `one worker per service, STAGE_CONCURRENCY=${c.defaultChain.concurrency}`, livemesh: lm };
-      } finally {
-        await Promise.all(workers.map((w) => w.stop()));
-      }
+      const runChain = async (label, { fuse, env }) => {
+        const plan = planDefaultChain({ fuse });
+        const workers = [];
+        try {
+          for (const service of servicesToRun(plan.stages, plan.fused)) {
+            workers.push(await startWorker(nats.url, service, `bench-s3-${label}-${service}`, { STAGE_CONCURRENCY: String(c.defaultChain.concurrency), ...env }));
+          }
+          const pids = { nats: nats.pid, ...Object.fromEntries(workers.map((w) => [w.name, w.pid])) };
+          const lm = await ramp(c.defaultChain.levels, (L) => liveLevel(ctx, out, { label, streams: L, segmentsPerStream: c.defaultChain.segmentsPerStream, stages: plan.stages, fused: plan.fused, boundMs: c.boundMs, pids }), ctx.log, `default chain ${label}`);
+          const engines = [...new Set(workers.map((w) => w.engine))].join('+');
+          return { stages: plan.stages, fused: plan.fused, engine: engines, workers: `${workers.map((w) => w.name.replace(/^worker:/, '')).join(', ')}: ${plan.fused.length ? 'fused, one hop' : 'unfused, a hop per stage'}, ${engines} engine, STAGE_CONCURRENCY=${c.defaultChain.concurrency}`, livemesh: lm };
+        } finally {
+          await Promise.all(workers.map((w) => w.stop()));
+        }
+      };
+      result.defaultChain = await runChain('dc', { fuse: true, env: {} });
+      if (c.defaultChain.compareUnfusedCli) result.defaultChainUnfusedCli = await runChain('dcu', { fuse: false, env: { STAGE_ENGINE: 'cli' } });
       // Baselines: one ffmpeg per stream, and the per-segment work with no bus (glass-to-glass of one stream).
       // Start near what scenario 2 measured for one ffmpeg (x realtime ~ streams it could carry),
       // then step by one stream up until a level fails, or down until one passes.
       const estimate = ctx.results?.vsFfmpeg?.oneFfmpeg?.xRealtime?.median;
       const startAt = Math.min(c.ffmpegMaxStreams, Math.max(1, Math.floor((estimate ?? 2) * 0.8)));
       result.defaultChain.oneFfmpegPerStream = await stepSearch(startAt, c.ffmpegMaxStreams, (L) => ffmpegLevel(media.clip, textFile, dir, L, c.ffmpegLevelSeconds), ctx.log);
-      result.defaultChain.noBusG2g = await noBusChainLevel(media, textFile, c.defaultChain.segmentsPerStream, c.defaultChain.concurrency);
+      result.defaultChain.noBusG2g = await noBusChainLevel(media, textFile, c.defaultChain.segmentsPerStream, c.defaultChain.concurrency, true);
       ctx.log(`s3 default chain no-bus glass-to-glass p50 ${Math.round(result.defaultChain.noBusG2g.g2gMs.p50)} ms`);
     }
   } finally {
@@ -205,12 +213,16 @@ async function noBusCopyLevel(media, dir, streams, segmentsPerStream, boundMs) {
   return { streams, g2gMs: { p50: quantile(g2g, 0.5), p99: quantile(g2g, 0.99), max }, pass: max <= boundMs };
 }
 
-/** One stream on the live schedule through the per-segment ffmpeg work with no bus. */
-async function noBusChainLevel(media, textFile, segmentsPerStream, parallel) {
+/**
+ * One stream on the live schedule through the per-segment ffmpeg work with no bus (`fused`: one
+ * ffmpeg per segment for both stages, as the fused hop on the CLI path).
+ */
+async function noBusChainLevel(media, textFile, segmentsPerStream, parallel, fused) {
   const releases = new Map();
   const g2g = [];
   const p = perSegmentPipeline(textFile, {
     parallel,
+    fused,
     onDone: (k) => g2g.push(Date.now() - (releases.get(k) - SEG_MS)),
   });
   const tStart = Date.now() + 200;
@@ -223,5 +235,5 @@ async function noBusChainLevel(media, textFile, segmentsPerStream, parallel) {
   }
   p.close();
   await p.done;
-  return { streams: 1, g2gMs: { p50: quantile(g2g, 0.5), p99: quantile(g2g, 0.99), max: Math.max(...g2g) }, g2gSamplesMs: g2g };
+  return { streams: 1, fused, g2gMs: { p50: quantile(g2g, 0.5), p99: quantile(g2g, 0.99), max: Math.max(...g2g) }, g2gSamplesMs: g2g };
 }

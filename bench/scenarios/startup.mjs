@@ -4,34 +4,37 @@
 // the start (as a publisher that starts with the event would deliver it) and goes onto hop 0 as
 // soon as both that time has come and the chain is there. Measured: the event -> the first
 // segment on lm.out. Cold = the orchestrator has no worker of the chain's services yet (it starts
-// them); warm = they are running from an earlier stream. Baseline: the first segment's duration
-// plus the same two ffmpeg runs on it with no bus.
-import { readdirSync, readFileSync } from 'node:fs';
+// them); warm = they are running from an earlier stream. The orchestrator fuses the default chain
+// into one hop, so it starts (and a warm start finds) one watermark worker, whose engine stays
+// warm between streams; each start records which workers ran before it and which it started, so
+// a "warm" start that had to start a worker shows. Baselines: the first segment's duration plus,
+// with no bus, the fused hop's work as one ffmpeg run, and the old two stages' two ffmpeg runs.
+import { readFileSync } from 'node:fs';
 import { mkdtemp as mkdtempP, rm as rmP } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subjects } from '@livemesh/contracts';
 import { publishJson } from '@livemesh/bus';
 import { ORCHESTRATOR_MAIN, ROOT, collectOutputs, freePort, publishHop0 } from '../lib/mesh.mjs';
-import { sleep, startChild, waitFor } from '../lib/proc.mjs';
+import { childrenOf, descendantsOf, sleep, startChild, waitFor } from '../lib/proc.mjs';
 import { summary } from '../lib/stats.mjs';
-import { runStageFfmpeg, transcodeArgs, watermarkArgs, watermarkTextFile } from '../lib/work.mjs';
+import { fusedChainArgs, runStageFfmpeg, transcodeArgs, watermarkArgs, watermarkTextFile } from '../lib/work.mjs';
 
 
-/** Pids of the processes whose parent is `pid` (the orchestrator's worker replicas). */
-function childrenOf(pid) {
-  const kids = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+/** The orchestrator's worker replicas: pid, the service it hosts, and its live lm-engine processes. */
+function meshWorkers(orchPid) {
+  const read = (pid, what) => {
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) kids.push(Number(d));
+      return readFileSync(`/proc/${pid}/${what}`, 'utf8');
     } catch {
-      /* gone */
+      return '';
     }
-  }
-  return kids;
+  };
+  return childrenOf(orchPid).map((pid) => ({
+    pid,
+    service: /(?:^|\0)LIVEMESH_SERVICE=([^\0]*)/.exec(read(pid, 'environ'))?.[1],
+    engines: descendantsOf(pid).filter((p) => read(p, 'comm').trim() === 'lm-engine').length,
+  })).filter((w) => w.service);
 }
 
 async function startOrchestrator(natsUrl, dataDir) {
@@ -61,8 +64,9 @@ async function stopOrchestrator(orch) {
 }
 
 /** One stream start: event -> first output. */
-async function oneStart(ctx, out, segment, label) {
+async function oneStart(ctx, out, segment, label, orch) {
   const { bus } = ctx;
+  const workersBefore = meshWorkers(orch.pid);
   const streamId = `s5-${label}-${Date.now() % 1e6}`;
   const readySub = bus.nc.subscribe(subjects.streamEvent(streamId, 'chain-ready'), { max: 1 });
   const failSub = bus.nc.subscribe(subjects.streamEvent(streamId, 'failed'), { max: 1 });
@@ -85,10 +89,27 @@ async function oneStart(ctx, out, segment, label) {
   await publishHop0(bus, chain, 0, segment.data, { duration: segment.duration, ingestTime: wall0 + Math.round(segment.duration * 1000) });
   await out.until(() => out.of(streamId).has(0), 120_000, `first output of ${streamId}`);
   const firstOutMs = out.of(streamId).get(0).at - t0;
+  const workersAfter = meshWorkers(orch.pid);
   await publishJson(bus, subjects.platformStopped, { id: streamId });
   readySub.unsubscribe();
   failSub.unsubscribe();
-  return { streamId, chainReadyMs: r.at - t0, firstOutputMs: firstOutMs, segmentSeconds: segment.duration };
+  // The services whose workers receive this chain's segments (a hop fused into another has none).
+  const needed = [...new Set(hops.filter((h) => h.fusedInto === undefined).map((h) => h.service))];
+  const before = new Set(workersBefore.map((w) => w.pid));
+  const started = workersAfter.filter((w) => !before.has(w.pid)).map((w) => w.service);
+  return {
+    streamId,
+    chainReadyMs: r.at - t0,
+    firstOutputMs: firstOutMs,
+    segmentSeconds: segment.duration,
+    hops: hops.map((h) => ({ service: h.service, fusedThrough: h.fusedThrough, fusedInto: h.fusedInto })),
+    neededServices: needed,
+    workersBefore,
+    workersAfter,
+    startedServices: started,
+    // Every needed service had a worker before the event and none had to be started.
+    allWarm: started.length === 0 && needed.every((n) => workersBefore.some((w) => w.service === n)),
+  };
 }
 
 export async function startup(ctx) {
@@ -102,15 +123,15 @@ export async function startup(ctx) {
     for (let i = 0; i < cfg.s5.cold; i++) {
       const orch = await startOrchestrator(nats.url, dataDir);
       try {
-        const c = await oneStart(ctx, out, segment, `cold${i}`);
+        const c = await oneStart(ctx, out, segment, `cold${i}`, orch);
         cold.push(c);
-        ctx.log(`s5 cold ${i}: chain-ready ${Math.round(c.chainReadyMs)} ms, first output ${Math.round(c.firstOutputMs)} ms`);
+        ctx.log(`s5 cold ${i}: chain-ready ${Math.round(c.chainReadyMs)} ms, first output ${Math.round(c.firstOutputMs)} ms; hops ${c.hops.map((h) => h.service + (h.fusedInto !== undefined ? ` (fused into ${h.fusedInto})` : '')).join(' -> ')}; started ${c.startedServices.join(', ') || 'nothing'}`);
         // The workers this start brought up stay (IDLE_GRACE_SECONDS) for the warm starts.
         if (i === cfg.s5.cold - 1) {
           for (let j = 0; j < cfg.s5.warm; j++) {
-            const w = await oneStart(ctx, out, segment, `warm${j}`);
+            const w = await oneStart(ctx, out, segment, `warm${j}`, orch);
             warm.push(w);
-            ctx.log(`s5 warm ${j}: chain-ready ${Math.round(w.chainReadyMs)} ms, first output ${Math.round(w.firstOutputMs)} ms`);
+            ctx.log(`s5 warm ${j}: chain-ready ${Math.round(w.chainReadyMs)} ms, first output ${Math.round(w.firstOutputMs)} ms; workers before: ${w.workersBefore.map((x) => `${x.service} (${x.engines} lm-engine)`).join(', ') || 'none'}${w.allWarm ? '' : `; NOT warm: started ${w.startedServices.join(', ') || 'nothing'}, needed ${w.neededServices.join(', ')}`}`);
           }
         }
       } finally {
@@ -121,27 +142,35 @@ export async function startup(ctx) {
     out.stop();
     await rmP(dataDir, { recursive: true, force: true });
   }
-  // Baseline: wait for the first segment to be cut, then the same two stages' ffmpeg runs, no bus.
+  // Baselines: wait for the first segment to be cut, then, with no bus, the fused hop's work as one
+  // ffmpeg run (both filters, one encode), and the two stages' ffmpeg runs one after the other.
   const dir = await mkdtempP(join(tmpdir(), 'livemesh-bench-s5b-'));
   const baseline = [];
+  const baselineTwoRuns = [];
   try {
     const textFile = await watermarkTextFile(dir);
     for (let i = 0; i < Math.max(cfg.s5.warm, 1); i++) {
       const t0 = performance.now();
       await sleep(segment.duration * 1000);
+      await runStageFfmpeg(fusedChainArgs(textFile), segment.data);
+      baseline.push({ firstOutputMs: performance.now() - t0 });
+      const t1 = performance.now();
+      await sleep(segment.duration * 1000);
       const a = await runStageFfmpeg(watermarkArgs(textFile), segment.data);
       await runStageFfmpeg(transcodeArgs(), a);
-      baseline.push({ firstOutputMs: performance.now() - t0 });
+      baselineTwoRuns.push({ firstOutputMs: performance.now() - t1 });
     }
   } finally {
     await rmP(dir, { recursive: true, force: true });
   }
   return {
-    chain: 'default (watermark + transcode 480p), orchestrator with the process runtime',
+    chain: 'default (watermark + transcode 480p, fused by the orchestrator), orchestrator with the process runtime',
     segmentSeconds: segment.duration,
     targetMs: segment.duration * 1000 + 1000,
     cold: { firstOutputMs: summary(cold.map((c) => c.firstOutputMs)), chainReadyMs: summary(cold.map((c) => c.chainReadyMs)), raw: cold },
-    warm: { firstOutputMs: summary(warm.map((c) => c.firstOutputMs)), chainReadyMs: summary(warm.map((c) => c.chainReadyMs)), raw: warm },
+    warm: { firstOutputMs: summary(warm.map((c) => c.firstOutputMs)), chainReadyMs: summary(warm.map((c) => c.chainReadyMs)), allWarm: warm.every((w) => w.allWarm), workersBefore: warm[0]?.workersBefore, raw: warm },
+    coldStarted: [...new Set(cold.flatMap((c) => c.startedServices))],
     baseline: { firstOutputMs: summary(baseline.map((b) => b.firstOutputMs)), raw: baseline },
+    baselineTwoRuns: { firstOutputMs: summary(baselineTwoRuns.map((b) => b.firstOutputMs)), raw: baselineTwoRuns },
   };
 }

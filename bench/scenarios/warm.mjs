@@ -12,15 +12,20 @@
 //    for the audio stage (its copied video).
 // 3. Quality of zerolatency: PSNR against the source scaled to 854x480 the same way, for per-segment
 //    veryfast, warm veryfast and warm zerolatency, on the segments of part 2.
+// Beside them, for transcode, the warm media engine the workers now use (lm-engine through
+// libs/media's WarmEngine, one request per segment): its cost (1), its time from writing a
+// segment to having the segment's whole output (2; nothing is held back, a response is a whole
+// segment) and its PSNR (3).
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { scaleFilter, segmentStageArgs } from '@livemesh/media';
+import { WarmEngine, scaleFilter, segmentStageArgs } from '@livemesh/media';
 import { volumeRamp } from '@livemesh/services';
-import { cpuOf, runToEnd, selfCpu, sleep } from '../lib/proc.mjs';
+import { cpuOf, selfCpu, sleep } from '../lib/proc.mjs';
 import { summary } from '../lib/stats.mjs';
-import { runStageFfmpeg, TRANSCODE, transcodeArgs } from '../lib/work.mjs';
+import { psnr } from '../lib/quality.mjs';
+import { runStageFfmpeg, TRANSCODE, transcodeArgs, transcodeTransform } from '../lib/work.mjs';
 
 /** The audio stage's parameters here: a fixed gain (normalize off), so one filter serves the whole stream. */
 const AUDIO = { bitrateKbps: 128, volumeDb: -3 };
@@ -57,7 +62,7 @@ function warmTranscodeArgs(segments, { zerolatency = false } = {}) {
 }
 
 const STAGES = {
-  transcode: { perSegment: () => transcodeArgs(), warm: (segs) => warmTranscodeArgs(segs), describe: `scale to ${TRANSCODE.width}x${TRANSCODE.height}, x264 ${TRANSCODE.preset} ${TRANSCODE.videoBitrateKbps} kb/s, audio copied` },
+  transcode: { perSegment: () => transcodeArgs(), warm: (segs) => warmTranscodeArgs(segs), engine: () => transcodeTransform(), describe: `scale to ${TRANSCODE.width}x${TRANSCODE.height}, x264 ${TRANSCODE.preset} ${TRANSCODE.videoBitrateKbps} kb/s, audio copied` },
   audio: { perSegment: () => audioArgs(), warm: () => audioArgs(), describe: `video copied, volume filter at ${AUDIO.volumeDb} dB, AAC ${AUDIO.bitrateKbps} kb/s` },
 };
 
@@ -172,6 +177,32 @@ async function perSegment(args, segments) {
     runMs.push(performance.now() - r0);
   }
   const wallMs = performance.now() - t0;
+  return { wallMs, cpuSec: selfCpu().children - c0.children, runMs, outputs };
+}
+
+/**
+ * The warm media engine: one lm-engine (WarmEngine, as a worker's EnginePool slot holds it), one
+ * request per segment, back to back. CPU = the engine process's, read once it has exited and been
+ * reaped (nothing else this process started ends meanwhile); wall (to the last output) and CPU
+ * include its start.
+ */
+async function engineAll(transform, segments) {
+  const c0 = selfCpu();
+  const t0 = performance.now();
+  const engine = new WarmEngine({ recycleAfter: segments.length + 1 });
+  const outputs = [];
+  const runMs = [];
+  let wallMs;
+  try {
+    for (const s of segments) {
+      const r0 = performance.now();
+      outputs.push(await engine.transform(s.data, transform, { timeoutMs: 120_000 }));
+      runMs.push(performance.now() - r0);
+    }
+    wallMs = performance.now() - t0;
+  } finally {
+    await engine.close();
+  }
   return { wallMs, cpuSec: selfCpu().children - c0.children, runMs, outputs };
 }
 
@@ -304,25 +335,6 @@ export async function warmPaced(args, segments, { quietMs, boundMs }) {
   }
 }
 
-/** PSNR of a TS file's video against the source TS scaled the way the transcode stage scales. */
-async function psnr(file, sourceFile) {
-  const scale = scaleFilter({ width: TRANSCODE.width, height: TRANSCODE.height, keepAspect: false });
-  // -copyts on both inputs: frames pair up by their source-timeline timestamps.
-  const { stdout, stderr } = await runToEnd('ffmpeg', [
-    '-hide_banner', '-nostdin', '-nostats',
-    '-copyts', '-i', `file:${file}`,
-    '-copyts', '-i', `file:${sourceFile}`,
-    // Per-frame lines on stdout: how many frames were compared.
-    '-lavfi', `[1:v:0]${scale}[ref];[0:v:0][ref]psnr=shortest=1:stats_file=-`,
-    '-an', '-f', 'null', '-',
-  ]);
-  const m = /PSNR y:([\d.]+|inf) u:([\d.]+|inf) v:([\d.]+|inf) average:([\d.]+|inf) min:([\d.]+|inf) max:([\d.]+|inf)/.exec(stderr);
-  if (!m) throw new Error(`no PSNR line in ffmpeg's output: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  const [y, u, v, average, min, max] = m.slice(1).map(Number);
-  const compared = stdout.toString('utf8').split('\n').filter((l) => l.startsWith('n:')).length;
-  return { y, u, v, average, min, max, compared };
-}
-
 export async function warm(ctx) {
   const { cfg, media, log } = ctx;
   const w = cfg.warm;
@@ -335,19 +347,24 @@ export async function warm(ctx) {
     // 1. Cost, segments back to back. Per-segment and warm alternate within a run.
     const raw = { transcode: [], audio: [] };
     const perSegmentOutputs = {};
+    let engineOutputs;
     for (let run = 0; run < w.runs; run++) {
       for (const [kind, st] of Object.entries(STAGES)) {
         const p = await perSegment(st.perSegment(), segments);
         const wa = await warmAll(st.warm(segments), segments);
+        // The engine copies audio only: it serves the video stages (transcode here), not audio.
+        const en = st.engine ? await engineAll(st.engine(), segments) : undefined;
         if (run === 0) perSegmentOutputs[kind] = p.outputs;
+        if (run === 0 && en) engineOutputs = en.outputs;
         const inFrames = segments.reduce((a, s) => a + videoFramesOf(s.data).length, 0);
         raw[kind].push({
           run,
           perSegment: { wallMs: p.wallMs, cpuSec: p.cpuSec, runMs: p.runMs, outFrames: p.outputs.reduce((a, o) => a + videoFramesOf(o).length, 0) },
           warm: { wallMs: wa.wallMs, cpuSec: wa.cpuSec, outFrames: videoFramesOf(wa.output).length },
+          engine: en ? { wallMs: en.wallMs, cpuSec: en.cpuSec, runMs: en.runMs, outFrames: en.outputs.reduce((a, o) => a + videoFramesOf(o).length, 0) } : undefined,
           inFrames,
         });
-        log(`warm run ${run} ${kind}: per-segment ${(seconds / (p.wallMs / 1000)).toFixed(2)}x realtime, ${(p.cpuSec / seconds).toFixed(3)} CPU s/s; warm ${(seconds / (wa.wallMs / 1000)).toFixed(2)}x, ${(wa.cpuSec / seconds).toFixed(3)} CPU s/s`);
+        log(`warm run ${run} ${kind}: per-segment ${(seconds / (p.wallMs / 1000)).toFixed(2)}x realtime, ${(p.cpuSec / seconds).toFixed(3)} CPU s/s; warm ${(seconds / (wa.wallMs / 1000)).toFixed(2)}x, ${(wa.cpuSec / seconds).toFixed(3)} CPU s/s${en ? `; lm-engine ${(seconds / (en.wallMs / 1000)).toFixed(2)}x, ${(en.cpuSec / seconds).toFixed(3)} CPU s/s` : ''}`);
       }
     }
     const cost = {};
@@ -356,13 +373,17 @@ export async function warm(ctx) {
       const wc = summary(runs.map((r) => cpuPerMediaSec(r.warm.cpuSec, seconds)));
       const px = summary(runs.map((r) => seconds / (r.perSegment.wallMs / 1000)));
       const wx = summary(runs.map((r) => seconds / (r.warm.wallMs / 1000)));
+      const withEngine = runs.filter((r) => r.engine);
+      const ec = withEngine.length ? summary(withEngine.map((r) => cpuPerMediaSec(r.engine.cpuSec, seconds))) : undefined;
+      const ex = withEngine.length ? summary(withEngine.map((r) => seconds / (r.engine.wallMs / 1000))) : undefined;
       cost[kind] = {
         stage: STAGES[kind].describe,
         perSegment: { cpuSecPerMediaSec: pc, xRealtime: px },
         warm: { cpuSecPerMediaSec: wc, xRealtime: wx },
-        // Ratios of medians: how much more per-segment costs than warm.
-        ratios: { cpu: pc.median / wc.median, wall: wx.median / px.median },
-        framesInOut: runs.map((r) => ({ in: r.inFrames, perSegment: r.perSegment.outFrames, warm: r.warm.outFrames })),
+        engine: ec ? { cpuSecPerMediaSec: ec, xRealtime: ex } : undefined,
+        // Ratios of medians: how much more per-segment costs than warm (and than the engine).
+        ratios: { cpu: pc.median / wc.median, wall: wx.median / px.median, cpuVsEngine: ec ? pc.median / ec.median : undefined, wallVsEngine: ex ? ex.median / px.median : undefined },
+        framesInOut: runs.map((r) => ({ in: r.inFrames, perSegment: r.perSegment.outFrames, warm: r.warm.outFrames, engine: r.engine?.outFrames })),
         raw: runs,
       };
     }
@@ -404,6 +425,22 @@ export async function warm(ctx) {
     const perSegRunAudioMs = raw.audio.flatMap((r) => r.perSegment.runMs.slice(0, latSegments.length));
     const keyStarts = (outputs) => outputs.filter((o) => videoFramesOf(o)[0]?.key).length;
     latency.perSegment = { describe: 'transcode, one ffmpeg per segment', segments: segments.length, held: summary(perSegRunMs.map(() => 0)), lastFrameMs: summary(perSegRunMs), liveMs: summary(perSegRunMs), keyFramesAtSegmentStarts: keyStarts(perSegmentOutputs.transcode) };
+    // The engine answers each request with the segment's whole output: its latency is the
+    // request's time (one at a time, the next written once the previous is out). Its first
+    // segment also starts the process: reported as start-up, left out of the steady figures.
+    const engineRuns = raw.transcode.filter((r) => r.engine);
+    if (engineRuns.length) {
+      const steadyMs = engineRuns.flatMap((r) => r.engine.runMs.slice(1, latSegments.length));
+      latency.engine = {
+        describe: 'transcode, lm-engine (warm libav, one request per segment)',
+        segments: segments.length,
+        held: summary(steadyMs.map(() => 0)),
+        lastFrameMs: summary(steadyMs),
+        liveMs: summary(steadyMs),
+        startup: { firstSegmentMs: summary(engineRuns.map((r) => r.engine.runMs[0])) },
+        keyFramesAtSegmentStarts: keyStarts(engineOutputs),
+      };
+    }
     latency.perSegmentAudio = { describe: 'audio, one ffmpeg per segment', segments: segments.length, held: summary(perSegRunAudioMs.map(() => 0)), lastFrameMs: summary(perSegRunAudioMs), liveMs: summary(perSegRunAudioMs), keyFramesAtSegmentStarts: keyStarts(perSegmentOutputs.audio) };
 
     // 3. Quality: PSNR of each transcode output against the source, on the segments of part 2.
@@ -413,13 +450,15 @@ export async function warm(ctx) {
       perSegment: Buffer.concat(perSegmentOutputs.transcode.slice(0, latSegments.length)),
       warmVeryfast: latOutputs.warmVeryfast,
       warmZerolatency: latOutputs.warmZerolatency,
+      ...(engineOutputs ? { engine: Buffer.concat(engineOutputs.slice(0, latSegments.length)) } : {}),
     };
+    const refFilter = scaleFilter({ width: TRANSCODE.width, height: TRANSCODE.height, keepAspect: false });
     const quality = {};
     for (const [key, data] of Object.entries(files)) {
       const f = join(dir, `${key}.ts`);
       await writeFile(f, data);
       const frames = videoFramesOf(data);
-      quality[key] = { psnr: await psnr(f, src), frames: frames.length, kbps: (data.byteLength * 8) / 1000 / latSeconds };
+      quality[key] = { psnr: await psnr(f, src, { refFilter }), frames: frames.length, kbps: (data.byteLength * 8) / 1000 / latSeconds };
       log(`warm psnr ${key}: y ${quality[key].psnr.y} dB, average ${quality[key].psnr.average} dB over ${frames.length} frames`);
     }
 
