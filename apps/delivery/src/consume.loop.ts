@@ -8,17 +8,22 @@ const RETRY_MS = 1_000;
 /**
  * Reads an ordered consumer until stop(), one message at a time. An ordered consumer lives only
  * as long as its subscription: when it stops or fails, a new one is opened (`open` decides where
- * it starts) after RETRY_MS.
+ * it starts, told the stream sequence of the last message handled) after RETRY_MS.
+ *
+ * A message whose handler throws is logged and passed over, never a reason to reopen: reopening
+ * reads the message again, so one bad message would stop the consumer for good.
  */
 export class ConsumeLoop {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
   private stopping = false;
+  /** Stream sequence of the last message handled (or passed over). */
+  private lastSeq?: number;
 
   constructor(
     /** Names the consumer in logs ("output consumer"). */
     private readonly what: string,
-    private readonly open: () => Promise<Consumer>,
+    private readonly open: (afterSeq?: number) => Promise<Consumer>,
     private readonly handle: (msg: JsMsg) => void | Promise<void>,
     private readonly logger: Logger,
   ) {}
@@ -40,10 +45,10 @@ export class ConsumeLoop {
     let consumer: Consumer | undefined = first;
     while (!this.stopping) {
       try {
-        consumer ??= await this.open();
+        consumer ??= await this.open(this.lastSeq);
         this.messages = await consumer.consume({ max_messages: 64 });
         if (this.stopping) await this.messages.close();
-        for await (const msg of this.messages) await this.handle(msg);
+        for await (const msg of this.messages) await this.handleOne(msg);
         if (!this.stopping) this.logger.warn(`${this.what} stopped; consuming again`);
       } catch (e) {
         if (this.stopping) break;
@@ -52,5 +57,14 @@ export class ConsumeLoop {
       }
       consumer = undefined;
     }
+  }
+
+  private async handleOne(msg: JsMsg): Promise<void> {
+    try {
+      await this.handle(msg);
+    } catch (e) {
+      this.logger.error(`${this.what}: message ${msg.seq} on ${msg.subject} failed (${(e as Error).message}); passed over`);
+    }
+    this.lastSeq = msg.seq;
   }
 }

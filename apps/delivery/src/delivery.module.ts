@@ -7,6 +7,7 @@ import { HealthController } from './health.controller.js';
 import { HlsController } from './hls.controller.js';
 import { HlsRegistry } from './hls.registry.js';
 import { OutputConsumer } from './output.consumer.js';
+import { Refusals } from './refusals.js';
 import { RtmpPushService } from './rtmp.push.js';
 import { SegmentArchive } from './segment.archive.js';
 import { StreamEndListener } from './stream-end.listener.js';
@@ -34,6 +35,7 @@ export class DeliveryModule implements OnApplicationShutdown {
           },
         },
         DeliveryMetrics,
+        Refusals,
         HlsRegistry,
         SegmentArchive,
         DeliveryStatusReporter,

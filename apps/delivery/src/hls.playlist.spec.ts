@@ -92,7 +92,7 @@ describe('HlsPlaylist', () => {
     expect(playlist.tick()).toMatchObject({ emitted: [], skipped: [] });
     clock.t += 1;
     const change = playlist.tick();
-    expect(change.skipped).toEqual([2]);
+    expect(change.skipped).toEqual([{ from: 2, to: 2 }]);
     expect(change.emitted.map((e) => e.seq)).toEqual([3, 4]);
     expect(change.emitted.map((e) => e.discontinuity)).toEqual([true, false]);
     const text = playlist.render();
@@ -112,7 +112,7 @@ describe('HlsPlaylist', () => {
     clock.t += 999;
     expect(playlist.tick().skipped).toEqual([]);
     clock.t += 1;
-    expect(playlist.tick().skipped).toEqual([1]);
+    expect(playlist.tick().skipped).toEqual([{ from: 1, to: 1 }]);
   });
 
   it('skips at once when too many segments pile up behind a gap', () => {
@@ -121,7 +121,7 @@ describe('HlsPlaylist', () => {
     playlist.push(seg(2));
     playlist.push(seg(3));
     const r = playlist.push(seg(4));
-    expect(r.skipped).toEqual([1]);
+    expect(r.skipped).toEqual([{ from: 1, to: 1 }]);
     expect(r.emitted.map((e) => e.seq)).toEqual([2, 3, 4]);
   });
 
@@ -254,7 +254,7 @@ describe('HlsPlaylist', () => {
       expect(playlist.tick().ended).toBe(false);
       clock.t += 1;
       const change = playlist.tick();
-      expect(change).toMatchObject({ ended: true, skipped: [1] });
+      expect(change).toMatchObject({ ended: true, skipped: [{ from: 1, to: 1 }] });
       expect(change.emitted.map((e) => e.seq)).toEqual([2]);
       expect(uris(playlist.render())).toEqual(['0.ts', '2.ts']);
       expect(playlist.render()).toContain('#EXT-X-ENDLIST');
@@ -351,5 +351,58 @@ describe('HlsPlaylist time-shift index', () => {
     playlist.push(seg(0));
     expect(playlist.archived).toEqual([]);
     expect(playlist.renderFrom(0)).toBeUndefined();
+  });
+
+  describe('hostile seqs', () => {
+    it('refuses a forged jump of 10^15 at once, and the stream keeps listing its own seqs', () => {
+      const { playlist } = setup({ window: 3 });
+      for (let s = 0; s < 3; s++) playlist.push(seg(s));
+      const started = performance.now();
+      expect(playlist.push(seg(1_000_000_000_000_000)).outcome).toBe('too-far');
+      expect(playlist.push(seg(Number.MAX_SAFE_INTEGER + 2)).outcome).toBe('too-far');
+      expect(performance.now() - started).toBeLessThan(50);
+      expect(playlist.bufferedCount).toBe(0);
+      const r = playlist.push(seg(3));
+      expect(r.emitted.map((e) => e.seq)).toEqual([3]);
+      expect(uris(playlist.render())).toEqual(['1.ts', '2.ts', '3.ts']);
+      expect(playlist.render()).not.toContain('DISCONTINUITY');
+    });
+
+    it('records a long skip as one range, whatever its size', () => {
+      const { clock, playlist } = setup({ window: 3, maxBuffered: 1_000_000 });
+      playlist.push(seg(0));
+      playlist.push(seg(900_001));
+      playlist.push(seg(900_002));
+      clock.t += 4_000;
+      const r = playlist.tick();
+      expect(r.skipped).toEqual([{ from: 1, to: 900_000 }]);
+      expect(r.emitted.map((e) => e.seq)).toEqual([900_001, 900_002]);
+      expect(playlist.push(seg(450_000)).outcome).toBe('late');
+    });
+
+    it('refuses a forged seq that reached it before the start was chosen', () => {
+      const { clock, playlist } = setup({ window: 3 });
+      playlist.push(seg(1_000_000_000_000_000));
+      playlist.push(seg(40));
+      clock.t += 4_000;
+      const change = playlist.tick();
+      expect(change.refused).toEqual([1_000_000_000_000_000]);
+      expect(change.emitted.map((e) => e.seq)).toEqual([40]);
+      expect(playlist.push(seg(41)).emitted.map((e) => e.seq)).toEqual([41]);
+    });
+
+    it('follows a stream that truly moved on: a dense run of far seqs longer than the buffer', () => {
+      const { playlist } = setup({ window: 3, maxBuffered: 4 });
+      playlist.push(seg(0));
+      // The same forged seq repeated never counts as the stream moving on.
+      for (let i = 0; i < 20; i++) expect(playlist.push(seg(5_000)).outcome).toBe('too-far');
+      for (let s = 100; s < 104; s++) expect(playlist.push(seg(s)).outcome).toBe('too-far');
+      const r = playlist.push(seg(104));
+      expect(r.outcome).toBe('buffered');
+      expect(r.skipped).toEqual([{ from: 1, to: 103 }]);
+      expect(r.emitted.map((e) => e.seq)).toEqual([104]);
+      expect(playlist.push(seg(105)).emitted.map((e) => e.seq)).toEqual([105]);
+      expect(playlist.push(seg(50)).outcome).toBe('late');
+    });
   });
 });

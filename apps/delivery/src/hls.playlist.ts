@@ -60,7 +60,10 @@ export interface HlsPlaylistOptions {
    * still holds). Default 0: no index beyond the live window.
    */
   archiveSeconds?: number;
-  /** Most segments held waiting for a missing seq; beyond it the gap is skipped at once. Default 4 × window. */
+  /**
+   * Most segments held waiting for a missing seq; beyond it the gap is skipped at once. Default 4 × window.
+   * Also bounds how far ahead of the next expected seq a segment may be (see tooFar()).
+   */
   maxBuffered?: number;
   /**
    * After end(): how long stragglers still in the chain are waited for before EXT-X-ENDLIST,
@@ -73,13 +76,27 @@ export interface HlsPlaylistOptions {
 export interface PlaylistChange {
   /** Entries appended to the playlist, in order. */
   emitted: PlaylistEntry[];
-  /** Seqs given up on (their slot stays empty). */
-  skipped: number[];
+  /** Seqs given up on (their slots stay empty), as inclusive ranges: a jump costs the same whatever its size. */
+  skipped: SkippedRange[];
+  /** Seqs of buffered segments refused once the start was chosen, being too far ahead of it. */
+  refused: number[];
   /** True when this call appended EXT-X-ENDLIST. */
   ended: boolean;
 }
 
-export type PushOutcome = 'buffered' | 'duplicate' | 'late' | 'after-end';
+/** Seqs `from` to `to`, both included. */
+export interface SkippedRange {
+  from: number;
+  to: number;
+}
+
+/** `too-far`: further ahead of the next expected seq than a real stream gets (forged or foreign); nothing changed. */
+export type PushOutcome = 'buffered' | 'duplicate' | 'late' | 'after-end' | 'too-far';
+
+/** How many seqs a list of skipped ranges covers. */
+export function skippedCount(ranges: readonly SkippedRange[]): number {
+  return ranges.reduce((n, r) => n + r.to - r.from + 1, 0);
+}
 
 export interface PushResult extends PlaylistChange {
   outcome: PushOutcome;
@@ -132,8 +149,15 @@ export class HlsPlaylist {
   /** Waiting segments by seq, with their arrival time. */
   private readonly buffer = new Map<number, { segment: PlaylistSegment; arrivedAt: number }>();
 
-  /** Recently skipped seqs, to tell a late arrival from a duplicate. */
-  private readonly skippedSeqs = new Set<number>();
+  /** Recently skipped ranges, oldest first, to tell a late arrival from a duplicate. */
+  private readonly skippedRanges: SkippedRange[] = [];
+  /**
+   * A dense run of too-far segments: the stream itself may have moved on (an upstream dropped
+   * more than maxBuffered segments), which a forged message repeated does not look like.
+   */
+  private farRun?: { last: number; count: number };
+  /** The far run is long enough: the next drain skips to it instead of waiting. */
+  private resyncPending = false;
   private nextSeq?: number;
   private firstArrivalAt?: number;
   private mediaSequence = 0;
@@ -251,12 +275,19 @@ export class HlsPlaylist {
   /** Accepts a segment; emits whatever became contiguous. */
   push(segment: PlaylistSegment): PushResult {
     const now = this.now();
-    const none = { emitted: [], skipped: [], ended: false, waiting: false };
+    const none = { emitted: [], skipped: [], refused: [], ended: false, waiting: false };
     if (this.endedFlag) return { ...none, outcome: 'after-end' };
+    if (!Number.isSafeInteger(segment.seq) || segment.seq < 0) return { ...none, outcome: 'too-far' };
     if (this.nextSeq !== undefined && segment.seq < this.nextSeq) {
-      return { ...none, outcome: this.skippedSeqs.has(segment.seq) ? 'late' : 'duplicate' };
+      return { ...none, outcome: this.wasSkipped(segment.seq) ? 'late' : 'duplicate' };
     }
     if (this.buffer.has(segment.seq)) return { ...none, outcome: 'duplicate' };
+    if (this.tooFar(segment.seq)) {
+      if (!this.followsFarRun(segment.seq)) return { ...none, outcome: 'too-far' };
+      this.resyncPending = true;
+    } else {
+      this.farRun = undefined;
+    }
     this.buffer.set(segment.seq, { segment, arrivedAt: now });
     this.firstArrivalAt ??= now;
     const change = this.drain(now);
@@ -266,7 +297,7 @@ export class HlsPlaylist {
 
   /** Lets time pass: skips gaps waited for long enough, ends the playlist when its grace is over. */
   tick(): PlaylistChange {
-    if (this.endedFlag) return { emitted: [], skipped: [], ended: false };
+    if (this.endedFlag) return { emitted: [], skipped: [], refused: [], ended: false };
     return this.drain(this.now());
   }
 
@@ -275,7 +306,7 @@ export class HlsPlaylist {
    * or after the end grace, whichever comes first; what is still buffered then is listed first.
    */
   end(lastSeq?: number): PlaylistChange {
-    if (this.endedFlag) return { emitted: [], skipped: [], ended: false };
+    if (this.endedFlag) return { emitted: [], skipped: [], refused: [], ended: false };
     this.endRequestedAt ??= this.now();
     if (lastSeq !== undefined && Number.isInteger(lastSeq) && lastSeq >= 0) this.lastSeq = lastSeq;
     return this.drain(this.now());
@@ -305,7 +336,7 @@ export class HlsPlaylist {
   }
 
   private drain(now: number): PlaylistChange {
-    const change: PlaylistChange = { emitted: [], skipped: [], ended: false };
+    const change: PlaylistChange = { emitted: [], skipped: [], refused: [], ended: false };
     if (this.nextSeq === undefined) {
       if (this.buffer.size === 0) return this.maybeEnd(now, change);
       // Seq 0 starts a stream; otherwise (delivery joined late or restarted) an earlier seq may
@@ -313,6 +344,9 @@ export class HlsPlaylist {
       const lowest = Math.min(...this.buffer.keys());
       if (lowest === 0 || now - this.firstArrivalAt! >= this.gapWaitMs || this.endDue(now) || this.buffer.size > this.maxBuffered) {
         this.nextSeq = lowest;
+        // A forged seq that arrived before the real ones must not become a jump target.
+        for (const seq of this.buffer.keys()) if (this.tooFar(seq)) change.refused.push(seq);
+        for (const seq of change.refused) this.buffer.delete(seq);
       } else {
         return change;
       }
@@ -327,18 +361,56 @@ export class HlsPlaylist {
       }
       if (this.buffer.size === 0) break;
       const waitingSince = Math.min(...[...this.buffer.values()].map((b) => b.arrivedAt));
-      if (now - waitingSince >= this.gapWaitMs || this.buffer.size > this.maxBuffered || this.endDue(now)) {
+      if (now - waitingSince >= this.gapWaitMs || this.buffer.size > this.maxBuffered || this.endDue(now) || this.resyncPending) {
         const lowest = Math.min(...this.buffer.keys());
-        for (let s = this.nextSeq; s < lowest; s++) change.skipped.push(s);
-        for (const s of change.skipped.slice(-SKIPPED_MEMORY)) this.skippedSeqs.add(s);
-        while (this.skippedSeqs.size > SKIPPED_MEMORY) this.skippedSeqs.delete(this.skippedSeqs.values().next().value!);
+        // A range, never one entry per seq: the cost must not depend on how far the seq jumped.
+        const range = { from: this.nextSeq, to: lowest - 1 };
+        change.skipped.push(range);
+        this.skippedRanges.push(range);
+        if (this.skippedRanges.length > SKIPPED_MEMORY) this.skippedRanges.shift();
         this.nextSeq = lowest;
         this.skipPending = true;
         continue;
       }
       break;
     }
+    if (this.buffer.size === 0) this.resyncPending = false;
     return this.maybeEnd(now, change);
+  }
+
+  /**
+   * Whether a seq is more than 2 × maxBuffered ahead of the next expected one (or of the lowest
+   * buffered one, before the start is chosen). A real stream's seqs are dense: the reorder buffer
+   * holds at most maxBuffered segments behind a gap before skipping it, so a gap of maxBuffered
+   * lost seqs plus a full buffer behind it is the furthest a real segment gets ahead. One beyond
+   * that is a forged or foreign message; accepting it would make every real segment after it a
+   * "duplicate" and the stream would stop. (A stream that did move on is followed: followsFarRun.)
+   */
+  private tooFar(seq: number): boolean {
+    const from = this.nextSeq ?? (this.buffer.size > 0 ? Math.min(...this.buffer.keys()) : undefined);
+    return from !== undefined && seq > from + 2 * this.maxBuffered;
+  }
+
+  /**
+   * Counts a dense run of too-far seqs; true once it is longer than maxBuffered, when the stream
+   * has truly moved on (after a long upstream outage) and the playlist follows it. The same forged
+   * message repeated never grows the run.
+   */
+  private followsFarRun(seq: number): boolean {
+    const run = this.farRun;
+    if (run && seq === run.last + 1) {
+      run.last = seq;
+      run.count++;
+    } else if (!run || seq !== run.last) {
+      this.farRun = { last: seq, count: 1 };
+    }
+    if (this.farRun!.count <= this.maxBuffered) return false;
+    this.farRun = undefined;
+    return true;
+  }
+
+  private wasSkipped(seq: number): boolean {
+    return this.skippedRanges.some((r) => seq >= r.from && seq <= r.to);
   }
 
   private endDue(now: number): boolean {

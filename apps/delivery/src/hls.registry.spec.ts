@@ -3,6 +3,7 @@ import { Env, type Segment } from '@livemesh/contracts';
 import type { Bus } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
+import { Refusals } from './refusals.js';
 import { StreamEndListener } from './stream-end.listener.js';
 
 function segment(streamId: string, rendition: string, seq: number, bytes: number, transfer?: Record<string, unknown>, ingestTime = Date.now()): Segment {
@@ -16,8 +17,9 @@ beforeAll(() => Logger.overrideLogger(false));
 
 function setup() {
   const env = Object.assign(new Env(), { HLS_WINDOW: 3, DELIVERY_KEEP_SECONDS: 60 });
-  const registry = new HlsRegistry(env, new DeliveryMetrics());
-  return { registry };
+  const metrics = new DeliveryMetrics();
+  const registry = new HlsRegistry(env, metrics, new Refusals(metrics));
+  return { registry, metrics };
 }
 
 describe('HlsRegistry', () => {
@@ -132,5 +134,18 @@ describe('StreamEndListener', () => {
       ['s1', 41],
       ['s2', undefined],
     ]);
+  });
+
+  it('refuses a forged seq jump and a flood of rendition names, counted, and keeps serving the stream', () => {
+    const { registry, metrics } = setup();
+    registry.accept(segment('s1', 'main', 0, 100));
+    registry.accept(segment('s1', 'main', 1_000_000_000_000_000, 100));
+    for (let r = 0; r < 40; r++) registry.accept(segment('s1', `r${r}`, 0, 10));
+    registry.accept(segment('s1', 'main', 1, 100));
+    expect(registry.playlist('s1', 'main')?.render()).toMatch(/\n0\.ts\n.*\n1\.ts\n$/s);
+    expect(registry.liveRenditions('s1')).toHaveLength(32);
+    const dropped = (metrics.dropped as unknown as { hashMap: Record<string, { value: number; labels: { reason: string } }> }).hashMap;
+    const by = Object.fromEntries(Object.values(dropped).map((v) => [v.labels.reason, v.value]));
+    expect(by).toMatchObject({ 'seq-too-far': 1, 'rendition-limit': 9 });
   });
 });

@@ -2,7 +2,8 @@ import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@ne
 import { Env, type Segment } from '@livemesh/contracts';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { renderMultivariant, type VariantInfo } from './hls.multivariant.js';
-import { HlsPlaylist, pictureSize, type PlaylistChange, type PlaylistEntry } from './hls.playlist.js';
+import { HlsPlaylist, pictureSize, skippedCount, type PlaylistChange, type PlaylistEntry } from './hls.playlist.js';
+import { Refusals } from './refusals.js';
 
 interface StreamState {
   renditions: Map<string, HlsPlaylist>;
@@ -34,6 +35,12 @@ export type ListedListener = (streamId: string, rendition: string, entry: Playli
 export type StreamGoneListener = (streamId: string, why: 'ended' | 'dropped') => void;
 
 const TICK_MS = 250;
+/**
+ * Renditions one stream may have. A pipeline declares at most 16 stages and an ABR ladder a few
+ * renditions; each rendition costs a playlist and a window of bytes, so a flood of forged
+ * rendition names on one stream must hit a wall.
+ */
+export const MAX_RENDITIONS_PER_STREAM = 32;
 
 /**
  * Every stream's playlists, in memory. Drives the pure HlsPlaylist objects with the wall clock,
@@ -61,6 +68,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly env: Env,
     private readonly metrics: DeliveryMetrics,
+    private readonly refusals: Refusals,
   ) {
     this.keepMs = env.DELIVERY_KEEP_SECONDS * 1000;
     this.sessionMarginMs = env.SEGMENT_SECONDS * 1000;
@@ -111,6 +119,10 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     stream.lastIngestTime = Math.max(stream.lastIngestTime, meta.ingestTime);
     let playlist = stream.renditions.get(meta.rendition);
     if (!playlist) {
+      if (stream.renditions.size >= MAX_RENDITIONS_PER_STREAM) {
+        this.refusals.refuse(meta.streamId, 'rendition-limit', `rendition ${meta.rendition} would be more than ${MAX_RENDITIONS_PER_STREAM}`);
+        return;
+      }
       playlist = new HlsPlaylist({
         window: this.env.HLS_WINDOW,
         initialTargetDuration: this.env.SEGMENT_SECONDS,
@@ -129,7 +141,9 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       ref: opts.ref,
       ...pictureSize(meta),
     });
-    if (result.outcome !== 'buffered') {
+    if (result.outcome === 'too-far') {
+      this.refusals.refuse(meta.streamId, 'seq-too-far', `${meta.rendition} seq ${meta.seq} is too far ahead of the playlist`);
+    } else if (result.outcome !== 'buffered') {
       this.metrics.dropped.inc({ reason: result.outcome });
       this.logger.debug(`stream ${meta.streamId}/${meta.rendition}: seq ${meta.seq} dropped (${result.outcome})`);
     } else if (result.waiting) {
@@ -232,15 +246,18 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
 
   private forget(streamId: string, why: 'ended' | 'dropped'): void {
     this.streams.delete(streamId);
+    this.refusals.forget(streamId);
     this.metrics.streams.set(this.streams.size);
     for (const l of this.goneListeners) l(streamId, why);
   }
 
   private applied(streamId: string, rendition: string, stream: StreamState, change: PlaylistChange, now: number, replayed: boolean): void {
-    for (const seq of change.skipped) {
-      this.logger.warn(`stream ${streamId}/${rendition}: seq ${seq} never arrived; skipped (discontinuity)`);
+    for (const { from, to } of change.skipped) {
+      const seqs = from === to ? `seq ${from}` : `seqs ${from}-${to}`;
+      this.logger.warn(`stream ${streamId}/${rendition}: ${seqs} never arrived; skipped (discontinuity)`);
     }
-    this.metrics.skipped.inc(change.skipped.length);
+    this.metrics.skipped.inc(skippedCount(change.skipped));
+    for (const seq of change.refused) this.refusals.refuse(streamId, 'seq-too-far', `${rendition} seq ${seq} is too far ahead of the playlist`);
     for (const e of change.emitted) {
       this.metrics.delivered.inc();
       // A segment read back at boot became available long ago: its "latency" would be the downtime.

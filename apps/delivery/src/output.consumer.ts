@@ -1,12 +1,34 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BadSegmentError, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
+import { BadSegmentError, SEGMENT_HEADERS, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
 import { Bus, DeliverPolicy, readSegment, type JsMsg } from '@livemesh/bus';
 import { ConsumeLoop } from './consume.loop.js';
-import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
+import { Refusals, type RefusalReason } from './refusals.js';
 
 const RETRY_MS = 1_000;
 const READ_ATTEMPTS = 3;
+/**
+ * All header names and values of one segment message. What ingest and the stages write is well
+ * under 1 KiB; only `Lm-Transfer` (a hop's JSON) can grow, and SegmentMeta bounds every other
+ * field but not it.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024;
+/**
+ * Largest segment delivery holds (inline or claim-checked): a few seconds of video at a very high
+ * bit rate is well under it. Delivery keeps a window of segments per rendition in memory, so one
+ * forged blob of gigabytes must not be read.
+ */
+export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+/** A message refused before it reached the registry. */
+class Refused extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Reads `lm.out.>` with an ordered consumer from the start of what LM_OUT retains, and hands each
@@ -24,11 +46,19 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly bus: Bus,
     private readonly registry: HlsRegistry,
-    private readonly metrics: DeliveryMetrics,
+    private readonly refusals: Refusals,
   ) {
     this.loop = new ConsumeLoop(
       'output consumer',
-      () => this.bus.js.consumers.get(STREAMS.output, { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All }),
+      // After a failure, on from the last message handled: reading everything again would rebuild
+      // windows that are already built (and read a message that made the handler fail once more).
+      (after) =>
+        this.bus.js.consumers.get(
+          STREAMS.output,
+          after === undefined
+            ? { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All }
+            : { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 },
+        ),
       (msg) => this.handle(msg),
       this.logger,
     );
@@ -43,11 +73,16 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
     return this.loop.stop();
   }
 
+  /**
+   * Never throws: whatever is wrong with a message (and anything the registry throws on it) is
+   * counted, logged once per stream and reason, and the consumer goes on with the next one.
+   */
   private async handle(msg: JsMsg): Promise<void> {
+    const where = parseOutputSubject(msg.subject);
     try {
-      const segment = await this.read(msg);
-      const where = parseOutputSubject(msg.subject);
       if (!where) throw new BadSegmentError(`subject ${msg.subject} is not an output subject`);
+      this.checkSizes(msg);
+      const segment = await this.read(msg);
       if (where.streamId !== segment.meta.streamId || where.rendition !== segment.meta.rendition) {
         throw new BadSegmentError(
           `subject ${msg.subject} says ${where.streamId}/${where.rendition} but the headers say ${segment.meta.streamId}/${segment.meta.rendition} (seq ${segment.meta.seq})`,
@@ -55,19 +90,31 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       }
       this.registry.accept(segment, { ref: msg.seq, replayed: msg.time.getTime() < this.bootAt });
     } catch (e) {
-      const why = e instanceof BadSegmentError ? 'malformed' : 'unreadable';
-      this.metrics.dropped.inc({ reason: why });
-      this.logger.warn(`segment on ${msg.subject} (LM_OUT seq ${msg.seq}) ${why}: ${(e as Error).message}; dropped`);
+      const why = e instanceof Refused ? e.reason : e instanceof BadSegmentError ? 'malformed' : 'unreadable';
+      this.refusals.refuse(where?.streamId, why, `segment on ${msg.subject} (LM_OUT seq ${msg.seq}): ${(e as Error).message}`);
     }
+  }
+
+  /** Before anything is parsed or fetched: the headers' total size and the payload's (or its blob's) size. */
+  private checkSizes(msg: JsMsg): void {
+    let headerBytes = 0;
+    for (const [name, values] of msg.headers ?? []) for (const v of values) headerBytes += name.length + v.length;
+    if (headerBytes > MAX_HEADER_BYTES) throw new Refused('header-too-large', `${headerBytes} bytes of headers (at most ${MAX_HEADER_BYTES})`);
+    if (msg.data.byteLength > MAX_SEGMENT_BYTES) throw new Refused('payload-too-large', `${msg.data.byteLength} bytes (at most ${MAX_SEGMENT_BYTES})`);
   }
 
   /** A segment whose blob the object store cannot give right now is tried again a few times. */
   private async read(msg: JsMsg): Promise<Segment> {
+    const blob = msg.headers?.get(SEGMENT_HEADERS.blob);
     for (let attempt = 1; ; attempt++) {
       try {
+        if (blob) {
+          const info = await (await this.bus.blobs()).info(blob);
+          if (info && info.size > MAX_SEGMENT_BYTES) throw new Refused('payload-too-large', `blob ${blob} holds ${info.size} bytes (at most ${MAX_SEGMENT_BYTES})`);
+        }
         return await readSegment(this.bus, msg);
       } catch (e) {
-        if (e instanceof BadSegmentError || attempt >= READ_ATTEMPTS) throw e;
+        if (e instanceof BadSegmentError || e instanceof Refused || attempt >= READ_ATTEMPTS) throw e;
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
