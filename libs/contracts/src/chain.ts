@@ -26,7 +26,18 @@ export interface HopSpec {
    * wired as if it ran alone, so a segment routed before a chain change still finishes here.
    */
   fusedInto?: number;
+  /**
+   * `mezzanine` when what this hop publishes goes (see publishTarget) to a hop that re-encodes
+   * video anyway: its video is then encoded fast and near-lossless (MEZZANINE_ENCODE in
+   * libs/media) instead of at its stage's own, final settings, which only the hop before delivery
+   * needs. "Re-encodes video" is deliberately simple: the target's service declares `fusion` in the
+   * catalogue (the built-in video stages). Absent: the hop's own encode.
+   */
+  handOff?: 'mezzanine';
 }
+
+/** How a hop's video leaves it: at its stage's own settings, or as a mezzanine for a re-encoding next hop. */
+export type HandOff = 'final' | 'mezzanine';
 
 /** Where a hop's segments go: the last fused hop's `next` for a fusion head, else its own. */
 export function publishTarget(chain: Pick<ChainSpec, 'hops'>, hop: HopSpec): string | null {

@@ -44,7 +44,7 @@ export {
   type StreamState,
   type StreamView,
 } from './stream.js';
-export { executingHops, publishTarget, type ChainSpec, type HopSpec } from './chain.js';
+export { executingHops, publishTarget, type ChainSpec, type HandOff, type HopSpec } from './chain.js';
 export {
   DEFAULT_RENDITION,
   INPUT_KINDS,

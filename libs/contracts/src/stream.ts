@@ -132,7 +132,7 @@ export interface StreamRecord {
 export interface StreamView {
   id: string;
   state: StreamState;
-  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number }[] };
+  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number; handOff?: 'mezzanine' }[] };
   /** `srt` only while ingest listens for SRT for this stream (SRT_PORT_RANGE set). */
   publish: { rtmp: string; srt?: string };
   playback: { hls: string };

@@ -184,4 +184,44 @@ describe('fusion', () => {
     expect(() => buildChainSpec('s1', 1, three, [[2, 3]])).toThrow(ChainPlanError);
     expect(() => buildChainSpec('s1', 1, three, [[1]])).toThrow(ChainPlanError);
   });
+
+  describe('mezzanine hand-off', () => {
+    const cat = (stages: { service: string; params?: Record<string, unknown> }[], fuse?: boolean) => {
+      const plan = planChain({ id: 's1', stages, fuse }, { services: fused, pipelines: [] });
+      return buildChainSpec('s1', 1, plan.stages, plan.fused).hops.map((h) => h.handOff);
+    };
+
+    it('marks a hop whose segments go to a service declaring fusion; the hop before delivery never', () => {
+      // fuse: false, and a logo watermark that cannot fuse: both hand the transcode a mezzanine.
+      expect(cat([{ service: 'watermark' }, { service: 'transcode' }], false)).toEqual(['mezzanine', undefined]);
+      expect(cat([{ service: 'watermark', params: { image: 'logo' } }, { service: 'transcode' }])).toEqual(['mezzanine', undefined]);
+      expect(cat([{ service: 'watermark' }, { service: 'scale' }, { service: 'transcode' }], false)).toEqual(['mezzanine', 'mezzanine', undefined]);
+      // Fused into one hop: it publishes to the outputs, so nothing hands on a mezzanine.
+      expect(cat([{ service: 'watermark' }, { service: 'transcode' }])).toEqual([undefined, undefined]);
+    });
+
+    it('follows the publish target of a fused hop, not its own next', () => {
+      // watermark+scale fused (head 0 publishes to hop 2), hop 2 a logo watermark, then transcode.
+      const hops = (() => {
+        const plan = planChain({ id: 's1', stages: [{ service: 'watermark' }, { service: 'scale' }, { service: 'watermark', params: { image: 'l' } }, { service: 'transcode' }] }, { services: fused, pipelines: [] });
+        expect(plan.fused).toEqual([[0, 1]]);
+        return buildChainSpec('s1', 1, plan.stages, plan.fused).hops;
+      })();
+      expect(hops.map((h) => [h.fusedThrough, h.fusedInto, h.handOff])).toEqual([
+        [1, undefined, 'mezzanine'],
+        [undefined, 0, 'mezzanine'],
+        [undefined, undefined, 'mezzanine'],
+        [undefined, undefined, undefined],
+      ]);
+      // A fused head before delivery keeps final quality even though its own `next` re-encodes.
+      const plan = planChain({ id: 's1', stages: [{ service: 'scale' }, { service: 'watermark' }, { service: 'transcode' }] }, { services: fused, pipelines: [] });
+      expect(buildChainSpec('s1', 1, plan.stages, [[1, 2]]).hops.map((h) => h.handOff)).toEqual(['mezzanine', undefined, undefined]);
+    });
+
+    it('hands final video to a service without fusion: only built-in video stages count as re-encoding', () => {
+      // audio copies the video; the hop before it cannot know what comes after, so it keeps final quality.
+      expect(cat([{ service: 'watermark' }, { service: 'audio' }, { service: 'transcode' }])).toEqual([undefined, 'mezzanine', undefined]);
+      expect(cat([{ service: 'watermark' }], false)).toEqual([undefined]);
+    });
+  });
 });

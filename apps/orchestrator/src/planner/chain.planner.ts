@@ -1,6 +1,7 @@
 import {
   ChainPlanError,
   pipelineMatches,
+  publishTarget,
   subjects,
   validateParams,
   type ChainSpec,
@@ -21,6 +22,12 @@ export interface CatalogueSnapshot {
 export interface PlannedStage {
   service: string;
   params: Record<string, unknown>;
+  /**
+   * Set when the service re-encodes the video it receives, which the planner takes to be a
+   * service whose catalogue spec declares `fusion` (the built-in video stages): the hop before it
+   * then hands on a mezzanine (HopSpec.handOff).
+   */
+  reencodesVideo?: true;
 }
 
 export interface ChainPlan {
@@ -64,7 +71,7 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
     }
     const checked = validateParams(spec.paramSchema, merged, `stages[${i}].params`);
     problems.push(...checked.problems);
-    return { service: stage.service, params: checked.params };
+    return { service: stage.service, params: checked.params, ...(spec.fusion ? { reencodesVideo: true as const } : {}) };
   });
 
   if (problems.length > 0) throw new ChainPlanError(`cannot plan a chain for stream ${request.id}`, problems);
@@ -136,7 +143,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * Wires planned stages into hops: hop i listens on its own subject and publishes to hop i+1's
  * (the last to the outputs). A fused group's first hop runs the whole group and publishes where
  * its last hop would; the other hops of the group keep their wiring for segments routed before a
- * chain change, and are marked as running inside the first.
+ * chain change, and are marked as running inside the first. A hop whose segments go to a stage
+ * that re-encodes video hands on a mezzanine rather than paying for final quality twice.
  */
 export function buildChainSpec(streamId: string, version: number, stages: readonly PlannedStage[], fused: readonly number[][] = [], now = new Date()): ChainSpec {
   const inputs = stages.map((s, i) => subjects.segment(s.service, streamId, i));
@@ -155,6 +163,10 @@ export function buildChainSpec(streamId: string, version: number, stages: readon
     }
     hops[head]!.fusedThrough = last;
     for (const h of rest) hops[h]!.fusedInto = head;
+  }
+  for (const hop of hops) {
+    const target = publishTarget({ hops }, hop);
+    if (target !== null && stages[inputs.indexOf(target)]?.reencodesVideo) hop.handOff = 'mezzanine';
   }
   return { streamId, version, hops, updatedAt: now.toISOString() };
 }

@@ -16,7 +16,7 @@ export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | 
     state: record.state,
     chain: {
       version: chain?.version ?? record.chainVersion,
-      hops: (chain?.hops ?? []).map((h) => ({ service: h.service, params: h.params, subject: h.subject, ...(h.fusedThrough !== undefined ? { fusedThrough: h.fusedThrough } : {}), ...(h.fusedInto !== undefined ? { fusedInto: h.fusedInto } : {}) })),
+      hops: (chain?.hops ?? []).map((h) => ({ service: h.service, params: h.params, subject: h.subject, ...(h.fusedThrough !== undefined ? { fusedThrough: h.fusedThrough } : {}), ...(h.fusedInto !== undefined ? { fusedInto: h.fusedInto } : {}), ...(h.handOff ? { handOff: h.handOff } : {}) })),
     },
     publish: {
       rtmp: `rtmp://${host}:${env.RTMP_PORT}/live/${record.key}`,
