@@ -1,6 +1,7 @@
 // The public door of @livemesh/media: typed ffmpeg/ffprobe arguments, a bounded runner and a
 // supervised long-running process. Imports only @livemesh/contracts and node built-ins.
 export {
+  MEZZANINE_ENCODE,
   carriedAudioStageArgs,
   inputArgs,
   parseSegmentListLine,

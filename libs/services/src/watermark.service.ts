@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { MediaInputError, ValidationFailedError } from '@livemesh/contracts';
 import { assertSaneDimensions, drawtextFilter, escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, probe, x264OnSourceTimeline, type TextPosition } from '@livemesh/media';
-import { defineStage, serviceSpecOf, type StageContext } from '@livemesh/stage-sdk';
+import { defineStage, encodeFor, serviceSpecOf, type StageContext } from '@livemesh/stage-sdk';
 
 export interface WatermarkParams {
   text: string;
@@ -39,6 +39,8 @@ const paramSchema = {
 const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 const IMAGE_LIMITS = { maxWidth: 4096, maxHeight: 4096 };
 const MARGIN = 10;
+/** The encode when the watermark is what the next hop (or delivery) gets as final video. */
+const ENCODE = { preset: 'veryfast' } as const;
 
 const OVERLAY_XY: Record<TextPosition, [string, string]> = {
   'top-left': [`${MARGIN}`, `${MARGIN}`],
@@ -97,7 +99,7 @@ export const watermarkStage = defineStage<WatermarkParams>({
     // (quotes, colons, %{...}) is printed, never parsed as filter syntax or an expression.
     const textFile = join(await ctx.workDir(), 'watermark.txt');
     await writeFile(textFile, text, 'utf8');
-    return { filter: drawtextFilter({ textFile, fontSize, color, opacity, position }), encode: { preset: 'veryfast' } };
+    return { filter: drawtextFilter({ textFile, fontSize, color, opacity, position }), encode: ENCODE };
   },
   async process(ctx) {
     const { opacity, position, image, imageWidth } = ctx.params;
@@ -110,7 +112,8 @@ export const watermarkStage = defineStage<WatermarkParams>({
       '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
       '-map', '[lm_v]',
       '-map', '0:a:0?',
-      ...x264OnSourceTimeline({ preset: 'veryfast' }),
+      // A mezzanine when the next hop re-encodes anyway, like a `video` step's encode.
+      ...x264OnSourceTimeline(encodeFor(ctx, ENCODE)),
       '-c:a', 'copy',
       ...mpegtsOnSourceTimeline(),
     ];

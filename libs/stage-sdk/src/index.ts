@@ -29,4 +29,4 @@ export { checkSegmentBytes, probeSegment, type SegmentProbe, checkSegmentProbe }
 export type { Carry } from '@livemesh/bus';
 export { MAX_CARRY_WAIT_MS } from './segment.carry.js';
 export { composeSteps, runStage, type RunStageOptions, type StageHandle } from './stage.runner.js';
-export { decideFailure, planPublishes, retryDelayMs, type FailureDecision, type PublishPlan } from './stage.routing.js';
+export { decideFailure, encodeFor, planPublishes, retryDelayMs, type FailureDecision, type PublishPlan } from './stage.routing.js';

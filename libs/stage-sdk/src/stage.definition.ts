@@ -1,6 +1,7 @@
-import { ValidationFailedError, assertToken, checkParamSchema, isToken, type SegmentMeta } from '@livemesh/contracts';
+import { ValidationFailedError, assertToken, checkParamSchema, isToken, type HandOff, type SegmentMeta } from '@livemesh/contracts';
 import type { Carry } from '@livemesh/bus';
 import type { ProbeResult, SegmentTransform, TsInspection, VideoEncode } from '@livemesh/media';
+import { encodeFor } from './stage.routing.js';
 
 /**
  * Marks an object made by defineStage. A worker loads stages from modules it did not compile
@@ -55,6 +56,13 @@ export interface StageContext<P extends object = Record<string, unknown>> extend
   /** Aborted when the worker gives up on this segment (shutdown past its drain time). */
   signal: AbortSignal;
   /**
+   * `mezzanine` when the next hop decodes and encodes the video again, so final quality here is
+   * paid for twice: encode with `encodeFor(ctx, yourEncode)`, which then gives the fast,
+   * near-lossless MEZZANINE_ENCODE. `final` before delivery (or a stage that is not a video stage
+   * next). `video` stages get this without asking.
+   */
+  handOff: HandOff;
+  /**
    * The segment's picture through `videoFilter` and an encode (or copied), audio copied, on the
    * source timeline: on the worker's warm media engine (decoder and encoder kept across segments,
    * no process start) unless STAGE_ENGINE=cli, else one ffmpeg run. Prefer it to `ffmpeg` for
@@ -97,7 +105,7 @@ export interface StageContext<P extends object = Record<string, unknown>> extend
 export interface VideoStep {
   /** An ffmpeg filter chain for the picture (`-filter:v` syntax, from libs/media's builders), or '' for none. */
   filter: string;
-  /** The encode when this stage is the last of its hop. */
+  /** The encode when this stage is the last of its hop and hands on final video (see StageContext.handOff). */
   encode: VideoEncode;
   /** The output's rendition; the input's when absent. */
   rendition?: string;
@@ -238,9 +246,9 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
   });
 }
 
-/** One video step as one transform of the segment (the unfused case). */
-export async function runVideoStep(ctx: Pick<StageContext, 'transform' | 'transfer'>, step: VideoStep): Promise<StageOutput> {
-  const data = await ctx.transform({ videoFilter: step.filter || undefined, video: step.encode, audio: 'copy' });
+/** One video step as one transform of the segment, encoded for what the hop hands on. */
+export async function runVideoStep(ctx: Pick<StageContext, 'transform' | 'transfer' | 'handOff'>, step: VideoStep): Promise<StageOutput> {
+  const data = await ctx.transform({ videoFilter: step.filter || undefined, video: encodeFor(ctx, step.encode), audio: 'copy' });
   return { data, ...(step.rendition ? { rendition: step.rendition } : {}), ...(step.transfer ? { transfer: { ...ctx.transfer, ...step.transfer } } : {}) };
 }
 

@@ -1,7 +1,8 @@
 import { BadSegmentError, MediaInputError, MediaProcessError, MediaTimeoutError, ValidationFailedError, subjects, type ChainSpec, type SegmentMeta } from '@livemesh/contracts';
-import { defineStage } from './stage.definition.js';
+import { MEZZANINE_ENCODE, type SegmentTransform } from '@livemesh/media';
+import { defineStage, runVideoStep, type StageContext } from './stage.definition.js';
 import { composeSteps } from './stage.runner.js';
-import { decideFailure, fusedMembers, headerSafe, hopFor, isBytes, planPublishes, retryDelayMs } from './stage.routing.js';
+import { decideFailure, encodeFor, fusedMembers, headerSafe, hopFor, isBytes, planPublishes, retryDelayMs } from './stage.routing.js';
 
 const meta: SegmentMeta = { streamId: 's1', seq: 7, hop: 0, rendition: 'main', pts: 14.02, duration: 2, ingestTime: 1000, epoch: 0, chainVersion: 1, transfer: { faces: 2 } };
 const chain: ChainSpec = {
@@ -130,5 +131,38 @@ describe('fused hops', () => {
         { filter: 'scale=854:480', encode: { preset: 'veryfast', bitrateKbps: 1200 }, rendition: 'r480', transfer: { w: 854 } },
       ]),
     ).toEqual({ filter: 'drawtext=x,scale=854:480', encode: { preset: 'veryfast', bitrateKbps: 1200 }, rendition: 'r480', transfer: { a: 1, w: 854 } });
+  });
+});
+
+describe('mezzanine hand-off', () => {
+  const own = { preset: 'veryfast', crf: 23 } as const;
+  /** A context whose transform records what it was asked to do. */
+  const recording = (handOff: StageContext['handOff']) => {
+    const asked: SegmentTransform[] = [];
+    const ctx = { handOff, transfer: {}, params: {}, transform: async (t: SegmentTransform) => (asked.push(t), bytes) };
+    return { asked, ctx: ctx as unknown as StageContext };
+  };
+
+  it('encodes with the stage\'s own settings unless the hop hands on a mezzanine', () => {
+    expect(encodeFor({}, own)).toBe(own);
+    expect(encodeFor({ handOff: 'final' }, own)).toBe(own);
+    expect(encodeFor({ ...chain.hops[0]!, handOff: 'mezzanine' }, own)).toEqual(MEZZANINE_ENCODE);
+    expect(MEZZANINE_ENCODE).not.toEqual(own);
+  });
+
+  it('runs a video stage with the mezzanine encode when asked, and its own before delivery', async () => {
+    const stage = defineStage({ name: 'wm', video: () => ({ filter: 'drawtext=x', encode: own }) });
+    for (const [handOff, encode] of [['mezzanine', MEZZANINE_ENCODE], ['final', own]] as const) {
+      const { asked, ctx } = recording(handOff);
+      await stage.process(ctx);
+      expect(asked).toEqual([{ videoFilter: 'drawtext=x', video: encode, audio: 'copy' }]);
+    }
+  });
+
+  it('replaces a fused hop\'s last encode, keeping its filters and rendition', async () => {
+    const { asked, ctx } = recording('mezzanine');
+    const out = await runVideoStep(ctx, composeSteps([{ filter: 'drawtext=x', encode: own }, { filter: 'scale=854:480', encode: { bitrateKbps: 1200 }, rendition: 'r480' }]));
+    expect(asked).toEqual([{ videoFilter: 'drawtext=x,scale=854:480', video: MEZZANINE_ENCODE, audio: 'copy' }]);
+    expect(out.rendition).toBe('r480');
   });
 });

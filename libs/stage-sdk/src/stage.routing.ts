@@ -8,10 +8,12 @@ import {
   publishTarget,
   subjects,
   type ChainSpec,
+  type HandOff,
   type HopSpec,
   type Segment,
   type SegmentMeta,
 } from '@livemesh/contracts';
+import { MEZZANINE_ENCODE, type VideoEncode } from '@livemesh/media';
 import type { StageDefinition, StageResult } from './stage.definition.js';
 
 /** One segment a hop publishes after `process` returned. */
@@ -64,6 +66,16 @@ export function fusedMembers(chain: ChainSpec, hop: HopSpec, own: StageDefinitio
   }
   if (problems.length) throw new ValidationFailedError(`chain v${chain.version} of stream ${chain.streamId} fuses hops this worker cannot run`, problems);
   return members;
+}
+
+/**
+ * The encode of a hop's video: the stage's own (`own`, e.g. a VideoStep's, or a fused hop's last
+ * step's), unless the hop hands on a mezzanine (HopSpec.handOff, StageContext.handOff): then the
+ * next hop decodes and encodes again anyway, and MEZZANINE_ENCODE costs less CPU in both hops
+ * and loses less than encoding final quality twice.
+ */
+export function encodeFor(hop: { handOff?: HandOff }, own: VideoEncode): VideoEncode {
+  return hop.handOff === 'mezzanine' ? MEZZANINE_ENCODE : own;
 }
 
 /**

@@ -327,6 +327,7 @@ export class StageRunner implements StageHandle {
           ...scope(scopes[0]!, true, this.service),
           startParams: this.startParams,
           signal: abort.signal,
+          handOff: hop.handOff ?? 'final',
           transform,
           ffmpeg: async (args, input, options) => {
             this.logger.debug(`${where} ffmpeg ${args.join(' ')}`);
@@ -357,14 +358,15 @@ export class StageRunner implements StageHandle {
         };
         result = await this.def.process(ctx);
       } else {
-        // A fused hop: every stage's filter in chain order, one decode and one encode (the last's).
+        // A fused hop: every stage's filter in chain order, one decode and one encode (the last's,
+        // or the mezzanine when the hop it publishes to re-encodes).
         const steps: VideoStep[] = [];
         for (const [i, m] of members.entries()) {
           const step = await m.def.video?.(scope(scopes[i]!, i === 0, m.def.name));
           if (!step) throw new ValidationFailedError(`chain v${chain.version} of stream ${meta.streamId} fuses hop ${m.hop.index} (${m.def.name}), which cannot run as a filter with its parameters`, [`hops[${m.hop.index}]: run it unfused (fuse: false)`]);
           steps.push(step);
         }
-        result = await runVideoStep({ transform, transfer: meta.transfer ?? {} }, composeSteps(steps));
+        result = await runVideoStep({ transform, transfer: meta.transfer ?? {}, handOff: hop.handOff ?? 'final' }, composeSteps(steps));
       }
       const plans = planPublishes(meta, chain, hop, result);
       for (const p of plans) {
