@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Bus } from '@livemesh/bus';
 import { STREAMS, consumers, subjects, type Env } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
@@ -17,6 +18,9 @@ export interface OrchestratorOverrides {
   logger?: LoggerService | LogLevel[] | false;
 }
 
+/** Largest JSON body the API reads; a larger one is refused with 413 before it is parsed. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 /**
@@ -25,9 +29,19 @@ const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
  * that; tests start it in-process with a runtime of their own.
  */
 export async function createOrchestratorApp(env: Env, overrides: OrchestratorOverrides = {}): Promise<INestApplication> {
-  const app = await NestFactory.create(OrchestratorModule.forRoot(env, overrides.runtime), {
+  const app = await NestFactory.create<NestExpressApplication>(OrchestratorModule.forRoot(env, overrides.runtime), {
     logger: overrides.logger ?? LEVELS.slice(0, LEVELS.indexOf(env.LOG_LEVEL) + 1),
     abortOnError: false,
+    bodyParser: false,
+  });
+  app.useBodyParser('json', { limit: MAX_BODY_BYTES });
+  // body-parser's errors (too large, malformed JSON) reach express, not Nest's filters: answer them in the API's shape.
+  app.use((err: { status?: number; type?: string; message?: string }, _req: unknown, res: { status(c: number): { json(b: unknown): void } }, next: (e?: unknown) => void) => {
+    if (err?.type === 'entity.too.large') {
+      return res.status(413).json({ statusCode: 413, error: 'Payload Too Large', message: `request body is larger than ${MAX_BODY_BYTES} bytes`, code: 'LM_BODY_TOO_LARGE' });
+    }
+    if (err?.type === 'entity.parse.failed') return res.status(400).json({ statusCode: 400, error: 'Bad Request', message: `request body is not valid JSON: ${err.message}` });
+    next(err);
   });
   app.useGlobalPipes(livemeshValidationPipe());
   app.useGlobalFilters(new LivemeshExceptionFilter());

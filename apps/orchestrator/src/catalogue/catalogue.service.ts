@@ -1,3 +1,4 @@
+import { UnprocessableEntityException } from '@nestjs/common';
 import { ConflictException, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Bus, JsonStore } from '@livemesh/bus';
 import {
@@ -168,6 +169,11 @@ export class CatalogueService implements OnModuleInit {
 /** Checks what class-validator cannot: the parameter schema itself and the replica bounds. */
 function checkService(spec: ServiceSpec): void {
   const problems = checkParamSchema(spec.paramSchema);
+  // A well-formed schema over checkParamSchema's bounds (a pattern that could backtrack, too large, too deep) is 422.
+  const unsafe = problems.filter((p) => /^paramSchema\S*(\.pattern|\.patternProperties): |nests deeper than|bytes as JSON, more than/.test(p));
+  if (unsafe.length && unsafe.length === problems.length) {
+    throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: 'service paramSchema is unsafe to run', problems, code: 'LM_UNSAFE_SCHEMA' });
+  }
   if (spec.minReplicas > spec.maxReplicas) problems.push(`minReplicas: must not exceed maxReplicas (${spec.minReplicas} > ${spec.maxReplicas})`);
   for (const [k, v] of Object.entries(spec.env ?? {})) {
     if (typeof v !== 'string') problems.push(`env.${k}: must be a string`);
