@@ -13,8 +13,21 @@ export interface JetStreamEventServerOptions {
   filterSubject: string;
   /** Time a handler has before the event is redelivered, ms. */
   ackWaitMs?: number;
-  /** Deliveries before an event whose handler keeps failing is given up (terminated). */
+  /** Deliveries before an event is given up (terminated): only redeliveries after a crash count. */
   maxDeliver?: number;
+  /** Events handled at once (JetStream's max_ack_pending); events of one stream stay in order. */
+  maxInFlight?: number;
+}
+
+/** The key that keeps one stream's events in order: the body's `id`, else the event itself. */
+export function orderKey(data: Uint8Array, seq: number): string {
+  try {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { id?: unknown })?.id;
+    if (typeof id === 'string') return `id:${id}`;
+  } catch {
+    /* not JSON: the handler refuses it */
+  }
+  return `seq:${seq}`;
 }
 
 /** The context an `@EventPattern` handler gets: the JetStream message (subject, headers, delivery count). */
@@ -30,14 +43,18 @@ export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
 /**
  * A Nest transport over a durable JetStream pull consumer. Nest's own NATS transport is core NATS
  * (at-most-once: an event published while the orchestrator is down is lost), which is why the
- * platform events come through this one instead. Events are handled one at a time in stream
- * order (a stop must not overtake its start); a handler that resolves acks the event, one that
- * throws gets it redelivered after a back-off, up to maxDeliver.
+ * platform events come through this one instead. Up to maxInFlight events are handled at once,
+ * so one slow or failing event never holds another platform's; events of one stream (same `id`)
+ * are handled one after the other in stream order (a stop must not overtake its start). A handler
+ * owns its retries (bounded, see event-failure.ts): one that resolves acks the event, one that
+ * throws gets it terminated, since a redelivery could overtake the stream's next event.
  */
 export class JetStreamEventServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger(JetStreamEventServer.name);
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
+  /** The tail of each stream's queue of events. */
+  private readonly tails = new Map<string, Promise<void>>();
 
   constructor(
     private readonly bus: Bus,
@@ -56,7 +73,7 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
         deliver_policy: DeliverPolicy.All,
         ack_wait: (this.options.ackWaitMs ?? 60_000) * 1_000_000,
         max_deliver: this.options.maxDeliver ?? 5,
-        max_ack_pending: 1,
+        max_ack_pending: this.options.maxInFlight ?? 16,
       });
       this.messages = await consumer.consume({ max_messages: 8 });
       this.loop = this.run(this.messages);
@@ -70,8 +87,20 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
 
   private async run(messages: ConsumerMessages): Promise<void> {
     for await (const msg of messages) {
-      await this.dispatch(msg);
+      const key = orderKey(msg.data, msg.seq);
+      // A stop waits for segments to drain and a start may wait for a container, and an event may
+      // wait behind its stream's previous one: keep the event ours meanwhile.
+      const keepAlive = setInterval(() => msg.working(), Math.max(1000, (this.options.ackWaitMs ?? 60_000) / 3));
+      const tail = (this.tails.get(key) ?? Promise.resolve())
+        .then(() => this.dispatch(msg))
+        .catch((e: unknown) => this.log.error(`event ${msg.subject} (stream seq ${msg.seq}) could not be settled: ${String(e)}`))
+        .finally(() => {
+          clearInterval(keepAlive);
+          if (this.tails.get(key) === tail) this.tails.delete(key);
+        });
+      this.tails.set(key, tail);
     }
+    await Promise.all(this.tails.values());
   }
 
   private async dispatch(msg: JsMsg): Promise<void> {
@@ -81,25 +110,14 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
       msg.ack();
       return;
     }
-    // A stop waits for segments to drain and a start may wait for a container: keep the event ours meanwhile.
-    const keepAlive = setInterval(() => msg.working(), Math.max(1000, (this.options.ackWaitMs ?? 60_000) / 3));
     try {
       const result = await handler(msg.data, new JetStreamContext([msg]));
       if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
       msg.ack();
     } catch (e) {
-      const attempt = msg.info.deliveryCount;
-      const max = this.options.maxDeliver ?? 5;
       const reason = e instanceof Error ? e.message : JSON.stringify(e);
-      if (attempt >= max) {
-        this.log.error(`event ${msg.subject} (stream seq ${msg.seq}) failed ${attempt} times, giving it up: ${reason}`);
-        msg.term(reason);
-      } else {
-        this.log.warn(`event ${msg.subject} (stream seq ${msg.seq}) failed (attempt ${attempt}/${max}), retrying: ${reason}`);
-        msg.nak(Math.min(1000 * 2 ** attempt, 30_000));
-      }
-    } finally {
-      clearInterval(keepAlive);
+      this.log.error(`event ${msg.subject} (stream seq ${msg.seq}) failed, giving it up: ${reason}`);
+      msg.term(reason);
     }
   }
 

@@ -1,21 +1,16 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { publishStreamEvent, Bus } from '@livemesh/bus';
-import {
-  ChainPlanError,
-  NotFoundError,
-  StartStreamRequest,
-  StopStreamRequest,
-  ValidationFailedError,
-  decodeMessage,
-  subjects,
-} from '@livemesh/contracts';
+import { NotFoundError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects } from '@livemesh/contracts';
 import { StreamsService } from '../streams/streams.service.js';
-import { JetStreamContext } from './jetstream-event.server.js';
+import { EventGaveUp, withBoundedRetries } from './event-failure.js';
+import { JetStreamContext, orderKey } from './jetstream-event.server.js';
 
 /**
- * A platform's stream events. A request that can never succeed (invalid, unplannable, unknown
- * stream) is logged and acknowledged; anything else throws, so the event is redelivered.
+ * A platform's stream events. One that cannot succeed (invalid, unplannable, a refused source
+ * URL, a conflict, a runtime that cannot start a service) is answered at once with a `failed`
+ * stream event saying why; a passing failure (the bus) is retried for a few seconds, then
+ * answered the same way. Either way the event is acknowledged: nothing waits behind it.
  */
 @Controller()
 export class PlatformEventsController {
@@ -33,16 +28,13 @@ export class PlatformEventsController {
     try {
       request = decodeMessage(StartStreamRequest, data, 'platform start event');
     } catch (e) {
-      return this.refuse(ctx, e);
+      return this.refuse(ctx, data, 'started', e);
     }
     try {
-      const { view, created } = await this.streams.start(request, 'platform');
+      const { view, created } = await withBoundedRetries(() => this.streams.start(request, 'platform'));
       this.logger.log(`streamId=${view.id} ${created ? 'started' : 'already running'} on a platform event`);
     } catch (e) {
-      if (!(e instanceof ChainPlanError)) throw e;
-      this.logger.warn(`streamId=${request.id} platform start refused: ${e.problems.join('; ')}`);
-      // The id is valid, so the platform can hear why on the stream's status subject.
-      await publishStreamEvent(this.bus, { streamId: request.id, kind: 'failed', message: e.message, data: { problems: e.problems } });
+      await this.answerFailure(request.id, 'started', e);
     }
   }
 
@@ -52,20 +44,46 @@ export class PlatformEventsController {
     try {
       request = decodeMessage(StopStreamRequest, data, 'platform stop event');
     } catch (e) {
-      return this.refuse(ctx, e);
+      return this.refuse(ctx, data, 'stopped', e);
     }
     try {
-      await this.streams.stop(request.id);
+      await withBoundedRetries(() => this.streams.stop(request.id));
       this.logger.log(`streamId=${request.id} stopped on a platform event`);
     } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
-      this.logger.warn(`streamId=${request.id} platform stop for a stream that does not exist; ignored`);
+      if (e instanceof EventGaveUp && e.reason instanceof NotFoundError) {
+        this.logger.warn(`streamId=${request.id} platform stop for a stream that does not exist; ignored`);
+        return;
+      }
+      await this.answerFailure(request.id, 'stopped', e);
     }
   }
 
-  private refuse(ctx: JetStreamContext, e: unknown): void {
+  /** Tells the platform why its event failed, on the stream's status subject. */
+  private async answerFailure(id: string, event: 'started' | 'stopped', e: unknown): Promise<void> {
+    const gaveUp = e instanceof EventGaveUp ? e : new EventGaveUp(e, 1, false);
+    const reason = gaveUp.reason as { message?: string; code?: string; problems?: string[] };
+    const message = `platform ${event === 'started' ? 'start' : 'stop'} failed${gaveUp.final ? '' : ` after ${gaveUp.attempts} attempts`}: ${gaveUp.message}`;
+    this.logger.warn(`streamId=${id} ${message}`);
+    // A start that failed after its record was written has already announced it.
+    if (event === 'started' && (await this.alreadyFailed(id, gaveUp.message))) return;
+    const data: Record<string, unknown> = { event, final: gaveUp.final, attempts: gaveUp.attempts };
+    if (reason?.code) data.code = reason.code;
+    if (reason?.problems) data.problems = reason.problems;
+    await publishStreamEvent(this.bus, { streamId: id, kind: 'failed', message, data });
+  }
+
+  private async alreadyFailed(id: string, message: string): Promise<boolean> {
+    const view = await this.streams.get(id).catch(() => undefined);
+    return view?.state === 'failed' && view.errors.at(-1)?.message === message;
+  }
+
+  /** An event that is not a valid request: dropped, with a `failed` event when it names a usable id. */
+  private async refuse(ctx: JetStreamContext, data: Uint8Array, event: 'started' | 'stopped', e: unknown): Promise<void> {
     if (!(e instanceof ValidationFailedError)) throw e;
     const msg = ctx.getMessage();
     this.logger.warn(`event ${ctx.getSubject()} (stream seq ${msg.seq}) refused and dropped: ${e.message}`);
+    const key = orderKey(data, msg.seq);
+    const id = key.startsWith('id:') ? key.slice(3) : undefined;
+    if (id !== undefined && isToken(id)) await this.answerFailure(id, event, new EventGaveUp(e, 1, true));
   }
 }
