@@ -10,9 +10,9 @@ const READ_ATTEMPTS = 3;
 /**
  * All header names and values of one segment message. What ingest and the stages write is well
  * under 1 KiB; only `Lm-Transfer` (a hop's JSON) can grow, and SegmentMeta bounds every other
- * field but not it.
+ * field but not it. JetStream itself refuses more than 64 KiB of headers.
  */
-export const MAX_HEADER_BYTES = 64 * 1024;
+export const MAX_HEADER_BYTES = 16 * 1024;
 /**
  * Largest segment delivery holds (inline or claim-checked): a few seconds of video at a very high
  * bit rate is well under it. Delivery keeps a window of segments per rendition in memory, so one
