@@ -181,7 +181,8 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(view.chain).toEqual({
       version: 1,
       hops: [
-        { service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0' },
+        // Its output goes to transcode, which encodes again: it hands on a mezzanine, not final quality.
+        { service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', handOff: 'mezzanine' },
         // The service's schema fills the parameters the pipeline leaves out.
         { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1' },
       ],
@@ -195,7 +196,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
 
     const chain = (await chains().get('match-1'))!.value;
     expect(chain.hops).toEqual([
-      { index: 0, service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', next: 'lm.seg.transcode.match-1.1' },
+      { index: 0, service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', next: 'lm.seg.transcode.match-1.1', handOff: 'mezzanine' },
       { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null },
     ]);
     expect((await keys().get(key))!.value).toEqual({ streamId: 'match-1' });
