@@ -114,7 +114,7 @@ export function renderMarkdown(r) {
   const s2 = r.scenarios.vsFfmpeg;
   if (s2?.variants) {
     out.push('', `## 2. Against one ffmpeg (${f(s2.mediaSeconds, 0)} s of 720p, default chain: watermark + transcode 480p)`, '');
-    out.push(`Everything processes the same recording as fast as it can. livemesh: ${s2.workerSettings}; all segments published to hop 0 at once; four ways: fused into one hop as the orchestrator plans it, or \`fuse: false\` (a hop per stage), each on the warm engine (lm-engine, STAGE_ENGINE=warm) and on one ffmpeg per segment (STAGE_ENGINE=cli). CPU = all processes involved (ffmpeg or lm-engine, workers, nats-server, the publisher/collector), per minute of video; a worker's media CPU includes its live engines, not only its reaped ffmpeg runs.`);
+    out.push(`Everything processes the same recording as fast as it can. livemesh: ${s2.workerSettings}; all segments published to hop 0 at once; four ways: fused into one hop as the orchestrator plans it, or \`fuse: false\` (a hop per stage), each on the warm engine (lm-engine, STAGE_ENGINE=warm) and on one ffmpeg per segment (STAGE_ENGINE=cli), and (since 2026-12-05) the default once more with two segments at once (STAGE_CONCURRENCY=2). CPU = all processes involved (ffmpeg or lm-engine, workers, nats-server, the publisher/collector), per minute of video; a worker's media CPU includes its live engines, not only its reaped ffmpeg runs.`);
     out.push('');
     const v = Object.entries(s2.variants);
     const hopsOf = (q) => `${q.hopsRun} (${(q.workers ?? []).map((w) => w.service.replace(/^worker:bench-s2-[^-]+-/, '')).join(', ')})`;

@@ -20,6 +20,10 @@ export const S2_VARIANTS = [
   { key: 'fusedCli', fuse: true, engine: 'cli', describe: 'fused (one hop), one ffmpeg per segment' },
   { key: 'unfusedWarm', fuse: false, engine: 'warm', describe: 'unfused (a hop per stage), warm engine' },
   { key: 'unfusedCli', fuse: false, engine: 'cli', describe: 'unfused (a hop per stage), one ffmpeg per segment (the old default)' },
+  // With one slot a worker leaves a core idle while it publishes, acks and fetches, and while
+  // x264's threads fill up and drain at every segment's ends; one ffmpeg on the whole stream never
+  // drains. Two slots is a worker sized to this machine's two cores.
+  { key: 'fusedWarm2', fuse: true, engine: 'warm', concurrency: 2, describe: 'fused (one hop), warm engine, STAGE_CONCURRENCY=2 (two segments at once)' },
 ];
 
 /** One livemesh run of `variant`: its workers started for it, every segment published at once. */
@@ -30,7 +34,7 @@ async function livemeshRun(ctx, out, variant, run) {
   const workers = [];
   try {
     for (const service of servicesToRun(plan.stages, plan.fused)) {
-      workers.push(await startWorker(nats.url, service, `bench-s2-${variant.key}-${service}`, { STAGE_ENGINE: variant.engine }));
+      workers.push(await startWorker(nats.url, service, `bench-s2-${variant.key}-${service}`, { STAGE_ENGINE: variant.engine, STAGE_CONCURRENCY: String(variant.concurrency ?? 1) }));
     }
     const pids = { nats: nats.pid, ...Object.fromEntries(workers.map((w) => [w.name, w.pid])) };
     const streamId = `s2-${variant.key}-r${run}-${Date.now() % 1e6}`;
@@ -156,7 +160,7 @@ export async function vsFfmpeg(ctx) {
     mediaSeconds: seconds,
     chain: planDefaultChain(),
     defaultVariant: S2_VARIANTS[0].key,
-    workerSettings: 'one worker per hop that receives segments, STAGE_CONCURRENCY=1 (the default)',
+    workerSettings: 'one worker per hop that receives segments, STAGE_CONCURRENCY=1 (the default) unless the run says otherwise',
     oneFfmpeg: { xRealtime: agg(runs.oneFfmpeg, 'xRealtime'), cpuSecPerMinute: summary(runs.oneFfmpeg.map((r) => r.cpuSec / minutes)) },
     perSegment: { xRealtime: agg(runs.perSegment, 'xRealtime'), cpuSecPerMinute: summary(runs.perSegment.map((r) => r.cpuSec / minutes)), vsOneFfmpeg: perSegX / oneX },
     variants,
