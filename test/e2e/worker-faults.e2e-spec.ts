@@ -106,9 +106,15 @@ describe('workers under faults, through the mesh', () => {
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     // Kill once a segment has come out and the worker is inside the next one (its engine is busy).
     await waitFor('a first output segment', 60_000, () => outputs.seqs.length > 0);
-    await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) in the middle of a segment`, 30_000, () => busyEngine(hb.pid), { intervalMs: 20 });
-    const inFlightSeqs = sorted(inputs.seqs).filter((s) => !outputs.seqs.includes(s));
-    process.kill(hb.pid, 'SIGKILL');
+    // The check and the kill in one step: a segment on the input with no output yet, and the
+    // engine working on it right now (a light 270p segment takes only ~0.1 s).
+    const inFlightSeqs = await waitFor(`worker ${hb.workerId} (pid ${hb.pid}) in the middle of a segment`, 30_000, async () => {
+      if ((await busyEngine(hb.pid)) === undefined) return undefined;
+      const open = sorted(inputs.seqs).filter((s) => !outputs.seqs.includes(s));
+      if (open.length === 0) return undefined;
+      process.kill(hb.pid, 'SIGKILL');
+      return open;
+    }, { intervalMs: 10 });
     await mesh.apps.orchestrator.waitForLine(new RegExp(`worker=${hb.workerId} exited .*SIGKILL`), 10_000);
 
     const { code, stderr } = await encoder;
