@@ -110,6 +110,39 @@ describe('runStage behaviour', () => {
     }
   }, 60_000);
 
+  it('aborts a segment whose process() never returns at STAGE_TIMEOUT_MS, retries, dead-letters it, and keeps serving', async () => {
+    const calls = new Map<number, number>();
+    let sawAbort = 0;
+    const stuck = defineStage({
+      name: 'stuck',
+      inspect: false,
+      process: (ctx) => {
+        const { seq } = ctx.segment.meta;
+        calls.set(seq, (calls.get(seq) ?? 0) + 1);
+        if (seq !== 0) return { data: ctx.segment.data };
+        ctx.signal.addEventListener('abort', () => sawAbort++);
+        // Never settles, and ignores the signal: only the SDK's deadline can end it.
+        return new Promise<never>(() => undefined);
+      },
+    });
+    await oneHop('stuck1', 'stuck');
+    const h = await runStage(stuck, { env, bus, stageTimeoutMs: 1000 });
+    try {
+      for (const seq of [0, 1]) await publishSegment(bus, subjects.segment('stuck', 'stuck1', 0), { meta: meta('stuck1', seq), data: bytes(`s${seq}`) }, { inlineLimit: 1 << 20 });
+      await waitFor('seq 1 out', 10_000, () => outputsOf('stuck1').length === 1);
+      // One slot: seq 1 got it only because the deadline freed it from the stuck seq 0.
+      expect(events.some((e) => e.streamId === 'stuck1' && e.kind === 'dead-letter')).toBe(false);
+      const dead = await waitFor('seq 0 dead-lettered', 20_000, () => events.find((e) => e.streamId === 'stuck1' && e.kind === 'dead-letter'));
+      expect(dead).toMatchObject({ service: 'stuck', seq: 0, data: { code: 'LM_STAGE_TIMEOUT', attempts: 3 } });
+      expect(dead.message).toMatch(/STAGE_TIMEOUT_MS \(1000 ms\)/);
+      expect(calls.get(0)).toBe(3);
+      expect(sawAbort).toBe(3);
+      expect(outputsOf('stuck1').map((o) => text(o.data))).toEqual(['s1']);
+    } finally {
+      await h.stop();
+    }
+  }, 60_000);
+
   it('fans an ABR ladder out to one output per rendition', async () => {
     const ladder = defineStage({
       name: 'ladder',

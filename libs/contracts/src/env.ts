@@ -104,6 +104,17 @@ export class Env {
   @Min(1000)
   MEDIA_TIMEOUT_MS = 30_000;
 
+  /**
+   * Longest a stage may work on one segment, ms (workers): past it the segment's work is aborted
+   * (its engine or ffmpeg killed) and the segment retried, then dead-lettered. A stage whose
+   * process() never returns must not hold its segment, and a slot, forever.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  STAGE_TIMEOUT_MS = 120_000;
+
   /** Deliveries of a segment before it goes to the dead-letter subject. */
   @Transform(toInt)
   @IsInt()

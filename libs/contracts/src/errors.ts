@@ -70,6 +70,14 @@ export class EngineCrashedError extends MediaProcessError {
   override readonly code: string = 'LM_ENGINE_CRASHED';
 }
 
+/**
+ * A stage's work on one segment ran past STAGE_TIMEOUT_MS: its engine or ffmpeg is killed through
+ * the segment's abort signal, and the segment is retried, then dead-lettered, like any failure.
+ */
+export class StageTimeoutError extends LivemeshError {
+  override readonly code: string = 'LM_STAGE_TIMEOUT';
+}
+
 /** A stream, service or pipeline that does not exist. */
 export class NotFoundError extends LivemeshError {
   override readonly code: string = 'LM_NOT_FOUND';

@@ -28,6 +28,7 @@ export {
   NotFoundError,
   RuntimeError,
   SourceUrlError,
+  StageTimeoutError,
   ValidationFailedError,
 } from './errors.js';
 export { decodeMessage, describeValidationErrors, validateMessage } from './validate.js';

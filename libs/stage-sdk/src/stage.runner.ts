@@ -8,6 +8,7 @@ import {
   BUCKETS,
   BadSegmentError,
   SEGMENT_HEADERS,
+  StageTimeoutError,
   ValidationFailedError,
   isToken,
   loadEnv,
@@ -51,6 +52,8 @@ export interface RunStageOptions {
   concurrency?: number;
   /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms; defaults to env.STAGE_ACK_WAIT_MS. */
   ackWaitMs?: number;
+  /** Longest the stage may work on one segment, ms; defaults to env.STAGE_TIMEOUT_MS. */
+  stageTimeoutMs?: number;
   /** Deliveries before a segment is dead-lettered; defaults to env.STAGE_MAX_ATTEMPTS. */
   maxAttempts?: number;
   /** How long stop() lets in-flight segments finish before it hands them back (nak), ms. */
@@ -112,6 +115,7 @@ export class StageRunner implements StageHandle {
   private readonly concurrency: number;
   private readonly ackWaitMs: number;
   private readonly maxAttempts: number;
+  private readonly stageTimeoutMs: number;
   private readonly startParams: Record<string, unknown>;
   private readonly config: Record<string, unknown>;
   private readonly drainTimeoutMs: number;
@@ -150,6 +154,7 @@ export class StageRunner implements StageHandle {
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? this.env.STAGE_CONCURRENCY));
     this.ackWaitMs = opts.ackWaitMs ?? this.env.STAGE_ACK_WAIT_MS;
     this.maxAttempts = opts.maxAttempts ?? this.env.STAGE_MAX_ATTEMPTS;
+    this.stageTimeoutMs = opts.stageTimeoutMs ?? this.env.STAGE_TIMEOUT_MS;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
     this.metrics = new StageMetrics(this.service);
     this.done = new Promise<void>((resolve, reject) => {
@@ -270,6 +275,14 @@ export class StageRunner implements StageHandle {
     this.aborts.add(abort);
     // Tell JetStream the segment is being worked on well before ackWait runs out.
     const keepAlive = setInterval(() => msg.working(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
+    // The segment's deadline: the abort kills its engine request or ffmpeg run, and the race below
+    // frees the slot even from a process() that ignores the signal and never returns.
+    const deadline = setTimeout(
+      () => abort.abort(new StageTimeoutError(`${this.service} worked on ${meta.streamId}#${meta.seq} for more than STAGE_TIMEOUT_MS (${this.stageTimeoutMs} ms): aborted`)),
+      this.stageTimeoutMs,
+    );
+    const aborted = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }));
+    aborted.catch(() => undefined);
     let dir: string | undefined;
     let probed: Promise<SegmentProbe> | undefined;
     // The stages this hop runs; until the chain is read, only this worker's own (for metrics).
@@ -356,7 +369,7 @@ export class StageRunner implements StageHandle {
           },
           carry,
         };
-        result = await this.def.process(ctx);
+        result = await Promise.race([this.def.process(ctx), aborted]);
       } else {
         // A fused hop: every stage's filter in chain order, one decode and one encode (the last's,
         // or the mezzanine when the hop it publishes to re-encodes).
@@ -366,7 +379,7 @@ export class StageRunner implements StageHandle {
           if (!step) throw new ValidationFailedError(`chain v${chain.version} of stream ${meta.streamId} fuses hop ${m.hop.index} (${m.def.name}), which cannot run as a filter with its parameters`, [`hops[${m.hop.index}]: run it unfused (fuse: false)`]);
           steps.push(step);
         }
-        result = await runVideoStep({ transform, transfer: meta.transfer ?? {}, handOff: hop.handOff ?? 'final' }, composeSteps(steps));
+        result = await Promise.race([runVideoStep({ transform, transfer: meta.transfer ?? {}, handOff: hop.handOff ?? 'final' }, composeSteps(steps)), aborted]);
       }
       const plans = planPublishes(meta, chain, hop, result);
       for (const p of plans) {
@@ -386,6 +399,7 @@ export class StageRunner implements StageHandle {
       await this.fail(msg, route, meta, e, abort.signal);
     } finally {
       clearInterval(keepAlive);
+      clearTimeout(deadline);
       this.aborts.delete(abort);
       if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
