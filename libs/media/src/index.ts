@@ -45,7 +45,7 @@ export {
   type SupervisedProcessOptions,
 } from './supervised.process.js';
 export { checkPushUrl, checkSourceUrl, type CheckedPushUrl, type CheckedSourceUrl } from './source-url.policy.js';
-export { checkInspection, inspectTs, type TsInspection } from './ts.inspect.js';
+export { checkInspection, checkTsBytes, inspectTs, type TsInspection } from './ts.inspect.js';
 export {
   EnginePool,
   ResponseReader,

@@ -257,7 +257,7 @@ describe('inspectTs on unusable input', () => {
 
   it('says why for each kind of bytes no stage can use', () => {
     refused(new Uint8Array(0), /^unusable input: segment is empty \(0 bytes\)$/);
-    refused(Buffer.from('\0\0\0\x20ftypisom'), /^unusable input: segment is not MPEG-TS: it starts with 0x00000020 instead of the 0x47 sync byte$/);
+    refused(Buffer.from('\0\0\0\x20ftypisom'), /^unusable input: segment is not MPEG-TS: it starts with 0x00000020 instead of the 0x47 sync byte \(it looks like MP4\/QuickTime\)$/);
     refused(hd.subarray(0, hd.length - 100), /^unusable input: segment is truncated: \d+ bytes is not a whole number of 188-byte MPEG-TS packets$/);
     const lost = Uint8Array.from(hd);
     lost[10 * PACKET] = 0x48;

@@ -125,10 +125,26 @@ export function checkInspection(inspection: TsInspection, meta: { duration: numb
   }
 }
 
-function checkTsBytes(data: Uint8Array): void {
+/**
+ * The checks that need no parsing: not empty, MPEG-TS's sync byte first (naming the format when
+ * it is a well-known other one), whole 188-byte packets (cut short in transit or on disk).
+ */
+export function checkTsBytes(data: Uint8Array): void {
   if (data.byteLength === 0) throw unusable('segment is empty (0 bytes)');
-  if (data[0] !== 0x47) throw unusable(`segment is not MPEG-TS: it starts with 0x${Buffer.from(data.subarray(0, 4)).toString('hex')} instead of the 0x47 sync byte`);
+  if (data[0] !== 0x47) throw unusable(`segment is not MPEG-TS: it starts with 0x${Buffer.from(data.subarray(0, 4)).toString('hex')} instead of the 0x47 sync byte${sniff(data)}`);
   if (data.byteLength % TS_PACKET !== 0) throw unusable(`segment is truncated: ${data.byteLength} bytes is not a whole number of ${TS_PACKET}-byte MPEG-TS packets`);
+}
+
+/** Names what the bytes look like when they are a well-known other format, for a clearer error. */
+function sniff(b: Uint8Array): string {
+  const ascii = Buffer.from(b.subarray(0, 12)).toString('latin1');
+  if (ascii.slice(4, 8) === 'ftyp') return ' (it looks like MP4/QuickTime)';
+  if (ascii.startsWith('\x89PNG')) return ' (it looks like a PNG image)';
+  if (b[0] === 0xff && b[1] === 0xd8) return ' (it looks like a JPEG image)';
+  if (ascii.startsWith('FLV')) return ' (it looks like FLV)';
+  if (ascii.startsWith('\x1aE\xdf\xa3')) return ' (it looks like Matroska/WebM)';
+  if (ascii.startsWith('RIFF')) return ' (it looks like a RIFF file: WAV/AVI)';
+  return '';
 }
 
 function unusable(reason: string): MediaInputError {

@@ -1,22 +1,11 @@
 import { MediaInputError, MediaProcessError, MediaTimeoutError, type SegmentMeta } from '@livemesh/contracts';
-import { assertSaneDimensions, runFfprobe, type DimensionLimits, type ProbeResult } from '@livemesh/media';
-
-const TS_PACKET = 188;
+import { assertSaneDimensions, checkTsBytes, runFfprobe, type DimensionLimits, type ProbeResult } from '@livemesh/media';
 
 /**
- * Refuses a segment that no stage can use, before any decoder sees it: not whole MPEG-TS
- * packets (cut short in transit or on disk), not MPEG-TS at all, no audio or video, a picture
- * above the size limit (a forged header can ask a decoder for gigabytes per frame), or far less
- * media than its header promises. Every refusal is a MediaInputError: never retried, dead-lettered
- * with this message.
+ * Refuses bytes that are not whole MPEG-TS packets before anything parses them (the first of
+ * inspectTs's checks, kept under the SDK's name for stages that check bytes of their own).
  */
-export function checkSegmentBytes(data: Uint8Array): void {
-  if (data.byteLength === 0) throw new MediaInputError('unusable input: segment is empty (0 bytes)', '', null);
-  if (data[0] !== 0x47) throw new MediaInputError(`unusable input: segment is not MPEG-TS: it starts with 0x${hex(data.subarray(0, 4))} instead of the 0x47 sync byte${sniff(data)}`, '', null);
-  if (data.byteLength % TS_PACKET !== 0) {
-    throw new MediaInputError(`unusable input: segment is truncated: ${data.byteLength} bytes is not a whole number of ${TS_PACKET}-byte MPEG-TS packets`, '', null);
-  }
-}
+export const checkSegmentBytes = checkTsBytes;
 
 /** What the SDK learns about a segment from one ffprobe run. */
 export interface SegmentProbe extends ProbeResult {
@@ -78,20 +67,4 @@ export function checkSegmentProbe(probe: SegmentProbe, meta: Pick<SegmentMeta, '
   if (Number.isFinite(measured) && meta.duration >= 1 && measured < meta.duration / 2) {
     throw new MediaInputError(`unusable input: segment is truncated: it holds ${measured.toFixed(3)} s of media but its header says ${meta.duration.toFixed(3)} s`, '', null);
   }
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-/** Names what the bytes look like when they are a well-known other format, for a clearer error. */
-function sniff(b: Uint8Array): string {
-  const ascii = Buffer.from(b.subarray(0, 12)).toString('latin1');
-  if (ascii.slice(4, 8) === 'ftyp') return ' (it looks like MP4/QuickTime)';
-  if (ascii.startsWith('\x89PNG')) return ' (it looks like a PNG image)';
-  if (b[0] === 0xff && b[1] === 0xd8) return ' (it looks like a JPEG image)';
-  if (ascii.startsWith('FLV')) return ' (it looks like FLV)';
-  if (ascii.startsWith('\x1aE\xdf\xa3')) return ' (it looks like Matroska/WebM)';
-  if (ascii.startsWith('RIFF')) return ' (it looks like a RIFF file: WAV/AVI)';
-  return '';
 }

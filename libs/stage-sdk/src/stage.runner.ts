@@ -37,7 +37,7 @@ import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsIn
 import { ChainCache } from './chain.cache.js';
 import { openMediaEngine, type MediaEngine } from './media.engine.js';
 import { SegmentCarryAccess } from './segment.carry.js';
-import { checkSegmentBytes, checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
+import { checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
 import { REPORT_KINDS, runVideoStep, type SegmentScope, type StageContext, type StageDefinition, type StageLog, type StageResult, type VideoStep } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
 import { decideFailure, describeError, errorCode, fusedMembers, headerSafe, hopFor, planPublishes, retryDelayMs, type HopMember } from './stage.routing.js';
@@ -307,7 +307,6 @@ export class StageRunner implements StageHandle {
       // a segment that still cannot be decoded fails in the engine as an input error, at once.
       let media = EMPTY_MEDIA;
       if (this.def.inspect !== false) {
-        checkSegmentBytes(segment.data);
         media = inspectTs(segment.data);
         // A picture whose size the in-process reader cannot tell (not H.264 or HEVC: never
         // livemesh's own output) gets the full ffprobe check before any decoder sees it.
