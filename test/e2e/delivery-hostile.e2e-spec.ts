@@ -51,7 +51,7 @@ describe('delivery: hostile input on lm.out', () => {
     ...over,
   });
   const good = (seq: number) =>
-    publishSegment(bus, subjects.output(STREAM, DEFAULT_RENDITION), { meta: meta(seq), data: new Uint8Array(1880) }, { kind: 'out' });
+    publishSegment(bus, subjects.output(STREAM, DEFAULT_RENDITION), { meta: meta(seq), data: new Uint8Array(1880) }, { kind: 'out', inlineLimit: 1 << 20 });
   /** A message as a hostile publisher writes it: any headers, a distinct Nats-Msg-Id per copy so none is deduplicated. */
   const raw = (m: SegmentMeta, copy: string, data = new Uint8Array(188), extra: Record<string, string> = {}) =>
     bus.js.publish(subjects.output(STREAM, DEFAULT_RENDITION), data, {

@@ -3,7 +3,6 @@
 // a locked-down container, segments of a live RTMP stream are processed inside it and come out
 // as continuous HLS; a second stream reuses the container; scaling to 2 shares the work; a killed
 // container is replaced without losing a segment.
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { Bus } from '@livemesh/bus';
 import { describeDocker, dockerHost } from '../support/docker.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+import { cpuTicks } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import {
   WORKER_IMAGE,
@@ -29,16 +29,6 @@ import {
 } from './docker-fixtures.js';
 
 const PIXELATE = { x: 0, y: 0, w: 96, h: 48, blockSize: 12 };
-
-/** CPU ticks a host process has used; undefined once it is gone. */
-function cpuTicks(pid: number): number | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The first of `candidates` seen in the middle of a segment: its worker's warm media engine

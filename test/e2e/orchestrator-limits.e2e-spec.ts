@@ -43,7 +43,9 @@ describe('orchestrator limits (real NATS)', () => {
     await app.startAllMicroservices();
     await app.listen(env.HTTP_PORT, '127.0.0.1');
     bus = await Bus.connect({ url: nats.url, name: 'orchestrator-limits-e2e' });
-    bus.nc.subscribe(subjects.streamEvents(), { callback: (err, msg) => !err && events.push(msg.json<StreamEvent>()) });
+    bus.nc.subscribe(subjects.streamEvents(), { callback: (err, msg) => {
+      if (!err) events.push(msg.json<StreamEvent>());
+    } });
     await bus.nc.flush();
   });
 

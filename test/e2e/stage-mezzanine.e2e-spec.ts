@@ -67,7 +67,7 @@ describe('an intermediate hop hands on a mezzanine', () => {
       for (const stream of [MEZZ, FINAL]) {
         const sub = bus.nc.subscribe(subject(stream));
         void (async () => {
-          for await (const m of sub) into.get(stream)!.push(readSegment(bus, m));
+          for await (const m of sub) into.get(stream)!.push(readSegment(bus, { data: m.data, headers: m.headers }));
         })();
       }
     };

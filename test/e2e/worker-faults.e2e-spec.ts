@@ -5,7 +5,6 @@
 // attempt ends in the dead-letter subject while the stream goes on, and two replicas of one
 // service share a stream's segments while the output stays in order and continuous.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,22 +12,13 @@ import { BUCKETS, SEGMENT_HEADERS, subjects, type StreamEvent, type WorkerHeartb
 import { Bus, JsonStore } from '@livemesh/bus';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
+import { cpuTicks } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 /** Children of a process by name. */
 function childrenNamed(pid: number, name: string): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid), '-x', name], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).map(Number);
-}
-
-/** CPU ticks a process has used; undefined once it is gone. */
-function cpuTicks(pid: number): number | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 // Runs the built apps (`node apps/<name>/dist/main.js`) as real child processes for e2e tests, with
 // their output collected line by line so a test can wait on a log line instead of sleeping.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -157,4 +157,14 @@ export async function terminate(child: ChildProcess, graceMs = 5_000): Promise<v
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(timer);
+}
+
+/** CPU ticks (user + system) a process has used; undefined once it is gone. A busy engine is one whose count moves. */
+export function cpuTicks(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
 }
