@@ -131,8 +131,11 @@ export class StageRunner implements StageHandle {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
   private readonly slotWaiters: (() => void)[] = [];
-  /** Per-stream state handed to the stage as ctx.state; dropped with the stream's chain. */
-  private readonly streamState = new Map<string, Map<string, unknown>>();
+  /**
+   * ctx.state by stream, then by stage (this worker's own, and each stage it runs inside a fused
+   * hop), so dropping a stream's entry with its chain drops every stage's state for it.
+   */
+  private readonly streamState = new Map<string, Map<string, Map<string, unknown>>>();
   private processed = 0;
   private failed = 0;
   private stopping = false;
@@ -327,7 +330,7 @@ export class StageRunner implements StageHandle {
         config: own ? this.config : {},
         log: stageLog,
         workDir,
-        state: this.stateOf(own ? meta.streamId : `${meta.streamId}/${service}`),
+        state: this.stateOf(meta.streamId, service),
       });
       const transform = (t: SegmentTransform, input?: Uint8Array): Promise<Uint8Array> => {
         this.logger.debug(`${where} transform ${JSON.stringify(t)} on the ${this.engine.kind} engine`);
@@ -473,11 +476,14 @@ export class StageRunner implements StageHandle {
     this.metrics.failedWith(outcome);
   }
 
-  private stateOf(streamId: string): Map<string, unknown> {
-    let s = this.streamState.get(streamId);
-    if (!s) this.streamState.set(streamId, (s = new Map()));
+  private stateOf(streamId: string, service: string): Map<string, unknown> {
+    let stages = this.streamState.get(streamId);
+    if (!stages) this.streamState.set(streamId, (stages = new Map()));
+    let s = stages.get(service);
+    if (!s) stages.set(service, (s = new Map()));
     return s;
   }
+
 
   private stageLog(where: string): StageLog {
     return {
