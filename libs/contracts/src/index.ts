@@ -55,7 +55,7 @@ export {
   type InputKind,
   type Segment,
 } from './segment.js';
-export type { StreamEvent, WorkerHeartbeat } from './events.js';
+export type { SegmentsDroppedData, StreamEvent, WorkerHeartbeat } from './events.js';
 export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export { checkParamSchema, validateParams } from './params.js';

@@ -167,6 +167,7 @@ export const STREAM_EVENT_KINDS = [
   'publish-ended',
   'segment-failed',
   'dead-letter',
+  'segments-dropped',
   'thumbnail',
   'detection',
   'stopping',
