@@ -17,6 +17,8 @@ export default {
   // Jest 30 reads testTimeout only here, not per project. End-to-end tests run real media, and the
   // unit tests finish in milliseconds anyway, so one generous bound serves both.
   testTimeout: 180_000,
+  // Each file's time at the end of the run (test/support/suite-times.reporter.mjs).
+  reporters: ['default', '<rootDir>/test/support/suite-times.reporter.mjs'],
   projects: [
     { ...common, displayName: 'unit', rootDir: '.', testMatch: ['<rootDir>/{apps,libs}/*/src/**/*.spec.ts'] },
     { ...common, displayName: 'e2e', rootDir: '.', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], slowTestThreshold: 60 },
