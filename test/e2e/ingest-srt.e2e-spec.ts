@@ -48,6 +48,8 @@ describe('ingest: SRT publish', () => {
   it('refuses a caller without the stream key', async () => {
     const refused = await publish('not-the-key-0123');
     expect(refused.code).not.toBe(0);
+    // Refused by the listener's handshake for the passphrase, not for a missing listener or a timeout.
+    expect(refused.stderr).toMatch(/REJECT.*Incorrect passphrase/);
   });
 
   it('turns an SRT publish into continuous HLS', async () => {
