@@ -81,10 +81,12 @@ describe('the whole mesh on one machine', () => {
       };
       for (const [k, v] of Object.entries(meta)) h.set(k, v);
       await js.publish(stream.chain.hops[0]!.subject, new TextEncoder().encode('this is not MPEG-TS'.repeat(50)), { headers: h, msgID: 'corrupt-0' });
-      let event: { kind: string; message?: string } | undefined;
+      let event: { kind: string; message?: string; data?: Record<string, unknown> } | undefined;
       for await (const m of deadLetter) event = m.json();
       expect(event?.kind).toBe('dead-letter');
-      expect(event?.message).toMatch(/invalid data|could not find|input/i);
+      // Refused by the in-process MPEG-TS check on its first attempt, as unusable input, not retried.
+      expect(event?.message).toMatch(/segment is not MPEG-TS: it starts with 0x74686973 instead of the 0x47 sync byte/);
+      expect(event?.data).toMatchObject({ code: 'LM_MEDIA_INPUT', attempts: 1 });
 
       // The stream goes on: a real publish after the corrupt segment comes out as HLS.
       const { code } = await publishRtmp(clip, stream.publish.rtmp);
