@@ -124,14 +124,17 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
 
   it('dead-letters a corrupt segment at once and goes on with the next good one', async () => {
     const corrupt: SegmentMeta = { ...inputs[0]!.meta, seq: 3, pts: 6, ingestTime: Date.now() };
-    await publishInput(corrupt, new Uint8Array(randomBytes(40_000)));
+    // Random bytes that do not start with the 0x47 sync byte (by chance they would one time in 256).
+    const junk = new Uint8Array(randomBytes(40_000));
+    junk[0] = 0x00;
+    await publishInput(corrupt, junk);
     const event = await waitFor('a dead-letter event for seq 3', 60_000, () => deadLetterEvents.find((e) => e.seq === 3));
     expect(event).toMatchObject({ streamId: STREAM, kind: 'dead-letter', service: 'watermark', hop: 0 });
-    expect(event.message).toBeTruthy();
+    expect(event.message).toMatch(/^unusable input: segment is not MPEG-TS: it starts with 0x00.* instead of the 0x47 sync byte/);
     expect(event.data).toMatchObject({ code: 'LM_MEDIA_INPUT', attempts: 1 });
 
     const dlq = await waitFor('a message on the dead-letter subject', 10_000, () => deadLetters.find((d) => d.headers?.get(SEGMENT_HEADERS.seq) === '3'));
-    expect(dlq.headers?.get(SEGMENT_HEADERS.error)).toMatch(/\S/);
+    expect(dlq.headers?.get(SEGMENT_HEADERS.error)).toMatch(/segment is not MPEG-TS: it starts with 0x00/);
     expect(dlq.headers?.get(SEGMENT_HEADERS.service)).toBe('watermark');
     expect(dlq.data.byteLength).toBe(40_000);
 
