@@ -270,7 +270,11 @@ export class Bus {
   /** Deletes a blob; false when there was none. */
   async deleteBlob(name: string): Promise<boolean> {
     try {
-      await (await this.c.blobs()).delete(name);
+      const store = await this.c.blobs();
+      // The store answers a delete of a missing blob as if it worked: ask first.
+      const info = await store.info(name);
+      if (!info || info.deleted) return false;
+      await store.delete(name);
       return true;
     } catch (e) {
       const err = toBusError(e, `delete blob ${name}`);
