@@ -133,7 +133,8 @@ export class Bus {
   /**
    * Puts a message that ran out of attempts at `service` on `lm.dlq.<service>.<streamId>`: its
    * payload and headers as they came, plus `Lm-Error` (why, one line) and `Lm-Service`. Its
-   * Nats-Msg-Id is kept, so dead-lettering the same segment twice stores it once.
+   * Nats-Msg-Id is kept, so dead-lettering the same segment twice stores it once. `reason` goes
+   * into a header as it is: one line of printable ASCII (the stage SDK's headerSafe).
    */
   async publishDeadLetter(service: string, streamId: string, msg: Pick<BusMsg, 'data' | 'headers'>, reason: string): Promise<PublishAck> {
     const h = natsHeaders();
