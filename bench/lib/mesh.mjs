@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUCKETS, executingHops, subjects } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, releaseSegmentBlob } from '@livemesh/bus';
+import { BUCKETS, STREAMS, consumers, executingHops, subjects } from '@livemesh/contracts';
+import { Bus, ensureTopology, publishSegment, readSegment, releaseSegmentBlob } from '@livemesh/bus';
 import { BUILT_IN_SERVICES, DEFAULT_PIPELINE } from '@livemesh/services';
 import { buildChainSpec, fusionGroups, planChain } from '../../apps/orchestrator/dist/planner/chain.planner.js';
 import { startChild, waitFor } from './proc.mjs';
@@ -98,7 +98,7 @@ export async function putChain(bus, streamId, stages, { fused = [], version = 1 
   const withParams = stages.map((s) => ({ service: s.service, params: s.params ?? {} }));
   const groups = fused === true ? fusionGroups(withParams, CATALOGUE.services) : fused;
   const chain = buildChainSpec(streamId, version, withParams, groups);
-  await new JsonStore(bus, BUCKETS.chains).put(streamId, chain);
+  await bus.store(BUCKETS.chains).put(streamId, chain);
   return chain;
 }
 
@@ -112,7 +112,7 @@ export function servicesToRun(stages, fused = []) {
 }
 
 export async function deleteChain(bus, streamId) {
-  await new JsonStore(bus, BUCKETS.chains).delete(streamId).catch(() => undefined);
+  await bus.store(BUCKETS.chains).delete(streamId).catch(() => undefined);
 }
 
 /** Publishes one segment onto hop 0 as ingest does (claim check above `inlineLimit`). */
@@ -139,7 +139,7 @@ export async function publishHop0(bus, chain, seq, data, { duration = 2, ingestT
 export function collectOutputs(bus, { keepData = () => false } = {}) {
   const arrivals = new Map(); // streamId -> Map(seq -> { at, bytes, ingestTime, duration })
   const waiters = new Set();
-  const sub = bus.nc.subscribe(subjects.allOutput);
+  const sub = bus.subscribe(subjects.allOutput);
   void (async () => {
     for await (const msg of sub) {
       try {
@@ -174,8 +174,8 @@ export function collectOutputs(bus, { keepData = () => false } = {}) {
 
 /** Pending + unacked segments of a service's durable consumer (its lag). */
 export async function consumerLag(bus, service) {
-  const info = await bus.jsm.consumers.info('LM_SEG', `svc_${service}`);
-  return info.num_pending + info.num_ack_pending;
+  const info = await bus.consumerInfo(STREAMS.segments, consumers.service(service));
+  return info.pending + info.ackPending;
 }
 
 export { waitFor };

@@ -8,24 +8,25 @@ import { join } from 'node:path';
 import { collectOutputs, deleteChain, publishHop0, putChain, startWorker } from '../lib/mesh.mjs';
 import { diffCpu, snapshotCpu } from '../lib/proc.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
-import { AckPolicy } from '@livemesh/bus';
+import { STREAMS, consumers, subjects } from '@livemesh/contracts';
 
 /**
  * The broker alone, as a reference: one JetStream work-queue hop (publish, stored, delivered to a
- * pull consumer, acked) in this process, without the stage SDK around it.
+ * pull consumer, acked) in this process, without the stage SDK around it. It runs on LM_SEG under
+ * a service name no stage uses, through the Bus like everything else.
  */
 async function rawJetStreamHop(bus, data, count) {
-  const stream = 'BENCH_RAW';
-  await bus.jsm.streams.add({ name: stream, subjects: ['bench.raw.>'], retention: 'workqueue', storage: 'file' }).catch(() => undefined);
-  await bus.jsm.consumers.add(stream, { durable_name: 'raw', ack_policy: AckPolicy.Explicit });
-  const consumer = await bus.js.consumers.get(stream, 'raw');
-  const messages = await consumer.consume({ max_messages: 1 });
+  const service = 'benchraw';
+  const subject = subjects.segment(service, 'raw', 0);
+  const consumer = await bus.durableConsumer(STREAMS.segments, { name: consumers.service(service), filter: subjects.serviceFilter(service), ackWaitMs: 30_000, maxDeliver: 1, maxAckPending: 1 });
+  await bus.purge(STREAMS.segments, { filter: subjects.serviceFilter(service) });
+  const messages = await consumer.consume({ maxMessages: 1 });
   const iter = messages[Symbol.asyncIterator]();
   const ms = [];
   try {
     for (let i = 0; i < count; i++) {
       const t0 = performance.now();
-      await bus.js.publish('bench.raw.x', data);
+      await bus.publish(subject, data);
       const { value: msg } = await iter.next();
       const at = performance.now();
       await msg.ackAck();
@@ -33,7 +34,7 @@ async function rawJetStreamHop(bus, data, count) {
     }
   } finally {
     messages.stop();
-    await bus.jsm.streams.delete(stream).catch(() => undefined);
+    await bus.purge(STREAMS.segments, { filter: subjects.serviceFilter(service) });
   }
   return ms;
 }

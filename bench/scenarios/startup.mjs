@@ -68,8 +68,8 @@ async function oneStart(ctx, out, segment, label, orch) {
   const { bus } = ctx;
   const workersBefore = meshWorkers(orch.pid);
   const streamId = `s5-${label}-${Date.now() % 1e6}`;
-  const readySub = bus.nc.subscribe(subjects.streamEvent(streamId, 'chain-ready'), { max: 1 });
-  const failSub = bus.nc.subscribe(subjects.streamEvent(streamId, 'failed'), { max: 1 });
+  const readySub = bus.subscribe(subjects.streamEvent(streamId, 'chain-ready'), { max: 1 });
+  const failSub = bus.subscribe(subjects.streamEvent(streamId, 'failed'), { max: 1 });
   const ready = (async () => {
     for await (const m of readySub) return { at: performance.now(), event: JSON.parse(new TextDecoder().decode(m.data)) };
   })();

@@ -71,7 +71,7 @@ describe('delivery: HLS origin', () => {
   it('lists out-of-order segments in order, serves them, and ends the playlist', async () => {
     const publish = (seq: number) => publishTo(STREAM, seq);
     // Malformed messages first: they must be acked away without stopping the consumer.
-    await bus.js.publish(subjects.output(STREAM, DEFAULT_RENDITION), segments[0]!.data);
+    await bus.publish(subjects.output(STREAM, DEFAULT_RENDITION), segments[0]!.data);
     await publishSegment(
       bus,
       subjects.output('other', DEFAULT_RENDITION),

@@ -54,7 +54,7 @@ describe('delivery: hostile input on lm.out', () => {
     publishSegment(bus, subjects.output(STREAM, DEFAULT_RENDITION), { meta: meta(seq), data: new Uint8Array(1880) }, { kind: 'out', inlineLimit: 1 << 20 });
   /** A message as a hostile publisher writes it: any headers, a distinct Nats-Msg-Id per copy so none is deduplicated. */
   const raw = (m: SegmentMeta, copy: string, data = new Uint8Array(188), extra: Record<string, string> = {}) =>
-    bus.js.publish(subjects.output(STREAM, DEFAULT_RENDITION), data, {
+    bus.publish(subjects.output(STREAM, DEFAULT_RENDITION), data, {
       headers: encodeSegmentHeaders(m, `${segmentMsgId(m, 'out')}.${copy}`, extra),
     });
   const metrics = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
@@ -96,8 +96,7 @@ describe('delivery: hostile input on lm.out', () => {
     await waitFor('the stream to be listed', 10_000, async () => (await listed()).length >= 2, { retryErrors: true });
 
     // A blob just over the bound, as a claim-checked segment names it.
-    const store = await bus.blobs();
-    await store.putBlob({ name: 'hostile-huge' }, new Uint8Array(MAX_SEGMENT_BYTES + 1));
+    await bus.putBlob('hostile-huge', new Uint8Array(MAX_SEGMENT_BYTES + 1));
     const seqAtAttack = (await listed()).at(-1)!;
     for (let copy = 0; copy < COPIES; copy++) {
       await raw(meta(1_000_000_000_000_000), `jump-${copy}`);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { BUCKETS, DEFAULT_RENDITION, loadEnv, subjects, type SegmentMeta, type StreamRecord } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, publishStreamEvent } from '@livemesh/bus';
+import { Bus, ensureTopology, publishSegment, publishStreamEvent } from '@livemesh/bus';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { ffprobeJson } from '../support/media.js';
@@ -53,7 +53,7 @@ describe('delivery: RTMP push-out', () => {
     const receiver = ffmpeg(['-listen', '1', '-i', target, '-c', 'copy', '-f', 'flv', recording], TIMEOUT_MS);
 
     const now = new Date().toISOString();
-    await new JsonStore<StreamRecord>(bus, BUCKETS.streams).put(STREAM, {
+    await bus.store(BUCKETS.streams).put(STREAM, {
       id: STREAM,
       state: 'live',
       key: 'not-used-here-0123456789',

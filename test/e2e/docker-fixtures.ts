@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { BUCKETS, SEGMENT_HEADERS, subjects, type WorkerHeartbeat } from '@livemesh/contracts';
-import { Bus, JsonStore } from '@livemesh/bus';
+import { Bus } from '@livemesh/bus';
 import { LABELS, buildAppImage, createDockerClient } from '@livemesh/runtime';
 import { dockerHost } from '../support/docker.js';
 import { freePort } from '../support/free-port.js';
@@ -82,13 +82,13 @@ export async function removeContainersOf(d: Docker, service: string): Promise<vo
 }
 
 export async function heartbeats(bus: Bus, service: string): Promise<WorkerHeartbeat[]> {
-  return (await new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers).list(`${service}.>`)).map((e) => e.value);
+  return (await bus.store(BUCKETS.workers).list(`${service}.>`)).map((e) => e.value);
 }
 
 /** Collects the sequence numbers of a stream's finished segments from its output subjects. */
 export function collectOutputSeqs(bus: Bus, streamId: string): { seqs: Set<number>; stop(): void } {
   const seqs = new Set<number>();
-  const sub = bus.nc.subscribe(subjects.streamOutput(streamId));
+  const sub = bus.subscribe(subjects.streamOutput(streamId));
   void (async () => {
     for await (const m of sub) {
       const seq = Number(m.headers?.get(SEGMENT_HEADERS.seq));

@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import {
   Bus,
-  JsonStore,
   ensureServiceConsumer,
   ensureTopology,
   publishSegment,
   publishStreamEvent,
   readSegment,
   releaseSegmentBlob,
-  type Consumer,
+  type BusConsumer,
+  type ConsumedMsg,
+  type MessageFeed,
 } from '@livemesh/bus';
 import {
   BUCKETS,
@@ -25,7 +26,6 @@ import {
   STREAMS,
   loadEnv,
   subjects,
-  type ChainSpec,
   type StreamEvent,
   type StreamRecord,
 } from '@livemesh/contracts';
@@ -110,14 +110,14 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
   await delivery.listen(deliveryPort, '127.0.0.1');
   const bridge = runStage(bus, stage, env.INLINE_LIMIT_BYTES);
 
-  const records = new JsonStore<StreamRecord>(bus, BUCKETS.streams);
-  const keys = new JsonStore<{ streamId: string }>(bus, BUCKETS.keys);
-  const chains = new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+  const records = bus.store(BUCKETS.streams);
+  const keys = bus.store(BUCKETS.keys);
+  const chains = bus.store(BUCKETS.chains);
   const deliveryBase = `http://127.0.0.1:${deliveryPort}`;
 
   const lastEventSeq = async (id: string, kind: StreamEvent['kind']): Promise<number> => {
     try {
-      return (await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(id, kind) }))?.seq ?? 0;
+      return (await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(id, kind) }))?.seq ?? 0;
     } catch {
       return 0;
     }
@@ -156,7 +156,7 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
     lastEventSeq,
     eventAfter(id, kind, after, timeoutMs) {
       return waitFor(`a '${kind}' event of ${id}`, timeoutMs, async () => {
-        const m = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(id, kind) });
+        const m = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(id, kind) });
         return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
       }, { retryErrors: true });
     },
@@ -172,13 +172,13 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
 }
 
 /** The one-hop chain's stage: hop-0 segments onto `lm.out.<id>.main`, unchanged. */
-function runStage(bus: Bus, consumer: Consumer, inlineLimit: number): { stop(): Promise<void> } {
-  let messages: Awaited<ReturnType<Consumer['consume']>> | undefined;
+function runStage(bus: Bus, consumer: BusConsumer, inlineLimit: number): { stop(): Promise<void> } {
+  let messages: MessageFeed<ConsumedMsg> | undefined;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       try {
-        messages = await consumer.consume({ max_messages: 16 });
+        messages = await consumer.consume({ maxMessages: 16 });
         for await (const msg of messages) {
           const seg = await readSegment(bus, msg);
           await publishSegment(bus, subjects.output(seg.meta.streamId, DEFAULT_RENDITION), { meta: { ...seg.meta, hop: 1 }, data: seg.data }, { inlineLimit, kind: 'out' });

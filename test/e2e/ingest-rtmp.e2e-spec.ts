@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { Bus, JsonStore, ensureServiceConsumer, ensureTopology, readSegment, type Consumer } from '@livemesh/bus';
+import { Bus, ensureServiceConsumer, ensureTopology, readSegment, type BusConsumer } from '@livemesh/bus';
 import {
   BUCKETS,
   STREAMS,
@@ -32,7 +32,7 @@ const KEY = 'k3y-e2e-0123456789abcdef';
 async function eventAfter(bus: Bus, kind: StreamEvent['kind'], after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEvent }> {
   return waitFor(`a '${kind}' event`, timeoutMs, async () => {
     try {
-      const m = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, kind) });
+      const m = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(STREAM, kind) });
       return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
     } catch {
       return undefined;
@@ -40,9 +40,9 @@ async function eventAfter(bus: Bus, kind: StreamEvent['kind'], after: number, ti
   });
 }
 
-async function take(consumer: Consumer, bus: Bus, count: number): Promise<Segment[]> {
+async function take(consumer: BusConsumer, bus: Bus, count: number): Promise<Segment[]> {
   const segments: Segment[] = [];
-  const batch = await consumer.fetch({ max_messages: count, expires: 3000 });
+  const batch = await consumer.fetch({ maxMessages: count, expiresMs: 3000 });
   for await (const m of batch) {
     segments.push(await readSegment(bus, m));
     m.ack();
@@ -55,7 +55,7 @@ describe('ingest over RTMP', () => {
   let nats: NatsServer;
   let bus: Bus;
   let app: INestApplication;
-  let consumer: Consumer;
+  let consumer: BusConsumer;
   let dir: string;
   let clip: string;
   let rtmpPort: number;
@@ -77,9 +77,9 @@ describe('ingest over RTMP', () => {
       hops: [{ index: 0, service: SERVICE, params: {}, subject: subjects.segment(SERVICE, STREAM, 0), next: null }],
       updatedAt: now,
     };
-    await new JsonStore<StreamRecord>(bus, BUCKETS.streams).put(STREAM, record);
-    await new JsonStore<{ streamId: string }>(bus, BUCKETS.keys).put(KEY, { streamId: STREAM });
-    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).put(STREAM, chain);
+    await bus.store(BUCKETS.streams).put(STREAM, record);
+    await bus.store(BUCKETS.keys).put(KEY, { streamId: STREAM });
+    await bus.store(BUCKETS.chains).put(STREAM, chain);
     consumer = await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: 30_000, maxDeliver: 3 });
 
     [rtmpPort, httpPort] = [await freePort(), await freePort()];
@@ -137,7 +137,7 @@ describe('ingest over RTMP', () => {
     const total = segments.reduce((sum, s) => sum + s.meta.duration, 0);
     expect(total).toBeGreaterThan(6.5);
 
-    const publishing = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, 'publishing') });
+    const publishing = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(STREAM, 'publishing') });
     expect(publishing?.json<StreamEvent>()).toMatchObject({ streamId: STREAM, kind: 'publishing', seq: 0 });
 
     const health = await fetch(`http://127.0.0.1:${httpPort}/health`);
@@ -161,13 +161,13 @@ describe('ingest over RTMP', () => {
     expect(all).not.toContain(unknown);
 
     const info = await consumer.info();
-    expect(info.num_pending + info.num_ack_pending).toBe(0);
+    expect(info.pending + info.ackPending).toBe(0);
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     expect(metrics).toContain('livemesh_ingest_publish_refusals_total{reason="unknown-key"} 1');
   });
 
   it('keeps counting seq and the timeline when the publisher comes back within the grace window', async () => {
-    const before = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.streamEvent(STREAM, 'publish-ended') });
+    const before = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(STREAM, 'publish-ended') });
     const pushed = await publishRtmp(clip, `rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, { timeoutMs: 30_000 });
     expect(pushed.code).toBe(0);
     const { event: ended } = await eventAfter(bus, 'publish-ended', before?.seq ?? 0, 20_000);

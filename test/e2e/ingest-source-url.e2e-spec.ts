@@ -5,8 +5,8 @@
 // URL, glass-to-glass latency). Real nats-server and orchestrator; only the container runtime is
 // a stand-in (our own interface, at the edge), since no stage runs here.
 import type { INestApplication } from '@nestjs/common';
-import { Bus, JsonStore } from '@livemesh/bus';
-import { BUCKETS, STREAMS, loadEnv, statusKey, type DeliveryStatus, type IngestStatus, type ServiceSpec, type StreamRecord, type StreamView } from '@livemesh/contracts';
+import { Bus } from '@livemesh/bus';
+import { BUCKETS, STREAMS, loadEnv, statusKey, type ServiceSpec, type StreamView } from '@livemesh/contracts';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livemesh/runtime';
 import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
 import { freePort } from '../support/free-port.js';
@@ -57,7 +57,7 @@ describe('stream start: source and output URL policy', () => {
     return { status: res.status, body: await res.json() };
   }
 
-  const eventCount = async () => (await bus.jsm.streams.info(STREAMS.events)).state.messages;
+  const eventCount = async () => (await bus.streamInfo(STREAMS.events)).messages;
 
   it.each([
     ['file:///etc/passwd', /source URL scheme "file:" is not allowed/],
@@ -71,9 +71,9 @@ describe('stream start: source and output URL policy', () => {
     expect(r.status).toBe(422);
     expect(r.body).toMatchObject({ statusCode: 422, code: 'LM_SOURCE_URL' });
     expect(r.body.message).toMatch(why);
-    expect(await new JsonStore<StreamRecord>(bus, BUCKETS.streams).get('bad-src')).toBeUndefined();
-    expect(await new JsonStore(bus, BUCKETS.chains).get('bad-src')).toBeUndefined();
-    expect(await new JsonStore(bus, BUCKETS.keys).keys()).toEqual([]);
+    expect(await bus.store(BUCKETS.streams).get('bad-src')).toBeUndefined();
+    expect(await bus.store(BUCKETS.chains).get('bad-src')).toBeUndefined();
+    expect(await bus.store(BUCKETS.keys).keys()).toEqual([]);
     expect(await eventCount()).toBe(events);
   });
 
@@ -81,13 +81,13 @@ describe('stream start: source and output URL policy', () => {
     const r = await post({ id: 'bad-out', outputs: { rtmp: ['rtmp://cdn.example/live/k', 'file:///tmp/x.flv'] } });
     expect(r.status).toBe(422);
     expect(r.body.message).toMatch(/RTMP output URL scheme "file:" is not allowed/);
-    expect(await new JsonStore<StreamRecord>(bus, BUCKETS.streams).get('bad-out')).toBeUndefined();
+    expect(await bus.store(BUCKETS.streams).get('bad-out')).toBeUndefined();
   });
 
   it('accepts a network source (the URL is not fetched here: ingest pulls it)', async () => {
     const r = await post({ id: 'good-src', source: { url: 'http://127.0.0.1:1/x.m3u8' }, outputs: { rtmp: ['rtmp://127.0.0.1:1/live/k'] } });
     expect(r.status).toBe(201);
-    const record = await new JsonStore<StreamRecord>(bus, BUCKETS.streams).get('good-src');
+    const record = await bus.store(BUCKETS.streams).get('good-src');
     expect(record?.value.request.source?.url).toBe('http://127.0.0.1:1/x.m3u8');
   });
 
@@ -95,7 +95,7 @@ describe('stream start: source and output URL policy', () => {
     const started = await post({ id: 'with-status' });
     expect(started.status).toBe(201);
     expect(started.body.publish.srt).toBeUndefined();
-    const status = new JsonStore<IngestStatus | DeliveryStatus>(bus, BUCKETS.status);
+    const status = bus.store(BUCKETS.status);
     const now = new Date().toISOString();
     await status.put(statusKey('with-status', 'ingest'), { streamId: 'with-status', srt: { port: 9007 }, updatedAt: now });
     await status.put(statusKey('with-status', 'delivery'), { streamId: 'with-status', latency: { glassToGlassMs: { p50: 2300, last: 2100, samples: 12 } }, updatedAt: now });

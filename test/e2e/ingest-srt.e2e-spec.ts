@@ -3,8 +3,8 @@
 // delivery's HLS must be continuous. A caller without the key is refused. When the encoder comes
 // back with its clock restarted, the playlist marks the discontinuity.
 import { join } from 'node:path';
-import { BUCKETS, statusKey, type IngestStatus } from '@livemesh/contracts';
-import { JsonStore } from '@livemesh/bus';
+import { BUCKETS, statusKey } from '@livemesh/contracts';
+import {  } from '@livemesh/bus';
 import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
 import { waitFor } from '../support/wait.js';
 import { ffmpeg, splitAtDiscontinuities, startHarness, type Harness } from './ingest-delivery.harness.js';
@@ -26,7 +26,10 @@ describe('ingest: SRT publish', () => {
     ts = join(h.dir, 'clip.ts');
     await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts]);
     ({ key } = await h.addStream(STREAM));
-    const status = await waitFor('the SRT listener', 10_000, async () => (await new JsonStore<IngestStatus>(h.bus, BUCKETS.status).get(statusKey(STREAM, 'ingest')))?.value, { retryErrors: true });
+    const status = await waitFor('the SRT listener', 10_000, async () => {
+      const v = (await h.bus.store(BUCKETS.status).get(statusKey(STREAM, 'ingest')))?.value;
+      return v && 'srt' in v ? v : undefined;
+    }, { retryErrors: true });
     port = status.srt!.port;
     expect(port).toBeGreaterThanOrEqual(first);
     expect(port).toBeLessThanOrEqual(first + 9);

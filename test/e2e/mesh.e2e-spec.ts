@@ -4,8 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, headers } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { Bus } from '@livemesh/bus';
 import { watchInChromium } from '../support/browser.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
@@ -70,17 +69,14 @@ describe('the whole mesh on one machine', () => {
 
   it('reports a corrupt segment on the status subject and goes on with the stream', async () => {
     const stream = await mesh.startStream({ id: 'e2e-corrupt' });
-    const nc = await connect({ servers: mesh.nats.url });
+    const bus = await Bus.connect({ url: mesh.nats.url, name: 'e2e-mesh' });
     try {
-      const deadLetter = nc.subscribe(`lm.evt.stream.e2e-corrupt.dead-letter`, { max: 1 });
-      const js = jetstream(nc);
-      const h = headers();
+      const deadLetter = bus.subscribe(`lm.evt.stream.e2e-corrupt.dead-letter`, { max: 1 });
       const meta: Record<string, string> = {
         'Lm-Stream-Id': 'e2e-corrupt', 'Lm-Seq': '0', 'Lm-Hop': '0', 'Lm-Rendition': 'main', 'Lm-Pts': '0',
         'Lm-Duration': '2', 'Lm-Ingest-Time': String(Date.now()), 'Lm-Epoch': '0', 'Lm-Chain-Version': '1',
       };
-      for (const [k, v] of Object.entries(meta)) h.set(k, v);
-      await js.publish(stream.chain.hops[0]!.subject, new TextEncoder().encode('this is not MPEG-TS'.repeat(50)), { headers: h, msgID: 'corrupt-0' });
+      await bus.publish(stream.chain.hops[0]!.subject, new TextEncoder().encode('this is not MPEG-TS'.repeat(50)), { headers: meta, msgId: 'corrupt-0' });
       let event: { kind: string; message?: string; data?: Record<string, unknown> } | undefined;
       for await (const m of deadLetter) event = m.json();
       expect(event?.kind).toBe('dead-letter');
@@ -93,7 +89,7 @@ describe('the whole mesh on one machine', () => {
       expect(code).toBe(0);
       await waitForSegments(stream.playback.hls, 3, 60_000);
     } finally {
-      await nc.close();
+      await bus.close();
     }
     expect(mesh.apps.orchestrator.lines.join('\n')).not.toMatch(/exited unexpectedly|Unhandled/);
   });

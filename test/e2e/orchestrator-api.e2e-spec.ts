@@ -2,16 +2,14 @@
 // runtime is a fake (our own interface, at the edge): it records the start instructions it gets.
 import { createServer, type Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
-import { Bus, JsonStore, publishStreamEvent } from '@livemesh/bus';
+import { Bus, publishStreamEvent } from '@livemesh/bus';
 import {
   BUCKETS,
   loadEnv,
   subjects,
-  type ChainSpec,
   type Env,
   type ServiceSpec,
   type StreamEvent,
-  type StreamRecord,
   type StreamView,
 } from '@livemesh/contracts';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livemesh/runtime';
@@ -78,9 +76,9 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
   }
 
-  const chains = () => new JsonStore<ChainSpec>(bus, BUCKETS.chains);
-  const records = () => new JsonStore<StreamRecord>(bus, BUCKETS.streams);
-  const keys = () => new JsonStore<{ streamId: string }>(bus, BUCKETS.keys);
+  const chains = () => bus.store(BUCKETS.chains);
+  const records = () => bus.store(BUCKETS.streams);
+  const keys = () => bus.store(BUCKETS.keys);
   const eventsOf = (id: string, kind: string) => events.filter((e) => e.streamId === id && e.kind === kind);
 
   beforeAll(async () => {
@@ -92,7 +90,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     base = `http://127.0.0.1:${port}`;
     await startApp();
     bus = await Bus.connect({ url: nats.url, name: 'orchestrator-e2e' });
-    bus.nc.subscribe(subjects.streamEvents(), {
+    bus.subscribe(subjects.streamEvents(), {
       callback: (err, msg) => {
         if (err) return;
         // One test publishes a malformed event on purpose; a throw here would break the client.
@@ -103,7 +101,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
         }
       },
     });
-    await bus.nc.flush();
+    await bus.flush();
   });
 
   afterAll(async () => {
@@ -225,7 +223,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
 
   it('shows per-hop counters (processed, pending, failed) from what JetStream holds', async () => {
     // No worker runs under the fake runtime, so what is published stays where it is put.
-    const put = (subject: string, n: number) => Promise.all(Array.from({ length: n }, () => bus.js.publish(subject, new Uint8Array([0x47]))));
+    const put = (subject: string, n: number) => Promise.all(Array.from({ length: n }, () => bus.publish(subject, new Uint8Array([0x47]))));
     await put('lm.seg.watermark.race-1.0', 2);
     await put('lm.seg.transcode.race-1.1', 1);
     await put(subjects.deadLetter('transcode', 'race-1'), 1);
@@ -242,8 +240,8 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   it("lists a stream's lost segments among its errors: which one, where and why", async () => {
     // What a worker announces when it gives a segment up, plus two events that must not count:
     // another kind, and a body that is not a StreamEvent.
-    await bus.js.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
-    await bus.js.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
+    await bus.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
+    await bus.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
     await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data' });
     const errors = await waitFor('the dead letter in the stream record', 15_000, async () => {
       const res = await api('GET', '/api/streams/race-1');
@@ -268,9 +266,9 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   });
 
   it('starts a stream from a platform event on lm.evt.platform.stream.started, after dropping an invalid one', async () => {
-    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'not valid!' }));
-    await bus.js.publish(subjects.platformStarted, 'not json');
-    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'plat-1', stages: [{ service: 'watermark', params: { text: 'hi' } }] }));
+    await bus.publish(subjects.platformStarted, JSON.stringify({ id: 'not valid!' }));
+    await bus.publish(subjects.platformStarted, 'not json');
+    await bus.publish(subjects.platformStarted, JSON.stringify({ id: 'plat-1', stages: [{ service: 'watermark', params: { text: 'hi' } }] }));
     const view = await waitFor('plat-1 in GET /api/streams', 15_000, async () =>
       ((await api('GET', '/api/streams')).body as StreamView[]).find((s) => s.id === 'plat-1' && s.state === 'live'),
     );
@@ -280,7 +278,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   it('handles an event published while the orchestrator was down once it is back', async () => {
     await app!.close();
     app = undefined;
-    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'offline-1' }));
+    await bus.publish(subjects.platformStarted, JSON.stringify({ id: 'offline-1' }));
     const ensuredBefore = runtime.ensured.length;
     await startApp();
     // At boot the services of every live stream get their start instruction again (only match-1 uses pixelate).
@@ -327,7 +325,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   });
 
   it('stops a stream from a platform event', async () => {
-    await bus.js.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-1' }));
+    await bus.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-1' }));
     await waitFor('plat-1 ended', 15_000, async () => ((await api('GET', '/api/streams/plat-1')).body.state === 'ended' ? true : undefined));
   });
 
@@ -338,8 +336,8 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
 
     const beat = (workerId: string, processed: number, failed: number) =>
       ({ service: 'watermark', workerId, pid: 1, host: 'h', startedAt: new Date().toISOString(), at: new Date().toISOString(), processed, failed, inFlight: 1 });
-    await new JsonStore(bus, BUCKETS.workers).put('watermark.w1', beat('w1', 7, 1));
-    await new JsonStore(bus, BUCKETS.workers).put('watermark.w2', beat('w2', 5, 0));
+    await bus.store(BUCKETS.workers).put('watermark.w1', beat('w1', 7, 1));
+    await bus.store(BUCKETS.workers).put('watermark.w2', beat('w2', 5, 0));
     const metrics = await api('GET', '/metrics');
     expect(metrics.body).toMatch(/livemesh_service_workers\{service="watermark"\} 2/);
     expect(metrics.body).toMatch(/livemesh_service_segments_processed\{service="watermark"\} 12/);

@@ -9,16 +9,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Bus } from '@livemesh/bus';
+import { BUCKETS } from '@livemesh/contracts';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { waitFor } from '../support/wait.js';
 
 describe('live chain change (real mesh)', () => {
   let mesh: Mesh;
-  let nc: NatsConnection;
+  let nc: Bus;
   let dir: string;
   let clip: string;
   const events: { kind: string; at: string; message?: string; service?: string; seq?: number }[] = [];
@@ -27,7 +26,7 @@ describe('live chain change (real mesh)', () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-chain-change-'));
     clip = await generateClip({ seconds: 16, width: 640, height: 360, fps: 25, out: join(dir, 'src.flv') });
     mesh = await startMesh({ HLS_WINDOW: '30' });
-    nc = await connect({ servers: mesh.nats.url });
+    nc = await Bus.connect({ url: mesh.nats.url, name: 'e2e-chain-change' });
     nc.subscribe('lm.evt.stream.chg-1.>', {
       callback: (err, m) => {
         if (!err) events.push(m.json());
@@ -49,10 +48,10 @@ describe('live chain change (real mesh)', () => {
     const playlist = `${mesh.apiUrl}/hls/chg-1/index.m3u8`;
     await waitForSegments(playlist, 3, 60_000);
     // Fused: the watermark worker ran both stages, so no transcode worker was started for it.
-    const workers = await new Kvm(nc).open('lm_workers');
+    const workers = nc.store(BUCKETS.workers);
     const transcodeWorkers = async () => {
       const keys: string[] = [];
-      for await (const key of await workers.keys('transcode.>')) keys.push(key);
+      for (const key of await workers.keys('transcode.>')) keys.push(key);
       return keys;
     };
     expect(await transcodeWorkers()).toEqual([]);
@@ -80,18 +79,17 @@ describe('live chain change (real mesh)', () => {
     // worker of their own now that the chain is not fused.
     for (const service of ['passthrough', 'transcode']) {
       await waitFor(`a ${service} worker that processed segments`, 60_000, async () => {
-        for await (const key of await workers.keys(`${service}.>`)) {
-          const hb = (await workers.get(key))?.json<{ processed: number }>();
+        for (const key of await workers.keys(`${service}.>`)) {
+          const hb = (await workers.get(key))?.value;
           if (hb && hb.processed > 0) return hb.processed;
         }
         return undefined;
       });
     }
 
-    const jsm = await jetstreamManager(nc);
     await waitFor('the chain to empty', 90_000, async () => {
-      const info = await jsm.streams.info('LM_SEG', { subjects_filter: 'lm.seg.*.chg-1.*' });
-      return Object.keys(info.state.subjects ?? {}).length === 0 ? true : undefined;
+      const info = await nc.streamInfo('LM_SEG', { subjects: 'lm.seg.*.chg-1.*' });
+      return Object.keys(info.subjects ?? {}).length === 0 ? true : undefined;
     });
 
     const view = await mesh.api('GET', '/api/streams/chg-1');

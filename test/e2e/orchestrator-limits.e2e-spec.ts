@@ -43,10 +43,10 @@ describe('orchestrator limits (real NATS)', () => {
     await app.startAllMicroservices();
     await app.listen(env.HTTP_PORT, '127.0.0.1');
     bus = await Bus.connect({ url: nats.url, name: 'orchestrator-limits-e2e' });
-    bus.nc.subscribe(subjects.streamEvents(), { callback: (err, msg) => {
+    bus.subscribe(subjects.streamEvents(), { callback: (err, msg) => {
       if (!err) events.push(msg.json<StreamEvent>());
     } });
-    await bus.nc.flush();
+    await bus.flush();
   });
 
   afterAll(async () => {
@@ -66,9 +66,9 @@ describe('orchestrator limits (real NATS)', () => {
     const t0 = Date.now();
     for (let i = 0; i < 10; i++) {
       const body = i % 2 === 0 ? { id: `bad-${i}`, source: { url: 'file:///etc/passwd' } } : { id: `bad-${i}`, pipeline: 'no-such-pipeline' };
-      await bus.js.publish(subjects.platformStarted, JSON.stringify(body));
+      await bus.publish(subjects.platformStarted, JSON.stringify(body));
     }
-    await bus.js.publish(subjects.platformStarted, JSON.stringify({ id: 'good-1' }));
+    await bus.publish(subjects.platformStarted, JSON.stringify({ id: 'good-1' }));
     const ready = await waitFor('good-1 chain-ready', 5000, () => events.find((e) => e.streamId === 'good-1' && e.kind === 'chain-ready'));
     const startedMs = Date.parse(ready.at) - t0;
     const failed = await waitFor('a failed event for each bad one', 2000, () => {

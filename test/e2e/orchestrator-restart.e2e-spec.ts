@@ -6,15 +6,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { Bus } from '@livemesh/bus';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { waitFor } from '../support/wait.js';
 
 describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
   let mesh: Mesh;
-  let nc: NatsConnection;
+  let nc: Bus;
   let dir: string;
   let clip: string;
 
@@ -23,7 +22,7 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     clip = await generateClip({ seconds: 20, width: 640, height: 360, fps: 25, out: join(dir, 'src.flv') });
     // A window longer than the clip keeps every segment in the playlist, so all of them are checked.
     mesh = await startMesh({ HLS_WINDOW: '30' });
-    nc = await connect({ servers: mesh.nats.url });
+    nc = await Bus.connect({ url: mesh.nats.url, name: 'e2e-restart' });
   });
 
   afterAll(async () => {
@@ -46,10 +45,9 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     await mesh.stopApp('orchestrator');
 
     // Ingest goes on publishing; with no worker left, segments wait on hop 0's subject.
-    const jsm = await jetstreamManager(nc);
     await waitFor('segments queued on hop 0 while the orchestrator is down', 30_000, async () => {
-      const info = await jsm.streams.info('LM_SEG', { subjects_filter: hop0 });
-      const queued = info.state.subjects?.[hop0] ?? 0;
+      const info = await nc.streamInfo('LM_SEG', { subjects: hop0 });
+      const queued = info.subjects?.[hop0] ?? 0;
       return queued >= 2 ? queued : undefined;
     });
 
@@ -67,8 +65,8 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     await waitFor('the chain to empty', 90_000, async () => {
       let pending = 0;
       for (const hop of stream.chain.hops) {
-        const info = await jsm.streams.info('LM_SEG', { subjects_filter: hop.subject });
-        pending += info.state.subjects?.[hop.subject] ?? 0;
+        const info = await nc.streamInfo('LM_SEG', { subjects: hop.subject });
+        pending += info.subjects?.[hop.subject] ?? 0;
       }
       return pending === 0 ? true : undefined;
     });

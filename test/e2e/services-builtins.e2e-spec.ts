@@ -14,9 +14,8 @@ import {
   type ChainSpec,
   type Env,
   type StreamEvent,
-  type WorkerHeartbeat,
 } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
+import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, runFfmpeg, runFfprobe, streamStartSeconds, testSourceArgs } from '@livemesh/media';
 import { BUILT_IN_SERVICES, audioStage, thumbnailBlobNames } from '@livemesh/services';
 import { defineFrameStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
@@ -26,7 +25,7 @@ import { waitFor } from '../support/wait.js';
 
 interface Received {
   subject: string;
-  headers: MsgHdrs | undefined;
+  headers: BusHeaders | undefined;
   data: Uint8Array;
 }
 
@@ -80,18 +79,18 @@ describe('built-in services on real media', () => {
     env = loadEnv({ NATS_URL: nats.url, MEDIA_TIMEOUT_MS: String(T), STAGE_MAX_ATTEMPTS: '2' });
     bus = await Bus.connect({ url: nats.url, name: 'services-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: 600 });
-    chains = new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+    chains = bus.store(BUCKETS.chains);
     for (const subject of [subjects.allOutput, subjects.allDeadLetter]) {
-      const sub = bus.nc.subscribe(subject);
+      const sub = bus.subscribe(subject);
       void (async () => {
         for await (const m of sub) received.push({ subject: m.subject, headers: m.headers, data: m.data });
       })();
     }
-    const evt = bus.nc.subscribe(subjects.streamEvents());
+    const evt = bus.subscribe(subjects.streamEvents());
     void (async () => {
       for await (const m of evt) events.push(m.json<StreamEvent>());
     })();
-    await bus.nc.flush();
+    await bus.flush();
     for (const s of BUILT_IN_SERVICES) handles.push(await runStage(s.stage, { env, bus, ackWaitMs: 20_000 }));
   }, 120_000);
 
@@ -197,7 +196,7 @@ describe('built-in services on real media', () => {
     const second = await runStage(audioStage, { env, bus, ackWaitMs: 20_000, heartbeatIntervalMs: 200 });
     handles.push(second);
     const out = await runHop('replicas', 'audio', { normalize: false }, main);
-    const beats = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const beats = bus.store(BUCKETS.workers);
     // Both replicas took part (the segments were published at once; each replica holds one at a time).
     const mine = await waitFor('the second replica\'s count', 10_000, async () => {
       const b = (await beats.get(`audio.${second.workerId}`))?.value;
@@ -224,12 +223,11 @@ describe('built-in services on real media', () => {
       expect(t % 2).toBe(0);
       if (i > 0) expect(t - seconds[i - 1]!).toBe(2);
     });
-    const store = await bus.blobs();
     for (const e of thumbs) {
-      const jpeg = await store.getBlob(String(e.data?.blob));
+      const jpeg = await bus.getBlob(String(e.data?.blob));
       expect(jpeg?.subarray(0, 2)).toEqual(new Uint8Array([0xff, 0xd8]));
     }
-    const latest = await store.getBlob(thumbnailBlobNames.latest('thumbs'));
+    const latest = await bus.getBlob(thumbnailBlobNames.latest('thumbs'));
     const p = await runFfprobe(['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', '-i', 'pipe:0'], { input: latest!, timeoutMs: T });
     expect(JSON.parse(p.stdout.toString()).streams[0]).toMatchObject({ codec_name: 'mjpeg', width: 160, height: 120 });
   }, 120_000);
@@ -265,7 +263,7 @@ describe('built-in services on real media', () => {
 
   it('watermark overlays a logo from the object store, named by the parameters, never read from a path they give', async () => {
     const { stdout: png } = await runFfmpeg(['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=red:size=64x64', '-frames:v', '1', '-c:v', 'png', '-f', 'image2pipe', 'pipe:1'], { timeoutMs: T });
-    await (await bus.blobs()).putBlob({ name: 'watermark/logo' }, new Uint8Array(png));
+    await bus.putBlob('watermark/logo', new Uint8Array(png));
     const out = await runHop('logo', 'watermark', { image: 'logo', imageWidth: 64, opacity: 1, position: 'top-left' }, main.slice(0, 1));
     const seg = await readSegment(bus, out.get('main#0')!);
     // The 64x64 logo sits 10 px from the top-left corner: its middle is red.

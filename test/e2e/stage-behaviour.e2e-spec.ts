@@ -11,14 +11,14 @@ import {
   type SegmentMeta,
   type StreamEvent,
 } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, type MsgHdrs } from '@livemesh/bus';
+import { Bus, JsonStore, ensureTopology, publishSegment, type BusHeaders } from '@livemesh/bus';
 import { defineStage, runStage, type StageHandle } from '@livemesh/stage-sdk';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
 
 interface Received {
   subject: string;
-  headers: MsgHdrs | undefined;
+  headers: BusHeaders | undefined;
   data: Uint8Array;
 }
 
@@ -37,7 +37,7 @@ describe('runStage behaviour', () => {
   const events: StreamEvent[] = [];
 
   const collect = (subject: string) => {
-    const sub = bus.nc.subscribe(subject);
+    const sub = bus.subscribe(subject);
     void (async () => {
       for await (const m of sub) received.push({ subject: m.subject, headers: m.headers, data: m.data });
     })();
@@ -48,14 +48,14 @@ describe('runStage behaviour', () => {
     env = loadEnv({ NATS_URL: nats.url, STAGE_MAX_ATTEMPTS: '3' });
     bus = await Bus.connect({ url: nats.url, name: 'stage-behaviour-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: 600 });
-    chains = new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+    chains = bus.store(BUCKETS.chains);
     collect(subjects.allOutput);
     collect(subjects.allDeadLetter);
-    const evt = bus.nc.subscribe(subjects.streamEvents());
+    const evt = bus.subscribe(subjects.streamEvents());
     void (async () => {
       for await (const m of evt) events.push(m.json<StreamEvent>());
     })();
-    await bus.nc.flush();
+    await bus.flush();
   }, 60_000);
 
   afterAll(async () => {
@@ -221,7 +221,7 @@ describe('runStage behaviour', () => {
     await waitFor('the slow segment to start', 15_000, () => started);
     let stopped = false;
     const stopping = h.stop().then(() => (stopped = true));
-    await bus.nc.flush();
+    await bus.flush();
     expect(stopped).toBe(false);
     release();
     await stopping;

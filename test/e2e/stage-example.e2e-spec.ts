@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUCKETS, SEGMENT_HEADERS, subjects, type ChainSpec, type SegmentMeta, type WorkerHeartbeat } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
+import { BUCKETS, SEGMENT_HEADERS, subjects, type ChainSpec, type SegmentMeta } from '@livemesh/contracts';
+import { Bus, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, runFfmpeg, streamStartSeconds, testSourceArgs } from '@livemesh/media';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
@@ -88,17 +88,17 @@ describe('a stage module from outside libs/services in a worker process', () => 
       updatedAt: new Date().toISOString(),
       hops: [{ index: 0, service: 'pixelate', params: { x: 0, y: 0, w: 96, h: 24, blockSize: 12 }, subject: subjects.segment('pixelate', STREAM, 0), next: null }],
     };
-    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).put(STREAM, chain);
-    const outputs: { headers: MsgHdrs | undefined; data: Uint8Array }[] = [];
-    const sub = bus.nc.subscribe(subjects.output(STREAM, 'main'));
+    await bus.store(BUCKETS.chains).put(STREAM, chain);
+    const outputs: { headers: BusHeaders | undefined; data: Uint8Array }[] = [];
+    const sub = bus.subscribe(subjects.output(STREAM, 'main'));
     void (async () => {
       for await (const m of sub) outputs.push({ headers: m.headers, data: m.data });
     })();
-    await bus.nc.flush();
+    await bus.flush();
 
     const w = startWorker({ NATS_URL: nats.url, LIVEMESH_SERVICE: 'pixelate', LIVEMESH_STAGE_MODULE: MODULE, MEDIA_TIMEOUT_MS: '60000' });
     children.push(w.child);
-    const workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const workers = bus.store(BUCKETS.workers);
     await waitFor(`the worker's heartbeat (worker output: ${w.output.join('')})`, 30_000, async () => (await workers.keys('pixelate.>')).length === 1);
 
     for (const seq of [0, 1]) {

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUCKETS, loadEnv, subjects, type ChainSpec, type Env, type Segment } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, readSegment } from '@livemesh/bus';
+import { Bus, ensureTopology, publishSegment, readSegment } from '@livemesh/bus';
 import { MEZZANINE_ENCODE, probe, runFfmpeg } from '@livemesh/media';
 import { BUILT_IN_SERVICES, transcodeStage, watermarkStage } from '@livemesh/services';
 import { runStage, type StageHandle } from '@livemesh/stage-sdk';
@@ -56,7 +56,7 @@ describe('an intermediate hop hands on a mezzanine', () => {
     const services = new Map(BUILT_IN_SERVICES.map((s) => [s.spec.name, s.spec]));
     const plan = planChain({ id: MEZZ, stages: [{ service: 'watermark' }, { service: 'transcode', params: { width: 854, height: 480 } }], fuse: false }, { services, pipelines: [] });
     chain = buildChainSpec(MEZZ, 1, plan.stages, plan.fused);
-    const chains = new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+    const chains = bus.store(BUCKETS.chains);
     await chains.put(MEZZ, chain);
     // The same chain for another stream, without the mark: watermark encodes at its own settings.
     const plain = buildChainSpec(FINAL, 1, plan.stages.map(({ service, params }) => ({ service, params })), plan.fused);
@@ -65,7 +65,7 @@ describe('an intermediate hop hands on a mezzanine', () => {
     // A core subscription sees every JetStream publish; the claim-checked bytes are read at once.
     const collect = (subject: (stream: string) => string, into: Map<string, Promise<Segment>[]>) => {
       for (const stream of [MEZZ, FINAL]) {
-        const sub = bus.nc.subscribe(subject(stream));
+        const sub = bus.subscribe(subject(stream));
         void (async () => {
           for await (const m of sub) into.get(stream)!.push(readSegment(bus, { data: m.data, headers: m.headers }));
         })();
@@ -73,7 +73,7 @@ describe('an intermediate hop hands on a mezzanine', () => {
     };
     collect((s) => subjects.segment('transcode', s, 1), handedOn);
     collect((s) => subjects.output(s, 'main'), outputs);
-    await bus.nc.flush();
+    await bus.flush();
   }, 120_000);
 
   afterAll(async () => {

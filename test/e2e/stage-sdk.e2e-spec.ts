@@ -15,9 +15,8 @@ import {
   type Env,
   type SegmentMeta,
   type StreamEvent,
-  type WorkerHeartbeat,
 } from '@livemesh/contracts';
-import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type MsgHdrs } from '@livemesh/bus';
+import { Bus, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, streamStartSeconds } from '@livemesh/media';
 import { transcodeStage, watermarkStage } from '@livemesh/services';
 import { runStage, type StageHandle } from '@livemesh/stage-sdk';
@@ -30,7 +29,7 @@ const STREAM = 's1';
 
 interface Received {
   subject: string;
-  headers: MsgHdrs | undefined;
+  headers: BusHeaders | undefined;
   data: Uint8Array;
 }
 
@@ -67,21 +66,21 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
         { index: 1, service: 'transcode', params: { width: 854, height: 480 }, subject: subjects.segment('transcode', STREAM, 1), next: null },
       ],
     };
-    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).put(STREAM, chain);
+    await bus.store(BUCKETS.chains).put(STREAM, chain);
 
     const collect = (subject: string, into: Received[]) => {
-      const sub = bus.nc.subscribe(subject);
+      const sub = bus.subscribe(subject);
       void (async () => {
         for await (const m of sub) into.push({ subject: m.subject, headers: m.headers, data: m.data });
       })();
     };
     collect(subjects.output(STREAM, 'main'), outputs);
     collect(subjects.deadLetter('watermark', STREAM), deadLetters);
-    const evt = bus.nc.subscribe(subjects.streamEvent(STREAM, 'dead-letter'));
+    const evt = bus.subscribe(subjects.streamEvent(STREAM, 'dead-letter'));
     void (async () => {
       for await (const m of evt) deadLetterEvents.push(m.json<StreamEvent>());
     })();
-    await bus.nc.flush();
+    await bus.flush();
 
     handles.push(await runStage(watermarkStage, { env, bus, ackWaitMs: 15_000, metrics: { port: 0, host: '127.0.0.1' } }));
     handles.push(await runStage(transcodeStage, { env, bus, ackWaitMs: 15_000 }));
@@ -145,7 +144,7 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   }, 150_000);
 
   it('reports heartbeats and metrics', async () => {
-    const workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const workers = bus.store(BUCKETS.workers);
     const beats = await workers.list();
     expect(beats.map((b) => b.value.service).sort()).toEqual(['transcode', 'watermark']);
     const wm = beats.find((b) => b.value.service === 'watermark')!;
@@ -159,20 +158,20 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   }, 30_000);
 
   it('drops segments of a stream whose chain is gone, and stop() drains and removes the heartbeat', async () => {
-    await new JsonStore<ChainSpec>(bus, BUCKETS.chains).delete(STREAM);
+    await bus.store(BUCKETS.chains).delete(STREAM);
     const before = outputs.length;
     const late: SegmentMeta = { ...inputs[2]!.meta, seq: 5, ingestTime: Date.now() };
     await publishInput(late, inputs[2]!.data);
     // The work-queue stream is empty once the stage has acked (dropped) it: nothing left behind,
     // not even the dead-lettered segment (a term it ignored would sit there and come back).
     await waitFor('the late segment to be consumed', 30_000, async () => {
-      const c = await bus.jsm.consumers.info(STREAMS.segments, consumers.service('watermark'));
-      const s = await bus.jsm.streams.info(STREAMS.segments);
-      return c.num_pending === 0 && c.num_ack_pending === 0 && s.state.messages === 0;
+      const c = await bus.consumerInfo(STREAMS.segments, consumers.service('watermark'));
+      const s = await bus.streamInfo(STREAMS.segments);
+      return c.pending === 0 && c.ackPending === 0 && s.messages === 0;
     });
     expect(outputs.length).toBe(before);
 
     await Promise.all(handles.map((h) => h.stop()));
-    expect(await new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers).keys()).toEqual([]);
+    expect(await bus.store(BUCKETS.workers).keys()).toEqual([]);
   }, 60_000);
 });

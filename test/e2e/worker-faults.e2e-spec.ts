@@ -48,7 +48,7 @@ async function firstHeartbeat(workers: JsonStore<WorkerHeartbeat>, service: stri
 /** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
 function seqsOn(bus: Bus, subject: string): { seqs: number[]; stop(): void } {
   const seqs: number[] = [];
-  const sub = bus.nc.subscribe(subject);
+  const sub = bus.subscribe(subject);
   void (async () => {
     for await (const m of sub) seqs.push(Number(m.headers?.get(SEGMENT_HEADERS.seq)));
   })();
@@ -73,8 +73,8 @@ describe('workers under faults, through the mesh', () => {
     // A long playlist window: every segment of the stream stays listed for the continuity check.
     mesh = await startMesh({ STAGE_ACK_WAIT_MS: '2500', HLS_WINDOW: '30', MEDIA_TIMEOUT_MS: '60000' });
     bus = await Bus.connect({ url: mesh.nats.url, name: 'worker-faults-e2e' });
-    workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
-    const sub = bus.nc.subscribe(subjects.streamEvents());
+    workers = bus.store(BUCKETS.workers);
+    const sub = bus.subscribe(subjects.streamEvents());
     void (async () => {
       for await (const m of sub) events.push(m.json<StreamEvent>());
     })();
@@ -90,7 +90,7 @@ describe('workers under faults, through the mesh', () => {
     const stream = await mesh.startStream({ id: 'kill9', stages: [{ service: 'watermark', params: { text: 'kill -9' } }] });
     const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
     const outputs = seqsOn(bus, subjects.output('kill9', 'main'));
-    await bus.nc.flush();
+    await bus.flush();
     const hb = await firstHeartbeat(workers, 'watermark');
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
@@ -129,7 +129,7 @@ describe('workers under faults, through the mesh', () => {
     const stream = await mesh.startStream({ id: 'engine9', stages: [{ service: 'scale', params: { width: 1280, height: 720 } }] });
     const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
     const outputs = seqsOn(bus, subjects.output('engine9', 'main'));
-    await bus.nc.flush();
+    await bus.flush();
     const hb = await firstHeartbeat(workers, 'scale');
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
@@ -156,7 +156,7 @@ describe('workers under faults, through the mesh', () => {
     const stream = await mesh.startStream({ id: 'engine-dlq', stages: [{ service: 'scale', params: { width: 1280, height: 720 } }] });
     const outputs = seqsOn(bus, subjects.output('engine-dlq', 'main'));
     const dead = seqsOn(bus, subjects.deadLetter('scale', 'engine-dlq'));
-    await bus.nc.flush();
+    await bus.flush();
     const hb = await firstHeartbeat(workers, 'scale');
     // Real time: one segment every 2 s, so the killer below catches the attempts of one segment.
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
@@ -191,7 +191,7 @@ describe('workers under faults, through the mesh', () => {
     const stream = await mesh.startStream({ id: 'pair', stages: [{ service: 'transcode', params: { width: 320, height: 180, videoBitrateKbps: 300 } }] });
     const inputs = seqsOn(bus, stream.chain.hops[0]!.subject);
     const outputs = seqsOn(bus, subjects.output('pair', 'main'));
-    await bus.nc.flush();
+    await bus.flush();
     // Faster than real time: segments queue up, so both replicas have work at once.
     const { code } = await publishRtmp(clip, stream.publish.rtmp);
     expect(code).toBe(0);

@@ -11,12 +11,12 @@ export function registerEventCommands(program: Command): void {
     .action(async (o: { stream?: string }) => {
       const subject = subjects.streamEvents(o.stream);
       const bus = await connectBus(program, 'cli-events');
-      const sub = bus.nc.subscribe(subject);
+      const sub = bus.subscribe(subject);
       const stop = () => sub.unsubscribe();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       // Only once the server has the subscription does "listening" mean no later event is missed.
-      await bus.nc.flush();
+      await bus.flush();
       process.stderr.write(`listening on ${subject} (Ctrl-C to stop)\n`);
       for await (const m of sub) process.stdout.write(`${m.string()}\n`);
       await bus.close();

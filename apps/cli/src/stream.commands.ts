@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { DeliverPolicy, readSegment } from '@livemesh/bus';
+import { readSegment } from '@livemesh/bus';
 import { STREAMS, subjects, type StreamView } from '@livemesh/contracts';
 import { ApiClient } from './api.client.js';
 import { collectPair, collectStage, connectBus, print, startRequestBody, type StartFlags } from './options.js';
@@ -55,10 +55,7 @@ export function registerStreamCommands(program: Command): void {
     .action(async (id: string, file: string, o: { rendition: string; fromStart: boolean }) => {
       const bus = await connectBus(program, 'cli-record');
       const out = createWriteStream(file);
-      const consumer = await bus.js.consumers.get(STREAMS.output, {
-        filter_subjects: [subjects.output(id, o.rendition)],
-        deliver_policy: o.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
-      });
+      const consumer = await bus.orderedConsumer(STREAMS.output, { filter: subjects.output(id, o.rendition), startAt: o.fromStart ? 'all' : 'new' });
       const messages = await consumer.consume();
       const stop = () => messages.stop();
       process.once('SIGINT', stop);

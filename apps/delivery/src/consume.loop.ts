@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
-import type { Consumer, JsMsg } from '@livemesh/bus';
+import type { BusConsumer, ConsumedMsg, MessageFeed } from '@livemesh/bus';
 
-type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
+type ConsumerMessages = MessageFeed<ConsumedMsg>;
 
 const RETRY_MS = 1_000;
 
@@ -23,8 +23,8 @@ export class ConsumeLoop {
   constructor(
     /** Names the consumer in logs ("output consumer"). */
     private readonly what: string,
-    private readonly open: (afterSeq?: number) => Promise<Consumer>,
-    private readonly handle: (msg: JsMsg) => void | Promise<void>,
+    private readonly open: (afterSeq?: number) => Promise<BusConsumer>,
+    private readonly handle: (msg: ConsumedMsg) => void | Promise<void>,
     private readonly logger: Logger,
   ) {}
 
@@ -41,12 +41,12 @@ export class ConsumeLoop {
     await this.loop;
   }
 
-  private async run(first: Consumer): Promise<void> {
-    let consumer: Consumer | undefined = first;
+  private async run(first: BusConsumer): Promise<void> {
+    let consumer: BusConsumer | undefined = first;
     while (!this.stopping) {
       try {
         consumer ??= await this.open(this.lastSeq);
-        this.messages = await consumer.consume({ max_messages: 64 });
+        this.messages = await consumer.consume({ maxMessages: 64 });
         if (this.stopping) await this.messages.close();
         for await (const msg of this.messages) await this.handleOne(msg);
         if (!this.stopping) this.logger.warn(`${this.what} stopped; consuming again`);
@@ -59,7 +59,7 @@ export class ConsumeLoop {
     }
   }
 
-  private async handleOne(msg: JsMsg): Promise<void> {
+  private async handleOne(msg: ConsumedMsg): Promise<void> {
     try {
       await this.handle(msg);
     } catch (e) {

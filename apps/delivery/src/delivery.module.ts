@@ -1,6 +1,6 @@
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { Env } from '@livemesh/contracts';
-import { Bus, ensureTopology } from '@livemesh/bus';
+import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { DeliveryStatusReporter } from './delivery.status.js';
 import { HealthController } from './health.controller.js';
@@ -30,7 +30,7 @@ export class DeliveryModule implements OnApplicationShutdown {
           inject: [Env],
           useFactory: async (e: Env): Promise<Bus> => {
             const bus = await Bus.connect({ url: e.NATS_URL, name: `delivery:${process.pid}` });
-            await ensureTopology(bus, { outputRetentionSeconds: e.OUTPUT_RETENTION_SECONDS });
+            await ensureTopology(bus, topologyFromEnv(e));
             return bus;
           },
         },

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { BUCKETS, statusKey, type DeliveryStatus } from '@livemesh/contracts';
+import { BUCKETS, statusKey, type DeliveryStatus, type IngestStatus } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
@@ -28,7 +28,7 @@ export function median(xs: readonly number[]): number {
 @Injectable()
 export class DeliveryStatusReporter {
   private readonly logger = new Logger(DeliveryStatusReporter.name);
-  private readonly store: JsonStore<DeliveryStatus>;
+  private readonly store: JsonStore<IngestStatus | DeliveryStatus>;
   private readonly latency = new Map<string, Latency>();
 
   constructor(
@@ -36,7 +36,7 @@ export class DeliveryStatusReporter {
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,
   ) {
-    this.store = new JsonStore(bus, BUCKETS.status);
+    this.store = bus.store(BUCKETS.status);
     // Registered before any provider's bootstrap can start the output consumer.
     this.listen();
   }

@@ -15,7 +15,7 @@ export class HealthController {
   /** 200 while the NATS connection is open: without it no segment can arrive. */
   @Get('health')
   health(): { status: 'ok'; streams: number } {
-    if (this.bus.nc.isClosed()) throw new ServiceUnavailableException('the NATS connection is closed');
+    if (this.bus.isClosed()) throw new ServiceUnavailableException('the NATS connection is closed');
     return { status: 'ok', streams: this.registry.streamCount };
   }
 

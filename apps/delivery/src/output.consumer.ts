@@ -1,6 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BadSegmentError, SEGMENT_HEADERS, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
-import { Bus, DeliverPolicy, readSegment, type JsMsg } from '@livemesh/bus';
+import { Bus, readSegment, type ConsumedMsg } from '@livemesh/bus';
 import { ConsumeLoop } from './consume.loop.js';
 import { HlsRegistry } from './hls.registry.js';
 import { Refusals, type RefusalReason } from './refusals.js';
@@ -53,12 +53,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       // After a failure, on from the last message handled: reading everything again would rebuild
       // windows that are already built (and read a message that made the handler fail once more).
       (after) =>
-        this.bus.js.consumers.get(
-          STREAMS.output,
-          after === undefined
-            ? { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.All }
-            : { filter_subjects: subjects.allOutput, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 },
-        ),
+        this.bus.orderedConsumer(STREAMS.output, { filter: subjects.allOutput, startAt: after === undefined ? 'all' : { afterSeq: after } }),
       (msg) => this.handle(msg),
       this.logger,
     );
@@ -77,7 +72,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
    * Never throws: whatever is wrong with a message (and anything the registry throws on it) is
    * counted, logged once per stream and reason, and the consumer goes on with the next one.
    */
-  private async handle(msg: JsMsg): Promise<void> {
+  private async handle(msg: ConsumedMsg): Promise<void> {
     const where = parseOutputSubject(msg.subject);
     try {
       if (!where) throw new BadSegmentError(`subject ${msg.subject} is not an output subject`);
@@ -96,7 +91,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** Before anything is parsed or fetched: the headers' total size and the payload's (or its blob's) size. */
-  private checkSizes(msg: JsMsg): void {
+  private checkSizes(msg: ConsumedMsg): void {
     let headerBytes = 0;
     for (const [name, values] of msg.headers ?? []) for (const v of values) headerBytes += name.length + v.length;
     if (headerBytes > MAX_HEADER_BYTES) throw new Refused('header-too-large', `${headerBytes} bytes of headers (at most ${MAX_HEADER_BYTES})`);
@@ -104,13 +99,13 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** A segment whose blob the object store cannot give right now is tried again a few times. */
-  private async read(msg: JsMsg): Promise<Segment> {
+  private async read(msg: ConsumedMsg): Promise<Segment> {
     const blob = msg.headers?.get(SEGMENT_HEADERS.blob);
     for (let attempt = 1; ; attempt++) {
       try {
         if (blob) {
-          const info = await (await this.bus.blobs()).info(blob);
-          if (info && info.size > MAX_SEGMENT_BYTES) throw new Refused('payload-too-large', `blob ${blob} holds ${info.size} bytes (at most ${MAX_SEGMENT_BYTES})`);
+          const size = await this.bus.blobSize(blob);
+          if (size !== undefined && size > MAX_SEGMENT_BYTES) throw new Refused('payload-too-large', `blob ${blob} holds ${size} bytes (at most ${MAX_SEGMENT_BYTES})`);
         }
         return await readSegment(this.bus, msg);
       } catch (e) {

@@ -144,7 +144,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,
   ) {
-    this.records = new JsonStore(bus, BUCKETS.streams);
+    this.records = bus.store(BUCKETS.streams);
     // Registered before any provider's bootstrap can start the output consumer.
     registry.onListed((streamId, rendition, entry, replayed) => {
       if (!replayed) this.listed(streamId, rendition, entry);

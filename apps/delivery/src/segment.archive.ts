@@ -26,13 +26,13 @@ export class SegmentArchive {
     }
     let stored;
     try {
-      stored = await this.bus.jsm.streams.getMessage(STREAMS.output, { seq: ref });
+      stored = await this.bus.getMessage(STREAMS.output, { seq: ref });
     } catch (e) {
       this.logger.debug(`LM_OUT seq ${ref} (${streamId}/${rendition}#${seq}) not readable: ${(e as Error).message}`);
       return undefined;
     }
     if (!stored) return undefined;
-    const segment = await readSegment(this.bus, { headers: stored.header, data: stored.data });
+    const segment = await readSegment(this.bus, stored);
     // The index is ours, the stream is shared: make sure the message is the segment it names.
     if (segment.meta.streamId !== streamId || segment.meta.rendition !== rendition || segment.meta.seq !== seq) {
       this.logger.warn(`LM_OUT seq ${ref} holds ${segment.meta.streamId}/${segment.meta.rendition}#${segment.meta.seq}, not ${streamId}/${rendition}#${seq}`);

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Env, STREAMS, isToken, subjects } from '@livemesh/contracts';
-import { Bus, DeliverPolicy } from '@livemesh/bus';
+import { Bus } from '@livemesh/bus';
 import { ConsumeLoop } from './consume.loop.js';
 import { HlsRegistry } from './hls.registry.js';
 
@@ -26,11 +26,7 @@ export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicat
     this.loop = new ConsumeLoop(
       'ended-event consumer',
       () =>
-        bus.js.consumers.get(STREAMS.events, {
-          filter_subjects: subjects.streamEventsOfKind('ended'),
-          deliver_policy: DeliverPolicy.StartTime,
-          opt_start_time: new Date(Date.now() - lookBackMs).toISOString(),
-        }),
+        bus.orderedConsumer(STREAMS.events, { filter: subjects.streamEventsOfKind('ended'), startAt: { since: new Date(Date.now() - lookBackMs) } }),
       (msg) => this.onEvent(msg.subject, msg.data, msg.time.getTime()),
       this.logger,
     );

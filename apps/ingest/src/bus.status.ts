@@ -9,11 +9,11 @@ export class BusStatus implements OnApplicationShutdown {
 
   constructor(@Inject(Bus) private readonly bus: Bus) {
     void (async () => {
-      for await (const s of bus.nc.status()) {
-        if (s.type === 'disconnect') {
+      for await (const change of bus.connectionChanges()) {
+        if (change === 'disconnect') {
           this.connected = false;
           this.logger.warn('NATS connection lost; reconnecting');
-        } else if (s.type === 'reconnect') {
+        } else {
           this.connected = true;
           this.logger.log('NATS connection back');
         }
@@ -22,7 +22,7 @@ export class BusStatus implements OnApplicationShutdown {
   }
 
   get isConnected(): boolean {
-    return this.connected && !this.bus.nc.isClosed();
+    return this.connected && !this.bus.isClosed();
   }
 
   async onApplicationShutdown(): Promise<void> {

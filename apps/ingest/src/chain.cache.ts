@@ -20,7 +20,7 @@ export class ChainCache implements OnApplicationShutdown {
   private stopWatch?: () => void;
 
   constructor(@Inject(Bus) bus: Bus) {
-    this.store = new JsonStore<ChainSpec>(bus, BUCKETS.chains);
+    this.store = bus.store(BUCKETS.chains);
   }
 
   async start(): Promise<void> {

@@ -1,25 +1,7 @@
-import { assertToken } from '@livemesh/contracts';
+import { assertToken, type IngestCursor } from '@livemesh/contracts';
 
-/**
- * Where a stream's segment numbering and timeline stand. Persisted in `lm_ingest` under the stream
- * id, written after every published segment: seq keeps counting and the output timeline keeps
- * rising across publisher reconnects and ingest restarts, so delivery sees one sequence per stream.
- */
-export interface IngestCursor {
-  streamId: string;
-  /** seq of the next segment. */
-  nextSeq: number;
-  /** Timeline epoch of the last published segment. */
-  epoch: number;
-  /** pts + duration of the last published segment on the output timeline (seconds), null before the first. */
-  lastPtsEnd: number | null;
-  /**
-   * Where the last published segment ended on the source's own clock (seconds), null when unknown.
-   * A new segmenter run whose source starts here again is the same timeline going on.
-   */
-  sourceEnd?: number | null;
-  updatedAt: string;
-}
+// The cursor's shape is the `lm_ingest` bucket's value type, so it lives in contracts (BucketValues).
+export type { IngestCursor };
 
 export function cursorKey(streamId: string): string {
   return assertToken('stream id', streamId);

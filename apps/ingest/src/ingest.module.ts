@@ -1,5 +1,5 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
-import { Bus, ensureTopology } from '@livemesh/bus';
+import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { Env } from '@livemesh/contracts';
 import { BusStatus } from './bus.status.js';
 import { ChainCache } from './chain.cache.js';
@@ -26,7 +26,7 @@ export class IngestModule {
           provide: Bus,
           useFactory: async (): Promise<Bus> => {
             const bus = await Bus.connect({ url: env.NATS_URL, name: `ingest:${process.pid}` });
-            await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
+            await ensureTopology(bus, topologyFromEnv(env));
             new Logger('IngestModule').log(`connected to ${env.NATS_URL}`);
             return bus;
           },

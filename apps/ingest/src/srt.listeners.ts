@@ -60,7 +60,7 @@ export class SrtListeners {
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
   ) {
     this.range = parsePortRange(env.SRT_PORT_RANGE);
-    this.status = new JsonStore(bus, BUCKETS.status);
+    this.status = bus.store(BUCKETS.status);
   }
 
   get enabled(): boolean {

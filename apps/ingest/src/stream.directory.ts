@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { BUCKETS, type StreamRecord } from '@livemesh/contracts';
+import { BUCKETS, type StreamKeyEntry, type StreamRecord } from '@livemesh/contracts';
 import { cursorKey, initialCursor, isCursor, type IngestCursor } from './ingest.cursor.js';
 
 export type RecordListener = (streamId: string, record: StreamRecord | undefined) => void;
@@ -13,15 +13,15 @@ export type KeyDeletedListener = (key: string) => void;
 @Injectable()
 export class StreamDirectory implements OnApplicationShutdown {
   private readonly logger = new Logger(StreamDirectory.name);
-  private readonly keys: JsonStore<{ streamId: string }>;
+  private readonly keys: JsonStore<StreamKeyEntry>;
   private readonly records: JsonStore<StreamRecord>;
   private readonly cursors: JsonStore<IngestCursor>;
   private readonly stops: (() => void)[] = [];
 
   constructor(@Inject(Bus) bus: Bus) {
-    this.keys = new JsonStore(bus, BUCKETS.keys);
-    this.records = new JsonStore(bus, BUCKETS.streams);
-    this.cursors = new JsonStore(bus, BUCKETS.ingest);
+    this.keys = bus.store(BUCKETS.keys);
+    this.records = bus.store(BUCKETS.streams);
+    this.cursors = bus.store(BUCKETS.ingest);
   }
 
   /** `lm_keys[key]`, when it holds a well-formed entry. */

@@ -1,13 +1,44 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
+  AckPolicy,
+  DeliverPolicy,
   jetstream,
   jetstreamManager,
+  type Consumer,
+  type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
+  type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { BUCKETS, BusError } from '@livemesh/contracts';
+import { nanos } from '@nats-io/transport-node';
+import {
+  BUCKETS,
+  BusError,
+  SEGMENT_HEADERS,
+  subjects,
+  type BucketName,
+  type BucketValue,
+} from '@livemesh/contracts';
+import { toBusError, wrapped } from './bus.errors.js';
+import { JsonStore } from './json.store.js';
+import type {
+  BusConsumer,
+  BusMsg,
+  BusSubscription,
+  ConnectionChange,
+  ConsumedMsg,
+  ConsumerState,
+  DurableConsumerOptions,
+  HeaderValues,
+  MessageFeed,
+  PublishAck,
+  PublishOptions,
+  StartAt,
+  StoredMsg,
+  StreamState,
+} from './bus.types.js';
 
 export interface BusOptions {
   /** Comma-separated server URLs. */
@@ -18,21 +49,40 @@ export interface BusOptions {
   connectTimeoutMs?: number;
 }
 
-type BucketName = (typeof BUCKETS)[Exclude<keyof typeof BUCKETS, 'blobs'>];
+/** The NATS clients behind a Bus. Only files of libs/bus reach them (through `clientsOf`); index.ts does not export it. */
+export interface BusClients {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kv(bucket: BucketName | typeof BUCKETS.carry): Promise<KV>;
+  blobs(): Promise<ObjectStore>;
+}
+
+const CLIENTS = new WeakMap<Bus, BusClients>();
+
+/** The raw clients of `bus`, for the adapters inside libs/bus. */
+export function clientsOf(bus: Bus): BusClients {
+  const c = CLIENTS.get(bus);
+  if (!c) throw new BusError('not a connected Bus');
+  return c;
+}
 
 /**
- * One NATS connection with its JetStream, KV and object-store handles. Everything on the bus goes
- * through it; callers never build their own clients.
+ * One NATS connection and everything livemesh does on it: publish, subscribe, consume, stored
+ * messages, stream and consumer state, typed KV stores, blobs. The NATS clients stay private:
+ * callers see only these methods, our own types (bus.types.ts) and BusError (with `reason` for
+ * the cases a caller must tell apart), so the technology behind the bus can change here alone.
  */
 export class Bus {
-  private readonly kvs = new Map<string, Promise<KV>>();
-  private blobStore?: Promise<ObjectStore>;
+  private readonly stores = new Map<string, JsonStore<unknown>>();
 
-  private constructor(
-    readonly nc: NatsConnection,
-    readonly js: JetStreamClient,
-    readonly jsm: JetStreamManager,
-  ) {}
+  private constructor(clients: BusClients) {
+    CLIENTS.set(this, clients);
+  }
+
+  private get c(): BusClients {
+    return clientsOf(this);
+  }
 
   static async connect(opts: BusOptions): Promise<Bus> {
     const deadline = Date.now() + (opts.connectTimeoutMs ?? 30_000);
@@ -48,7 +98,7 @@ export class Bus {
           timeout: 5_000,
         });
         const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-        return new Bus(nc, jetstream(nc, { timeout: 10_000 }), jsm);
+        return new Bus(makeClients(nc, jetstream(nc, { timeout: 10_000 }), jsm));
       } catch (e) {
         lastError = e;
         await new Promise((r) => setTimeout(r, 250));
@@ -57,33 +107,297 @@ export class Bus {
     throw new BusError(`cannot connect to NATS at ${opts.url}`, { cause: lastError });
   }
 
-  /** A KV bucket (created by ensureTopology). */
-  kv(bucket: BucketName): Promise<KV> {
-    let kv = this.kvs.get(bucket);
-    if (!kv) {
-      kv = new Kvm(this.js).open(bucket);
-      this.kvs.set(bucket, kv);
-      kv.catch(() => this.kvs.delete(bucket));
+  /** The JSON store of a KV bucket (created by ensureTopology), typed by the bucket (contracts' BucketValues). */
+  store<B extends BucketName>(bucket: B): JsonStore<BucketValue<B>> {
+    let store = this.stores.get(bucket);
+    if (!store) {
+      store = new JsonStore<BucketValue<B>>(this, bucket) as JsonStore<unknown>;
+      this.stores.set(bucket, store);
     }
-    return kv;
+    return store as JsonStore<BucketValue<B>>;
   }
 
-  /** The object store for claim-checked segments and thumbnails. */
-  blobs(): Promise<ObjectStore> {
-    if (!this.blobStore) {
-      this.blobStore = new Objm(this.js).open(BUCKETS.blobs);
-      this.blobStore.catch(() => (this.blobStore = undefined));
-    }
-    return this.blobStore;
+  // --- publishing -------------------------------------------------------------------------
+
+  /** Publishes to JetStream and waits for the stream to store it. */
+  async publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PublishAck> {
+    const ack = await wrapped(`publish to ${subject}`, () =>
+      this.c.js.publish(subject, data, {
+        ...(opts.msgId ? { msgID: opts.msgId } : {}),
+        ...(opts.headers ? { headers: toHeaders(opts.headers) } : {}),
+      }),
+    );
+    return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
   }
 
+  /**
+   * Puts a message that ran out of attempts at `service` on `lm.dlq.<service>.<streamId>`: its
+   * payload and headers as they came, plus `Lm-Error` (why, one line) and `Lm-Service`. Its
+   * Nats-Msg-Id is kept, so dead-lettering the same segment twice stores it once. `reason` goes
+   * into a header as it is: one line of printable ASCII (the stage SDK's headerSafe).
+   */
+  async publishDeadLetter(service: string, streamId: string, msg: Pick<BusMsg, 'data' | 'headers'>, reason: string): Promise<PublishAck> {
+    const h = natsHeaders();
+    for (const key of msg.headers?.keys() ?? []) for (const v of msg.headers!.values(key)) h.append(key, v);
+    h.set(SEGMENT_HEADERS.error, reason);
+    h.set(SEGMENT_HEADERS.service, service);
+    const msgId = h.get(SEGMENT_HEADERS.msgId);
+    const subject = subjects.deadLetter(service, streamId);
+    const ack = await wrapped(`dead-letter to ${subject}`, () => this.c.js.publish(subject, msg.data, { headers: h, ...(msgId ? { msgID: msgId } : {}) }));
+    return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  // --- core NATS --------------------------------------------------------------------------
+
+  /**
+   * A core NATS subscription (nothing stored: what is published while nobody listens is gone).
+   * Use it for the live tail of status events and for the server's advisories. Call flush()
+   * after it to be sure the server has it before relying on "from now on".
+   */
+  subscribe(subject: string, opts: { callback?: (err: BusError | null, msg: BusMsg) => void; max?: number } = {}): BusSubscription {
+    const { callback } = opts;
+    try {
+      return this.c.nc.subscribe(subject, {
+        ...(opts.max !== undefined ? { max: opts.max } : {}),
+        ...(callback ? { callback: (err, msg) => callback(err ? toBusError(err, `subscription to ${subject}`) : null, msg) } : {}),
+      });
+    } catch (e) {
+      throw toBusError(e, `subscribe to ${subject}`);
+    }
+  }
+
+  /** Resolves once the server has processed everything sent so far (subscriptions included). */
+  flush(): Promise<void> {
+    return wrapped('flush', () => this.c.nc.flush());
+  }
+
+  // --- streams and stored messages --------------------------------------------------------
+
+  /** Counts of a stream; with `subjects`, the count per subject matching that filter. */
+  async streamInfo(stream: string, opts: { subjects?: string } = {}): Promise<StreamState> {
+    const info = await wrapped(`info of stream ${stream}`, () =>
+      this.c.jsm.streams.info(stream, opts.subjects ? { subjects_filter: opts.subjects } : undefined),
+    );
+    return {
+      messages: info.state.messages,
+      bytes: info.state.bytes,
+      firstSeq: info.state.first_seq,
+      lastSeq: info.state.last_seq,
+      subjects: info.state.subjects ?? {},
+    };
+  }
+
+  /** A stored message by stream sequence or as the last on a subject; undefined when there is none. */
+  async getMessage(stream: string, at: { seq: number } | { lastBySubject: string }): Promise<StoredMsg | undefined> {
+    const query = 'seq' in at ? { seq: at.seq } : { last_by_subj: at.lastBySubject };
+    let m;
+    try {
+      m = await this.c.jsm.streams.getMessage(stream, query);
+    } catch (e) {
+      const err = toBusError(e, `get message ${JSON.stringify(query)} of ${stream}`);
+      if (err.reason === 'not-found') return undefined;
+      throw err;
+    }
+    if (!m) return undefined;
+    return { subject: m.subject, seq: m.seq, time: m.time, data: m.data, headers: m.header, string: () => m.string(), json: <T>() => m.json<T>() };
+  }
+
+  /** Removes one stored message; false when it was not there. */
+  async deleteMessage(stream: string, seq: number): Promise<boolean> {
+    try {
+      return await this.c.jsm.streams.deleteMessage(stream, seq, false);
+    } catch (e) {
+      const err = toBusError(e, `delete message ${seq} of ${stream}`);
+      if (err.reason === 'not-found') return false;
+      throw err;
+    }
+  }
+
+  /** Removes every stored message of `stream` on subjects matching `filter`; resolves to how many. */
+  async purge(stream: string, opts: { filter: string }): Promise<number> {
+    const r = await wrapped(`purge ${opts.filter} from ${stream}`, () => this.c.jsm.streams.purge(stream, { filter: opts.filter }));
+    return r.purged;
+  }
+
+  // --- consumers --------------------------------------------------------------------------
+
+  /** State of a durable consumer. BusError `not-found` when it does not exist. */
+  async consumerInfo(stream: string, name: string): Promise<ConsumerState> {
+    return toConsumerState(await wrapped(`info of consumer ${name} on ${stream}`, () => this.c.jsm.consumers.info(stream, name)));
+  }
+
+  /**
+   * An ordered consumer: ours alone, in stream order, no acks, gone when we stop. For readers that
+   * keep their own position (delivery, the CLI's record).
+   */
+  async orderedConsumer(stream: string, opts: { filter: string | string[]; startAt: StartAt }): Promise<BusConsumer> {
+    const config: Partial<OrderedConsumerOptions> = { filter_subjects: opts.filter, ...startConfig(opts.startAt) };
+    return wrapConsumer(await wrapped(`ordered consumer on ${stream}`, () => this.c.js.consumers.get(stream, config)), `ordered consumer on ${stream}`);
+  }
+
+  /** Creates the durable consumer, or updates its settings when it exists (its position is kept). */
+  async durableConsumer(stream: string, opts: DurableConsumerOptions): Promise<BusConsumer> {
+    return wrapConsumer(
+      await ensureDurable(this, stream, {
+        durable_name: opts.name,
+        filter_subject: opts.filter,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: opts.startAt === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+        ack_wait: nanos(opts.ackWaitMs),
+        max_deliver: opts.maxDeliver,
+        max_ack_pending: opts.maxAckPending,
+      }),
+      `consumer ${opts.name} on ${stream}`,
+    );
+  }
+
+  // --- blobs (object store) ---------------------------------------------------------------
+
+  async putBlob(name: string, data: Uint8Array): Promise<void> {
+    await wrapped(`put blob ${name}`, async () => (await this.c.blobs()).putBlob({ name }, data));
+  }
+
+  /** The blob's bytes; undefined when there is none (deleted, or aged out). */
+  async getBlob(name: string): Promise<Uint8Array | undefined> {
+    return (await wrapped(`get blob ${name}`, async () => (await this.c.blobs()).getBlob(name))) ?? undefined;
+  }
+
+  /** The blob's size without reading it; undefined when there is none. */
+  async blobSize(name: string): Promise<number | undefined> {
+    const info = await wrapped(`info of blob ${name}`, async () => (await this.c.blobs()).info(name));
+    return info && !info.deleted ? info.size : undefined;
+  }
+
+  /** Deletes a blob; false when there was none. */
+  async deleteBlob(name: string): Promise<boolean> {
+    try {
+      const store = await this.c.blobs();
+      // The store answers a delete of a missing blob as if it worked: ask first.
+      const info = await store.info(name);
+      if (!info || info.deleted) return false;
+      await store.delete(name);
+      return true;
+    } catch (e) {
+      const err = toBusError(e, `delete blob ${name}`);
+      if (err.reason === 'not-found') return false;
+      throw err;
+    }
+  }
+
+  // --- the connection ---------------------------------------------------------------------
+
+  isClosed(): boolean {
+    return this.c.nc.isClosed();
+  }
+
+  /** Round trip to the server, ms. */
+  rtt(): Promise<number> {
+    return wrapped('rtt', () => this.c.nc.rtt());
+  }
+
+  /** The largest message the server accepts, bytes; undefined before it said. */
+  get maxPayload(): number | undefined {
+    return this.c.nc.info?.max_payload;
+  }
+
+  /** Disconnects and reconnects as they happen, until the connection closes. */
+  async *connectionChanges(): AsyncIterable<ConnectionChange> {
+    for await (const s of this.c.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') yield s.type;
+    }
+  }
+
+  /** Resolves when the connection is closed (with the error that closed it, if any). */
   get closed(): Promise<void | Error> {
-    return this.nc.closed();
+    return this.c.nc.closed();
   }
 
   /** Flushes what was published and closes. */
   async close(): Promise<void> {
-    if (this.nc.isClosed()) return;
-    await this.nc.drain().catch(() => this.nc.close());
+    const nc = this.c.nc;
+    if (nc.isClosed()) return;
+    await nc.drain().catch(() => nc.close());
   }
+}
+
+function makeClients(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager): BusClients {
+  const kvs = new Map<string, Promise<KV>>();
+  let blobStore: Promise<ObjectStore> | undefined;
+  return {
+    nc,
+    js,
+    jsm,
+    kv(bucket) {
+      let kv = kvs.get(bucket);
+      if (!kv) {
+        kv = new Kvm(js).open(bucket);
+        kvs.set(bucket, kv);
+        kv.catch(() => kvs.delete(bucket));
+      }
+      return kv;
+    },
+    blobs() {
+      if (!blobStore) {
+        blobStore = new Objm(js).open(BUCKETS.blobs);
+        blobStore.catch(() => (blobStore = undefined));
+      }
+      return blobStore;
+    },
+  };
+}
+
+function toHeaders(values: HeaderValues): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
+}
+
+function startConfig(at: StartAt): Partial<OrderedConsumerOptions> {
+  if (at === 'all') return { deliver_policy: DeliverPolicy.All };
+  if (at === 'new') return { deliver_policy: DeliverPolicy.New };
+  if ('afterSeq' in at) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: at.afterSeq + 1 };
+  return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: at.since.toISOString() };
+}
+
+function toConsumerState(info: ConsumerInfo): ConsumerState {
+  return {
+    name: info.name,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+    redelivered: info.num_redelivered,
+    deliveredSeq: info.delivered.stream_seq,
+    ackFloorSeq: info.ack_floor.stream_seq,
+  };
+}
+
+/** Our consumer over a NATS one: errors become BusErrors; messages pass through (they fit ConsumedMsg). */
+export function wrapConsumer(consumer: Consumer, what: string): BusConsumer {
+  return {
+    async consume(opts = {}): Promise<MessageFeed<ConsumedMsg>> {
+      return wrapped(`consume from ${what}`, () => consumer.consume(opts.maxMessages !== undefined ? { max_messages: opts.maxMessages } : {}));
+    },
+    async fetch(opts): Promise<AsyncIterable<ConsumedMsg>> {
+      return wrapped(`fetch from ${what}`, () => consumer.fetch({ max_messages: opts.maxMessages, expires: opts.expiresMs }));
+    },
+    async info(): Promise<ConsumerState> {
+      return toConsumerState(await wrapped(`info of ${what}`, () => consumer.info()));
+    },
+  };
+}
+
+/** Creates a durable consumer, or updates it when it exists with other settings. */
+export async function ensureDurable(bus: Bus, stream: string, config: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<Consumer> {
+  const { js, jsm } = clientsOf(bus);
+  const name = config.durable_name!;
+  return wrapped(`durable consumer ${name} on ${stream}`, async () => {
+    try {
+      await jsm.consumers.info(stream, name);
+      const { durable_name: _d, filter_subject: _f, deliver_policy: _p, ...updatable } = config;
+      await jsm.consumers.update(stream, name, updatable);
+    } catch (e) {
+      if (toBusError(e, '').reason !== 'not-found') throw e;
+      await jsm.consumers.add(stream, config);
+    }
+    return js.consumers.get(stream, name);
+  });
 }

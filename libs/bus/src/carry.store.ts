@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { BUCKETS, BusError } from '@livemesh/contracts';
-import type { Bus } from './bus.connection.js';
+import { clientsOf, type Bus } from './bus.connection.js';
+import { toBusError, wrapped } from './bus.errors.js';
 
 /** What one segment's work leaves for the next segment at the same hop: a JSON object and bytes. */
 export interface Carry {
@@ -24,12 +25,12 @@ export class CarryStore {
   constructor(private readonly bus: Bus) {}
 
   private kv(): Promise<KV> {
-    return this.bus.kv(BUCKETS.carry);
+    return clientsOf(this.bus).kv(BUCKETS.carry);
   }
 
   /** The value under `key`; undefined when there is none; `unreadable` (why) when this store did not write it. */
   async get(key: string): Promise<CarryEntry | undefined> {
-    const e = await (await this.kv()).get(key);
+    const e = await wrapped(`carry: get ${key}`, async () => (await this.kv()).get(key));
     if (!e || e.operation !== 'PUT') return undefined;
     try {
       return { revision: e.revision, carry: decodeCarry(key, e.value) };
@@ -49,14 +50,15 @@ export class CarryStore {
     value.set(json, 4);
     value.set(carry.data, 4 + json.length);
     if (value.length > MAX_CARRY_BYTES) throw new BusError(`carry ${key} is ${value.length} bytes; the limit is ${MAX_CARRY_BYTES}`);
-    const kv = await this.kv();
     try {
+      const kv = await this.kv();
       if (revision === undefined) await kv.create(key, value);
       else await kv.update(key, value, revision);
       return true;
     } catch (e) {
-      if (/wrong last sequence|exists/i.test((e as Error).message)) return false;
-      throw e;
+      const err = toBusError(e, `carry: put ${key}`);
+      if (err.reason === 'conflict') return false;
+      throw err;
     }
   }
 }

@@ -1,12 +1,30 @@
-// The public door of @livemesh/bus: the NATS connection, topology, segment transport, KV state and events.
+// The public door of @livemesh/bus: the NATS connection, topology, segment transport, KV state and
+// events, in our own types. No NATS client type crosses it (lint keeps @nats-io/* inside libs/bus).
 export { Bus, type BusOptions } from './bus.connection.js';
-export { ensureTopology, isNotFound, type TopologyOptions } from './topology.js';
+export { isNotFound } from './bus.errors.js';
+export type {
+  BusConsumer,
+  BusHeaders,
+  BusMsg,
+  BusSubscription,
+  ConnectionChange,
+  ConsumedMsg,
+  ConsumerState,
+  DurableConsumerOptions,
+  HeaderValues,
+  MaxDeliveriesAdvisory,
+  MessageFeed,
+  PublishAck,
+  PublishOptions,
+  StartAt,
+  StoredMsg,
+  StreamState,
+} from './bus.types.js';
+export { parseMaxDeliveriesAdvisory } from './advisories.js';
+export { TOPOLOGY_DEFAULTS, ensureTopology, topologyFromEnv, type TopologyOptions } from './topology.js';
 export { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
 export { publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
-export { ensureDurable, ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
+export { ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
 export { JsonStore, type JsonEntry } from './json.store.js';
 export { CarryStore, MAX_CARRY_BYTES, decodeCarry, type Carry, type CarryEntry } from './carry.store.js';
 export { publishJson, publishStreamEvent } from './events.publisher.js';
-export type { JsMsg, Consumer } from '@nats-io/jetstream';
-export { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
-export type { MsgHdrs } from '@nats-io/transport-node';

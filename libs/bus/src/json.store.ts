@@ -1,8 +1,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
-import type { Bus } from './bus.connection.js';
-import type { BUCKETS } from '@livemesh/contracts';
-
-type BucketName = (typeof BUCKETS)[Exclude<keyof typeof BUCKETS, 'blobs'>];
+import type { BucketName } from '@livemesh/contracts';
+import { clientsOf, type Bus } from './bus.connection.js';
+import { toBusError, wrapped } from './bus.errors.js';
 
 export interface JsonEntry<T> {
   key: string;
@@ -10,7 +9,11 @@ export interface JsonEntry<T> {
   revision: number;
 }
 
-/** A KV bucket of JSON values. State that must survive a restart lives in one of these. */
+/**
+ * A KV bucket of JSON values. State that must survive a restart lives in one of these. Get one
+ * with `bus.store(BUCKETS.x)`: the bucket decides the value type (contracts' BucketValues).
+ * Every NATS error comes out as a BusError.
+ */
 export class JsonStore<T> {
   constructor(
     private readonly bus: Bus,
@@ -18,17 +21,21 @@ export class JsonStore<T> {
   ) {}
 
   private kv(): Promise<KV> {
-    return this.bus.kv(this.bucket);
+    return clientsOf(this.bus).kv(this.bucket);
+  }
+
+  private run<R>(what: string, call: (kv: KV) => Promise<R>): Promise<R> {
+    return wrapped(`${this.bucket}: ${what}`, async () => call(await this.kv()));
   }
 
   async get(key: string): Promise<JsonEntry<T> | undefined> {
-    const e = await (await this.kv()).get(key);
+    const e = await this.run(`get ${key}`, (kv) => kv.get(key));
     return e && e.operation === 'PUT' ? toEntry<T>(e) : undefined;
   }
 
   /** Writes and returns the new revision. */
   async put(key: string, value: T): Promise<number> {
-    return (await this.kv()).put(key, JSON.stringify(value));
+    return this.run(`put ${key}`, (kv) => kv.put(key, JSON.stringify(value)));
   }
 
   /** Writes only if the key is absent (or deleted); undefined when another writer got there first. */
@@ -36,8 +43,9 @@ export class JsonStore<T> {
     try {
       return await (await this.kv()).create(key, JSON.stringify(value));
     } catch (e) {
-      if (/wrong last sequence|exists/i.test((e as Error).message)) return undefined;
-      throw e;
+      const err = toBusError(e, `${this.bucket}: create ${key}`);
+      if (err.reason === 'conflict') return undefined;
+      throw err;
     }
   }
 
@@ -46,15 +54,16 @@ export class JsonStore<T> {
     try {
       return await (await this.kv()).update(key, JSON.stringify(value), revision);
     } catch (e) {
-      if (/wrong last sequence/i.test((e as Error).message)) return undefined;
-      throw e;
+      const err = toBusError(e, `${this.bucket}: update ${key}`);
+      if (err.reason === 'conflict') return undefined;
+      throw err;
     }
   }
 
   /** The values the bucket still keeps for `key` (its history depth), oldest first; deletes left out. */
   async history(key: string): Promise<JsonEntry<T>[]> {
     const out: JsonEntry<T>[] = [];
-    const it = await (await this.kv()).history({ key });
+    const it = await this.run(`history of ${key}`, (kv) => kv.history({ key }));
     for await (const e of it) {
       if (e.operation !== 'PUT') continue;
       try {
@@ -67,12 +76,13 @@ export class JsonStore<T> {
   }
 
   async delete(key: string): Promise<void> {
-    await (await this.kv()).delete(key);
+    await this.run(`delete ${key}`, (kv) => kv.delete(key));
   }
 
   async keys(filter = '>'): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of await (await this.kv()).keys(filter)) out.push(k);
+    const it = await this.run(`keys ${filter}`, (kv) => kv.keys(filter));
+    for await (const k of it) out.push(k);
     return out;
   }
 
@@ -90,7 +100,7 @@ export class JsonStore<T> {
    * (`undefined` for a delete), until the returned stop function is called.
    */
   async watch(key: string, onChange: (key: string, value: T | undefined, revision: number) => void): Promise<() => void> {
-    const it = await (await this.kv()).watch({ key });
+    const it = await this.run(`watch ${key}`, (kv) => kv.watch({ key }));
     void (async () => {
       for await (const e of it) {
         if (e.operation === 'PUT') {

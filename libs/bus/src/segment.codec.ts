@@ -1,4 +1,3 @@
-import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import {
   BadSegmentError,
   SEGMENT_HEADERS as H,
@@ -6,10 +5,12 @@ import {
   ValidationFailedError,
   validateMessage,
 } from '@livemesh/contracts';
+import type { BusHeaders, HeaderValues } from './bus.types.js';
 
-/** Writes a segment's metadata into NATS headers (plus the dedup id). */
-export function encodeSegmentHeaders(meta: SegmentMeta, msgId: string, extra: Record<string, string> = {}): MsgHdrs {
-  const h = headers();
+/** Writes a segment's metadata as message headers (plus the dedup id). */
+export function encodeSegmentHeaders(meta: SegmentMeta, msgId: string, extra: HeaderValues = {}): HeaderValues {
+  const values: HeaderValues = {};
+  const h = { set: (k: string, v: string) => (values[k] = v) };
   h.set(H.msgId, msgId);
   h.set(H.streamId, meta.streamId);
   h.set(H.seq, String(meta.seq));
@@ -24,16 +25,16 @@ export function encodeSegmentHeaders(meta: SegmentMeta, msgId: string, extra: Re
   if (meta.transfer && Object.keys(meta.transfer).length > 0) h.set(H.transfer, JSON.stringify(meta.transfer));
   if (meta.traceparent) h.set(H.traceparent, meta.traceparent);
   for (const [k, v] of Object.entries(extra)) h.set(k, v);
-  return h;
+  return values;
 }
 
-const num = (h: MsgHdrs, name: string): number | undefined => {
+const num = (h: BusHeaders, name: string): number | undefined => {
   const v = h.get(name);
   return v === '' || v === undefined ? undefined : Number(v);
 };
 
 /** Reads and validates segment metadata from headers; throws BadSegmentError naming what is wrong. */
-export function decodeSegmentHeaders(h: MsgHdrs | undefined): SegmentMeta {
+export function decodeSegmentHeaders(h: BusHeaders | undefined): SegmentMeta {
   if (!h) throw new BadSegmentError('segment message has no headers');
   let transfer: unknown;
   const rawTransfer = h.get(H.transfer);

@@ -1,6 +1,6 @@
-import type { JsMsg, PubAck } from '@nats-io/jetstream';
 import { BadSegmentError, segmentMsgId, type Segment, type SegmentMeta } from '@livemesh/contracts';
 import type { Bus } from './bus.connection.js';
+import type { BusMsg, PublishAck } from './bus.types.js';
 import { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
 
 export interface PublishSegmentOptions {
@@ -25,40 +25,34 @@ export async function publishSegment(
   subject: string,
   segment: Segment,
   opts: PublishSegmentOptions,
-): Promise<PubAck> {
+): Promise<PublishAck> {
   const kind = opts.kind ?? 'seg';
   const msgId = segmentMsgId(segment.meta, kind);
   let meta: SegmentMeta = { ...segment.meta, blob: undefined };
   let payload = segment.data;
-  if (payload.byteLength > inlineCap(bus, opts.inlineLimit)) {
+  if (payload.byteLength > inlineCap(bus.maxPayload, opts.inlineLimit)) {
     // Claim check: the blob's name is derived from the message id, so a retried publish reuses it.
     const name = `seg/${msgId}`;
-    const store = await bus.blobs();
-    await store.putBlob({ name }, payload);
+    await bus.putBlob(name, payload);
     meta = { ...meta, blob: name };
     payload = new Uint8Array(0);
   }
-  return bus.js.publish(subject, payload, {
-    msgID: msgId,
-    headers: encodeSegmentHeaders(meta, msgId, opts.extraHeaders),
-  });
+  return bus.publish(subject, payload, { msgId, headers: encodeSegmentHeaders(meta, msgId, opts.extraHeaders) });
 }
 
 /** Room left in a message for the segment headers and the protocol line. */
 const HEADER_ROOM = 64 * 1024;
 
 /** The largest payload that goes inline: the configured limit, within what the server accepts. */
-export function inlineCap(bus: Pick<Bus, 'nc'>, configured: number): number {
-  const serverMax = bus.nc.info?.max_payload;
+export function inlineCap(serverMax: number | undefined, configured: number): number {
   return serverMax ? Math.min(configured, serverMax - HEADER_ROOM) : configured;
 }
 
 /** Reads a segment off a JetStream message: validated headers, payload inline or from the object store. */
-export async function readSegment(bus: Bus, msg: Pick<JsMsg, 'headers' | 'data'>): Promise<Segment> {
+export async function readSegment(bus: Bus, msg: Pick<BusMsg, 'headers' | 'data'>): Promise<Segment> {
   const meta = decodeSegmentHeaders(msg.headers);
   if (!meta.blob) return { meta, data: msg.data };
-  const store = await bus.blobs();
-  const data = await store.getBlob(meta.blob);
+  const data = await bus.getBlob(meta.blob);
   if (!data) throw new BadSegmentError(`segment ${meta.streamId}#${meta.seq}: blob ${meta.blob} is missing from the object store`);
   return { meta, data };
 }
@@ -66,7 +60,6 @@ export async function readSegment(bus: Bus, msg: Pick<JsMsg, 'headers' | 'data'>
 /** Deletes a consumed segment's blob, if it had one; the store's TTL catches what this misses. */
 export async function releaseSegmentBlob(bus: Bus, meta: SegmentMeta): Promise<void> {
   if (!meta.blob) return;
-  const store = await bus.blobs();
-  await store.delete(meta.blob).catch(() => undefined);
+  await bus.deleteBlob(meta.blob).catch(() => undefined);
 }
 

@@ -7,22 +7,77 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
-import { BUCKETS, STREAMS, subjects } from '@livemesh/contracts';
-import type { Bus } from './bus.connection.js';
+import { BUCKETS, STREAMS, subjects, type BucketName, type Env } from '@livemesh/contracts';
+import { clientsOf, type Bus } from './bus.connection.js';
+import { isNotFound, wrapped } from './bus.errors.js';
 
 export interface TopologyOptions {
   /** How long finished segments stay on `lm.out.>` (the time-shift window), seconds. */
   outputRetentionSeconds: number;
   /** Window in which a second publish with the same Nats-Msg-Id is dropped, seconds. */
   duplicateWindowSeconds?: number;
+  /** Age after which LM_SEG drops a segment nobody took (it can no longer be live), seconds. */
+  segmentMaxAgeSeconds?: number;
+  /** Segments LM_SEG keeps per subject, i.e. per stream and hop; the next publish is refused. */
+  segmentsPerStream?: number;
+  /** LM_SEG's byte limit (every stream together). */
+  segmentStoreBytes?: number;
+  /** The object store's byte limit (claim-checked segments and thumbnails). */
+  blobStoreBytes?: number;
+  /** Age after which a blob is removed, seconds; never below the segment and output ages it must outlive. */
+  blobTtlSeconds?: number;
 }
 
+/** The defaults, chosen to fit a 2-core machine's disk and still serve a cluster (docs/design.md, "Limits"). */
+export const TOPOLOGY_DEFAULTS = {
+  duplicateWindowSeconds: 120,
+  segmentMaxAgeSeconds: 600,
+  segmentsPerStream: 600,
+  segmentStoreBytes: 4 * 1024 ** 3,
+  blobStoreBytes: 2 * 1024 ** 3,
+  blobTtlSeconds: 3600,
+} as const;
+
+/** The topology an Env asks for (the variables operators tune; see docs/configuration.md). */
+export function topologyFromEnv(env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEGMENT_MAX_AGE_SECONDS' | 'SEGMENTS_PER_STREAM' | 'SEGMENT_STORE_BYTES' | 'BLOB_STORE_BYTES' | 'BLOB_TTL_SECONDS'>): TopologyOptions {
+  return {
+    outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS,
+    segmentMaxAgeSeconds: env.SEGMENT_MAX_AGE_SECONDS,
+    segmentsPerStream: env.SEGMENTS_PER_STREAM,
+    segmentStoreBytes: env.SEGMENT_STORE_BYTES,
+    blobStoreBytes: env.BLOB_STORE_BYTES,
+    blobTtlSeconds: env.BLOB_TTL_SECONDS,
+  };
+}
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+/** Small JSON state: a few KiB per stream or service, kept with a short history. */
+const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; maxBytes: number; ttlMs?: number; memory?: boolean }> = {
+  [BUCKETS.chains]: { history: 5, maxBytes: 256 * MiB },
+  [BUCKETS.streams]: { history: 5, maxBytes: 256 * MiB },
+  [BUCKETS.ingest]: { history: 5, maxBytes: 64 * MiB },
+  [BUCKETS.keys]: { history: 5, maxBytes: 16 * MiB },
+  [BUCKETS.catalogue]: { history: 5, maxBytes: 64 * MiB },
+  // Per-stream reports of the data plane (latency, SRT port): only the latest value matters.
+  [BUCKETS.status]: { history: 1, maxBytes: 64 * MiB },
+  // What a segment leaves for the next one at the same hop: one small value per stream and hop,
+  // read within seconds; the byte bound only matters if stages leave far more than they should.
+  [BUCKETS.carry]: { history: 1, maxBytes: 512 * MiB, ttlMs: 10 * 60_000 },
+  // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.
+  [BUCKETS.workers]: { history: 1, maxBytes: 16 * MiB, ttlMs: 15_000, memory: true },
+};
+
 /**
- * Creates (or updates) every stream, bucket and store livemesh uses. Idempotent: every process
- * calls it at boot, so whichever starts first on an empty server sets the bus up.
+ * Creates (or updates) every stream, bucket and store livemesh uses, each with explicit limits
+ * (the table in docs/design.md). Idempotent: every process calls it at boot, so whichever starts
+ * first on an empty server sets the bus up, and a later boot brings older limits up to date.
  */
 export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<void> {
-  const dup = nanos((opts.duplicateWindowSeconds ?? 120) * 1000);
+  const o = { ...TOPOLOGY_DEFAULTS, ...definedOnly(opts) };
+  const { js } = clientsOf(bus);
+  const dupSeconds = o.duplicateWindowSeconds;
   const streams: (Partial<StreamConfig> & { name: string })[] = [
     {
       name: STREAMS.segments,
@@ -30,9 +85,15 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       // A stored segment is somebody's work: it leaves the stream when the hop acks it.
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
-      duplicate_window: dup,
-      max_bytes: 4 * 1024 ** 3,
+      // A segment nobody took in this long can no longer be live: the stream's viewers moved on.
+      max_age: nanos(o.segmentMaxAgeSeconds * 1000),
+      duplicate_window: nanos(Math.min(dupSeconds, o.segmentMaxAgeSeconds) * 1000),
+      max_bytes: o.segmentStoreBytes,
+      // The subject is lm.seg.<service>.<streamId>.<hop>: one stream and hop that stops moving
+      // fills its own subject, and its publishes are refused, while every other stream goes on.
+      max_msgs_per_subject: o.segmentsPerStream,
       discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
     },
     {
       name: STREAMS.output,
@@ -41,8 +102,8 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       storage: StorageType.File,
       max_age: nanos(opts.outputRetentionSeconds * 1000),
       // The server refuses a duplicate window longer than the stream's max age.
-      duplicate_window: nanos(Math.min(opts.duplicateWindowSeconds ?? 120, opts.outputRetentionSeconds) * 1000),
-      max_bytes: 8 * 1024 ** 3,
+      duplicate_window: nanos(Math.min(dupSeconds, opts.outputRetentionSeconds) * 1000),
+      max_bytes: 8 * GiB,
     },
     {
       name: STREAMS.events,
@@ -50,7 +111,8 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(24 * 3600 * 1000),
-      duplicate_window: dup,
+      duplicate_window: nanos(dupSeconds * 1000),
+      max_bytes: 1 * GiB,
     },
     {
       name: STREAMS.deadLetter,
@@ -58,38 +120,59 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(7 * 24 * 3600 * 1000),
-      max_bytes: 2 * 1024 ** 3,
+      max_bytes: 2 * GiB,
     },
   ];
-  for (const cfg of streams) {
-    try {
-      await bus.jsm.streams.info(cfg.name);
-      await bus.jsm.streams.update(cfg.name, cfg);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-      await bus.jsm.streams.add(cfg);
-    }
+  for (const cfg of streams) await ensureStream(bus, cfg);
+
+  const kvm = new Kvm(js);
+  for (const [bucket, l] of Object.entries(KV_LIMITS)) {
+    await wrapped(`create bucket ${bucket}`, () =>
+      kvm.create(bucket, {
+        history: l.history,
+        storage: l.memory ? StorageType.Memory : StorageType.File,
+        max_bytes: l.maxBytes,
+        ...(l.ttlMs ? { ttl: l.ttlMs } : {}),
+      }),
+    );
+    // Kvm.create leaves an existing bucket as it is: bring a bucket made before the limits up to them.
+    await updateLimits(bus, `KV_${bucket}`, { max_bytes: l.maxBytes, max_age: l.ttlMs ? nanos(l.ttlMs) : 0 });
   }
-  const kvm = new Kvm(bus.js);
-  for (const bucket of [BUCKETS.chains, BUCKETS.streams, BUCKETS.ingest, BUCKETS.keys, BUCKETS.catalogue]) {
-    await kvm.create(bucket, { history: 5, storage: StorageType.File });
-  }
-  // Per-stream reports of the data plane (latency, SRT port): only the latest value matters.
-  await kvm.create(BUCKETS.status, { history: 1, storage: StorageType.File });
-  // What a segment leaves for the next one at the same hop: one small value per stream and hop,
-  // read within seconds; the byte bound only matters if stages leave far more than they should.
-  await kvm.create(BUCKETS.carry, { history: 1, storage: StorageType.File, ttl: 10 * 60_000, max_bytes: 512 * 1024 ** 2 });
-  // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.
-  await kvm.create(BUCKETS.workers, { history: 1, storage: StorageType.Memory, ttl: 15_000 });
-  // Claim-checked segments live only as long as a hop may take; thumbnails are kept for a day.
-  await new Objm(bus.js).create(BUCKETS.blobs, { storage: StorageType.File, ttl: nanos(24 * 3600 * 1000) });
+
+  // Claim-checked segments live as long as a hop or the time-shift window may still read them;
+  // thumbnails are replaced every few seconds while a stream is live, so the TTL bounds only the
+  // last one of an ended stream.
+  const blobTtl = nanos(Math.max(o.blobTtlSeconds, o.segmentMaxAgeSeconds, opts.outputRetentionSeconds) * 1000);
+  await wrapped(`create object store ${BUCKETS.blobs}`, () =>
+    new Objm(js).create(BUCKETS.blobs, { storage: StorageType.File, ttl: blobTtl, max_bytes: o.blobStoreBytes }),
+  );
+  await updateLimits(bus, `OBJ_${BUCKETS.blobs}`, { max_bytes: o.blobStoreBytes, max_age: blobTtl });
 }
 
-export function isNotFound(e: unknown): boolean {
-  const err = e as { code?: unknown; message?: string; api_error?: { err_code?: number } };
-  return (
-    err?.api_error?.err_code === 10059 ||
-    err?.api_error?.err_code === 10014 ||
-    /not found/i.test(err?.message ?? '')
-  );
+async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const { jsm } = clientsOf(bus);
+  await wrapped(`set up stream ${cfg.name}`, async () => {
+    try {
+      await jsm.streams.info(cfg.name);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await jsm.streams.add(cfg);
+      return;
+    }
+    await jsm.streams.update(cfg.name, cfg);
+  });
 }
+
+async function updateLimits(bus: Bus, stream: string, limits: { max_bytes: number; max_age: number }): Promise<void> {
+  const { jsm } = clientsOf(bus);
+  await wrapped(`set the limits of ${stream}`, async () => {
+    const { config } = await jsm.streams.info(stream);
+    if (config.max_bytes === limits.max_bytes && config.max_age === limits.max_age) return;
+    await jsm.streams.update(stream, { ...config, ...limits });
+  });
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+

@@ -98,6 +98,38 @@ export class Env {
   @Min(10)
   OUTPUT_RETENTION_SECONDS = 600;
 
+  /** Age after which LM_SEG drops a segment no hop took (it can no longer be live), seconds. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  @Max(86_400)
+  SEGMENT_MAX_AGE_SECONDS = 600;
+
+  /** Segments LM_SEG holds per stream and hop; the next publish for that stream and hop is refused. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(100_000)
+  SEGMENTS_PER_STREAM = 600;
+
+  /** LM_SEG's size limit, every stream together, bytes. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024 * 1024)
+  SEGMENT_STORE_BYTES = 4 * 1024 ** 3;
+
+  /** The object store's size limit (claim-checked segments, thumbnails), bytes. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024 * 1024)
+  BLOB_STORE_BYTES = 2 * 1024 ** 3;
+
+  /** Age after which a blob is removed, seconds (never less than SEGMENT_MAX_AGE_SECONDS and OUTPUT_RETENTION_SECONDS). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  BLOB_TTL_SECONDS = 3600;
+
   /** Wall-clock limit of one ffmpeg run, ms. */
   @Transform(toInt)
   @IsInt()

@@ -88,9 +88,27 @@ export class RuntimeError extends LivemeshError {
   override readonly code: string = 'LM_RUNTIME';
 }
 
-/** The bus (NATS) is unreachable or refused an operation. */
+/**
+ * Why the bus refused, for the cases a caller must tell apart (see docs/errors.md):
+ * - `not-found`: the stream, consumer, message, key or blob does not exist;
+ * - `subject-full`: a publish was refused because its subject is at its per-subject cap
+ *   (LM_SEG's cap per stream and hop);
+ * - `stream-full`: a publish was refused because the stream is at its byte or message limit;
+ * - `conflict`: a compare-and-set lost (the key exists, or moved past the revision read);
+ * - `timeout`: the server did not answer in time;
+ * - `closed`: the connection is closed.
+ * Anything else has no reason: read the message and `cause`.
+ */
+export type BusErrorReason = 'not-found' | 'subject-full' | 'stream-full' | 'conflict' | 'timeout' | 'closed';
+
+/** The bus (NATS) is unreachable or refused an operation; `cause` holds the NATS client's error. */
 export class BusError extends LivemeshError {
   override readonly code: string = 'LM_BUS';
+  readonly reason?: BusErrorReason;
+  constructor(message: string, options?: { cause?: unknown; reason?: BusErrorReason }) {
+    super(message, options);
+    if (options?.reason) this.reason = options.reason;
+  }
 }
 
 /** A source URL a request named is not allowed (scheme, local path, protocol). */

@@ -17,6 +17,7 @@ export {
 export {
   BadSegmentError,
   BusError,
+  type BusErrorReason,
   ChainPlanError,
   ConfigError,
   EngineCrashedError,
@@ -58,5 +59,6 @@ export {
 export type { SegmentsDroppedData, StreamEvent, WorkerHeartbeat } from './events.js';
 export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
+export type { BucketName, BucketValue, BucketValues, CatalogueValue, IngestCursor, ScaleRecord, StreamKeyEntry } from './buckets.js';
 export { checkParamSchema, validateParams } from './params.js';
 export { Env, envWasSet, loadEnv } from './env.js';

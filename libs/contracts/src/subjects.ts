@@ -68,6 +68,10 @@ export const subjects = {
   serviceFilter(service: string): string {
     return `lm.seg.${assertToken('service', service)}.>`;
   },
+  /** `lm.seg.*.<streamId>.*`: every hop's queue of one stream (what a stopped stream's purge removes). */
+  streamSegments(streamId: string): string {
+    return `lm.seg.*.${assertToken('stream id', streamId)}.*`;
+  },
   /** `lm.seg.>`: everything the LM_SEG stream stores. */
   allSegments: 'lm.seg.>',
   /** `lm.out.<streamId>.<rendition>`: finished segments of one rendition. */
@@ -106,6 +110,13 @@ export const subjects = {
   },
   /** `lm.dlq.>` */
   allDeadLetter: 'lm.dlq.>',
+  /**
+   * `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>` (core NATS, sent by the server):
+   * a message of `stream` reached its consumer's max_deliver. Without a consumer: every consumer's.
+   */
+  maxDeliveriesAdvisory(stream: string, consumer?: string): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${assertToken('stream', stream)}.${consumer === undefined ? '*' : assertToken('consumer', consumer)}`;
+  },
 } as const;
 
 /** Key in the `lm_status` bucket: `<streamId>.<app>`, one writer per key. */

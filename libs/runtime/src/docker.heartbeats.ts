@@ -1,5 +1,5 @@
 import { BUCKETS, type WorkerHeartbeat } from '@livemesh/contracts';
-import { Bus, JsonStore } from '@livemesh/bus';
+import { Bus } from '@livemesh/bus';
 import type { RuntimeLogger } from './runtime.types.js';
 
 /** Where a container runtime reads workers' heartbeats from. */
@@ -26,7 +26,7 @@ export class BusHeartbeatSource implements HeartbeatSource {
       this.bus = undefined;
       throw e;
     }
-    return (await new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers).list()).map((e) => e.value);
+    return (await bus.store(BUCKETS.workers).list()).map((e) => e.value);
   }
 
   async close(): Promise<void> {

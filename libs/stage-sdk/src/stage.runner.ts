@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   BUCKETS,
   BadSegmentError,
@@ -15,7 +14,6 @@ import {
   parseSegmentSubject,
   subjects,
   validateParams,
-  type ChainSpec,
   type Env,
   type Segment,
   type SegmentMeta,
@@ -23,15 +21,16 @@ import {
 import {
   Bus,
   CarryStore,
-  JsonStore,
   ensureServiceConsumer,
   ensureTopology,
+  topologyFromEnv,
   publishSegment,
   publishStreamEvent,
   readSegment,
   releaseSegmentBlob,
-  type JsMsg,
-  type MsgHdrs,
+  type BusHeaders,
+  type ConsumedMsg,
+  type MessageFeed,
 } from '@livemesh/bus';
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
@@ -126,7 +125,7 @@ export class StageRunner implements StageHandle {
   private carries!: CarryStore;
   private engine!: MediaEngine;
   private heartbeat?: WorkerHeartbeatWriter;
-  private messages?: AsyncIterable<JsMsg> & { stop(err?: Error): void };
+  private messages?: MessageFeed<ConsumedMsg>;
   private loopDone: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
@@ -176,8 +175,8 @@ export class StageRunner implements StageHandle {
       this.ownsBus = true;
     }
     try {
-      await ensureTopology(this.bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
-      this.chains = new ChainCache(new JsonStore<ChainSpec>(this.bus, BUCKETS.chains), (streamId) => {
+      await ensureTopology(this.bus, topologyFromEnv(env));
+      this.chains = new ChainCache(this.bus.store(BUCKETS.chains), (streamId) => {
         if (this.streamState.delete(streamId)) this.logger.log(`service=${this.service} streamId=${streamId} chain gone: stream state dropped`);
       });
       await this.chains.start();
@@ -198,7 +197,7 @@ export class StageRunner implements StageHandle {
       }), this.opts.heartbeatIntervalMs);
       await this.heartbeat.start();
       const consumer = await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts });
-      this.messages = await consumer.consume({ max_messages: this.concurrency });
+      this.messages = await consumer.consume({ maxMessages: this.concurrency });
     } catch (e) {
       await this.release();
       throw e;
@@ -254,7 +253,7 @@ export class StageRunner implements StageHandle {
     return new Promise((resolve) => this.slotWaiters.push(resolve));
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  private async handle(msg: ConsumedMsg): Promise<void> {
     const started = performance.now();
     const route = parseSegmentSubject(msg.subject);
     if (!route || route.service !== this.service) {
@@ -364,10 +363,10 @@ export class StageRunner implements StageHandle {
           },
           blobs: {
             put: async (name, data) => {
-              await (await this.bus.blobs()).putBlob({ name }, data);
+              await this.bus.putBlob(name, data);
               return name;
             },
-            get: async (name) => (await (await this.bus.blobs()).getBlob(name)) ?? undefined,
+            get: (name) => this.bus.getBlob(name),
           },
           carry,
         };
@@ -407,7 +406,7 @@ export class StageRunner implements StageHandle {
     }
   }
 
-  private async fail(msg: JsMsg, route: { streamId: string; hop: number }, meta: SegmentMeta | undefined, error: unknown, signal?: AbortSignal): Promise<void> {
+  private async fail(msg: ConsumedMsg, route: { streamId: string; hop: number }, meta: SegmentMeta | undefined, error: unknown, signal?: AbortSignal): Promise<void> {
     const where = `service=${this.service} streamId=${route.streamId} seq=${meta?.seq ?? '?'} hop=${route.hop}`;
     if (this.stopping && signal?.aborted) {
       this.logger.warn(`${where} interrupted by shutdown: handed back for another replica`);
@@ -447,7 +446,7 @@ export class StageRunner implements StageHandle {
   }
 
   /** A message that is not a segment of ours: never retried, kept in the dead-letter subject when it names a stream. */
-  private async rejectBadSegment(msg: JsMsg, streamId: string | undefined, hop: number | undefined, reason: string): Promise<void> {
+  private async rejectBadSegment(msg: ConsumedMsg, streamId: string | undefined, hop: number | undefined, reason: string): Promise<void> {
     this.count('bad-segment');
     this.logger.warn(`service=${this.service} streamId=${streamId ?? '?'} bad segment on ${msg.subject}: ${reason}`);
     if (streamId) {
@@ -462,13 +461,8 @@ export class StageRunner implements StageHandle {
   }
 
   /** The input as it came (headers, payload or claim check) plus why it was given up. */
-  private async publishDeadLetter(msg: JsMsg, streamId: string, reason: string): Promise<void> {
-    const h = natsHeaders();
-    for (const key of msg.headers?.keys() ?? []) for (const v of msg.headers!.values(key)) h.append(key, v);
-    h.set(SEGMENT_HEADERS.error, headerSafe(reason));
-    h.set(SEGMENT_HEADERS.service, this.service);
-    const msgId = h.get(SEGMENT_HEADERS.msgId);
-    await this.bus.js.publish(subjects.deadLetter(this.service, streamId), msg.data, { headers: h, ...(msgId ? { msgID: msgId } : {}) });
+  private async publishDeadLetter(msg: ConsumedMsg, streamId: string, reason: string): Promise<void> {
+    await this.bus.publishDeadLetter(this.service, streamId, msg, headerSafe(reason));
   }
 
   private count(outcome: FailureOutcome): void {
@@ -563,7 +557,7 @@ export function composeSteps(steps: readonly VideoStep[]): VideoStep {
   };
 }
 
-function streamIdFromHeaders(h: MsgHdrs | undefined): string | undefined {
+function streamIdFromHeaders(h: BusHeaders | undefined): string | undefined {
   const id = h?.get(SEGMENT_HEADERS.streamId);
   return isToken(id) ? id : undefined;
 }

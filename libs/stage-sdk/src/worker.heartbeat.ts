@@ -28,7 +28,7 @@ export class WorkerHeartbeatWriter {
     private readonly counters: () => Pick<WorkerHeartbeat, 'processed' | 'failed' | 'inFlight'>,
     private readonly intervalMs = 5_000,
   ) {
-    this.store = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    this.store = bus.store(BUCKETS.workers);
   }
 
   get key(): string {

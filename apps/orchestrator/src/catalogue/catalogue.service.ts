@@ -7,6 +7,7 @@ import {
   ValidationFailedError,
   checkParamSchema,
   type PipelineSpec,
+  type ScaleRecord,
   type ServiceSpec,
 } from '@livemesh/contracts';
 import { planChain, type CatalogueSnapshot } from '../planner/chain.planner.js';
@@ -16,12 +17,7 @@ const SERVICE = 'service.';
 const PIPELINE = 'pipeline.';
 const SCALE = 'scale.';
 
-/** An operator's `POST /api/services/:name/scale`, kept so that a restarted orchestrator restores it. */
-export interface ScaleRecord {
-  service: string;
-  replicas: number;
-  updatedAt: string;
-}
+export type { ScaleRecord };
 
 /**
  * Services, pipelines and operators' replica counts in the `lm_catalogue` bucket
@@ -36,7 +32,7 @@ export class CatalogueService implements OnModuleInit {
     @Inject(Bus) bus: Bus,
     @Inject(BUILT_IN_CATALOGUE) private readonly builtIns: BuiltInCatalogue,
   ) {
-    this.store = new JsonStore(bus, BUCKETS.catalogue);
+    this.store = bus.store(BUCKETS.catalogue);
   }
 
   /**

@@ -26,9 +26,9 @@ export class HealthController {
   @Get('ready')
   async ready(): Promise<Health> {
     try {
-      if (this.bus.nc.isClosed()) throw new Error('connection closed');
+      if (this.bus.isClosed()) throw new Error('connection closed');
       const rttMs = await Promise.race([
-        this.bus.nc.rtt(),
+        this.bus.rtt(),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2_000).unref()),
       ]);
       return { status: 'ok', nats: { connected: true, rttMs: Math.round(rttMs * 100) / 100 } };

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { Bus, JsonStore, isNotFound } from '@livemesh/bus';
-import { BUCKETS, STREAMS, consumers, isToken, type StreamRecord, type StreamState, type WorkerHeartbeat } from '@livemesh/contracts';
+import { Bus, isNotFound } from '@livemesh/bus';
+import { BUCKETS, STREAMS, consumers, isToken, type StreamState, type WorkerHeartbeat } from '@livemesh/contracts';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 
 const STATES: StreamState[] = ['starting', 'live', 'stopping', 'ended', 'failed'];
@@ -43,7 +43,7 @@ export class MetricsService {
     });
     // collect() runs with the gauge as `this`; the constructor parameters stay in scope.
     const logger = this.logger;
-    const streams = new JsonStore<StreamRecord>(bus, BUCKETS.streams);
+    const streams = bus.store(BUCKETS.streams);
     new Gauge({
       name: 'livemesh_streams',
       help: 'Streams known to the orchestrator, by state.',
@@ -60,7 +60,7 @@ export class MetricsService {
       },
     });
     // One read of lm_workers serves the four per-service gauges of a scrape.
-    const workers = new JsonStore<WorkerHeartbeat>(bus, BUCKETS.workers);
+    const workers = bus.store(BUCKETS.workers);
     let beats: { at: number; list: Promise<WorkerHeartbeat[]> } | undefined;
     const heartbeats = (): Promise<WorkerHeartbeat[]> => {
       if (!beats || Date.now() - beats.at > 1000) {
@@ -113,8 +113,8 @@ export class MetricsService {
         }
         for (const service of names) {
           try {
-            const info = await bus.jsm.consumers.info(STREAMS.segments, consumers.service(service));
-            this.set({ service }, info.num_pending);
+            const info = await bus.consumerInfo(STREAMS.segments, consumers.service(service));
+            this.set({ service }, info.pending);
           } catch (e) {
             // No consumer yet: no replica of the service ever started, so nothing can be waiting on it.
             if (!isNotFound(e)) logger.warn(`service=${service} cannot read consumer lag: ${(e as Error).message}`);

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { AckPolicy, DeliverPolicy, ensureDurable, type Bus, type Consumer, type JsMsg } from '@livemesh/bus';
+import type { Bus, ConsumedMsg, MessageFeed } from '@livemesh/bus';
 
-type ConsumerMessages = Awaited<ReturnType<Consumer['consume']>>;
+type ConsumerMessages = MessageFeed<ConsumedMsg>;
 
 export interface JetStreamEventServerOptions {
   /** JetStream stream holding the events. */
@@ -31,8 +31,8 @@ export function orderKey(data: Uint8Array, seq: number): string {
 }
 
 /** The context an `@EventPattern` handler gets: the JetStream message (subject, headers, delivery count). */
-export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
-  getMessage(): JsMsg {
+export class JetStreamContext extends BaseRpcContext<[ConsumedMsg]> {
+  getMessage(): ConsumedMsg {
     return this.args[0];
   }
   getSubject(): string {
@@ -66,16 +66,14 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
   async listen(callback: (...optionalParams: unknown[]) => unknown): Promise<void> {
     try {
       const { stream, durable, filterSubject } = this.options;
-      const consumer = await ensureDurable(this.bus, stream, {
-        durable_name: durable,
-        filter_subject: filterSubject,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: (this.options.ackWaitMs ?? 60_000) * 1_000_000,
-        max_deliver: this.options.maxDeliver ?? 5,
-        max_ack_pending: this.options.maxInFlight ?? 16,
+      const consumer = await this.bus.durableConsumer(stream, {
+        name: durable,
+        filter: filterSubject,
+        ackWaitMs: this.options.ackWaitMs ?? 60_000,
+        maxDeliver: this.options.maxDeliver ?? 5,
+        maxAckPending: this.options.maxInFlight ?? 16,
       });
-      this.messages = await consumer.consume({ max_messages: 8 });
+      this.messages = await consumer.consume({ maxMessages: 8 });
       this.loop = this.run(this.messages);
       this._status$.next('connected');
       this.log.log(`consuming ${filterSubject} from ${stream} as durable ${durable}`);
@@ -103,7 +101,7 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
     await Promise.all(this.tails.values());
   }
 
-  private async dispatch(msg: JsMsg): Promise<void> {
+  private async dispatch(msg: ConsumedMsg): Promise<void> {
     const handler = this.getHandlerByPattern(msg.subject);
     if (!handler) {
       this.log.warn(`no handler for ${msg.subject}; event acknowledged and dropped`);
@@ -133,7 +131,11 @@ export class JetStreamEventServer extends Server implements CustomTransportStrat
     throw new Error('JetStreamEventServer has no events to listen to');
   }
 
-  unwrap<T>(): T {
-    return this.bus.nc as T;
+  /**
+   * Nest's Server makes every transport hand out "the underlying client". Ours is the Bus: the
+   * NATS clients stay inside libs/bus, so a caller that unwraps gets the same methods as everyone.
+   */
+  unwrap<T = Bus>(): T {
+    return this.bus as T;
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { AckPolicy, Bus, DeliverPolicy, JsonStore, ensureDurable, type Consumer, type JsMsg } from '@livemesh/bus';
+import { Bus, JsonStore, type ConsumedMsg, type MessageFeed } from '@livemesh/bus';
 import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEvent, type StreamRecord } from '@livemesh/contracts';
 
 /** The kinds that say a segment of the stream was lost on the way: what an operator looks for first. */
@@ -17,22 +17,25 @@ const MAX_ERRORS = 50;
 export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StreamErrorsRecorder.name);
   private readonly records: JsonStore<StreamRecord>;
-  private messages?: Awaited<ReturnType<Consumer['consume']>>;
+  private messages?: MessageFeed<ConsumedMsg>;
   private loop?: Promise<void>;
 
   constructor(@Inject(Bus) private readonly bus: Bus) {
-    this.records = new JsonStore(bus, BUCKETS.streams);
+    this.records = bus.store(BUCKETS.streams);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const consumer = await ensureDurable(this.bus, STREAMS.events, {
-      durable_name: consumers.streamErrors,
-      filter_subject: subjects.streamEvents(),
-      ack_policy: AckPolicy.Explicit,
+    const consumer = await this.bus.durableConsumer(STREAMS.events, {
+      name: consumers.streamErrors,
+      filter: subjects.streamEvents(),
+      ackWaitMs: 30_000,
+      // Recording an error is a KV write: an event that fails it this often is not worth holding the rest.
+      maxDeliver: 5,
+      maxAckPending: 256,
       // From the first start on; after that the durable consumer remembers where it was.
-      deliver_policy: DeliverPolicy.New,
+      startAt: 'new',
     });
-    const messages = await consumer.consume({ max_messages: 64 });
+    const messages = await consumer.consume({ maxMessages: 64 });
     this.messages = messages;
     this.loop = (async () => {
       for await (const m of messages) await this.handle(m);
@@ -44,7 +47,7 @@ export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeAppli
     await this.loop;
   }
 
-  private async handle(m: JsMsg): Promise<void> {
+  private async handle(m: ConsumedMsg): Promise<void> {
     const event = parseEvent(m);
     if (!event || !RECORDED.has(event.kind)) {
       if (!event) this.logger.warn(`status event on ${m.subject} is not a StreamEvent: dropped`);
@@ -76,7 +79,7 @@ export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeAppli
 }
 
 /** What a worker published, checked before it is trusted: a bus message is outside input. */
-function parseEvent(m: JsMsg): StreamEvent | undefined {
+function parseEvent(m: ConsumedMsg): StreamEvent | undefined {
   let body: Partial<StreamEvent>;
   try {
     body = m.json<Partial<StreamEvent>>();

@@ -87,8 +87,7 @@ export class StreamCounters {
 
   private async perSubject(stream: string, filter: string, streamId: string): Promise<Record<string, number>> {
     try {
-      const info = await this.bus.jsm.streams.info(stream, { subjects_filter: filter });
-      return info.state.subjects ?? {};
+      return (await this.bus.streamInfo(stream, { subjects: filter })).subjects;
     } catch (e) {
       if (!isNotFound(e)) this.logger.warn(`streamId=${streamId} cannot count ${filter} in ${stream}: ${(e as Error).message}`);
       return {};

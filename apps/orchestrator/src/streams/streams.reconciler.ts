@@ -25,8 +25,8 @@ export class StreamsReconciler implements OnApplicationBootstrap {
     @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
     @Inject(StreamsService) private readonly streams: StreamsService,
   ) {
-    this.records = new JsonStore(bus, BUCKETS.streams);
-    this.chains = new JsonStore(bus, BUCKETS.chains);
+    this.records = bus.store(BUCKETS.streams);
+    this.chains = bus.store(BUCKETS.chains);
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -17,6 +17,7 @@ import {
   type StreamEventKind,
   type StreamRecord,
   type StreamView,
+  type StreamKeyEntry,
 } from '@livemesh/contracts';
 import { checkPushUrl, checkSourceUrl } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
@@ -32,9 +33,6 @@ export type StartOrigin = 'http' | 'platform';
 const STALE_START_MS = 120_000;
 const DRAIN_POLL_MS = 200;
 
-interface KeyEntry {
-  streamId: string;
-}
 
 /**
  * Stream lifecycle. Every decision is written to KV before it is announced, so a restarted
@@ -46,7 +44,7 @@ export class StreamsService {
   private readonly logger = new Logger(StreamsService.name);
   private readonly records: JsonStore<StreamRecord>;
   private readonly chains: JsonStore<ChainSpec>;
-  private readonly keys: JsonStore<KeyEntry>;
+  private readonly keys: JsonStore<StreamKeyEntry>;
   private readonly status: JsonStore<IngestStatus | DeliveryStatus>;
 
   constructor(
@@ -56,10 +54,10 @@ export class StreamsService {
     @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
     @Inject(MetricsService) private readonly metrics: MetricsService,
   ) {
-    this.records = new JsonStore(bus, BUCKETS.streams);
-    this.chains = new JsonStore(bus, BUCKETS.chains);
-    this.keys = new JsonStore(bus, BUCKETS.keys);
-    this.status = new JsonStore(bus, BUCKETS.status);
+    this.records = bus.store(BUCKETS.streams);
+    this.chains = bus.store(BUCKETS.chains);
+    this.keys = bus.store(BUCKETS.keys);
+    this.status = bus.store(BUCKETS.status);
   }
 
   /** Starts a stream, or returns the running one (`created: false`) when the id is already live. */
@@ -223,8 +221,8 @@ export class StreamsService {
     for (;;) {
       let pending = 0;
       for (const hop of chain.hops) {
-        const info = await this.bus.jsm.streams.info(STREAMS.segments, { subjects_filter: hop.subject });
-        pending += Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+        const info = await this.bus.streamInfo(STREAMS.segments, { subjects: hop.subject });
+        pending += Object.values(info.subjects).reduce((a, b) => a + b, 0);
       }
       if (pending === 0) return;
       if (Date.now() >= deadline) {

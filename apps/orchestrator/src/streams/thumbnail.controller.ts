@@ -20,7 +20,7 @@ export class ThumbnailController {
   @Header('Cache-Control', 'no-cache')
   async latest(@Param('id') id: string): Promise<StreamableFile> {
     const name = thumbnailBlobNames.latest(assertToken('stream id', id));
-    const jpeg = await (await this.bus.blobs()).getBlob(name);
+    const jpeg = await this.bus.getBlob(name);
     if (!jpeg) throw new NotFoundError(`stream ${id} has no thumbnail yet (put the thumbnail service in its chain)`);
     return new StreamableFile(Buffer.from(jpeg));
   }

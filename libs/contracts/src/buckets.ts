@@ -1,0 +1,63 @@
+import type { ChainSpec } from './chain.js';
+import type { WorkerHeartbeat } from './events.js';
+import type { PipelineSpec } from './pipeline.js';
+import type { ServiceSpec } from './service.js';
+import type { DeliveryStatus, IngestStatus, StreamRecord } from './stream.js';
+import { BUCKETS } from './subjects.js';
+
+/** `lm_keys[<stream key>]`: the stream a publish key belongs to. */
+export interface StreamKeyEntry {
+  streamId: string;
+}
+
+/** `lm_catalogue[scale.<name>]`: an operator's `POST /api/services/:name/scale`, restored after a restart. */
+export interface ScaleRecord {
+  service: string;
+  replicas: number;
+  updatedAt: string;
+}
+
+/** `lm_catalogue`: `service.<name>`, `pipeline.<name>` or `scale.<name>` (the key's prefix says which). */
+export type CatalogueValue = ServiceSpec | PipelineSpec | ScaleRecord;
+
+/**
+ * Where a stream's segment numbering and timeline stand. Persisted in `lm_ingest` under the stream
+ * id, written after every published segment: seq keeps counting and the output timeline keeps
+ * rising across publisher reconnects and ingest restarts, so delivery sees one sequence per stream.
+ */
+export interface IngestCursor {
+  streamId: string;
+  /** seq of the next segment. */
+  nextSeq: number;
+  /** Timeline epoch of the last published segment. */
+  epoch: number;
+  /** pts + duration of the last published segment on the output timeline (seconds), null before the first. */
+  lastPtsEnd: number | null;
+  /**
+   * Where the last published segment ended on the source's own clock (seconds), null when unknown.
+   * A new segmenter run whose source starts here again is the same timeline going on.
+   */
+  sourceEnd?: number | null;
+  updatedAt: string;
+}
+
+/**
+ * What each JSON KV bucket holds: `bus.store(BUCKETS.chains)` is a store of ChainSpec, so no caller
+ * names (or asserts) the type. `lm_carry` is binary (CarryStore) and `lm_blobs` an object store, so
+ * neither is here.
+ */
+export interface BucketValues {
+  [BUCKETS.chains]: ChainSpec;
+  [BUCKETS.streams]: StreamRecord;
+  [BUCKETS.ingest]: IngestCursor;
+  [BUCKETS.keys]: StreamKeyEntry;
+  [BUCKETS.catalogue]: CatalogueValue;
+  [BUCKETS.workers]: WorkerHeartbeat;
+  [BUCKETS.status]: IngestStatus | DeliveryStatus;
+}
+
+/** A JSON KV bucket's name. */
+export type BucketName = keyof BucketValues;
+
+/** The type of the values in `bucket`. */
+export type BucketValue<B extends BucketName> = BucketValues[B];
