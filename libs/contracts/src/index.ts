@@ -26,6 +26,8 @@ export {
   MediaProcessError,
   MediaTimeoutError,
   NotFoundError,
+  QuotaExceededError,
+  type QuotaName,
   RuntimeError,
   SourceUrlError,
   StageTimeoutError,

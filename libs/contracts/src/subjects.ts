@@ -68,6 +68,10 @@ export const subjects = {
   serviceFilter(service: string): string {
     return `lm.seg.${assertToken('service', service)}.>`;
   },
+  /** `lm.seg.*.<streamId>.*`: every hop's queue of one stream (what a stopped stream's purge removes). */
+  streamSegments(streamId: string): string {
+    return `lm.seg.*.${assertToken('stream id', streamId)}.*`;
+  },
   /** `lm.seg.>`: everything the LM_SEG stream stores. */
   allSegments: 'lm.seg.>',
   /** `lm.out.<streamId>.<rendition>`: finished segments of one rendition. */

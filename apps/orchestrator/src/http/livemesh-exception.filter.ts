@@ -3,6 +3,7 @@ import {
   ChainPlanError,
   InvalidNameError,
   NotFoundError,
+  QuotaExceededError,
   SourceUrlError,
   ValidationFailedError,
 } from '@livemesh/contracts';
@@ -19,6 +20,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 
@@ -48,6 +50,11 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
     if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
     if (e instanceof NotFoundError) return answer(404, e.message, e.code);
     if (e instanceof SourceUrlError) return answer(422, e.message, e.code);
+    if (e instanceof QuotaExceededError) {
+      // Which limit and the figures, so a client can tell "wait for a slot" from "ask for less".
+      const { body } = answer(429, e.message, e.code);
+      return { status: 429, body: { ...body, limit: e.limit, current: e.current, max: e.max } };
+    }
     this.logger.error(`${where} failed: ${(e as Error)?.message ?? String(e)}`, (e as Error)?.stack);
     return answer(500, 'internal error; the orchestrator log has the details', (e as { code?: string })?.code);
   }
