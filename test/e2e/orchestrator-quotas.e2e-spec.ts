@@ -86,13 +86,14 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
   it('answers 1,000 concurrent starts, a 2 MB body and a hostile schema with 201s up to the limit and 429 / 413 / 422, /health within 1 s throughout', async () => {
     let flooding = true;
     const healthMs: number[] = [];
+    const healthStatus = new Set<number>();
     const probe = (async () => {
       while (flooding) {
         const t = Date.now();
-        const res = await fetch(`${base}/health`);
-        await res.text();
-        expect(res.status).toBe(200);
+        const res = await fetch(`${base}/health`).catch(() => undefined);
+        await res?.text();
         healthMs.push(Date.now() - t);
+        healthStatus.add(res?.status ?? 0);
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -117,7 +118,7 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     const sorted = [...healthMs].sort((a, b) => a - b);
     console.log(
       `quotas: 1000 starts in ${floodMs} ms -> ${JSON.stringify(starts.counts)}; 2 MB body ${big.status}; hostile schema ${schema.status}; ` +
-        `/health ${healthMs.length} probes, median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms`,
+        `/health ${healthMs.length} probes (statuses ${[...healthStatus].join(',')}), median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms`,
     );
     // Exactly the limit got in, concurrent or not: the admission cannot overshoot.
     expect(starts.counts).toEqual({ '201': MAX_LIVE, '429 live-streams': 1000 - MAX_LIVE });
@@ -133,7 +134,7 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     expect((await liveIds()).length).toBe(MAX_LIVE);
     expect(big).toMatchObject({ status: 413, body: { code: 'LM_BODY_TOO_LARGE' } });
     expect(schema).toMatchObject({ status: 422, body: { code: 'LM_UNSAFE_SCHEMA' } });
-    expect(healthMs.length).toBeGreaterThan(0);
+    expect([...healthStatus]).toEqual([200]);
     expect(sorted.at(-1)).toBeLessThan(1000);
 
     // A platform's start over the limit is answered with a failed event carrying the same figures.

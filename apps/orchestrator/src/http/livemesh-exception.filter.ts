@@ -7,6 +7,7 @@ import {
   SourceUrlError,
   ValidationFailedError,
 } from '@livemesh/contracts';
+import { quotaAnswer } from './quota-answer.js';
 
 interface ErrorBody {
   statusCode: number;
@@ -50,11 +51,7 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
     if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
     if (e instanceof NotFoundError) return answer(404, e.message, e.code);
     if (e instanceof SourceUrlError) return answer(422, e.message, e.code);
-    if (e instanceof QuotaExceededError) {
-      // Which limit and the figures, so a client can tell "wait for a slot" from "ask for less".
-      const { body } = answer(429, e.message, e.code);
-      return { status: 429, body: { ...body, limit: e.limit, current: e.current, max: e.max } };
-    }
+    if (e instanceof QuotaExceededError) return { status: 429, body: quotaAnswer(e) };
     this.logger.error(`${where} failed: ${(e as Error)?.message ?? String(e)}`, (e as Error)?.stack);
     return answer(500, 'internal error; the orchestrator log has the details', (e as { code?: string })?.code);
   }

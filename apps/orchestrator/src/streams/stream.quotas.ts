@@ -63,29 +63,9 @@ export class QuotaBook {
 
   /** Reserves a slot for `id` or throws QuotaExceededError; the returned function gives it back. */
   admit(id: string, request: Pick<StartStreamRequest, 'source'>): () => void {
-    const held = this.held();
+    const refused = this.refusal(id, request);
+    if (refused) throw refused;
     const pull = request.source !== undefined;
-    // A stream already counted (a second start of a live id, a takeover of a stale start) takes nothing new.
-    if (!held.has(id)) {
-      const { liveStreams, pulls, srtListeners, srtOn } = this.limits;
-      const all = held.size;
-      if (all >= liveStreams) {
-        throw new QuotaExceededError('live-streams', all, liveStreams, `${all} streams are live (MAX_LIVE_STREAMS=${liveStreams}); stop one or raise the limit`);
-      }
-      const pulling = [...held.values()].filter((h) => h.pull).length;
-      if (pull && pulling >= pulls) {
-        throw new QuotaExceededError('pulls', pulling, pulls, `${pulling} streams are pulled from a URL (MAX_PULLS=${pulls}); stop one or raise the limit`);
-      }
-      const listening = all - pulling;
-      if (!pull && srtOn && listening >= srtListeners) {
-        throw new QuotaExceededError(
-          'srt-listeners',
-          listening,
-          srtListeners,
-          `${listening} published streams hold an SRT listener (at most ${srtListeners}: MAX_SRT_LISTENERS or the ports in SRT_PORT_RANGE); stop one or raise the limit`,
-        );
-      }
-    }
     const r = this.reserved.get(id);
     if (r) r.starts++;
     else this.reserved.set(id, { pull, starts: 1 });
@@ -96,6 +76,33 @@ export class QuotaBook {
       const cur = this.reserved.get(id);
       if (cur && --cur.starts === 0) this.reserved.delete(id);
     };
+  }
+
+  /** The quota a start of `id` would go over now, if any; reserves nothing. */
+  refusal(id: string, request: Pick<StartStreamRequest, 'source'>): QuotaExceededError | undefined {
+    const held = this.held();
+    // A stream already counted (a second start of a live id, a takeover of a stale start) takes nothing new.
+    if (held.has(id)) return undefined;
+    const pull = request.source !== undefined;
+    const { liveStreams, pulls, srtListeners, srtOn } = this.limits;
+    const all = held.size;
+    if (all >= liveStreams) {
+      return new QuotaExceededError('live-streams', all, liveStreams, `${all} streams are live (MAX_LIVE_STREAMS=${liveStreams}); stop one or raise the limit`);
+    }
+    const pulling = [...held.values()].filter((h) => h.pull).length;
+    if (pull && pulling >= pulls) {
+      return new QuotaExceededError('pulls', pulling, pulls, `${pulling} streams are pulled from a URL (MAX_PULLS=${pulls}); stop one or raise the limit`);
+    }
+    const listening = all - pulling;
+    if (!pull && srtOn && listening >= srtListeners) {
+      return new QuotaExceededError(
+        'srt-listeners',
+        listening,
+        srtListeners,
+        `${listening} published streams hold an SRT listener (at most ${srtListeners}: MAX_SRT_LISTENERS or the ports in SRT_PORT_RANGE); stop one or raise the limit`,
+      );
+    }
+    return undefined;
   }
 
   /** Throws QuotaExceededError when the planned chain makes more renditions than a stream may have. */

@@ -1,7 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { BusModule } from '../bus/bus.module.js';
 import { CatalogueModule } from '../catalogue/catalogue.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { QuotaFastPath } from './quota.fast-path.js';
 import { StreamCounters } from './stream.counters.js';
 import { StreamErrorsRecorder } from './stream-errors.recorder.js';
 import { StreamQuotas } from './stream.quotas.js';
@@ -18,4 +19,8 @@ import { ThumbnailController } from './thumbnail.controller.js';
   providers: [StreamTable, StreamQuotas, StreamsService, StreamsReconciler, StreamsSweeper, StreamCounters, StreamErrorsRecorder],
   exports: [StreamsService],
 })
-export class StreamsModule {}
+export class StreamsModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(QuotaFastPath).forRoutes({ path: 'api/streams', method: RequestMethod.POST });
+  }
+}
