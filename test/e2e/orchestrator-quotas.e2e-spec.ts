@@ -3,6 +3,7 @@
 // platform events, the purge of a stopped stream's queued segments, and expiry of ended records.
 // Real nats-server and orchestrator; only the container runtime is a fake that starts nothing, so
 // whatever is put on a stream's hop subject stays queued there until the orchestrator purges it.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { BUCKETS, STREAMS, statusKey, subjects, type StreamEvent } from '@livemesh/contracts';
 import { JsonStore, type Bus } from '@livemesh/bus';
@@ -87,17 +88,21 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     let flooding = true;
     const healthMs: number[] = [];
     const healthStatus = new Set<number>();
+    const slowest: [number, number][] = [];
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const t0 = Date.now();
     const probe = (async () => {
       while (flooding) {
         const t = Date.now();
         const res = await fetch(`${base}/health`).catch(() => undefined);
         await res?.text();
         healthMs.push(Date.now() - t);
+        slowest.push([t - t0, Date.now() - t]);
         healthStatus.add(res?.status ?? 0);
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    const t0 = Date.now();
     const hostile = {
       name: 'hostile-q',
       version: '1.0.0',
@@ -114,11 +119,12 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     const floodMs = Date.now() - t0;
     flooding = false;
     await probe;
+    loop.disable();
 
     const sorted = [...healthMs].sort((a, b) => a - b);
     console.log(
       `quotas: 1000 starts in ${floodMs} ms -> ${JSON.stringify(starts.counts)}; 2 MB body ${big.status}; hostile schema ${schema.status}; ` +
-        `/health ${healthMs.length} probes (statuses ${[...healthStatus].join(',')}), median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms`,
+        `/health ${healthMs.length} probes (statuses ${[...healthStatus].join(',')}), median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms; event loop delay max ${Math.round(loop.max / 1e6)} ms; slowest (started at +ms, took ms): ${JSON.stringify(slowest.sort((a, b) => b[1] - a[1]).slice(0, 3))}`,
     );
     // Exactly the limit got in, concurrent or not: the admission cannot overshoot.
     expect(starts.counts).toEqual({ '201': MAX_LIVE, '429 live-streams': 1000 - MAX_LIVE });
