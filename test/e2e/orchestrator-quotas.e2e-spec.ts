@@ -219,3 +219,28 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     expect((await post('/api/streams', { id: 'expire-1' })).status).toBe(201);
   }, 30_000);
 });
+
+describe('SRT listener quota (real NATS)', () => {
+  let orchestrator: InProcessOrchestrator | undefined;
+
+  beforeAll(async () => {
+    // Two ports: the orchestrator counts no more listeners than ingest could open, below MAX_SRT_LISTENERS.
+    orchestrator = await startInProcessOrchestrator('orchestrator-srt-quota-e2e', { SRT_PORT_RANGE: '20000-20001', MAX_SRT_LISTENERS: '5', STREAM_IDLE_TIMEOUT_S: '0' });
+  });
+
+  afterAll(async () => {
+    await orchestrator?.close();
+  });
+
+  it('refuses a published stream once every SRT listener is taken; a pulled one still fits', async () => {
+    const start = (body: unknown) => fetch(`${orchestrator!.base}/api/streams`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(body) });
+    expect((await start({ id: 'srt-1' })).status).toBe(201);
+    expect((await start({ id: 'srt-2' })).status).toBe(201);
+    const third = await start({ id: 'srt-3' });
+    const body = await third.json();
+    console.log(`quotas: a third published stream with two SRT ports answered ${third.status} ${JSON.stringify(body)}`);
+    expect(third.status).toBe(429);
+    expect(body).toMatchObject({ code: 'LM_QUOTA', limit: 'srt-listeners', current: 2, max: 2 });
+    expect((await start({ id: 'srt-pull', source: { url: 'rtmp://127.0.0.1:1/live/x' } })).status).toBe(201);
+  });
+});
