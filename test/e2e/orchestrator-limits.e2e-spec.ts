@@ -1,58 +1,24 @@
 // Issue 13's limits on the orchestrator: failing platform events do not hold the next one, a hostile
 // parameter schema is refused at registration, a large body is refused. Real nats-server and
 // orchestrator; only the container runtime is a fake that records nothing but running instances.
-import type { INestApplication } from '@nestjs/common';
-import { Bus } from '@livemesh/bus';
-import { loadEnv, subjects, type ServiceSpec, type StreamEvent } from '@livemesh/contracts';
-import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livemesh/runtime';
-import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
-import { freePort } from '../support/free-port.js';
-import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import type { Bus } from '@livemesh/bus';
+import { subjects, type StreamEvent } from '@livemesh/contracts';
+import { startInProcessOrchestrator, type InProcessOrchestrator } from '../support/in-process-orchestrator.js';
 import { waitFor } from '../support/wait.js';
 
-const instance = (service: string): ServiceInstance => ({ id: `fake-${service}`, service, state: 'running', startedAt: new Date().toISOString() });
-
-class FakeRuntime implements ContainerRuntime {
-  readonly kind = 'process' as const;
-  async ensure(instr: StartInstruction) {
-    return { instance: instance(instr.service.name), reused: false };
-  }
-  async scale(service: ServiceSpec) {
-    return [instance(service.name)];
-  }
-  async list() {
-    return [];
-  }
-  async release() {}
-  async close() {}
-}
-
 describe('orchestrator limits (real NATS)', () => {
-  let nats: NatsServer;
+  let orchestrator: InProcessOrchestrator | undefined;
   let bus: Bus;
-  let app: INestApplication | undefined;
   let base: string;
-  const events: StreamEvent[] = [];
+  let events: StreamEvent[];
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    const port = await freePort();
-    const env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1' });
-    base = `http://127.0.0.1:${port}`;
-    app = await createOrchestratorApp(env, { runtime: new FakeRuntime(), logger: ['error'] });
-    await app.startAllMicroservices();
-    await app.listen(env.HTTP_PORT, '127.0.0.1');
-    bus = await Bus.connect({ url: nats.url, name: 'orchestrator-limits-e2e' });
-    bus.subscribe(subjects.streamEvents(), { callback: (err, msg) => {
-      if (!err) events.push(msg.json<StreamEvent>());
-    } });
-    await bus.flush();
+    orchestrator = await startInProcessOrchestrator('orchestrator-limits-e2e');
+    ({ bus, base, events } = orchestrator);
   });
 
   afterAll(async () => {
-    await app?.close();
-    await bus?.close();
-    await nats?.stop();
+    await orchestrator?.close();
   });
 
   async function healthMs(): Promise<number> {

@@ -73,6 +73,12 @@ export class SrtListeners {
     const current = this.listeners.get(streamId);
     if (current?.key === key) return;
     if (current) await this.release(streamId);
+    // The orchestrator refuses starts over MAX_SRT_LISTENERS; this holds the line should a record
+    // get here anyway (another orchestrator, a raised limit there): each listener is an ffmpeg.
+    if (this.listeners.size >= this.env.MAX_SRT_LISTENERS) {
+      this.logger.error(`stream ${streamId}: ${this.listeners.size} SRT listeners are open (MAX_SRT_LISTENERS); SRT publishing is off for it`);
+      return;
+    }
     const port = await this.allocate();
     if (port === undefined) {
       this.logger.error(`stream ${streamId}: no free SRT port in ${this.env.SRT_PORT_RANGE}; SRT publishing is off for it`);

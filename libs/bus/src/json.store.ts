@@ -75,6 +75,21 @@ export class JsonStore<T> {
     return out;
   }
 
+  /**
+   * Removes `key` and its history only if it is still at `revision`; false when someone wrote in
+   * between. One small purge marker stays, as with every KV delete.
+   */
+  async purgeAt(key: string, revision: number): Promise<boolean> {
+    try {
+      await (await this.kv()).purge(key, { previousSeq: revision });
+      return true;
+    } catch (e) {
+      const err = toBusError(e, `${this.bucket}: purge ${key} at revision ${revision}`);
+      if (err.reason === 'conflict') return false;
+      throw err;
+    }
+  }
+
   async delete(key: string): Promise<void> {
     await this.run(`delete ${key}`, (kv) => kv.delete(key));
   }

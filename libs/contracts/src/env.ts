@@ -219,6 +219,71 @@ export class Env {
   @Max(300)
   STOP_DRAIN_SECONDS = 10;
 
+  /**
+   * Streams starting or live at once (orchestrator); one more start is answered 429 LM_QUOTA.
+   * Each published stream holds an ingest segmenter (one ffmpeg) and its share of the chain:
+   * 32 is far more than one machine processes in real time, yet keeps a flood of starts from
+   * growing state and processes without bound.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  MAX_LIVE_STREAMS = 32;
+
+  /** Of those, streams whose source is a URL ingest pulls: each is an always-running ffmpeg and an outbound connection. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  MAX_PULLS = 8;
+
+  /**
+   * SRT listeners at once (orchestrator and ingest). With SRT on (SRT_PORT_RANGE set) every
+   * published stream gets one, an idle ffmpeg each, so this caps published streams too; the
+   * orchestrator also counts no more than the range has ports.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65_535)
+  MAX_SRT_LISTENERS = 32;
+
+  /**
+   * Renditions one stream's chain may produce (the size of its ABR ladders); a start or chain
+   * change asking for more is answered 429. Four is what the built-in ladder encodes within a
+   * segment's time on one core.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  MAX_RENDITIONS_PER_STREAM = 4;
+
+  /**
+   * A live stream that has had no segment from its publisher (or pulled source) for this long is
+   * ended and what it left in LM_SEG purged, seconds; 0 never ends one. 120 s outlasts an RTMP
+   * reconnect within RTMP_RESUME_GRACE_SECONDS (30 s) plus ingest's longest segmenter back-off
+   * (30 s) and its source-silence timeout (15 s), so a publisher that comes back is never cut
+   * off, while a stream left behind (say across a restart) is gone within about two minutes.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
+  STREAM_IDLE_TIMEOUT_S = 120;
+
+  /**
+   * How long the record of an ended or failed stream is kept (with its chain, key and status
+   * entries), seconds: long enough to read why a stream failed the next day; then it is deleted
+   * so the buckets stay bounded.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(30 * 86_400)
+  STREAM_RECORD_TTL_S = 86_400;
+
   /** How long delivery keeps an ended (or silent) stream's playlists and segments in memory, seconds. */
   @Transform(toInt)
   @IsInt()

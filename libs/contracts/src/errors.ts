@@ -115,3 +115,24 @@ export class BusError extends LivemeshError {
 export class SourceUrlError extends LivemeshError {
   override readonly code: string = 'LM_SOURCE_URL';
 }
+
+/** Which quota a refused request ran into (the env variable that sets it is in the message). */
+export type QuotaName = 'live-streams' | 'pulls' | 'srt-listeners' | 'renditions';
+
+/**
+ * A start or chain change would go over one of the orchestrator's quotas (MAX_LIVE_STREAMS,
+ * MAX_PULLS, MAX_SRT_LISTENERS, MAX_RENDITIONS_PER_STREAM). Nothing was written or started.
+ */
+export class QuotaExceededError extends LivemeshError {
+  override readonly code: string = 'LM_QUOTA';
+  constructor(
+    /** Which limit. */
+    readonly limit: QuotaName,
+    /** What is in use now (for renditions: what the chain asks for). */
+    readonly current: number,
+    readonly max: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

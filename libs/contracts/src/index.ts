@@ -27,6 +27,8 @@ export {
   MediaProcessError,
   MediaTimeoutError,
   NotFoundError,
+  QuotaExceededError,
+  type QuotaName,
   RuntimeError,
   SourceUrlError,
   StageTimeoutError,

@@ -3,9 +3,11 @@ import {
   ChainPlanError,
   InvalidNameError,
   NotFoundError,
+  QuotaExceededError,
   SourceUrlError,
   ValidationFailedError,
 } from '@livemesh/contracts';
+import { quotaAnswer } from './quota-answer.js';
 
 interface ErrorBody {
   statusCode: number;
@@ -19,6 +21,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 
@@ -48,6 +51,7 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
     if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
     if (e instanceof NotFoundError) return answer(404, e.message, e.code);
     if (e instanceof SourceUrlError) return answer(422, e.message, e.code);
+    if (e instanceof QuotaExceededError) return { status: 429, body: quotaAnswer(e) };
     this.logger.error(`${where} failed: ${(e as Error)?.message ?? String(e)}`, (e as Error)?.stack);
     return answer(500, 'internal error; the orchestrator log has the details', (e as { code?: string })?.code);
   }

@@ -1,14 +1,14 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { publishStreamEvent, Bus } from '@livemesh/bus';
-import { NotFoundError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects } from '@livemesh/contracts';
+import { NotFoundError, QuotaExceededError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects } from '@livemesh/contracts';
 import { StreamsService } from '../streams/streams.service.js';
 import { EventGaveUp, withBoundedRetries } from './event-failure.js';
 import { JetStreamContext, orderKey } from './jetstream-event.server.js';
 
 /**
  * A platform's stream events. One that cannot succeed (invalid, unplannable, a refused source
- * URL, a conflict, a runtime that cannot start a service) is answered at once with a `failed`
+ * URL, a quota, a conflict, a runtime that cannot start a service) is answered at once with a `failed`
  * stream event saying why; a passing failure (the bus) is retried for a few seconds, then
  * answered the same way. Either way the event is acknowledged: nothing waits behind it.
  */
@@ -69,6 +69,8 @@ export class PlatformEventsController {
     const data: Record<string, unknown> = { event, final: gaveUp.final, attempts: gaveUp.attempts };
     if (reason?.code) data.code = reason.code;
     if (reason?.problems) data.problems = reason.problems;
+    // Over a quota: which limit and the figures, as the HTTP 429 body has them.
+    if (reason instanceof QuotaExceededError) Object.assign(data, { limit: reason.limit, current: reason.current, max: reason.max });
     await publishStreamEvent(this.bus, { streamId: id, kind: 'failed', message, data });
   }
 

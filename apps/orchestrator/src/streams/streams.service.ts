@@ -25,6 +25,9 @@ import { CatalogueService } from '../catalogue/catalogue.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { buildChainSpec, planChain, type CatalogueSnapshot, type ChainPlan, type PlanRequest } from '../planner/chain.planner.js';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
+import { purgeStreamSegments } from './stream.purge.js';
+import { StreamQuotas } from './stream.quotas.js';
+import { StreamTable } from './stream.table.js';
 import { toStreamView, type DataPlaneStatus } from './stream.view.js';
 
 export type StartOrigin = 'http' | 'platform';
@@ -33,6 +36,9 @@ export type StartOrigin = 'http' | 'platform';
 const STALE_START_MS = 120_000;
 const DRAIN_POLL_MS = 200;
 
+
+/** Why a stream ends: a stop (API, platform event) or its publisher gone for STREAM_IDLE_TIMEOUT_S. */
+export type Ending = { reason: 'stopped' } | { reason: 'idle'; idleSeconds: number; lastActivityAt: string };
 
 /**
  * Stream lifecycle. Every decision is written to KV before it is announced, so a restarted
@@ -53,6 +59,8 @@ export class StreamsService {
     @Inject(CatalogueService) private readonly catalogue: CatalogueService,
     @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
     @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(StreamTable) private readonly table: StreamTable,
+    @Inject(StreamQuotas) private readonly quotas: StreamQuotas,
   ) {
     this.records = bus.store(BUCKETS.streams);
     this.chains = bus.store(BUCKETS.chains);
@@ -60,14 +68,29 @@ export class StreamsService {
     this.status = bus.store(BUCKETS.status);
   }
 
-  /** Starts a stream, or returns the running one (`created: false`) when the id is already live. */
+  /**
+   * Starts a stream, or returns the running one (`created: false`) when the id is already live.
+   * Over a quota it throws QuotaExceededError (429) before anything is written or announced.
+   */
   async start(request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
     const id = assertToken('stream id', request.id);
     // Refused URLs (SourceUrlError -> 422) are caught before anything is written or announced.
     if (request.source) checkSourceUrl(request.source.url);
     for (const target of request.outputs?.rtmp ?? []) checkPushUrl(target);
+    // First, before any bucket read: a flood of starts over the limit costs nothing but the answer.
+    const release = this.quotas.admit(id, request);
+    try {
+      return await this.startAdmitted(id, request, origin);
+    } finally {
+      // The record (if any) is in the table by now, so the slot stays counted.
+      release();
+    }
+  }
+
+  private async startAdmitted(id: string, request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
     const snapshot = await this.catalogue.snapshot();
     const plan = this.plan(request, snapshot, origin);
+    this.quotas.checkRenditions(plan.stages);
 
     const existing = await this.records.get(id);
     if (existing && !this.mayStartOver(existing.value)) {
@@ -95,6 +118,7 @@ export class StreamsService {
       if (winner) return { view: await this.viewOf(winner.value), created: false };
       throw new ConflictException(`stream ${id} changed while starting; retry`);
     }
+    this.table.apply(id, record, revision);
     this.logger.log(`streamId=${id} starting from ${origin}, chain ${plan.source}: ${plan.stages.map((s) => s.service).join(' -> ')}`);
     await this.event(id, 'starting', `chain ${plan.source}`);
 
@@ -133,23 +157,57 @@ export class StreamsService {
 
   /**
    * Stops a stream: the key goes first (ingest refuses new publishes), then in-flight segments
-   * get a bounded time to leave the chain before 'ended' lets delivery close the playlist.
-   * Calling it again on a stream stuck in 'stopping' finishes the job.
+   * get a bounded time to leave the chain, what is still queued is purged, and 'ended' lets
+   * delivery close the playlist. Calling it again on a stream stuck in 'stopping' finishes the job.
    */
-  async stop(id: string): Promise<StreamView> {
-    let entry = await this.require(id);
+  async stop(id: string, ending: Ending = { reason: 'stopped' }): Promise<StreamView> {
+    return this.finish(await this.require(id), ending);
+  }
+
+  /**
+   * Ends a live stream whose publisher is gone, if its record is still at `revision` (anything
+   * that changed it meanwhile, such as a stop or a restart of the id, wins). Its queued segments
+   * are stale by now, so they are purged at once instead of drained. False when it did not end it.
+   */
+  async endIdle(id: string, revision: number, lastActivity: number): Promise<boolean> {
+    const entry = await this.records.get(id);
+    if (!entry || entry.revision !== revision || entry.value.state !== 'live') return false;
+    const idleSeconds = Math.round((Date.now() - lastActivity) / 1000);
+    this.logger.log(`streamId=${id} no segment from a publisher for ${idleSeconds}s (STREAM_IDLE_TIMEOUT_S=${this.env.STREAM_IDLE_TIMEOUT_S}); ending it`);
+    const ended = await this.finish(entry, { reason: 'idle', idleSeconds, lastActivityAt: new Date(lastActivity).toISOString() }, true);
+    return ended.state === 'ended';
+  }
+
+  /** Stopping -> drain (a stop only) -> purge -> 'ended'. `giveWay`: a lost compare-and-set ends nothing. */
+  private async finish(start: JsonEntry<StreamRecord>, ending: Ending, giveWay = false): Promise<StreamView> {
+    const id = start.key;
+    let entry = start;
     if (entry.value.state === 'ended') return this.viewOf(entry.value);
     if (entry.value.state !== 'stopping') {
-      const saved = await this.records.update(id, { ...entry.value, state: 'stopping', updatedAt: new Date().toISOString() }, entry.revision);
-      if (saved === undefined) return this.stop(id);
-      entry = { ...entry, value: { ...entry.value, state: 'stopping' }, revision: saved };
+      const value: StreamRecord = { ...entry.value, state: 'stopping', updatedAt: new Date().toISOString() };
+      const saved = await this.records.update(id, value, entry.revision);
+      if (saved === undefined) {
+        // An idle end gives way to whatever changed the record; a stop tries again on the new one.
+        if (giveWay) return this.viewOf(entry.value);
+        return this.stop(id, ending);
+      }
+      this.table.apply(id, value, saved);
+      entry = { ...entry, value, revision: saved };
       this.logger.log(`streamId=${id} stopping`);
-      await this.event(id, 'stopping', 'stream is stopping');
+      await this.event(id, 'stopping', ending.reason === 'idle' ? `stream is stopping: no publisher for ${ending.idleSeconds}s` : 'stream is stopping');
     }
     await this.keys.delete(entry.value.key);
     const chain = (await this.chains.get(id))?.value;
-    if (chain) await this.drain(id, chain);
-    await this.event(id, 'ended', 'stream ended');
+    if (chain && ending.reason === 'stopped') await this.drain(id, chain);
+    // What did not drain (or, idle, all of it) would otherwise sit ahead of other streams' fresh
+    // segments in each service's first-in-first-out queue.
+    const purged = await purgeStreamSegments(this.bus, id).catch((e: Error) => {
+      this.logger.warn(`streamId=${id} queued segments not purged: ${e.message}`);
+      return 0;
+    });
+    if (purged > 0) this.logger.log(`streamId=${id} purged ${purged} queued segment(s) from LM_SEG`);
+    const message = ending.reason === 'idle' ? `stream ended: idle, no segment from a publisher for ${ending.idleSeconds}s` : 'stream ended';
+    await this.event(id, 'ended', message, { ...ending, purgedSegments: purged });
     await this.chains.delete(id);
     entry = await this.save(entry, { state: 'ended' });
     this.logger.log(`streamId=${id} ended`);
@@ -163,6 +221,7 @@ export class StreamsService {
     if (entry.value.state !== 'live') throw new ConflictException(`stream ${id} is ${entry.value.state}; only a live stream's chain can change`);
     const snapshot = await this.catalogue.snapshot();
     const plan = this.plan({ id, stages: request.stages, fuse: request.fuse }, snapshot, 'change');
+    this.quotas.checkRenditions(plan.stages);
     await this.ensureServices(id, plan, snapshot);
 
     const current = await this.chains.get(id);
@@ -283,7 +342,10 @@ export class StreamsService {
       }
       const value = { ...current.value, ...change, updatedAt: new Date().toISOString() };
       const revision = await this.records.update(entry.key, value, current.revision);
-      if (revision !== undefined) return { key: entry.key, value, revision };
+      if (revision !== undefined) {
+        this.table.apply(entry.key, value, revision);
+        return { key: entry.key, value, revision };
+      }
       const fresh = await this.records.get(entry.key);
       if (!fresh) throw new NotFoundError(`stream "${entry.key}" vanished while being updated`);
       current = fresh;
