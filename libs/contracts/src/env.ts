@@ -198,6 +198,15 @@ export class Env {
   @Matches(/^([A-Za-z0-9_-]{1,64})?$/)
   LIVEMESH_WORKER_ID = '';
 
+  /**
+   * The pid of the process that started this worker (the process runtime sets its own); 0 = none.
+   * A worker whose parent is gone drains and exits, so a killed orchestrator leaves no orphans.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  LIVEMESH_PARENT_PID = 0;
+
   /** The start instruction's parameters for this worker, a JSON object (the container runtime sets it). */
   @IsJSON({ message: 'LIVEMESH_START_PARAMS must be JSON' })
   @Matches(/^\s*\{[\s\S]*\}\s*$/, { message: 'LIVEMESH_START_PARAMS must be a JSON object' })
