@@ -61,6 +61,28 @@ function seqsOn(bus: Bus, subject: string): { seqs: Set<number>; stop(): void } 
   return { seqs, stop: () => sub.unsubscribe() };
 }
 
+interface UpMesh {
+  nats: NatsServer;
+  up: AppProcess;
+  env: Record<string, string>;
+  dataDir: string;
+}
+
+/** `livemesh up` over a nats-server of the test's own (it would otherwise start one on the fixed port 4222). */
+async function startUp(): Promise<UpMesh> {
+  const nats = await startNatsServer();
+  const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-up-'));
+  const env = await meshEnv(nats.url, dataDir, { HLS_WINDOW: '30' });
+  const up = spawnApp('cli', env, ['up']);
+  await up.waitForLine(/livemesh is running/, 90_000);
+  return { nats, up, env, dataDir };
+}
+
+/** The pid `livemesh up` logged for a component when it was first ready. */
+async function componentPid(up: AppProcess, name: string): Promise<number> {
+  return Number((await up.waitForLine(new RegExp(`\\[${name}\\] ready \\(pid (\\d+)\\)`), 1000))[1]);
+}
+
 describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under livemesh up', () => {
   let dir: string;
   let clip: string;
@@ -175,12 +197,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
     let dataDir: string;
 
     beforeAll(async () => {
-      nats = await startNatsServer();
-      dataDir = await mkdtemp(join(tmpdir(), 'livemesh-up-'));
-      // A server of the test's own: `up` would otherwise start one on the fixed port 4222.
-      env = await meshEnv(nats.url, dataDir, { HLS_WINDOW: '30' });
-      up = spawnApp('cli', env, ['up']);
-      await up.waitForLine(/livemesh is running/, 90_000);
+      ({ nats, up, env, dataDir } = await startUp());
     });
 
     afterAll(async () => {
@@ -201,7 +218,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
       const first = parseM3u8(await waitForSegments(playlistUrl, 2, 30_000), playlistUrl);
       const lastBefore = first.segments.at(-1)!.sequence;
 
-      const pid = Number((await up.waitForLine(/\[delivery\] ready \(pid (\d+)\)/, 1000))[1]);
+      const pid = await componentPid(up, 'delivery');
       const killedAt = Date.now();
       process.kill(pid, 'SIGKILL');
       const died = await up.waitForLine(/\[delivery\] exited unexpectedly \(code (\S+), signal (\S+)\) after [\d.]+ s up; restart 1 in (\d+) ms/, 10_000);
@@ -241,6 +258,41 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
       expect(Number(termDied[3])).toBe(1000);
       const { code } = await encoder;
       expect(code).toBe(0);
+    }, 90_000);
+  });
+  describe('livemesh up SIGKILLed', () => {
+    let mesh: UpMesh;
+    const pids: number[] = [];
+
+    beforeAll(async () => {
+      mesh = await startUp();
+    });
+
+    afterAll(async () => {
+      // Should the feature be broken, the components and workers are orphans nothing else stops.
+      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await mesh?.nats.stop();
+      if (mesh) await rm(mesh.dataDir, { recursive: true, force: true });
+    });
+
+    it('leaves no component and no worker running: each notices its supervisor is gone and stops', async () => {
+      const res = await fetch(`http://127.0.0.1:${mesh.env.HTTP_PORT}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sup-orphans' }) });
+      expect(res.status).toBe(201);
+      const workers = await waitFor('the stream\'s workers', 20_000, () => {
+        const found = [...workerPids(mesh.nats.url).values()].flat();
+        return found.length > 0 ? found : undefined;
+      });
+      const components: Record<string, number> = {};
+      for (const name of ['orchestrator', 'delivery', 'ingest']) components[name] = await componentPid(mesh.up, name);
+      pids.push(...Object.values(components), ...workers);
+
+      const killedAt = Date.now();
+      process.kill(mesh.up.pid!, 'SIGKILL');
+      await mesh.up.exited;
+      const goneMs = await waitFor('every component and worker to exit', 30_000, () => (pids.every((p) => !alive(p)) ? Date.now() - killedAt : undefined), {
+        detail: () => `still running: ${Object.entries(components).filter(([, p]) => alive(p)).map(([n, p]) => `${n} ${p}`).concat(workers.filter(alive).map((p) => `worker ${p}`)).join(', ')}`,
+      });
+      process.stdout.write(`[supervision] livemesh up SIGKILL: ${Object.keys(components).length} components and ${workers.length} worker(s) gone after ${goneMs} ms\n`);
     }, 90_000);
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
-import { testSourceArgs } from '@livemesh/media';
+import { ignoreBrokenLogPipes, testSourceArgs } from '@livemesh/media';
 import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime';
 import { ApiClient } from './api.client.js';
 
@@ -39,8 +39,10 @@ export function registerUpCommand(program: Command, env: Env): void {
         log('livemesh: stopped');
         process.exit(0);
       };
-      process.on('SIGINT', () => void shutdown('SIGINT'));
-      process.on('SIGTERM', () => void shutdown('SIGTERM'));
+      // SIGHUP: the terminal closed. Its children are in process groups of their own and would
+      // not hear of it, so they are stopped like on Ctrl-C; log lines with no terminal left are dropped.
+      ignoreBrokenLogPipes();
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig));
 
       try {
         const childEnv: Record<string, string> = {};

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { loadEnv } from '@livemesh/contracts';
-import { exitOnSecondSignal } from '@livemesh/media';
+import { exitOnSecondSignal, stopWithParent } from '@livemesh/media';
 import { createIngestApp } from './ingest.app.js';
 
 const env = loadEnv();
@@ -9,5 +9,7 @@ const app = await createIngestApp(env);
 // A second signal exits at once.
 app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 exitOnSecondSignal();
+// Under `livemesh up`: a supervisor that died without stopping us is treated as a SIGTERM.
+stopWithParent(env.LIVEMESH_PARENT_PID, (line) => new Logger('Ingest').warn(line));
 await app.listen(env.INGEST_HTTP_PORT, env.LIVEMESH_BIND);
 new Logger('Ingest').log(`HTTP (health, metrics) on http://${env.LIVEMESH_BIND}:${env.INGEST_HTTP_PORT}`);

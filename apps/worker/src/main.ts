@@ -1,9 +1,9 @@
 // A worker hosts one stage: `LIVEMESH_SERVICE=<name> node apps/worker/dist/main.js`.
 import { Logger, type LogLevel } from '@nestjs/common';
 import { ConfigError, loadEnv } from '@livemesh/contracts';
+import { ignoreBrokenLogPipes, watchParent } from '@livemesh/media';
 import { findBuiltIn } from '@livemesh/services';
 import { runStage } from '@livemesh/stage-sdk';
-import { ignoreBrokenLogPipes, watchParent } from './parent.watch.js';
 import { loadStage } from './stage.loader.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];

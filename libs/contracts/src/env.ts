@@ -199,8 +199,9 @@ export class Env {
   LIVEMESH_WORKER_ID = '';
 
   /**
-   * The pid of the process that started this worker (the process runtime sets its own); 0 = none.
-   * A worker whose parent is gone drains and exits, so a killed orchestrator leaves no orphans.
+   * The pid of the supervisor that started this process (the process runtime sets its own for
+   * workers, `livemesh up` its own for the apps); 0 = none. A process whose parent is gone drains
+   * and exits as on SIGTERM, so a killed supervisor leaves no orphans.
    */
   @Transform(toInt)
   @IsInt()

@@ -62,4 +62,4 @@ export {
   type TransformOptions,
   type WarmEngineOptions,
 } from './warm.engine.js';
-export { exitOnSecondSignal } from './process.signals.js';
+export { exitOnSecondSignal, ignoreBrokenLogPipes, stopWithParent, watchParent } from './supervised.child.js';

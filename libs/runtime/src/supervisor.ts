@@ -77,7 +77,8 @@ export class Supervisor {
     };
     const proc = new SupervisedProcess(spec.command, spec.args, {
       // The supervisor prefixes every line with the child's name; colour codes would nest inside.
-      env: { ...process.env, NO_COLOR: '1', ...spec.env },
+      // LIVEMESH_PARENT_PID: our apps shut down by themselves should this process die unstopped.
+      env: { ...process.env, NO_COLOR: '1', ...spec.env, LIVEMESH_PARENT_PID: String(process.pid) },
       processGroup: true,
       onStdoutLine: relay,
       onStderrLine: relay,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const BUILT = new URL('../dist/process.signals.js', import.meta.url);
+const BUILT = new URL('../dist/supervised.child.js', import.meta.url);
 
 /**
  * A real process shaped like a Nest app: its shutdown hook drains for `drainMs`, ignores signals
