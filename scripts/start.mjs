@@ -26,8 +26,9 @@ const child = spawn(process.execPath, [CLI, 'up', '--demo', ...process.argv.slic
 // Ctrl-C in a terminal reaches the whole foreground process group, and npm forwards it as well, so
 // the same key press can arrive here more than once within a few milliseconds. Pass each signal on
 // once per burst, so that `livemesh up` can tell "shut down" from a deliberate second "force it".
+// SIGHUP (the terminal closed) is passed on too: `livemesh up` then stops the mesh as on Ctrl-C.
 let lastSignal = { name: '', at: 0 };
-for (const sig of ['SIGINT', 'SIGTERM']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     const now = Date.now();
     if (lastSignal.name === sig && now - lastSignal.at < 300) return;

@@ -43,12 +43,11 @@ async function waitHealthy(url: string, app: AppProcess, timeoutMs = 60_000): Pr
   });
 }
 
-export async function startMesh(extraEnv: Record<string, string> = {}): Promise<Mesh> {
-  const nats = await startNatsServer();
-  const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
+/** The environment of a mesh on free ports around `natsUrl` (also what a test gives `livemesh up`). */
+export async function meshEnv(natsUrl: string, dataDir: string, extraEnv: Record<string, string> = {}): Promise<Record<string, string>> {
   const [http, rtmp, ingestHttp, delivery] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const env: Record<string, string> = {
-    NATS_URL: nats.url,
+  return {
+    NATS_URL: natsUrl,
     HTTP_PORT: String(http),
     RTMP_PORT: String(rtmp),
     INGEST_HTTP_PORT: String(ingestHttp),
@@ -58,6 +57,13 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
     IDLE_GRACE_SECONDS: '5',
     ...extraEnv,
   };
+}
+
+export async function startMesh(extraEnv: Record<string, string> = {}): Promise<Mesh> {
+  const nats = await startNatsServer();
+  const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
+  const env = await meshEnv(nats.url, dataDir, extraEnv);
+  const [http, ingestHttp, delivery] = [env.HTTP_PORT, env.INGEST_HTTP_PORT, env.DELIVERY_PORT];
   const orchestrator = spawnApp('orchestrator', env);
   const deliveryApp = spawnApp('delivery', env);
   const ingest = spawnApp('ingest', env);
@@ -91,7 +97,7 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
   return {
     nats,
     apiUrl,
-    rtmpPort: rtmp,
+    rtmpPort: Number(env.RTMP_PORT),
     env,
     apps,
     api,

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
-import { testSourceArgs } from '@livemesh/media';
+import { ignoreBrokenLogPipes, testSourceArgs } from '@livemesh/media';
 import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime';
 import { ApiClient } from './api.client.js';
 
@@ -10,7 +10,9 @@ import { ApiClient } from './api.client.js';
  * `livemesh up`: the whole mesh on one machine. Starts nats-server (unless NATS_URL names one),
  * the orchestrator (which starts workers through the process runtime), ingest and delivery as
  * supervised child processes; with --demo it starts stream `demo` and publishes a live test
- * picture to it over RTMP, as an encoder would. Ctrl-C stops every child, in reverse order.
+ * picture to it over RTMP, as an encoder would. A child that dies is restarted with back-off, as
+ * a process supervisor would (Docker, Swarm and Kubernetes do it with their restart policy).
+ * Ctrl-C stops every child, in reverse order; a second Ctrl-C kills them at once.
  */
 export function registerUpCommand(program: Command, env: Env): void {
   program
@@ -25,15 +27,22 @@ export function registerUpCommand(program: Command, env: Env): void {
 
       let stopping = false;
       const shutdown = async (signal: string) => {
-        if (stopping) return;
+        if (stopping) {
+          // A second signal while the children drain: the user does not want to wait.
+          log(`livemesh: ${signal} again: killing every process now`);
+          await sup.killAll();
+          process.exit(130);
+        }
         stopping = true;
-        log(`livemesh: ${signal}: stopping every process`);
+        log(`livemesh: ${signal}: stopping every process (send it again to kill them at once)`);
         await sup.stopAll();
         log('livemesh: stopped');
         process.exit(0);
       };
-      process.on('SIGINT', () => void shutdown('SIGINT'));
-      process.on('SIGTERM', () => void shutdown('SIGTERM'));
+      // SIGHUP: the terminal closed. Its children are in process groups of their own and would
+      // not hear of it, so they are stopped like on Ctrl-C; log lines with no terminal left are dropped.
+      ignoreBrokenLogPipes();
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig));
 
       try {
         const childEnv: Record<string, string> = {};
@@ -55,7 +64,8 @@ export function registerUpCommand(program: Command, env: Env): void {
         }
         const node = process.execPath;
         const http = (port: number) => `http://127.0.0.1:${port}/health`;
-        await sup.start({ name: 'orchestrator', command: node, args: [appEntry('orchestrator')], env: childEnv, ready: () => waitForHttp(http(env.HTTP_PORT), 60_000) });
+        // Its process runtime gives each worker 15 s to drain; stopping it must not cut that short.
+        await sup.start({ name: 'orchestrator', command: node, args: [appEntry('orchestrator')], env: childEnv, ready: () => waitForHttp(http(env.HTTP_PORT), 60_000), stopGraceMs: 20_000 });
         await sup.start({ name: 'delivery', command: node, args: [appEntry('delivery')], env: childEnv, ready: () => waitForHttp(http(env.DELIVERY_PORT), 60_000) });
         await sup.start({ name: 'ingest', command: node, args: [appEntry('ingest')], env: childEnv, ready: () => waitForHttp(http(env.INGEST_HTTP_PORT), 60_000) });
 

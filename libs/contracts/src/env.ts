@@ -295,6 +295,16 @@ export class Env {
   @Matches(/^([A-Za-z0-9_-]{1,64})?$/)
   LIVEMESH_WORKER_ID = '';
 
+  /**
+   * The pid of the supervisor that started this process (the process runtime sets its own for
+   * workers, `livemesh up` its own for the apps); 0 = none. A process whose parent is gone drains
+   * and exits as on SIGTERM, so a killed supervisor leaves no orphans.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  LIVEMESH_PARENT_PID = 0;
+
   /** The start instruction's parameters for this worker, a JSON object (the container runtime sets it). */
   @IsJSON({ message: 'LIVEMESH_START_PARAMS must be JSON' })
   @Matches(/^\s*\{[\s\S]*\}\s*$/, { message: 'LIVEMESH_START_PARAMS must be a JSON object' })

@@ -62,3 +62,4 @@ export {
   type TransformOptions,
   type WarmEngineOptions,
 } from './warm.engine.js';
+export { exitOnSecondSignal, ignoreBrokenLogPipes, stopWithParent, watchParent } from './supervised.child.js';

@@ -2,7 +2,7 @@
 export type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js';
 export { containerLimits, containerWorkerEnv, createRuntime } from './runtime.factory.js';
-export { Supervisor, type ChildSpec } from './supervisor.js';
+export { DEFAULT_RESTART_POLICY, Supervisor, restartDelay, type ChildSpec, type RestartPolicy } from './supervisor.js';
 export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
 export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
 export { LABELS, pinnedImage, type ContainerLimits } from './docker.labels.js';

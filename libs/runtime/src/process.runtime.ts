@@ -26,6 +26,9 @@ interface Replica {
  * The embedded default: each service replica is a local worker process (`node apps/worker`).
  * Replicas of a service share its durable consumer, so scaling is starting more of them. A
  * replica that dies is replaced; its unacked segment is redelivered to another one by JetStream.
+ * Replicas live and die with this process: close() drains them, and should this process die
+ * without closing, each notices its parent is gone and drains by itself (see docs/design.md,
+ * "Supervision"). So the next orchestrator starts fresh replicas and never adopts or duplicates.
  */
 export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -98,6 +101,9 @@ export class ProcessRuntime implements ContainerRuntime {
       NO_COLOR: '1',
       LIVEMESH_SERVICE: spec.name,
       LIVEMESH_WORKER_ID: id,
+      // The worker drains and exits once this process is gone: a SIGKILLed orchestrator leaves no
+      // orphans for the next one to duplicate (its own group keeps it out of our group's signals).
+      LIVEMESH_PARENT_PID: String(process.pid),
       LIVEMESH_START_PARAMS: JSON.stringify(startParams),
       LIVEMESH_SERVICE_CONFIG: JSON.stringify(spec.config ?? {}),
     } as Record<string, string>;

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { BUCKETS, type ChainSpec, type StreamRecord } from '@livemesh/contracts';
+import { BUCKETS, executingHops, type ChainSpec, type StreamRecord } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
@@ -45,7 +45,9 @@ export class StreamsReconciler implements OnApplicationBootstrap {
         this.logger.warn(`streamId=${id} is live but has no chain spec; nothing to re-ensure`);
         continue;
       }
-      for (const hop of chain.hops) services.set(hop.service, [...(services.get(hop.service) ?? []), id]);
+      // A hop inside a fused group runs on its head's workers and got no start instruction at
+      // start either: ensuring it here would add a worker the stream never had before the restart.
+      for (const hop of executingHops(chain)) services.set(hop.service, [...(services.get(hop.service) ?? []), id]);
     }
     for (const [name, ids] of services) {
       try {
