@@ -54,7 +54,7 @@ const alive = (pid: number) => {
 /** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
 function seqsOn(bus: Bus, subject: string): { seqs: Set<number>; stop(): void } {
   const seqs = new Set<number>();
-  const sub = bus.nc.subscribe(subject);
+  const sub = bus.subscribe(subject);
   void (async () => {
     for await (const m of sub) seqs.add(Number(m.headers?.get(SEGMENT_HEADERS.seq)));
   })();
@@ -126,7 +126,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
       // A segment given up on purpose, with a `segments-dropped` event (the stream's latency
       // budget), is a marked gap, not a loss; any other seq ingest cut must reach lm.out.
       const dropped = new Set<number>();
-      const events = bus.nc.subscribe(subjects.streamEvent('sup-orch', 'segments-dropped'));
+      const events = bus.subscribe(subjects.streamEvent('sup-orch', 'segments-dropped'));
       void (async () => {
         for await (const m of events) {
           const d = m.json<StreamEvent>().data as SegmentsDroppedData | undefined;
