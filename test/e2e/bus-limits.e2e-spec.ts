@@ -57,8 +57,9 @@ describe('bus: limits and operations', () => {
     expect(seg).toMatchObject({ max_msgs_per_subject: PER_STREAM, discard: 'new', discard_new_per_subject: true, max_age: 120 * 1e9 });
     const expected = [
       ...Object.values(STREAMS),
-      ...Object.values(BUCKETS).filter((b) => b !== BUCKETS.blobs).map((b) => `KV_${b}`),
+      ...Object.values(BUCKETS).filter((b) => b !== BUCKETS.blobs && b !== BUCKETS.outputBlobs).map((b) => `KV_${b}`),
       `OBJ_${BUCKETS.blobs}`,
+      `OBJ_${BUCKETS.outputBlobs}`,
     ];
     for (const name of expected) {
       const config = configs.get(name);
@@ -66,6 +67,9 @@ describe('bus: limits and operations', () => {
       expect({ name, maxBytes: Number(config!.max_bytes) > 0 }).toEqual({ name, maxBytes: true });
     }
     expect(Number(configs.get(`OBJ_${BUCKETS.blobs}`)!.max_age)).toBeGreaterThan(0);
+    // Output blobs go with their LM_OUT message (60 s retention here), not after the blob TTL.
+    expect(Number(configs.get(`OBJ_${BUCKETS.outputBlobs}`)!.max_age)).toBe(66 * 1e9);
+    expect(configs.get(STREAMS.segmentFaults)).toMatchObject({ subjects: [subjects.maxDeliveriesAdvisory(STREAMS.segments)], max_age: 120 * 1e9, max_msgs: 100_000 });
   });
 
   it('purges one stream from LM_SEG and reads and deletes stored messages by sequence', async () => {

@@ -4,6 +4,7 @@ import type { ContainerRuntime } from '@livemesh/runtime';
 import { BusModule } from './bus/bus.module.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { EnvModule } from './config/env.module.js';
+import { FaultsModule } from './faults/segment-faults.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HlsModule } from './hls/hls.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -26,6 +27,7 @@ export class OrchestratorModule {
         MetricsModule,
         HealthModule,
         HlsModule,
+        FaultsModule,
       ],
     };
   }

@@ -17,6 +17,7 @@ import {
   BUCKETS,
   BusError,
   SEGMENT_HEADERS,
+  blobNames,
   subjects,
   type BucketName,
   type BucketValue,
@@ -55,7 +56,8 @@ export interface BusClients {
   js: JetStreamClient;
   jsm: JetStreamManager;
   kv(bucket: BucketName | typeof BUCKETS.carry): Promise<KV>;
-  blobs(): Promise<ObjectStore>;
+  /** The object store that holds blob `name` (blobNames.storeOf). */
+  blobs(name: string): Promise<ObjectStore>;
 }
 
 const CLIENTS = new WeakMap<Bus, BusClients>();
@@ -254,24 +256,24 @@ export class Bus {
   // --- blobs (object store) ---------------------------------------------------------------
 
   async putBlob(name: string, data: Uint8Array): Promise<void> {
-    await wrapped(`put blob ${name}`, async () => (await this.c.blobs()).putBlob({ name }, data));
+    await wrapped(`put blob ${name}`, async () => (await this.c.blobs(name)).putBlob({ name }, data));
   }
 
   /** The blob's bytes; undefined when there is none (deleted, or aged out). */
   async getBlob(name: string): Promise<Uint8Array | undefined> {
-    return (await wrapped(`get blob ${name}`, async () => (await this.c.blobs()).getBlob(name))) ?? undefined;
+    return (await wrapped(`get blob ${name}`, async () => (await this.c.blobs(name)).getBlob(name))) ?? undefined;
   }
 
   /** The blob's size without reading it; undefined when there is none. */
   async blobSize(name: string): Promise<number | undefined> {
-    const info = await wrapped(`info of blob ${name}`, async () => (await this.c.blobs()).info(name));
+    const info = await wrapped(`info of blob ${name}`, async () => (await this.c.blobs(name)).info(name));
     return info && !info.deleted ? info.size : undefined;
   }
 
   /** Deletes a blob; false when there was none. */
   async deleteBlob(name: string): Promise<boolean> {
     try {
-      const store = await this.c.blobs();
+      const store = await this.c.blobs(name);
       // The store answers a delete of a missing blob as if it worked: ask first.
       const info = await store.info(name);
       if (!info || info.deleted) return false;
@@ -322,28 +324,28 @@ export class Bus {
 
 function makeClients(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager): BusClients {
   const kvs = new Map<string, Promise<KV>>();
-  let blobStore: Promise<ObjectStore> | undefined;
+  const blobStores = new Map<string, Promise<ObjectStore>>();
   return {
     nc,
     js,
     jsm,
-    kv(bucket) {
-      let kv = kvs.get(bucket);
-      if (!kv) {
-        kv = new Kvm(js).open(bucket);
-        kvs.set(bucket, kv);
-        kv.catch(() => kvs.delete(bucket));
-      }
-      return kv;
-    },
-    blobs() {
-      if (!blobStore) {
-        blobStore = new Objm(js).open(BUCKETS.blobs);
-        blobStore.catch(() => (blobStore = undefined));
-      }
-      return blobStore;
+    kv: (bucket) => opened(kvs, bucket, () => new Kvm(js).open(bucket)),
+    blobs: (name) => {
+      const bucket = blobNames.storeOf(name);
+      return opened(blobStores, bucket, () => new Objm(js).open(bucket));
     },
   };
+}
+
+/** One open handle per bucket, shared; a failed open is forgotten so the next call tries again. */
+function opened<T>(cache: Map<string, Promise<T>>, bucket: string, open: () => Promise<T>): Promise<T> {
+  let handle = cache.get(bucket);
+  if (!handle) {
+    handle = open();
+    cache.set(bucket, handle);
+    handle.catch(() => cache.delete(bucket));
+  }
+  return handle;
 }
 
 function toHeaders(values: HeaderValues): MsgHdrs {
@@ -367,6 +369,7 @@ function toConsumerState(info: ConsumerInfo): ConsumerState {
     redelivered: info.num_redelivered,
     deliveredSeq: info.delivered.stream_seq,
     ackFloorSeq: info.ack_floor.stream_seq,
+    maxDeliver: info.config.max_deliver ?? -1,
   };
 }
 

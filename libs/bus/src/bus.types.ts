@@ -86,6 +86,8 @@ export interface ConsumerState {
   deliveredSeq: number;
   /** Stream sequence below which every message is acked. */
   ackFloorSeq: number;
+  /** Deliveries of one message before the server gives it up (-1: no limit). */
+  maxDeliver: number;
 }
 
 export interface DurableConsumerOptions {

@@ -1,4 +1,4 @@
-import { BadSegmentError, segmentMsgId, type Segment, type SegmentMeta } from '@livemesh/contracts';
+import { BadSegmentError, blobNames, segmentMsgId, type Segment, type SegmentMeta } from '@livemesh/contracts';
 import type { Bus } from './bus.connection.js';
 import type { BusMsg, PublishAck } from './bus.types.js';
 import { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
@@ -32,7 +32,8 @@ export async function publishSegment(
   let payload = segment.data;
   if (payload.byteLength > inlineCap(bus.maxPayload, opts.inlineLimit)) {
     // Claim check: the blob's name is derived from the message id, so a retried publish reuses it.
-    const name = `seg/${msgId}`;
+    // An output's blob goes to the store whose TTL follows LM_OUT's retention (blobNames.storeOf).
+    const name = kind === 'out' ? blobNames.output(msgId) : blobNames.segment(msgId);
     await bus.putBlob(name, payload);
     meta = { ...meta, blob: name };
     payload = new Uint8Array(0);

@@ -52,6 +52,8 @@ export function topologyFromEnv(env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEG
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
+/** LM_OUT's byte limit, and the output blob store's. */
+const OUTPUT_STORE_BYTES = 8 * GiB;
 
 /** Small JSON state: a few KiB per stream or service, kept with a short history. */
 const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; maxBytes: number; ttlMs?: number; memory?: boolean }> = {
@@ -103,7 +105,7 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       max_age: nanos(opts.outputRetentionSeconds * 1000),
       // The server refuses a duplicate window longer than the stream's max age.
       duplicate_window: nanos(Math.min(dupSeconds, opts.outputRetentionSeconds) * 1000),
-      max_bytes: 8 * GiB,
+      max_bytes: OUTPUT_STORE_BYTES,
     },
     {
       name: STREAMS.events,
@@ -121,6 +123,21 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       storage: StorageType.File,
       max_age: nanos(7 * 24 * 3600 * 1000),
       max_bytes: 2 * GiB,
+    },
+    {
+      // The server's max-deliveries advisories of LM_SEG's consumers, kept until the orchestrator
+      // has dead-lettered the segment each names (work queue: acked is gone). An advisory older
+      // than LM_SEG's age limit names a segment the server has dropped already; one is ~400
+      // bytes, so 100,000 of them (every segment of 30 streams crashing for 10 minutes) fit.
+      name: STREAMS.segmentFaults,
+      subjects: [subjects.maxDeliveriesAdvisory(STREAMS.segments)],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(o.segmentMaxAgeSeconds * 1000),
+      max_msgs: 100_000,
+      max_bytes: 64 * MiB,
+      // When full, the oldest advisories go: their segments have aged out of LM_SEG by then.
+      discard: DiscardPolicy.Old,
     },
   ];
   for (const cfg of streams) await ensureStream(bus, cfg);
@@ -147,6 +164,23 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
     new Objm(js).create(BUCKETS.blobs, { storage: StorageType.File, ttl: blobTtl, max_bytes: o.blobStoreBytes }),
   );
   await updateLimits(bus, `OBJ_${BUCKETS.blobs}`, { max_bytes: o.blobStoreBytes, max_age: blobTtl });
+
+  // Claim-checked output segments go with the LM_OUT message that names them: the blob is stored
+  // just before its message, so the same age (plus a little, so a reader of a message in its last
+  // moments still finds the blob) removes both. The byte limit matches LM_OUT's.
+  const outputBlobTtl = nanos(outputBlobTtlSeconds(opts.outputRetentionSeconds) * 1000);
+  await wrapped(`create object store ${BUCKETS.outputBlobs}`, () =>
+    new Objm(js).create(BUCKETS.outputBlobs, { storage: StorageType.File, ttl: outputBlobTtl, max_bytes: OUTPUT_STORE_BYTES }),
+  );
+  await updateLimits(bus, `OBJ_${BUCKETS.outputBlobs}`, { max_bytes: OUTPUT_STORE_BYTES, max_age: outputBlobTtl });
+}
+
+/**
+ * How long a claim-checked output blob lives: its message's retention plus a tenth of it (at most
+ * a minute), so the blob outlives its message by seconds, never by the old hour-long blob TTL.
+ */
+export function outputBlobTtlSeconds(outputRetentionSeconds: number): number {
+  return outputRetentionSeconds + Math.min(60, Math.ceil(outputRetentionSeconds / 10));
 }
 
 async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {

@@ -78,6 +78,16 @@ export class StageTimeoutError extends LivemeshError {
   override readonly code: string = 'LM_STAGE_TIMEOUT';
 }
 
+/**
+ * A segment was delivered to its service's workers as often as the consumer allows and never
+ * acknowledged: the worker died on every attempt (crash, out of memory, SIGKILL) before it could
+ * retry or dead-letter it itself. Raised by the orchestrator from the server's max-deliveries
+ * advisory; the segment is dead-lettered with this code.
+ */
+export class WorkerCrashedError extends LivemeshError {
+  override readonly code: string = 'LM_WORKER_CRASHED';
+}
+
 /** A stream, service or pipeline that does not exist. */
 export class NotFoundError extends LivemeshError {
   override readonly code: string = 'LM_NOT_FOUND';

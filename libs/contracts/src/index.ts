@@ -5,10 +5,12 @@ export {
   STREAM_EVENT_KINDS,
   TOKEN_PATTERN,
   assertToken,
+  blobNames,
   consumers,
   isToken,
   parseOutputSubject,
   parseSegmentSubject,
+  serviceOfConsumer,
   statusKey,
   carryKey,
   subjects,
@@ -33,6 +35,7 @@ export {
   SourceUrlError,
   StageTimeoutError,
   ValidationFailedError,
+  WorkerCrashedError,
 } from './errors.js';
 export { decodeMessage, describeValidationErrors, validateMessage } from './validate.js';
 export {

@@ -1,5 +1,5 @@
 import { InvalidNameError } from './errors.js';
-import { consumers, parseOutputSubject, parseSegmentSubject, subjects } from './subjects.js';
+import { BUCKETS, blobNames, consumers, parseOutputSubject, parseSegmentSubject, serviceOfConsumer, subjects } from './subjects.js';
 
 describe('subjects', () => {
   it('builds the segment subject of a hop and parses it back', () => {
@@ -11,6 +11,18 @@ describe('subjects', () => {
   it('gives each service one filter that matches all its streams and hops', () => {
     expect(subjects.serviceFilter('transcode')).toBe('lm.seg.transcode.>');
     expect(consumers.service('transcode')).toBe('svc_transcode');
+    expect(serviceOfConsumer(consumers.service('transcode'))).toBe('transcode');
+    expect(serviceOfConsumer('delivery')).toBeUndefined();
+    expect(serviceOfConsumer('svc_a.b')).toBeUndefined();
+  });
+
+  it('puts output blobs in the store that ages with LM_OUT, and every other blob in lm_blobs', () => {
+    expect(blobNames.output('out.s1.0.3.main')).toBe('out/out.s1.0.3.main');
+    expect(blobNames.storeOf(blobNames.output('out.s1.0.3.main'))).toBe(BUCKETS.outputBlobs);
+    expect(blobNames.storeOf(blobNames.segment('seg.s1.0.3.main'))).toBe(BUCKETS.blobs);
+    // Written before the output store existed: still read where it was put.
+    expect(blobNames.storeOf('seg/out.s1.0.3.main')).toBe(BUCKETS.blobs);
+    expect(blobNames.storeOf('thumb/s1.jpg')).toBe(BUCKETS.blobs);
   });
 
   it.each(['a.b', 'a*', '>', '', 'a b', 'x'.repeat(65), 'ü'])('refuses %j as a stream id', (bad) => {

@@ -31,6 +31,12 @@ export const STREAMS = {
   events: 'LM_EVT',
   /** lm.dlq.> : segments that ran out of attempts. */
   deadLetter: 'LM_DLQ',
+  /**
+   * `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.LM_SEG.*`: the server's word that a segment reached
+   * its service consumer's max_deliver (its worker died on every attempt). Stored, so the
+   * orchestrator dead-letters it even when the advisory fired while it was down.
+   */
+  segmentFaults: 'LM_SEG_FAULTS',
 } as const;
 
 /** KV buckets and the object store. */
@@ -57,6 +63,27 @@ export const BUCKETS = {
   carry: 'lm_carry',
   /** object store for segments above the inline limit (claim check) and thumbnails */
   blobs: 'lm_blobs',
+  /**
+   * object store for claim-checked output segments (`out/<msgId>`, see blobNames.output): its TTL
+   * follows LM_OUT's OUTPUT_RETENTION_SECONDS, so a blob goes with the message that names it.
+   */
+  outputBlobs: 'lm_out_blobs',
+} as const;
+
+/** Blob names, and which object store holds each (the name says it, so any reader finds it). */
+export const blobNames = {
+  /** `seg/<msgId>`: a hop's claim-checked input segment (in `lm_blobs`). */
+  segment(msgId: string): string {
+    return `seg/${msgId}`;
+  },
+  /** `out/<msgId>`: a claim-checked finished segment (in `lm_out_blobs`, gone with its LM_OUT message). */
+  output(msgId: string): string {
+    return `out/${msgId}`;
+  },
+  /** The object store of a blob: `out/...` in lm_out_blobs, anything else (segments, thumbnails, older `seg/out.*`) in lm_blobs. */
+  storeOf(name: string): typeof BUCKETS.blobs | typeof BUCKETS.outputBlobs {
+    return name.startsWith('out/') ? BUCKETS.outputBlobs : BUCKETS.blobs;
+  },
 } as const;
 
 export const subjects = {
@@ -142,7 +169,16 @@ export const consumers = {
   streamErrors: 'orchestrator_stream_errors',
   /** Delivery's durable consumer of output segments. */
   delivery: 'delivery',
+  /** The orchestrator's durable consumer of LM_SEG_FAULTS (segments that reached max_deliver). */
+  segmentFaults: 'orchestrator_segment_faults',
 } as const;
+
+/** The service whose durable consumer `name` is (`svc_<service>`); undefined for any other name. */
+export function serviceOfConsumer(name: string): string | undefined {
+  if (!name.startsWith('svc_')) return undefined;
+  const service = name.slice('svc_'.length);
+  return isToken(service) ? service : undefined;
+}
 
 function hopToken(hop: number): string {
   if (!Number.isInteger(hop) || hop < 0 || hop > 999) {
