@@ -3,7 +3,8 @@ import { TOKEN_PATTERN } from './subjects.js';
 
 /**
  * Header names of a segment message (`lm.seg.*`, `lm.out.*`, `lm.dlq.*`). The payload is the
- * MPEG-TS bytes, or empty when `Lm-Blob` names an object in the `lm_blobs` store (claim check).
+ * MPEG-TS bytes, or empty when `Lm-Blob` names an object in the `lm_blobs` or, for `out/...`,
+ * the `lm_out_blobs` store (claim check; blobNames.storeOf).
  */
 export const SEGMENT_HEADERS = {
   /** `<streamId>.<hop>.<seq>.<rendition>`: JetStream drops a second publish of the same id. */
