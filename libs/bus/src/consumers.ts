@@ -21,7 +21,9 @@ export function ensureServiceConsumer(bus: Bus, service: string, opts: ServiceCo
     name: consumers.service(service),
     filter: subjects.serviceFilter(service),
     ackWaitMs: opts.ackWaitMs,
-    // One more than the SDK's attempts: the last delivery is where it dead-letters explicitly.
+    // One more than the SDK's attempts: the last delivery is where it dead-letters explicitly. A
+    // segment whose worker dies on every delivery reaches this limit instead, and the orchestrator
+    // dead-letters it from the server's advisory (apps/orchestrator/src/faults/).
     maxDeliver: opts.maxDeliver + 1,
     maxAckPending: opts.maxAckPending ?? 256,
   });
