@@ -232,7 +232,12 @@ export class SegmentSink {
   }
 
   private drain(): void {
-    this.draining ??= this.run().finally(() => (this.draining = undefined));
+    if (this.draining) return;
+    this.draining = this.run().finally(() => {
+      this.draining = undefined;
+      // A segment admitted while the loop was reporting on its way out would otherwise wait for the next one.
+      if (this.queue.length > 0) this.drain();
+    });
   }
 
   private async run(): Promise<void> {
