@@ -7,7 +7,7 @@ import type { Logger } from '@nestjs/common';
 import type { Segment, StreamEvent } from '@livemesh/contracts';
 import { initialCursor, type RunTimeline } from './ingest.cursor.js';
 import { IngestMetrics } from './ingest.metrics.js';
-import { SegmentSink, isSubjectFull, type SegmentOutlet } from './segment.sink.js';
+import { SegmentSink, isSubjectFull, isTransient, type SegmentOutlet } from './segment.sink.js';
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Logger;
 const RUN: RunTimeline = { offset: 0, sourceStart: 0, continued: true };
@@ -124,5 +124,15 @@ describe('isSubjectFull', () => {
     expect(isSubjectFull(new Error('maximum messages exceeded'))).toBe(false);
     expect(isSubjectFull(Object.assign(new Error('refused'), { reason: 'stream-full' }))).toBe(false);
     expect(isSubjectFull('maximum messages per subject exceeded')).toBe(false);
+  });
+});
+
+describe('isTransient', () => {
+  it('waits for a bus that is away or still recovering, and gives up on a real refusal', () => {
+    expect(isTransient(Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' }))).toBe(true);
+    expect(isTransient(new Error('jetstream is not enabled'))).toBe(true);
+    expect(isTransient(Object.assign(new Error('refused'), { reason: 'timeout' }))).toBe(true);
+    expect(isTransient(new Error('maximum payload exceeded'))).toBe(false);
+    expect(isTransient(new Error('maximum messages per subject exceeded'))).toBe(false);
   });
 });

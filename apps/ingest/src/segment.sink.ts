@@ -51,10 +51,14 @@ export function isSubjectFull(e: unknown): boolean {
   return false;
 }
 
-/** A publish that may well succeed later: the server did not answer, or the connection went away. */
-function isTransient(e: unknown): boolean {
+/**
+ * A publish that may well succeed later: the server did not answer, the connection went away, or
+ * JetStream is not answering yet (a restarted server recovering its store: "no responders").
+ * These wait at the head of the queue, which the bound keeps from growing, instead of being given up.
+ */
+export function isTransient(e: unknown): boolean {
   const err = e as { name?: string; message?: string; reason?: unknown };
-  return err.reason === 'timeout' || err.reason === 'closed' || /timeout|disconnect|connection/i.test(`${err.name ?? ''} ${err.message ?? ''}`);
+  return err.reason === 'timeout' || err.reason === 'closed' || /timeout|disconnect|connection|no responders|jetstream is not enabled/i.test(`${err.name ?? ''} ${err.message ?? ''}`);
 }
 
 class Disconnected extends Error {}
