@@ -23,6 +23,7 @@ export function encodeSegmentHeaders(meta: SegmentMeta, msgId: string, extra: Re
   if (meta.blob) h.set(H.blob, meta.blob);
   if (meta.transfer && Object.keys(meta.transfer).length > 0) h.set(H.transfer, JSON.stringify(meta.transfer));
   if (meta.traceparent) h.set(H.traceparent, meta.traceparent);
+  if (meta.gap) h.set(H.gap, meta.gap);
   for (const [k, v] of Object.entries(extra)) h.set(k, v);
   return h;
 }
@@ -58,6 +59,7 @@ export function decodeSegmentHeaders(h: MsgHdrs | undefined): SegmentMeta {
   if (h.get(H.blob)) plain.blob = h.get(H.blob);
   if (transfer !== undefined) plain.transfer = transfer;
   if (h.get(H.traceparent)) plain.traceparent = h.get(H.traceparent);
+  if (h.has(H.gap)) plain.gap = h.get(H.gap);
   try {
     return validateMessage(SegmentMeta, plain, 'segment headers');
   } catch (e) {
