@@ -22,7 +22,7 @@ import {
   type SegmentsDroppedData,
   type StreamEvent,
 } from '@livemesh/contracts';
-import { Bus, DeliverPolicy, JsonStore, ensureTopology, publishSegment, type JsMsg } from '@livemesh/bus';
+import { Bus, DeliverPolicy, JsonStore, encodeSegmentHeaders, ensureTopology, publishSegment, type JsMsg } from '@livemesh/bus';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
@@ -266,5 +266,16 @@ describe('live means live: latency budget and fair scheduling at a stage', () =>
     // Bounded: what waits is what the budget lets through, never the whole offered load.
     expect(maxHeld).toBeLessThanOrEqual(4);
     expect(maxQueued).toBeLessThanOrEqual(streams * (Math.ceil(budget / SEGMENT_MS) + 2));
+
+    // A gap marker is bus input like any other: one with bytes, and one with an unknown reason, are refused.
+    const forged = (extra: Record<string, string>, data: Uint8Array) => {
+      const meta: SegmentMeta = { streamId: ids[0]!, seq: LIVE_SEGMENTS + 1, hop: 0, rendition: 'main', pts: 0, duration: 2, ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
+      return bus.js.publish(subjects.output(meta.streamId, 'main'), data, { headers: encodeSegmentHeaders(meta, `forged-${Object.values(extra).join()}-${data.byteLength}`, extra) });
+    };
+    await forged({ [SEGMENT_HEADERS.gap]: 'late' }, new Uint8Array(188));
+    await forged({ [SEGMENT_HEADERS.gap]: 'bogus' }, new Uint8Array(0));
+    await waitFor('both forged markers refused', 5_000, async () =>
+      (await metric(`${deliveryUrl}/metrics`, 'livemesh_delivery_segments_dropped_total', 'reason="malformed"')) === 2);
+    expect(await metric(`${deliveryUrl}/metrics`, 'livemesh_delivery_segments_skipped_total')).toBe(totalDropped);
   }, 90_000);
 });
