@@ -1,5 +1,5 @@
 import { DEFAULT_BUDGET_SEGMENTS, latencyBudgetMs } from '@livemesh/contracts';
-import { DropLedger, FairQueue, ProcessingEstimate, lateness } from './live.schedule.js';
+import { DropLedger, FairQueue, ProcessingEstimate, RecentStreams, lateness } from './live.schedule.js';
 
 describe('latency budget', () => {
   it('defaults to a few segment durations, with a floor; a chain may set its own', () => {
@@ -14,6 +14,9 @@ describe('latency budget', () => {
     expect(lateness({ now: 10_000, ingestTime: 5_000, budgetMs: 6000, expectedMs: 1500 })).toEqual({ late: true, ageMs: 5000 });
     expect(lateness({ now: 10_000, ingestTime: 3_000, budgetMs: 6000, expectedMs: 0 }).late).toBe(true);
     expect(lateness({ now: 10_000, ingestTime: 60_000, budgetMs: 6000, expectedMs: 0 })).toEqual({ late: false, ageMs: 0 });
+    // A redelivery keeps its attempts (and ends as a dead letter if it keeps failing).
+    expect(lateness({ now: 10_000, ingestTime: 0, budgetMs: 6000, expectedMs: 0, attempt: 2 })).toEqual({ late: false, ageMs: 10_000 });
+    expect(lateness({ now: 10_000, ingestTime: 0, budgetMs: 6000, expectedMs: 0, attempt: 1 }).late).toBe(true);
   });
 
   it('estimates what a hop takes as a weighted mean that one outlier moves only a little', () => {
@@ -99,5 +102,21 @@ describe('DropLedger', () => {
     l.add('y', 0, 1, 0);
     expect(l.add('z', 0, 1, 0).map((r) => r.streamId)).toEqual(['x']);
     expect(l.due(0, true).map((r) => r.streamId)).toEqual(['y', 'z']);
+  });
+});
+
+describe('RecentStreams', () => {
+  it('gives one held segment per other stream seen lately, capped; none for a single stream', () => {
+    const r = new RecentStreams(10_000);
+    expect(r.lookahead(0, 4)).toBe(0);
+    r.saw('a', 0);
+    r.saw('a', 1000);
+    expect(r.lookahead(1000, 4)).toBe(0);
+    for (const s of ['b', 'c', 'd', 'e', 'f']) r.saw(s, 2000);
+    expect(r.lookahead(2000, 4)).toBe(4);
+    expect(r.lookahead(2000, 2)).toBe(2);
+    // a was last seen at 1 s: gone after the window; the rest at 12 s.
+    expect(r.lookahead(11_500, 8)).toBe(4);
+    expect(r.lookahead(12_001, 8)).toBe(0);
   });
 });

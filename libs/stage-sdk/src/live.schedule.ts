@@ -13,6 +13,8 @@ export interface LatenessInput {
   budgetMs: number;
   /** What this hop usually takes for a segment, ms (0 while unknown). */
   expectedMs: number;
+  /** JetStream's delivery count of the message (1 on the first delivery). */
+  attempt?: number;
 }
 
 export interface Lateness {
@@ -25,9 +27,13 @@ export interface Lateness {
  * Late when the segment's age plus what the hop usually takes is past the budget: its output
  * would come after the viewers' playlist moved on, so working on it is wasted and only delays
  * the segments behind it. A clock ahead of ours counts as age 0, never as a reason to drop.
+ * A redelivery (an attempt failed, or its worker died) is never late: it keeps its attempts, so
+ * a segment that fails every time still ends as a dead letter with its evidence, and what that
+ * costs is bounded by the attempts.
  */
 export function lateness(i: LatenessInput): Lateness {
   const ageMs = Math.max(0, i.now - i.ingestTime);
+  if ((i.attempt ?? 1) > 1) return { late: false, ageMs };
   return { late: ageMs + Math.max(0, i.expectedMs) > i.budgetMs, ageMs };
 }
 
@@ -100,6 +106,11 @@ export class FairQueue<T> {
     this.served.set(best, this.turn++);
     if (this.served.size > this.memory) this.served.delete(this.served.keys().next().value!);
     return { stream: best, item };
+  }
+
+  /** Calls `fn` on every held item. */
+  forEach(fn: (item: T, stream: string) => void): void {
+    for (const [stream, q] of this.queues) for (const item of q) fn(item, stream);
   }
 
   /** Removes and returns every held item `pick` selects (e.g. the ones that became late). */
@@ -186,5 +197,36 @@ export class DropLedger {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Streams a runner pulled segments of lately, to size its lookahead: holding segments beyond the
+ * busy slots only pays when there is another stream to switch to, and while a runner holds
+ * segments an idle replica of the same service cannot take them. So one stream gets no lookahead
+ * (its segments go to whichever replica is free, as before), and S streams get S - 1, up to the cap.
+ */
+export class RecentStreams {
+  /** Stream -> last seen (ms), oldest first. */
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs = 10_000,
+    private readonly max = 4_096,
+  ) {}
+
+  saw(stream: string, now: number): void {
+    this.seen.delete(stream);
+    this.seen.set(stream, now);
+    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  /** Segments worth holding beyond the busy slots: one per other recent stream, at most `cap`. */
+  lookahead(now: number, cap: number): number {
+    for (const [stream, at] of this.seen) {
+      if (now - at <= this.windowMs) break;
+      this.seen.delete(stream);
+    }
+    return Math.max(0, Math.min(cap, this.seen.size - 1));
   }
 }

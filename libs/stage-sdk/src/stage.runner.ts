@@ -42,7 +42,7 @@ import {
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
 import { LiveMetrics } from './live.metrics.js';
-import { DropLedger, FairQueue, ProcessingEstimate, lateness, type DropRun, type Lateness } from './live.schedule.js';
+import { DropLedger, FairQueue, ProcessingEstimate, RecentStreams, lateness, type DropRun, type Lateness } from './live.schedule.js';
 import { openMediaEngine, type MediaEngine } from './media.engine.js';
 import { SegmentCarryAccess } from './segment.carry.js';
 import { checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
@@ -87,8 +87,10 @@ export interface RunStageOptions {
   /** Overrides env.STAGE_ENGINE (`cli`, `warm` or `auto`). */
   engine?: 'auto' | 'warm' | 'cli';
   /**
-   * Segments pulled and held beyond the busy slots, served round-robin across streams so one
-   * stream's backlog cannot hold back another's fresh segments. Default max(4, concurrency).
+   * Most segments pulled and held beyond the busy slots, served round-robin across streams so one
+   * stream's backlog cannot hold back another's fresh segments. The runner holds one per other
+   * stream it saw in the last 10 s, up to this; none for a single stream, so replicas share it.
+   * Default max(4, concurrency).
    */
   lookahead?: number;
 }
@@ -159,6 +161,7 @@ export class StageRunner implements StageHandle {
   private readonly roomWaiters: (() => void)[] = [];
   private readonly lookahead: number;
   private readonly held = new FairQueue<Held>();
+  private readonly recent = new RecentStreams();
   private readonly estimate = new ProcessingEstimate();
   private readonly drops = new DropLedger();
   private readonly live: LiveMetrics;
@@ -261,7 +264,7 @@ export class StageRunner implements StageHandle {
   private async loop(): Promise<void> {
     try {
       while (!this.stopping) {
-        const room = this.concurrency + this.lookahead - this.inFlight.size - this.held.size;
+        const room = this.concurrency + this.recent.lookahead(Date.now(), this.lookahead) - this.inFlight.size - this.held.size;
         if (room <= 0) {
           await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
           continue;
@@ -299,6 +302,7 @@ export class StageRunner implements StageHandle {
       try {
         const meta = decodeSegmentHeaders(msg.headers);
         if (meta.streamId === route.streamId && meta.hop === route.hop && !meta.gap) {
+          this.recent.saw(meta.streamId, Date.now());
           held.meta = meta;
           held.chain = await this.chains.get(meta.streamId, meta.chainVersion);
         }
@@ -343,7 +347,13 @@ export class StageRunner implements StageHandle {
 
   private lateness(held: Held): Lateness {
     const meta = held.meta!;
-    return lateness({ now: Date.now(), ingestTime: meta.ingestTime, budgetMs: latencyBudgetMs(held.chain, meta.duration), expectedMs: this.estimate.ms });
+    return lateness({
+      now: Date.now(),
+      ingestTime: meta.ingestTime,
+      budgetMs: latencyBudgetMs(held.chain, meta.duration),
+      expectedMs: this.estimate.ms,
+      attempt: held.msg.info.deliveryCount,
+    });
   }
 
   /** Work that takes no slot but must finish before the runner closes. */
@@ -415,10 +425,7 @@ export class StageRunner implements StageHandle {
   private keepHeld(): void {
     if (this.stopping) return;
     for (const held of this.held.removeWhere((h) => h.meta !== undefined && this.lateness(h).late)) void this.side(this.dropLate(held));
-    this.held.removeWhere((h) => {
-      h.msg.working();
-      return false;
-    });
+    this.held.forEach((h) => h.msg.working());
     this.live.held(this.held.size);
     this.roomWaiters.shift()?.();
     const due = this.drops.due(Date.now());
@@ -689,6 +696,8 @@ export class StageRunner implements StageHandle {
       }
     }
     await this.loopDone;
+    // A segment admitted while the drain began was held after the first hand-back.
+    for (const held of this.held.drain()) held.msg.nak();
     await Promise.all([...this.sideWork]);
     await this.reportDrops(this.drops.due(Date.now(), true));
     await this.release();
