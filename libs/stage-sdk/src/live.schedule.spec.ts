@@ -19,9 +19,12 @@ describe('latency budget', () => {
     expect(lateness({ now: 10_000, ingestTime: 0, budgetMs: 6000, expectedMs: 0, attempt: 1 }).late).toBe(true);
   });
 
-  it('estimates what a hop takes as a weighted mean that one outlier moves only a little', () => {
+  it('estimates what a hop takes as a weighted mean that one outlier moves only a little, warming up from 0', () => {
     const e = new ProcessingEstimate(0.2);
     expect(e.ms).toBe(0);
+    // Warms up from 0: a cold first segment does not set it.
+    e.observe(5000);
+    expect(e.ms).toBe(1000);
     e.observe(1000);
     expect(e.ms).toBe(1000);
     e.observe(6000);

@@ -39,20 +39,23 @@ export function lateness(i: LatenessInput): Lateness {
 
 /**
  * What a hop usually takes, ms: an exponentially weighted mean of its successful segments, so a
- * few slow ones move it without one outlier dropping a run of segments.
+ * few slow ones move it without one outlier dropping a run of segments. It starts from 0 and
+ * warms up: the first segment also pays for starting the engine, and an estimate too low only
+ * lets a segment through that the next hop or delivery may still drop, where one too high would
+ * drop segments that could have made it.
  */
 export class ProcessingEstimate {
-  private mean?: number;
+  private mean = 0;
 
   constructor(private readonly weight = 0.2) {}
 
   get ms(): number {
-    return this.mean ?? 0;
+    return this.mean;
   }
 
   observe(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    this.mean = this.mean === undefined ? ms : this.mean + this.weight * (ms - this.mean);
+    this.mean += this.weight * (ms - this.mean);
   }
 }
 
