@@ -264,7 +264,8 @@ describe('live means live: latency budget and fair scheduling at a stage', () =>
       expect({ id, listed }).toEqual({ id, listed: expected });
     }
     // Bounded: what waits is what the budget lets through, never the whole offered load.
-    expect(maxHeld).toBeLessThanOrEqual(4);
+    // One held segment per other recent stream, never more than the runner's lookahead (16 by default).
+    expect(maxHeld).toBeLessThanOrEqual(16);
     expect(maxQueued).toBeLessThanOrEqual(streams * (Math.ceil(budget / SEGMENT_MS) + 2));
 
     // A gap marker is bus input like any other: one with bytes, and one with an unknown reason, are refused.

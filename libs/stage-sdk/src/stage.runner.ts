@@ -90,7 +90,7 @@ export interface RunStageOptions {
    * Most segments pulled and held beyond the busy slots, served round-robin across streams so one
    * stream's backlog cannot hold back another's fresh segments. The runner holds one per other
    * stream it saw in the last 10 s, up to this; none for a single stream, so replicas share it.
-   * Default max(4, concurrency).
+   * Default max(16, 2 x concurrency): a worker sees up to 16 other streams past a backlog.
    */
   lookahead?: number;
 }
@@ -196,7 +196,7 @@ export class StageRunner implements StageHandle {
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
     this.metrics = new StageMetrics(this.service);
     this.live = new LiveMetrics(this.metrics.registry, this.service);
-    this.lookahead = Math.max(0, Math.floor(opts.lookahead ?? Math.max(4, this.concurrency)));
+    this.lookahead = Math.max(0, Math.floor(opts.lookahead ?? Math.max(16, 2 * this.concurrency)));
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
