@@ -60,7 +60,8 @@ async function liveLevel(ctx, out, { label, streams, segmentsPerStream, stages, 
   const delivered = count();
   const maxG2g = g2g.length ? Math.max(...g2g) : undefined;
   const reasons = [];
-  if (delivered < expected) reasons.push(`${expected - delivered} of ${expected} segments not delivered within the bound`);
+  const late = ids.reduce((a, id) => a + out.gapsOf(id).size, 0);
+  if (delivered < expected) reasons.push(`${expected - delivered} of ${expected} segments not delivered within the bound${late ? ` (${late} dropped as past their latency budget)` : ''}`);
   if (maxG2g !== undefined && maxG2g > boundMs) reasons.push(`glass-to-glass reached ${Math.round(maxG2g)} ms > ${boundMs} ms`);
   if (growth > SEG_MS) reasons.push(`latency grew ${Math.round(growth)} ms over the level (falling behind realtime)`);
   if (publishErrors.length) reasons.push(`${publishErrors.length} publishes failed: ${publishErrors[0]}`);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectOutputs, deleteChain, publishHop0, putChain, startWorker } from '../lib/mesh.mjs';
+import { collectOutputs, deleteChain, publishHop0, putChain, THROUGHPUT_BUDGET_MS, startWorker } from '../lib/mesh.mjs';
 import { diffCpu, snapshotCpu } from '../lib/proc.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 import { STREAMS, consumers, subjects } from '@livemesh/contracts';
@@ -62,7 +62,7 @@ export async function hopOverhead(ctx) {
           const perRun = [];
           for (let run = 0; run < cfg.runs; run++) {
             const streamId = `s1-${mode === 'inline' ? 'in' : 'os'}-${String(sizeMb).replace('.', '_')}-r${run}-${Date.now() % 1e6}`;
-            const chain = await putChain(bus, streamId, Array.from({ length: hops }, () => ({ service: 'passthrough' })));
+            const chain = await putChain(bus, streamId, Array.from({ length: hops }, () => ({ service: 'passthrough' })), { latencyBudgetMs: THROUGHPUT_BUDGET_MS });
             const lat = [];
             const segments = mode === 'inline' ? cfg.s1.segments : cfg.s1.objectStoreSegments;
             const total = cfg.s1.warmup + segments;

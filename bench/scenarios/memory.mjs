@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeMedia } from '../lib/media.mjs';
-import { collectOutputs, deleteChain, planDefaultChain, publishHop0, putChain, startWorker } from '../lib/mesh.mjs';
+import { collectOutputs, deleteChain, planDefaultChain, publishHop0, putChain, THROUGHPUT_BUDGET_MS, startWorker } from '../lib/mesh.mjs';
 import { descendantsOf, treeRssOf } from '../lib/proc.mjs';
 import { linearFit } from '../lib/stats.mjs';
 
@@ -31,7 +31,8 @@ async function soak(ctx, out, { label, service, stages, fused, env, segments, co
   };
   try {
     const streamId = `mem-${label}-${Date.now() % 1e6}`;
-    const chain = await putChain(bus, streamId, stages, { fused });
+    // Paced by its own outputs, not by the clock: the throughput budget keeps every segment worked.
+    const chain = await putChain(bus, streamId, stages, { fused, latencyBudgetMs: THROUGHPUT_BUDGET_MS });
     const t0 = performance.now();
     sample(0);
     for (let seq = 0; seq < count; seq++) {

@@ -2,7 +2,7 @@
 // segments lands on the stage at once; throughput = media seconds / wall seconds until the last
 // output, lag = the stage consumer's pending + unacked segments, sampled while it drains. Baseline:
 // the same per-segment ffmpeg runs, 1, 2 and 4 at a time, with no bus.
-import { collectOutputs, consumerLag, deleteChain, publishHop0, putChain, startWorker } from '../lib/mesh.mjs';
+import { collectOutputs, consumerLag, deleteChain, publishHop0, putChain, THROUGHPUT_BUDGET_MS, startWorker } from '../lib/mesh.mjs';
 import { sleep } from '../lib/proc.mjs';
 import { transcodeArgs, pool, runStageFfmpeg } from '../lib/work.mjs';
 
@@ -23,7 +23,7 @@ export async function scaling(ctx) {
       try {
         for (let r = 0; r < replicas; r++) workers.push(await startWorker(nats.url, 'transcode', `bench-s4-tc-${r}`));
         const streamId = `s4-R${replicas}-${Date.now() % 1e6}`;
-        const chain = await putChain(bus, streamId, [{ service: 'transcode', params: { width: 854, height: 480 } }]);
+        const chain = await putChain(bus, streamId, [{ service: 'transcode', params: { width: 854, height: 480 } }], { latencyBudgetMs: THROUGHPUT_BUDGET_MS });
         const lag = [];
         let sampling = true;
         const sampler = (async () => {

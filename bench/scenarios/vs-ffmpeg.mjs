@@ -8,7 +8,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectOutputs, deleteChain, planDefaultChain, publishHop0, putChain, servicesToRun, startWorker } from '../lib/mesh.mjs';
+import { collectOutputs, deleteChain, planDefaultChain, publishHop0, putChain, THROUGHPUT_BUDGET_MS, servicesToRun, startWorker } from '../lib/mesh.mjs';
 import { diffCpu, runToEnd, selfCpu, snapshotCpu } from '../lib/proc.mjs';
 import { psnr, videoKbps } from '../lib/quality.mjs';
 import { summary } from '../lib/stats.mjs';
@@ -38,7 +38,7 @@ async function livemeshRun(ctx, out, variant, run) {
     }
     const pids = { nats: nats.pid, ...Object.fromEntries(workers.map((w) => [w.name, w.pid])) };
     const streamId = `s2-${variant.key}-r${run}-${Date.now() % 1e6}`;
-    const chain = await putChain(bus, streamId, plan.stages, { fused: plan.fused });
+    const chain = await putChain(bus, streamId, plan.stages, { fused: plan.fused, latencyBudgetMs: THROUGHPUT_BUDGET_MS });
     const before = snapshotCpu(pids);
     const d0 = process.cpuUsage();
     const t0 = performance.now();

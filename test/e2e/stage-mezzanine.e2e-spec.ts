@@ -55,11 +55,14 @@ describe('an intermediate hop hands on a mezzanine', () => {
 
     const services = new Map(BUILT_IN_SERVICES.map((s) => [s.spec.name, s.spec]));
     const plan = planChain({ id: MEZZ, stages: [{ service: 'watermark' }, { service: 'transcode', params: { width: 854, height: 480 } }], fuse: false }, { services, pipelines: [] });
-    chain = buildChainSpec(MEZZ, 1, plan.stages, plan.fused);
+    // Transcode starts only after the hand-offs are read (below), so its segments wait on purpose:
+    // a budget that covers the wait, since this suite is about encoding, not latency.
+    const budget = { latencyBudgetMs: 120_000 };
+    chain = buildChainSpec(MEZZ, 1, plan.stages, plan.fused, new Date(), budget);
     const chains = bus.store(BUCKETS.chains);
     await chains.put(MEZZ, chain);
     // The same chain for another stream, without the mark: watermark encodes at its own settings.
-    const plain = buildChainSpec(FINAL, 1, plan.stages.map(({ service, params }) => ({ service, params })), plan.fused);
+    const plain = buildChainSpec(FINAL, 1, plan.stages.map(({ service, params }) => ({ service, params })), plan.fused, new Date(), budget);
     await chains.put(FINAL, plain);
 
     // A core subscription sees every JetStream publish; the claim-checked bytes are read at once.

@@ -32,6 +32,10 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Stops the server and starts it again on the same port with the same store (JetStream state survives). */
   restart(): Promise<void>;
+  /** Stops the server, keeping its port and store, until up(): an outage of any length. */
+  down(): Promise<void>;
+  /** Starts a server stopped by down() again on the same port with the same store. */
+  up(): Promise<void>;
 }
 
 /** Starts a real nats-server with JetStream on a free 127.0.0.1 port and waits until it accepts connections. */
@@ -76,8 +80,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       forgetStore();
     },
     async restart() {
-      if (stopped) throw new Error('restart() after stop()');
+      await server.down();
+      await server.up();
+    },
+    async down() {
+      if (stopped) throw new Error('down() after stop()');
       if (child) await terminate(child);
+      child = undefined;
+    },
+    async up() {
+      if (stopped) throw new Error('up() after stop()');
+      if (child) throw new Error('up() while the server runs');
       child = await launch(bin, args(port, monitorPort, storeDir, options.extraArgs), port, output, timeoutMs);
     },
   };

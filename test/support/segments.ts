@@ -35,11 +35,17 @@ export interface StageInput {
   probe: ProbeResult;
 }
 
-/** `segments` as the hop-0 input of stream `streamId`, stamped now as ingest stamps them. */
+/**
+ * `segments` as the hop-0 input of stream `streamId`. Ingest stamps a segment when it hands it
+ * over; a suite hands these fixtures over many times, minutes apart, so `ingestTime` reads the
+ * clock each time the meta is read (spread into a publish): stages drop a segment past its
+ * latency budget, and a fixture cut minutes ago would be one.
+ */
 export async function stageInputs(segments: CutSegment[], streamId: string, timeoutMs: number): Promise<StageInput[]> {
   const inputs: StageInput[] = [];
   for (const s of segments) {
-    const meta: SegmentMeta = { streamId, seq: s.seq, hop: 0, rendition: 'main', pts: s.start, duration: s.end - s.start, ingestTime: Date.now(), epoch: 0, chainVersion: 1 };
+    const meta = { streamId, seq: s.seq, hop: 0, rendition: 'main', pts: s.start, duration: s.end - s.start, epoch: 0, chainVersion: 1 } as SegmentMeta;
+    Object.defineProperty(meta, 'ingestTime', { get: () => Date.now(), enumerable: true });
     inputs.push({ meta, data: s.data, probe: await probe(s.data, { timeoutMs, format: 'mpegts' }) });
   }
   return inputs;

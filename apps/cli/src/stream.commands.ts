@@ -63,6 +63,8 @@ export function registerStreamCommands(program: Command): void {
       let n = 0;
       for await (const m of messages) {
         const seg = await readSegment(bus, m);
+        // A gap marker: a hop dropped this seq as late, there are no bytes to record.
+        if (seg.meta.gap) continue;
         out.write(seg.data);
         n++;
         process.stderr.write(`\rrecorded ${n} segments (seq ${seg.meta.seq})`);

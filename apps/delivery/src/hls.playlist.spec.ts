@@ -105,6 +105,67 @@ describe('HlsPlaylist', () => {
     expect(uris(playlist.render())).toEqual(['0.ts', '1.ts', '3.ts', '4.ts']);
   });
 
+  describe('gap markers', () => {
+    it('skips a marked seq at once, with a discontinuity, before and after the next segment arrives', () => {
+      const { playlist } = setup({ window: 6 });
+      playlist.push(seg(0));
+      // Marked before the next one arrives: the playlist moves past it right away.
+      expect(playlist.markGap(1)).toMatchObject({ outcome: 'marked', skipped: [{ from: 1, to: 1, marked: true }] });
+      expect(playlist.push(seg(2)).emitted.map((e) => [e.seq, e.discontinuity])).toEqual([[2, true]]);
+      // Marked after a later one is already waiting: it is listed without the gap wait.
+      expect(playlist.push(seg(4)).waiting).toBe(true);
+      const change = playlist.markGap(3);
+      expect(change.skipped).toEqual([{ from: 3, to: 3, marked: true }]);
+      expect(change.emitted.map((e) => e.seq)).toEqual([4]);
+      expect(uris(playlist.render())).toEqual(['0.ts', '2.ts', '4.ts']);
+      expect(count(playlist.render(), '#EXT-X-DISCONTINUITY')).toBe(2);
+      // The real segment turning up afterwards is late and changes nothing.
+      expect(playlist.push(seg(3)).outcome).toBe('late');
+    });
+
+    it('coalesces a run of marked seqs into one range and one discontinuity', () => {
+      const { playlist } = setup({ window: 6 });
+      playlist.push(seg(0));
+      for (const seq of [3, 2, 1]) playlist.markGap(seq);
+      const r = playlist.push(seg(4));
+      expect(r.emitted.map((e) => e.seq)).toEqual([4]);
+      expect(count(playlist.render(), '#EXT-X-DISCONTINUITY')).toBe(1);
+    });
+
+    it('changes nothing for a seq already listed, buffered or marked; refuses one too far ahead', () => {
+      const { playlist } = setup({ window: 3 });
+      playlist.push(seg(0));
+      playlist.push(seg(2));
+      expect(playlist.markGap(0).outcome).toBe('duplicate');
+      expect(playlist.markGap(2).outcome).toBe('duplicate');
+      expect(playlist.markGap(5).outcome).toBe('marked');
+      expect(playlist.markGap(5).outcome).toBe('duplicate');
+      expect(playlist.markGap(1_000_000_000_000_000).outcome).toBe('too-far');
+      expect(playlist.markGap(-1).outcome).toBe('too-far');
+    });
+
+    it('starts a stream at once when every seq before its first segment was marked', () => {
+      const { playlist } = setup();
+      playlist.markGap(0);
+      playlist.markGap(1);
+      const r = playlist.push(seg(2));
+      expect(r.emitted.map((e) => [e.seq, e.discontinuity])).toEqual([[2, false]]);
+      expect(r.skipped).toEqual([{ from: 0, to: 1, marked: true }]);
+      // Without markers, a first segment other than 0 waits for earlier ones.
+      const other = setup().playlist;
+      expect(other.push(seg(2)).emitted).toEqual([]);
+    });
+
+    it('ends without waiting when the last seqs were marked', () => {
+      const { playlist } = setup();
+      playlist.push(seg(0));
+      playlist.end(2);
+      playlist.markGap(1);
+      expect(playlist.ended).toBe(false);
+      expect(playlist.markGap(2).ended).toBe(true);
+    });
+  });
+
   it('takes the gap wait as an option', () => {
     const { clock, playlist } = setup({ gapWaitTargetDurations: 0.5 });
     playlist.push(seg(0));

@@ -88,7 +88,12 @@ export interface PlaylistChange {
 export interface SkippedRange {
   from: number;
   to: number;
+  /** Skipped at once because a gap marker said they will not come (not after the gap wait). */
+  marked?: true;
 }
+
+/** `marked`: the seq will be skipped as soon as the playlist reaches it; the rest change nothing. */
+export type GapOutcome = 'marked' | 'duplicate' | 'after-end' | 'too-far';
 
 /** `too-far`: further ahead of the next expected seq than a real stream gets (forged or foreign); nothing changed. */
 export type PushOutcome = 'buffered' | 'duplicate' | 'late' | 'after-end' | 'too-far';
@@ -149,6 +154,11 @@ export class HlsPlaylist {
   /** Waiting segments by seq, with their arrival time. */
   private readonly buffer = new Map<number, { segment: PlaylistSegment; arrivedAt: number }>();
 
+  /**
+   * Seqs a gap marker said will not come, at or after nextSeq: skipped the moment the playlist
+   * reaches them instead of after the gap wait. At most maxBuffered.
+   */
+  private readonly gaps = new Set<number>();
   /** Recently skipped ranges, oldest first, to tell a late arrival from a duplicate. */
   private readonly skippedRanges: SkippedRange[] = [];
   /**
@@ -295,6 +305,22 @@ export class HlsPlaylist {
     return { ...change, outcome: 'buffered', waiting };
   }
 
+  /**
+   * An upstream hop dropped `seq` (it could not make its latency budget): it will not come, so the
+   * playlist skips it as soon as it reaches it, with a discontinuity as for any skipped seq, rather
+   * than holding the segments behind it for the gap wait. A marker for a seq already listed,
+   * skipped or buffered changes nothing (the real segment won); one too far ahead is refused.
+   */
+  markGap(seq: number): PlaylistChange & { outcome: GapOutcome } {
+    const none = { emitted: [], skipped: [], refused: [], ended: false };
+    if (this.endedFlag) return { ...none, outcome: 'after-end' };
+    if (!Number.isSafeInteger(seq) || seq < 0 || this.tooFar(seq)) return { ...none, outcome: 'too-far' };
+    if ((this.nextSeq !== undefined && seq < this.nextSeq) || this.buffer.has(seq) || this.gaps.has(seq)) return { ...none, outcome: 'duplicate' };
+    if (this.gaps.size >= this.maxBuffered) return { ...none, outcome: 'too-far' };
+    this.gaps.add(seq);
+    return { ...this.drain(this.now()), outcome: 'marked' };
+  }
+
   /** Lets time pass: skips gaps waited for long enough, ends the playlist when its grace is over. */
   tick(): PlaylistChange {
     if (this.endedFlag) return { emitted: [], skipped: [], refused: [], ended: false };
@@ -342,11 +368,14 @@ export class HlsPlaylist {
       // Seq 0 starts a stream; otherwise (delivery joined late or restarted) an earlier seq may
       // still be on its way, so the start is chosen only after the gap wait.
       const lowest = Math.min(...this.buffer.keys());
-      if (lowest === 0 || now - this.firstArrivalAt! >= this.gapWaitMs || this.endDue(now) || this.buffer.size > this.maxBuffered) {
-        this.nextSeq = lowest;
+      // Every seq before the lowest one was marked as a gap: nothing earlier can come.
+      const markedFromZero = lowest > 0 && this.gaps.size >= lowest && this.gaps.has(0) && this.coveredByGaps(0, lowest - 1);
+      if (lowest === 0 || markedFromZero || now - this.firstArrivalAt! >= this.gapWaitMs || this.endDue(now) || this.buffer.size > this.maxBuffered) {
+        this.nextSeq = markedFromZero ? 0 : lowest;
         // A forged seq that arrived before the real ones must not become a jump target.
         for (const seq of this.buffer.keys()) if (this.tooFar(seq)) change.refused.push(seq);
         for (const seq of change.refused) this.buffer.delete(seq);
+        for (const g of this.gaps) if (g < this.nextSeq || this.tooFar(g)) this.gaps.delete(g);
       } else {
         return change;
       }
@@ -359,6 +388,14 @@ export class HlsPlaylist {
         this.nextSeq++;
         continue;
       }
+      if (this.gaps.has(this.nextSeq)) {
+        const range: SkippedRange = { from: this.nextSeq, to: this.nextSeq, marked: true };
+        while (this.gaps.delete(this.nextSeq)) range.to = this.nextSeq++;
+        change.skipped.push(range);
+        this.rememberSkipped(range);
+        this.skipPending = true;
+        continue;
+      }
       if (this.buffer.size === 0) break;
       const waitingSince = Math.min(...[...this.buffer.values()].map((b) => b.arrivedAt));
       if (now - waitingSince >= this.gapWaitMs || this.buffer.size > this.maxBuffered || this.endDue(now) || this.resyncPending) {
@@ -366,9 +403,10 @@ export class HlsPlaylist {
         // A range, never one entry per seq: the cost must not depend on how far the seq jumped.
         const range = { from: this.nextSeq, to: lowest - 1 };
         change.skipped.push(range);
-        this.skippedRanges.push(range);
-        if (this.skippedRanges.length > SKIPPED_MEMORY) this.skippedRanges.shift();
+        this.rememberSkipped(range);
         this.nextSeq = lowest;
+        // Markers inside the jumped range are spent.
+        for (const g of this.gaps) if (g < lowest) this.gaps.delete(g);
         this.skipPending = true;
         continue;
       }
@@ -406,6 +444,17 @@ export class HlsPlaylist {
     }
     if (this.farRun!.count <= this.maxBuffered) return false;
     this.farRun = undefined;
+    return true;
+  }
+
+  private rememberSkipped(range: SkippedRange): void {
+    this.skippedRanges.push(range);
+    if (this.skippedRanges.length > SKIPPED_MEMORY) this.skippedRanges.shift();
+  }
+
+  /** Whether every seq from `from` to `to` is marked as a gap. */
+  private coveredByGaps(from: number, to: number): boolean {
+    for (let seq = from; seq <= to; seq++) if (!this.gaps.has(seq)) return false;
     return true;
   }
 

@@ -23,6 +23,36 @@ function setup() {
 }
 
 describe('HlsRegistry', () => {
+  describe('gap markers', () => {
+    const gap = (streamId: string, rendition: string, seq: number) => ({ ...segment(streamId, rendition, seq, 0).meta, gap: 'late' as const });
+    const seqs = (text: string | undefined) => (text ?? '').split('\n').filter((l) => l.endsWith('.ts'));
+
+    it("skips a marked seq in the marker's own rendition only", () => {
+      const { registry } = setup();
+      for (const r of ['hi', 'lo']) registry.accept(segment('s1', r, 0, 100));
+      registry.markGap(gap('s1', 'hi', 1));
+      for (const r of ['hi', 'lo']) registry.accept(segment('s1', r, 2, 100));
+      expect(seqs(registry.playlist('s1', 'hi')?.render())).toEqual(['0.ts', '2.ts']);
+      // lo still waits for its seq 1, which was not dropped.
+      expect(seqs(registry.playlist('s1', 'lo')?.render())).toEqual(['0.ts']);
+      registry.accept(segment('s1', 'lo', 1, 100));
+      expect(seqs(registry.playlist('s1', 'lo')?.render())).toEqual(['0.ts', '1.ts', '2.ts']);
+    });
+
+    it('applies a marker dropped before a ladder (a rendition without a playlist) to every rendition, present and to come', () => {
+      const { registry, metrics } = setup();
+      registry.markGap(gap('s1', 'main', 0));
+      registry.accept(segment('s1', 'hi', 1, 100));
+      registry.markGap(gap('s1', 'main', 2));
+      registry.accept(segment('s1', 'hi', 3, 100));
+      registry.accept(segment('s1', 'lo', 1, 100));
+      registry.accept(segment('s1', 'lo', 3, 100));
+      for (const r of ['hi', 'lo']) expect(seqs(registry.playlist('s1', r)?.render())).toEqual(['1.ts', '3.ts']);
+      expect(registry.playlist('s1', 'main')).toBeUndefined();
+      return metrics.registry.metrics().then((text) => expect(text).toMatch(/^livemesh_delivery_segments_skipped_total 4$/m));
+    });
+  });
+
   it('serves a single rendition as the stream index with rendition-relative URIs', () => {
     const { registry } = setup();
     expect(registry.streamIndex('s1')).toBeUndefined();

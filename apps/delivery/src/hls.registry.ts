@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { Env, type Segment } from '@livemesh/contracts';
+import { Env, type Segment, type SegmentMeta } from '@livemesh/contracts';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { renderMultivariant, type VariantInfo } from './hls.multivariant.js';
 import { HlsPlaylist, pictureSize, skippedCount, type PlaylistChange, type PlaylistEntry } from './hls.playlist.js';
@@ -14,7 +14,15 @@ interface StreamState {
   endRequested?: { lastSeq?: number; at: number };
   /** When the last rendition appended EXT-X-ENDLIST. */
   endedAt?: number;
+  /**
+   * Seqs gap markers named for a rendition without a playlist yet (dropped before a rendition
+   * ladder fanned out, or before the first segment): every playlist created later skips them too.
+   */
+  pendingGaps: number[];
 }
+
+/** Gap markers remembered per stream for renditions not seen yet. */
+const MAX_PENDING_GAPS = 64;
 
 /** What the HTTP origin serves for `/hls/<streamId>/index.m3u8`. */
 export type StreamIndex =
@@ -100,36 +108,11 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   accept(segment: Segment, opts: AcceptOptions = {}): void {
     const { meta } = segment;
     const now = Date.now();
-    let stream = this.streams.get(meta.streamId);
-    if (stream?.endRequested && meta.ingestTime > stream.endRequested.at + this.sessionMarginMs) {
-      this.logger.log(`stream ${meta.streamId}: a segment cut after its end (seq ${meta.seq}); a new session of the id begins`);
-      this.forget(meta.streamId, 'dropped');
-      stream = undefined;
-    }
-    if (!stream) {
-      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime };
-      this.streams.set(meta.streamId, stream);
-      this.metrics.streams.set(this.streams.size);
-      this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq}${opts.replayed ? ', read back from LM_OUT' : ''})`);
-      const early = this.earlyEnds.get(meta.streamId);
-      if (early && early.at + this.sessionMarginMs >= meta.ingestTime) stream.endRequested = { lastSeq: early.lastSeq, at: early.at };
-      this.earlyEnds.delete(meta.streamId);
-    }
-    stream.lastSegmentAt = now;
-    stream.lastIngestTime = Math.max(stream.lastIngestTime, meta.ingestTime);
+    const stream = this.session(meta, now, opts);
     let playlist = stream.renditions.get(meta.rendition);
     if (!playlist) {
-      if (stream.renditions.size >= MAX_RENDITIONS_PER_STREAM) {
-        this.refusals.refuse(meta.streamId, 'rendition-limit', `rendition ${meta.rendition} would be more than ${MAX_RENDITIONS_PER_STREAM}`);
-        return;
-      }
-      playlist = new HlsPlaylist({
-        window: this.env.HLS_WINDOW,
-        initialTargetDuration: this.env.SEGMENT_SECONDS,
-        archiveSeconds: this.env.OUTPUT_RETENTION_SECONDS,
-      });
-      stream.renditions.set(meta.rendition, playlist);
-      if (stream.endRequested) playlist.end(stream.endRequested.lastSeq);
+      playlist = this.newPlaylist(meta, stream, now);
+      if (!playlist) return;
     }
     const result = playlist.push({
       seq: meta.seq,
@@ -151,6 +134,68 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       this.logger.debug(`stream ${meta.streamId}/${meta.rendition}: seq ${meta.seq} waits for an earlier seq`);
     }
     this.applied(meta.streamId, meta.rendition, stream, result, now, opts.replayed ?? false);
+  }
+
+  /**
+   * A validated gap marker: an upstream hop dropped seq `meta.seq` (late). Its rendition's
+   * playlist skips the seq as soon as it gets there. A marker for a rendition with no playlist
+   * was dropped before a rendition ladder fanned out (or before the stream's first segment): it
+   * applies to every playlist of the stream, present and to come.
+   */
+  markGap(meta: SegmentMeta, opts: AcceptOptions = {}): void {
+    const now = Date.now();
+    const stream = this.session(meta, now, opts);
+    const own = stream.renditions.get(meta.rendition);
+    const targets = own ? [[meta.rendition, own] as const] : [...stream.renditions];
+    if (!own) {
+      stream.pendingGaps.push(meta.seq);
+      if (stream.pendingGaps.length > MAX_PENDING_GAPS) stream.pendingGaps.shift();
+    }
+    for (const [rendition, playlist] of targets) {
+      const result = playlist.markGap(meta.seq);
+      if (result.outcome === 'too-far') this.refusals.refuse(meta.streamId, 'seq-too-far', `gap marker for ${rendition} seq ${meta.seq} is too far ahead of the playlist`);
+      else this.logger.debug(`stream ${meta.streamId}/${rendition}: seq ${meta.seq} marked as a gap (${meta.gap}): ${result.outcome}`);
+      this.applied(meta.streamId, rendition, stream, result, now, opts.replayed ?? false);
+    }
+  }
+
+  /** The stream a segment or marker belongs to: its current session, or a new one. */
+  private session(meta: SegmentMeta, now: number, opts: AcceptOptions): StreamState {
+    let stream = this.streams.get(meta.streamId);
+    if (stream?.endRequested && meta.ingestTime > stream.endRequested.at + this.sessionMarginMs) {
+      this.logger.log(`stream ${meta.streamId}: a segment cut after its end (seq ${meta.seq}); a new session of the id begins`);
+      this.forget(meta.streamId, 'dropped');
+      stream = undefined;
+    }
+    if (!stream) {
+      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime, pendingGaps: [] };
+      this.streams.set(meta.streamId, stream);
+      this.metrics.streams.set(this.streams.size);
+      this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq}${opts.replayed ? ', read back from LM_OUT' : ''})`);
+      const early = this.earlyEnds.get(meta.streamId);
+      if (early && early.at + this.sessionMarginMs >= meta.ingestTime) stream.endRequested = { lastSeq: early.lastSeq, at: early.at };
+      this.earlyEnds.delete(meta.streamId);
+    }
+    stream.lastSegmentAt = now;
+    stream.lastIngestTime = Math.max(stream.lastIngestTime, meta.ingestTime);
+    return stream;
+  }
+
+  /** A rendition's playlist, with the stream's pending gaps and end applied; undefined past the rendition limit. */
+  private newPlaylist(meta: SegmentMeta, stream: StreamState, now: number): HlsPlaylist | undefined {
+    if (stream.renditions.size >= MAX_RENDITIONS_PER_STREAM) {
+      this.refusals.refuse(meta.streamId, 'rendition-limit', `rendition ${meta.rendition} would be more than ${MAX_RENDITIONS_PER_STREAM}`);
+      return undefined;
+    }
+    const playlist = new HlsPlaylist({
+      window: this.env.HLS_WINDOW,
+      initialTargetDuration: this.env.SEGMENT_SECONDS,
+      archiveSeconds: this.env.OUTPUT_RETENTION_SECONDS,
+    });
+    stream.renditions.set(meta.rendition, playlist);
+    for (const seq of stream.pendingGaps) this.applied(meta.streamId, meta.rendition, stream, playlist.markGap(seq), now, false);
+    if (stream.endRequested) playlist.end(stream.endRequested.lastSeq);
+    return playlist;
   }
 
   /**
@@ -252,9 +297,9 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   private applied(streamId: string, rendition: string, stream: StreamState, change: PlaylistChange, now: number, replayed: boolean): void {
-    for (const { from, to } of change.skipped) {
+    for (const { from, to, marked } of change.skipped) {
       const seqs = from === to ? `seq ${from}` : `seqs ${from}-${to}`;
-      this.logger.warn(`stream ${streamId}/${rendition}: ${seqs} never arrived; skipped (discontinuity)`);
+      this.logger.warn(`stream ${streamId}/${rendition}: ${seqs} ${marked ? 'dropped upstream (gap marker)' : 'never arrived'}; skipped (discontinuity)`);
     }
     this.metrics.skipped.inc(skippedCount(change.skipped));
     for (const seq of change.refused) this.refusals.refuse(streamId, 'seq-too-far', `${rendition} seq ${seq} is too far ahead of the playlist`);

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BadSegmentError, SEGMENT_HEADERS, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
-import { Bus, readSegment, type ConsumedMsg } from '@livemesh/bus';
+import { Bus, decodeSegmentHeaders, readSegment, type ConsumedMsg } from '@livemesh/bus';
 import { ConsumeLoop } from './consume.loop.js';
 import { HlsRegistry } from './hls.registry.js';
 import { Refusals, type RefusalReason } from './refusals.js';
@@ -77,6 +77,10 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
     try {
       if (!where) throw new BadSegmentError(`subject ${msg.subject} is not an output subject`);
       this.checkSizes(msg);
+      if (msg.headers?.has(SEGMENT_HEADERS.gap)) {
+        this.gap(msg, where);
+        return;
+      }
       const segment = await this.read(msg);
       if (where.streamId !== segment.meta.streamId || where.rendition !== segment.meta.rendition) {
         throw new BadSegmentError(
@@ -88,6 +92,20 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       const why = e instanceof Refused ? e.reason : e instanceof BadSegmentError ? 'malformed' : 'unreadable';
       this.refusals.refuse(where?.streamId, why, `segment on ${msg.subject} (LM_OUT seq ${msg.seq}): ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * A gap marker ("seq N will not come", SEGMENT_HEADERS.gap): validated like a segment's headers
+   * (the reason must be one SegmentMeta knows), with no bytes and no blob, on its own stream's
+   * and rendition's subject.
+   */
+  private gap(msg: ConsumedMsg, where: { streamId: string; rendition: string }): void {
+    if (msg.data.byteLength > 0 || msg.headers?.has(SEGMENT_HEADERS.blob)) throw new BadSegmentError(`gap marker on ${msg.subject} carries a payload`);
+    const meta = decodeSegmentHeaders(msg.headers);
+    if (where.streamId !== meta.streamId || where.rendition !== meta.rendition) {
+      throw new BadSegmentError(`gap marker on ${msg.subject} says ${meta.streamId}/${meta.rendition} (seq ${meta.seq})`);
+    }
+    this.registry.markGap(meta, { replayed: msg.time.getTime() < this.bootAt });
   }
 
   /** Before anything is parsed or fetched: the headers' total size and the payload's (or its blob's) size. */

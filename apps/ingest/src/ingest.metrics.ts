@@ -1,6 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { REFUSAL_REASONS, type RefusalReason } from './publish.policy.js';
+
+/** Why a segment never reached hop 0 (`livemesh_ingest_segments_dropped_total{reason}`). */
+export const DROP_REASONS = ['ingest-queue-full', 'queue-full', 'no-chain', 'publish-failed', 'shutdown'] as const;
+export type DropCounterReason = (typeof DROP_REASONS)[number];
 
 /**
  * Ingest's Prometheus metrics, in a registry of its own so a second app in the same process
@@ -26,10 +30,17 @@ export class IngestMetrics {
 
   readonly segmentsDropped = new Counter({
     name: 'livemesh_ingest_segments_dropped_total',
-    help: 'Segments given up after repeated publish failures or without a chain',
+    help: 'Segments dropped: ingest-queue-full (queue to the bus overflowed), queue-full (LM_SEG per-stream limit), no-chain, publish-failed, shutdown',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+
+  readonly queueSegments = this.gauge('queue_segments', 'Segments waiting for the bus, all streams together (each stream is bounded by INGEST_QUEUE_SEGMENTS)');
+  readonly queueBytes = this.gauge('queue_bytes', 'Bytes of segments waiting for the bus, held in memory, all streams together (each stream is bounded by INGEST_QUEUE_BYTES)');
+  readonly queuePeakSegments = this.gauge('queue_peak_segments', 'Longest queue to the bus any one stream has had since ingest started');
+  readonly queuePeakBytes = this.gauge('queue_peak_bytes', 'Most bytes any one stream has had waiting for the bus since ingest started');
+
+  private peak = { segments: 0, bytes: 0 };
 
   readonly publishRefusals = new Counter({
     name: 'livemesh_ingest_publish_refusals_total',
@@ -56,6 +67,19 @@ export class IngestMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'livemesh_ingest_' });
     // Every reason shows up as 0 from the start, so a dashboard can rate() it.
     for (const reason of REFUSAL_REASONS) this.publishRefusals.inc({ reason }, 0);
+    for (const reason of DROP_REASONS) this.segmentsDropped.inc({ reason }, 0);
+  }
+
+  /** A stream's queue changed by `dSegments`/`dBytes` and now holds `segments`/`bytes`. */
+  queueChanged(dSegments: number, dBytes: number, segments: number, bytes: number): void {
+    this.queueSegments.inc(dSegments);
+    this.queueBytes.inc(dBytes);
+    if (segments > this.peak.segments) this.queuePeakSegments.set((this.peak.segments = segments));
+    if (bytes > this.peak.bytes) this.queuePeakBytes.set((this.peak.bytes = bytes));
+  }
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name: `livemesh_ingest_${name}`, help, registers: [this.registry] });
   }
 
   refused(reason: RefusalReason): void {

@@ -1,12 +1,13 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Bus, publishStreamEvent } from '@livemesh/bus';
+import { Bus, publishSegment, publishStreamEvent } from '@livemesh/bus';
 import { Env, assertToken } from '@livemesh/contracts';
 import type { UrlSource } from '@livemesh/media';
+import { BusStatus } from './bus.status.js';
 import { ChainCache } from './chain.cache.js';
 import { IngestMetrics } from './ingest.metrics.js';
-import { SegmentSink, type SourceKind } from './segment.sink.js';
+import { SegmentSink, type SegmentOutlet, type SourceKind } from './segment.sink.js';
 import { REENCODE_VIDEO, SegmenterRun } from './segmenter.run.js';
 import { StreamDirectory } from './stream.directory.js';
 
@@ -51,6 +52,9 @@ export class SegmenterService {
   private readonly standby = new Map<string, SessionSource>();
   private shuttingDown = false;
   private readonly root: string;
+  /** Ended sessions whose last segments are still on their way out (then 'publish-ended'). */
+  private readonly ending = new Set<Promise<void>>();
+  private readonly outlet: SegmentOutlet;
 
   constructor(
     @Inject(Env) private readonly env: Env,
@@ -58,8 +62,14 @@ export class SegmenterService {
     @Inject(ChainCache) private readonly chains: ChainCache,
     @Inject(StreamDirectory) private readonly directory: StreamDirectory,
     @Inject(IngestMetrics) private readonly metrics: IngestMetrics,
+    @Inject(BusStatus) status: BusStatus,
   ) {
     this.root = resolve(env.LIVEMESH_DATA_DIR, 'ingest');
+    this.outlet = {
+      publish: (subject, segment) => publishSegment(bus, subject, segment, { inlineLimit: env.INLINE_LIMIT_BYTES }),
+      event: (event) => publishStreamEvent(bus, event),
+      connected: () => status.isConnected,
+    };
   }
 
   /** Segment files left by a previous process cannot be numbered reliably: start clean. */
@@ -85,7 +95,8 @@ export class SegmenterService {
   }
 
   /**
-   * Ends the stream's session: ffmpeg flushes, every segment goes out, then 'publish-ended'. The
+   * Ends the stream's session: ffmpeg flushes and every segment is cut and queued; they go out
+   * (then 'publish-ended') as the bus takes them, without holding up the next session. The
    * stream's standby source (its SRT listener), if any, takes over again.
    */
   async end(streamId: string): Promise<void> {
@@ -109,19 +120,26 @@ export class SegmenterService {
   async forget(streamId: string): Promise<void> {
     this.standby.delete(streamId);
     await this.end(streamId);
+    const sink = this.sinks.get(streamId);
+    // What is left goes out if the bus takes it now; a cursor saved after the delete would bring the stream back.
+    sink?.close();
+    await sink?.idle();
     this.sinks.delete(streamId);
     this.reencode.delete(streamId);
     await this.directory.deleteCursor(streamId).catch((e: Error) => this.logger.warn(`stream ${streamId}: cursor not deleted: ${e.message}`));
   }
 
-  /** No standby source starts any more (the app is going down). */
+  /** No standby source starts any more (the app is going down); queued segments that cannot go out now are given up. */
   beginShutdown(): void {
     this.shuttingDown = true;
+    for (const sink of this.sinks.values()) sink.close();
   }
 
+  /** Every session ends, and every segment they cut is published (or given up) and reported. */
   async endAll(): Promise<void> {
-    this.shuttingDown = true;
+    this.beginShutdown();
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id)));
+    while (this.ending.size > 0) await Promise.all([...this.ending]);
   }
 
   /** @internal the stream's GOPs are too long to cut on: re-encode from the next run on. */
@@ -133,13 +151,14 @@ export class SegmenterService {
     let sink = this.sinks.get(streamId);
     if (!sink) {
       sink = new SegmentSink(streamId, {
-        bus: this.bus,
         chains: this.chains,
         directory: this.directory,
+        outlet: this.outlet,
         metrics: this.metrics,
         logger: this.logger,
-        inlineLimit: this.env.INLINE_LIMIT_BYTES,
+        limits: { maxSegments: this.env.INGEST_QUEUE_SEGMENTS, maxBytes: this.env.INGEST_QUEUE_BYTES },
       });
+      if (this.shuttingDown) sink.close();
       this.sinks.set(streamId, sink);
     }
     return sink;
@@ -188,14 +207,24 @@ export class SegmenterService {
     this.metrics.segmenterRestarts.inc({ source: kind });
   }
 
-  /** @internal */
-  async publishEnded(streamId: string, kind: SourceKind, segments: number): Promise<void> {
-    await publishStreamEvent(this.bus, {
-      streamId,
-      kind: 'publish-ended',
-      message: `${kind === 'rtmp' ? 'RTMP publisher left' : 'pulled source ended'} after ${segments} segment(s)`,
-      data: { source: kind, segments },
-    }).catch((e: Error) => this.logger.warn(`stream ${streamId}: 'publish-ended' event not sent: ${e.message}`));
+  /**
+   * @internal A session ended: once every segment it cut is published or dropped (which waits for
+   * the bus, not for the stream's next session), 'publish-ended' says how many went out.
+   */
+  sessionEnded(streamId: string, sink: SegmentSink): void {
+    const done = sink.finishSession().then(async ({ source, published, cut }) => {
+      this.logger.log(`stream ${streamId}: ${source} source ended; ${published} of ${cut} segment(s) published`);
+      await publishStreamEvent(this.bus, {
+        streamId,
+        kind: 'publish-ended',
+        message: `${source === 'rtmp' ? 'RTMP publisher left' : 'pulled source ended'} after ${published} segment(s)`,
+        data: { source, segments: published },
+      });
+    });
+    const tracked = done
+      .catch((e: Error) => this.logger.warn(`stream ${streamId}: 'publish-ended' event not sent: ${e.message}`))
+      .finally(() => this.ending.delete(tracked));
+    this.ending.add(tracked);
   }
 }
 
@@ -233,10 +262,11 @@ class IngestSession {
         const run = this.owner.newRun(streamId, source, dir, sink, (r) => void this.switchToReencode(r));
         this.run = run;
         const exit = await run.start();
-        await sink.idle();
+        // Every listed file is read into the queue by now: the folder can go, whether or not the bus is there.
+        await sink.admitted();
         await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-        const produced = sink.publishedInSession - total;
-        total = sink.publishedInSession;
+        const produced = sink.cutInSession - total;
+        total = sink.cutInSession;
         if (!this.active) break;
         if (this.switching) {
           // Straight on: the source is still there, only the way it is cut changed.
@@ -264,9 +294,8 @@ class IngestSession {
     } catch (e) {
       this.logger.error(`stream ${streamId}: ${source.kind} session failed: ${(e as Error).message}`);
     } finally {
-      await sink.idle();
-      this.logger.log(`stream ${streamId}: ${source.kind} source ended; ${sink.publishedInSession} segment(s) published`);
-      await this.owner.publishEnded(streamId, source.kind, sink.publishedInSession);
+      await sink.admitted();
+      this.owner.sessionEnded(streamId, sink);
     }
   }
 
@@ -287,7 +316,7 @@ class IngestSession {
     await run.kill();
   }
 
-  /** Stops restarting, lets the current run flush, and resolves once all its segments are out. */
+  /** Stops restarting, lets the current run flush, and resolves once all its segments are cut and queued. */
   async stop(): Promise<void> {
     if (this.active) {
       this.active = false;

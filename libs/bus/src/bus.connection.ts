@@ -379,7 +379,7 @@ export function wrapConsumer(consumer: Consumer, what: string): BusConsumer {
     async consume(opts = {}): Promise<MessageFeed<ConsumedMsg>> {
       return wrapped(`consume from ${what}`, () => consumer.consume(opts.maxMessages !== undefined ? { max_messages: opts.maxMessages } : {}));
     },
-    async fetch(opts): Promise<AsyncIterable<ConsumedMsg>> {
+    async fetch(opts): Promise<MessageFeed<ConsumedMsg>> {
       return wrapped(`fetch from ${what}`, () => consumer.fetch({ max_messages: opts.maxMessages, expires: opts.expiresMs }));
     },
     async info(): Promise<ConsumerState> {

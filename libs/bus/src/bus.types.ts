@@ -54,7 +54,7 @@ export interface BusConsumer {
   /** Starts pulling; `maxMessages` is how many are buffered (and unacked) at once. */
   consume(opts?: { maxMessages?: number }): Promise<MessageFeed<ConsumedMsg>>;
   /** One batch: up to `maxMessages`, ending after `expiresMs` with what arrived. */
-  fetch(opts: { maxMessages: number; expiresMs: number }): Promise<AsyncIterable<ConsumedMsg>>;
+  fetch(opts: { maxMessages: number; expiresMs: number }): Promise<MessageFeed<ConsumedMsg>>;
   info(): Promise<ConsumerState>;
 }
 

@@ -24,6 +24,7 @@ export function encodeSegmentHeaders(meta: SegmentMeta, msgId: string, extra: He
   if (meta.blob) h.set(H.blob, meta.blob);
   if (meta.transfer && Object.keys(meta.transfer).length > 0) h.set(H.transfer, JSON.stringify(meta.transfer));
   if (meta.traceparent) h.set(H.traceparent, meta.traceparent);
+  if (meta.gap) h.set(H.gap, meta.gap);
   for (const [k, v] of Object.entries(extra)) h.set(k, v);
   return values;
 }
@@ -59,6 +60,7 @@ export function decodeSegmentHeaders(h: BusHeaders | undefined): SegmentMeta {
   if (h.get(H.blob)) plain.blob = h.get(H.blob);
   if (transfer !== undefined) plain.transfer = transfer;
   if (h.get(H.traceparent)) plain.traceparent = h.get(H.traceparent);
+  if (h.has(H.gap)) plain.gap = h.get(H.gap);
   try {
     return validateMessage(SegmentMeta, plain, 'segment headers');
   } catch (e) {

@@ -55,4 +55,28 @@ export interface ChainSpec {
   version: number;
   hops: HopSpec[];
   updatedAt: string;
+  /**
+   * Longest a segment may take from its cut at ingest (`Lm-Ingest-Time`) to its output, ms: a hop
+   * that cannot make it drops the segment before working on it. Absent: DEFAULT_BUDGET_SEGMENTS
+   * segment durations (see latencyBudgetMs).
+   */
+  latencyBudgetMs?: number;
+}
+
+/**
+ * Default latency budget, in segment durations. Delivery skips a missing segment two target
+ * durations after a later one arrived, and players hold about three target durations behind the
+ * live edge: a segment later than that is never shown, so work on it is wasted. Three leaves room
+ * for one redelivery after a killed worker (ack wait, then the work again).
+ */
+export const DEFAULT_BUDGET_SEGMENTS = 3;
+/** Bounds of a pipeline's latencyBudgetMs. */
+export const MIN_LATENCY_BUDGET_MS = 1_000;
+export const MAX_LATENCY_BUDGET_MS = 600_000;
+
+/** The budget of a segment of `durationSeconds` under `chain`: its own, else the default. */
+export function latencyBudgetMs(chain: Pick<ChainSpec, 'latencyBudgetMs'> | undefined, durationSeconds: number): number {
+  const own = chain?.latencyBudgetMs;
+  if (typeof own === 'number' && Number.isFinite(own) && own > 0) return own;
+  return Math.max(MIN_LATENCY_BUDGET_MS, DEFAULT_BUDGET_SEGMENTS * durationSeconds * 1000);
 }

@@ -333,6 +333,31 @@ export class Env {
   @Max(600)
   RTMP_RESUME_GRACE_SECONDS = 30;
 
+  /**
+   * Segments one stream may have waiting for the bus in ingest (the one being sent included). While
+   * NATS is unreachable they wait here; beyond this the oldest are dropped and reported as a
+   * `segments-dropped` event. 20 segments of the default 2 s are 40 s of video: a nats-server
+   * restart (JetStream re-reads its store) or a cluster leader election takes seconds to a few
+   * tens of seconds, and the client reconnects every 500 ms, so a restart loses nothing.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(1000)
+  INGEST_QUEUE_SEGMENTS = 20;
+
+  /**
+   * Bytes one stream may have waiting for the bus in ingest (held in memory). 64 MiB holds the 40 s
+   * above up to about 12 Mbit/s, so for usual bitrates the segment bound is the one that acts; a
+   * heavier stream drops sooner rather than taking the machine's memory. Ingest's worst case is
+   * this times its live streams.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024 * 1024)
+  @Max(1024 * 1024 * 1024)
+  INGEST_QUEUE_BYTES = 64 * 1024 * 1024;
+
   /** The Docker engine of the docker and swarm runtimes, as the docker CLI reads it: unix:///path or tcp://host:port. */
   @Matches(/^(unix|tcp|http):\/\/\S+$/, { message: 'DOCKER_HOST must look like unix:///var/run/docker.sock or tcp://host:2375' })
   DOCKER_HOST = 'unix:///var/run/docker.sock';

@@ -51,13 +51,25 @@ export {
   type StreamState,
   type StreamView,
 } from './stream.js';
-export { executingHops, publishTarget, type ChainSpec, type HandOff, type HopSpec } from './chain.js';
+export {
+  DEFAULT_BUDGET_SEGMENTS,
+  MAX_LATENCY_BUDGET_MS,
+  MIN_LATENCY_BUDGET_MS,
+  executingHops,
+  latencyBudgetMs,
+  publishTarget,
+  type ChainSpec,
+  type HandOff,
+  type HopSpec,
+} from './chain.js';
 export {
   DEFAULT_RENDITION,
+  GAP_REASONS,
   INPUT_KINDS,
   SEGMENT_HEADERS,
   SegmentMeta,
   segmentMsgId,
+  type GapReason,
   type InputKind,
   type Segment,
 } from './segment.js';

@@ -12,6 +12,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { MAX_LATENCY_BUDGET_MS, MIN_LATENCY_BUDGET_MS } from './chain.js';
 import { StageDto } from './stream.js';
 import { TOKEN_PATTERN } from './subjects.js';
 
@@ -50,6 +51,16 @@ export class PipelineSpec {
   @IsOptional()
   @IsBoolean()
   fuse?: boolean;
+
+  /**
+   * Latency budget of the pipeline's streams, ms from the cut at ingest to the output (see
+   * ChainSpec.latencyBudgetMs). Default: DEFAULT_BUDGET_SEGMENTS segment durations.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(MIN_LATENCY_BUDGET_MS)
+  @Max(MAX_LATENCY_BUDGET_MS)
+  latencyBudgetMs?: number;
 }
 
 /** True when every selector matches the attributes. */

@@ -1,4 +1,4 @@
-import { IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { TOKEN_PATTERN } from './subjects.js';
 
 /**
@@ -33,7 +33,16 @@ export const SEGMENT_HEADERS = {
   error: 'Lm-Error',
   /** On dead letters and retries: which service failed. */
   service: 'Lm-Service',
+  /**
+   * On `lm.out.*` only, with an empty payload: this seq of the stream will not come (a GapReason).
+   * Carries the headers and the Nats-Msg-Id the real output would have had.
+   */
+  gap: 'Lm-Gap',
 } as const;
+
+/** Why a gap marker says a seq will not come: `late` means it could no longer make its latency budget. */
+export const GAP_REASONS = ['late'] as const;
+export type GapReason = (typeof GAP_REASONS)[number];
 
 /** Everything about a segment except its bytes; validated whenever it is read off the bus. */
 export class SegmentMeta {
@@ -86,6 +95,11 @@ export class SegmentMeta {
   @IsString()
   @MaxLength(128)
   traceparent?: string;
+
+  /** Set on a gap marker (SEGMENT_HEADERS.gap): no bytes, the seq will not come. */
+  @IsOptional()
+  @IsIn(GAP_REASONS)
+  gap?: GapReason;
 }
 
 /** The id JetStream deduplicates on. */

@@ -10,17 +10,23 @@ import {
   StageTimeoutError,
   ValidationFailedError,
   isToken,
+  latencyBudgetMs,
   loadEnv,
   parseSegmentSubject,
+  segmentMsgId,
   subjects,
   validateParams,
   type Env,
+  type ChainSpec,
   type Segment,
   type SegmentMeta,
+  type SegmentsDroppedData,
 } from '@livemesh/contracts';
 import {
   Bus,
   CarryStore,
+  decodeSegmentHeaders,
+  encodeSegmentHeaders,
   ensureServiceConsumer,
   ensureTopology,
   topologyFromEnv,
@@ -28,12 +34,14 @@ import {
   publishStreamEvent,
   readSegment,
   releaseSegmentBlob,
+  type BusConsumer,
   type BusHeaders,
   type ConsumedMsg,
-  type MessageFeed,
 } from '@livemesh/bus';
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
 import { ChainCache } from './chain.cache.js';
+import { LiveMetrics } from './live.metrics.js';
+import { DropLedger, FairQueue, ProcessingEstimate, RecentStreams, lateness, type DropRun, type Lateness } from './live.schedule.js';
 import { openMediaEngine, type MediaEngine } from './media.engine.js';
 import { SegmentCarryAccess } from './segment.carry.js';
 import { checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
@@ -77,6 +85,13 @@ export interface RunStageOptions {
   peers?: (service: string) => StageDefinition<object> | undefined;
   /** Overrides env.STAGE_ENGINE (`cli`, `warm` or `auto`). */
   engine?: 'auto' | 'warm' | 'cli';
+  /**
+   * Most segments pulled and held beyond the busy slots, served round-robin across streams so one
+   * stream's backlog cannot hold back another's fresh segments. The runner holds one per other
+   * stream it saw in the last 10 s, up to this; none for a single stream, so replicas share it.
+   * Default max(16, 2 x concurrency): a worker sees up to 16 other streams past a backlog.
+   */
+  lookahead?: number;
 }
 
 export interface StageHandle {
@@ -92,6 +107,16 @@ export interface StageHandle {
 
 // Below the process runtime's 15 s stop grace, so in-flight work is handed back before a SIGKILL.
 const DEFAULT_DRAIN_MS = 10_000;
+/** How long one pull waits for segments when the queue is empty, ms. */
+const FETCH_EXPIRES_MS = 1_000;
+
+/** A pulled segment waiting for its turn: its headers read, its chain looked up, no work spent yet. */
+interface Held {
+  msg: ConsumedMsg;
+  /** Undefined when the headers are not a segment's: handle() refuses it. */
+  meta?: SegmentMeta;
+  chain?: ChainSpec;
+}
 
 /** Connects, sets up the bus, and runs `def` until stopped. */
 export async function runStage<P extends object>(def: StageDefinition<P>, opts: RunStageOptions = {}): Promise<StageHandle> {
@@ -125,11 +150,21 @@ export class StageRunner implements StageHandle {
   private carries!: CarryStore;
   private engine!: MediaEngine;
   private heartbeat?: WorkerHeartbeatWriter;
-  private messages?: MessageFeed<ConsumedMsg>;
+  private consumer?: BusConsumer;
+  private messages?: { stop(err?: Error): void };
   private loopDone: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Drops and their reports: no slot, but awaited by the drain. */
+  private readonly sideWork = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
-  private readonly slotWaiters: (() => void)[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
+  private readonly lookahead: number;
+  private readonly held = new FairQueue<Held>();
+  private readonly recent = new RecentStreams();
+  private readonly estimate = new ProcessingEstimate();
+  private readonly drops = new DropLedger();
+  private readonly live: LiveMetrics;
+  private housekeeping?: NodeJS.Timeout;
   /**
    * ctx.state by stream, then by stage (this worker's own, and each stage it runs inside a fused
    * hop), so dropping a stream's entry with its chain drops every stage's state for it.
@@ -159,6 +194,8 @@ export class StageRunner implements StageHandle {
     this.stageTimeoutMs = opts.stageTimeoutMs ?? this.env.STAGE_TIMEOUT_MS;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
     this.metrics = new StageMetrics(this.service);
+    this.live = new LiveMetrics(this.metrics.registry, this.service);
+    this.lookahead = Math.max(0, Math.floor(opts.lookahead ?? Math.max(16, 2 * this.concurrency)));
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -196,19 +233,20 @@ export class StageRunner implements StageHandle {
         inFlight: this.inFlight.size,
       }), this.opts.heartbeatIntervalMs);
       await this.heartbeat.start();
-      const consumer = await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts });
-      this.messages = await consumer.consume({ maxMessages: this.concurrency });
+      this.consumer = await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts });
     } catch (e) {
       await this.release();
       throw e;
     }
     this.loopDone = this.loop();
+    // Held segments are kept alive and re-checked against their budget; drop runs are reported.
+    this.housekeeping = setInterval(() => this.keepHeld(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
     if (this.opts.signal) {
       if (this.opts.signal.aborted) void this.stop();
       else this.opts.signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
     if (this.opts.handleSignals) this.installSignalHandlers();
-    this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, ${this.maxAttempts} attempts, ${this.engine.kind} media engine${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
+    this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, lookahead ${this.lookahead}, ${this.maxAttempts} attempts, ${this.engine.kind} media engine${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
   }
 
   stop(): Promise<void> {
@@ -216,25 +254,32 @@ export class StageRunner implements StageHandle {
     return this.stopPromise;
   }
 
+  /**
+   * Pulls only what there is room for (free slots plus the lookahead), so every segment in this
+   * runner's hands is either being worked on or held with in-progress acks: none waits unseen in
+   * a client buffer while its ack wait runs out. A late segment is dropped as it is pulled,
+   * without taking a slot, so a backlog of stale segments costs an ack each, not a stage run.
+   */
   private async loop(): Promise<void> {
     try {
-      for await (const msg of this.messages!) {
-        if (!this.stopping) await this.freeSlot();
-        if (this.stopping) {
-          // Pulled but not started: hand it straight back so another replica takes it now.
-          msg.nak();
+      while (!this.stopping) {
+        const room = this.concurrency + this.recent.lookahead(Date.now(), this.lookahead) - this.inFlight.size - this.held.size;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
           continue;
         }
-        const work = this.handle(msg).catch((e: unknown) => {
-          this.logger.error(`service=${this.service} unexpected failure handling ${msg.subject}: ${describeError(e)}`);
-        });
-        this.inFlight.add(work);
-        this.metrics.inFlight(this.inFlight.size);
-        void work.finally(() => {
-          this.inFlight.delete(work);
-          this.metrics.inFlight(this.inFlight.size);
-          this.slotWaiters.shift()?.();
-        });
+        const batch = await this.consumer!.fetch({ maxMessages: room, expiresMs: FETCH_EXPIRES_MS });
+        this.messages = batch;
+        if (this.stopping) batch.stop();
+        for await (const msg of batch) {
+          if (this.stopping) {
+            // Pulled but not started: hand it straight back so another replica takes it now.
+            msg.nak();
+            continue;
+          }
+          await this.admit(msg);
+          this.dispatch();
+        }
       }
     } catch (e) {
       if (!this.stopping) {
@@ -248,9 +293,142 @@ export class StageRunner implements StageHandle {
     }
   }
 
-  private freeSlot(): Promise<void> {
-    if (this.inFlight.size < this.concurrency) return Promise.resolve();
-    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  /** Reads a pulled segment's headers and chain; drops it if it is already late, else holds it for its turn. */
+  private async admit(msg: ConsumedMsg): Promise<void> {
+    const held: Held = { msg };
+    const route = parseSegmentSubject(msg.subject);
+    if (route && route.service === this.service) {
+      try {
+        const meta = decodeSegmentHeaders(msg.headers);
+        if (meta.streamId === route.streamId && meta.hop === route.hop && !meta.gap) {
+          this.recent.saw(meta.streamId, Date.now());
+          held.meta = meta;
+          held.chain = await this.chains.get(meta.streamId, meta.chainVersion);
+        }
+      } catch {
+        // Not a segment's headers (or the chain bucket did not answer): handle() says which.
+      }
+    }
+    if (held.meta && this.lateness(held).late) {
+      await this.side(this.dropLate(held));
+      return;
+    }
+    this.held.push(held.meta?.streamId ?? '', held);
+    msg.working();
+    this.live.held(this.held.size);
+  }
+
+  /** Starts held segments, round-robin across streams, while slots are free. */
+  private dispatch(): void {
+    while (!this.stopping && this.inFlight.size < this.concurrency) {
+      const next = this.held.take();
+      if (!next) break;
+      const held = next.item;
+      // Time passed while it was held: check again before spending work on it.
+      if (held.meta && this.lateness(held).late) {
+        void this.side(this.dropLate(held));
+        continue;
+      }
+      const work = this.handle(held.msg).catch((e: unknown) => {
+        this.logger.error(`service=${this.service} unexpected failure handling ${held.msg.subject}: ${describeError(e)}`);
+      });
+      this.inFlight.add(work);
+      this.metrics.inFlight(this.inFlight.size);
+      void work.finally(() => {
+        this.inFlight.delete(work);
+        this.metrics.inFlight(this.inFlight.size);
+        this.dispatch();
+        this.roomWaiters.shift()?.();
+      });
+    }
+    this.live.held(this.held.size);
+  }
+
+  private lateness(held: Held): Lateness {
+    const meta = held.meta!;
+    return lateness({
+      now: Date.now(),
+      ingestTime: meta.ingestTime,
+      budgetMs: latencyBudgetMs(held.chain, meta.duration),
+      expectedMs: this.estimate.ms,
+      attempt: held.msg.info.deliveryCount,
+    });
+  }
+
+  /** Work that takes no slot but must finish before the runner closes. */
+  private side(work: Promise<void>): Promise<void> {
+    const tracked = work.catch((e: unknown) => this.logger.error(`service=${this.service} ${describeError(e)}`));
+    this.sideWork.add(tracked);
+    void tracked.finally(() => this.sideWork.delete(tracked));
+    return tracked;
+  }
+
+  /**
+   * Gives a late segment up before any work: tells delivery the seq will not come (a gap marker on
+   * the output subject, with the id the real output would have had), acks it, and counts it into
+   * the stream's current drop run. When the marker is a duplicate, the real output is already
+   * out (a redelivery after a crash between publish and ack): nothing was lost, nothing is reported.
+   */
+  private async dropLate(held: Held): Promise<void> {
+    const { msg, chain } = held;
+    const meta = held.meta!;
+    const where = `service=${this.service} streamId=${meta.streamId} seq=${meta.seq} hop=${meta.hop} rendition=${meta.rendition}`;
+    if (!chain) {
+      // The stream stopped: nobody waits for the seq, as handle() would find too.
+      this.logger.debug(`${where} late and the stream has no chain (stopped): segment dropped`);
+      msg.ack();
+      await releaseSegmentBlob(this.bus, meta);
+      return;
+    }
+    let lost: boolean;
+    try {
+      lost = await this.publishGap(meta, chain);
+    } catch (e) {
+      // Without the marker the segment would vanish unannounced: let it come back and try again.
+      this.logger.warn(`${where} late, but the gap marker was not stored (${describeError(e)}): handed back`);
+      msg.nak(retryDelayMs(1));
+      return;
+    }
+    msg.ack();
+    await releaseSegmentBlob(this.bus, meta);
+    if (!lost) return;
+    this.live.droppedLate();
+    this.logger.debug(`${where} dropped: ${Date.now() - meta.ingestTime} ms after its cut, past the ${latencyBudgetMs(chain, meta.duration)} ms budget`);
+    await this.reportDrops(this.drops.add(meta.streamId, meta.hop, meta.seq, Date.now()));
+  }
+
+  /** Publishes "seq N will not come" where the stream's outputs go; false when it was a duplicate. */
+  private async publishGap(meta: SegmentMeta, chain: ChainSpec): Promise<boolean> {
+    const out: SegmentMeta = { ...meta, hop: chain.hops.length - 1, chainVersion: chain.version, blob: undefined, transfer: undefined, gap: 'late' };
+    const msgId = segmentMsgId(out, 'out');
+    const ack = await this.bus.publish(subjects.output(meta.streamId, meta.rendition), new Uint8Array(0), { msgId, headers: encodeSegmentHeaders(out, msgId) });
+    return !ack.duplicate;
+  }
+
+  /** One `segments-dropped` event per run of drops of a stream. */
+  private async reportDrops(runs: DropRun[]): Promise<void> {
+    for (const run of runs) {
+      const seqs = run.from === run.to ? `seq ${run.from}` : `seqs ${run.from}-${run.to}`;
+      const message = `${run.count} segment(s) (${seqs}) dropped at ${this.service}: they could no longer make the stream's latency budget`;
+      this.logger.warn(`service=${this.service} streamId=${run.streamId} ${message}`);
+      const data: SegmentsDroppedData = { reason: 'late', from: run.from, to: run.to, count: run.count };
+      try {
+        await publishStreamEvent(this.bus, { streamId: run.streamId, kind: 'segments-dropped', message, service: this.service, hop: run.hop, seq: run.from, data: { ...data } });
+      } catch (e) {
+        this.logger.error(`service=${this.service} streamId=${run.streamId} segments-dropped event not published: ${describeError(e)}`);
+      }
+    }
+  }
+
+  /** Every ackWait/3: in-progress acks for held segments, drops for those that became late, due drop reports. */
+  private keepHeld(): void {
+    if (this.stopping) return;
+    for (const held of this.held.removeWhere((h) => h.meta !== undefined && this.lateness(h).late)) void this.side(this.dropLate(held));
+    this.held.forEach((h) => h.msg.working());
+    this.live.held(this.held.size);
+    this.roomWaiters.shift()?.();
+    const due = this.drops.due(Date.now());
+    if (due.length) void this.side(this.reportDrops(due));
   }
 
   private async handle(msg: ConsumedMsg): Promise<void> {
@@ -271,6 +449,8 @@ export class StageRunner implements StageHandle {
     if (meta.streamId !== route.streamId || meta.hop !== route.hop) {
       return this.rejectBadSegment(msg, route.streamId, route.hop, `headers say stream ${meta.streamId} hop ${meta.hop} but the subject is ${msg.subject}`);
     }
+    if (meta.gap) return this.rejectBadSegment(msg, route.streamId, route.hop, `a gap marker (${SEGMENT_HEADERS.gap}) belongs on the output subjects, not on ${msg.subject}`);
+    this.live.started(Math.max(0, Date.now() - meta.ingestTime));
 
     const where = `service=${this.service} streamId=${meta.streamId} seq=${meta.seq} hop=${meta.hop} rendition=${meta.rendition}`;
     const abort = new AbortController();
@@ -394,6 +574,7 @@ export class StageRunner implements StageHandle {
       });
       if (acked) await releaseSegmentBlob(this.bus, meta);
       this.processed++;
+      this.estimate.observe(performance.now() - started);
       for (const m of members) this.metrics.succeeded((performance.now() - started) / 1000, m.def.name);
       this.logger.debug(`${where} done in ${Math.round(performance.now() - started)} ms -> ${plans.map((p) => p.subject).join(', ')}`);
     } catch (e) {
@@ -491,8 +672,12 @@ export class StageRunner implements StageHandle {
   private async drainAndClose(): Promise<void> {
     this.stopping = true;
     this.logger.log(`service=${this.service} worker=${this.workerId} draining ${this.inFlight.size} in-flight segment(s)`);
+    clearInterval(this.housekeeping);
     this.messages?.stop();
-    for (const wake of this.slotWaiters.splice(0)) wake();
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    // Held segments were never started: hand them back at once.
+    for (const held of this.held.drain()) held.msg.nak();
+    this.live.held(0);
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.drainTimeoutMs)));
@@ -505,6 +690,10 @@ export class StageRunner implements StageHandle {
       }
     }
     await this.loopDone;
+    // A segment admitted while the drain began was held after the first hand-back.
+    for (const held of this.held.drain()) held.msg.nak();
+    await Promise.all([...this.sideWork]);
+    await this.reportDrops(this.drops.due(Date.now(), true));
     await this.release();
     this.logger.log(`service=${this.service} worker=${this.workerId} stopped (${this.processed} processed, ${this.failed} failed)`);
     if (this.fatal) this.rejectDone(this.fatal);

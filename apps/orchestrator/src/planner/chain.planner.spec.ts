@@ -110,6 +110,18 @@ describe('planChain', () => {
   });
 });
 
+describe('latency budget', () => {
+  it("carries a pipeline's budget into the plan and the chain spec; without one the chain takes the default", () => {
+    const withBudget = { ...catalogue, pipelines: [...pipelines, { name: 'tight', stages: [{ service: 'pixelate' }], latencyBudgetMs: 4000 } as PipelineSpec] };
+    const plan = planChain({ id: 's1', pipeline: 'tight' }, withBudget);
+    expect(plan.latencyBudgetMs).toBe(4000);
+    expect(buildChainSpec('s1', 1, plan.stages, plan.fused, new Date(), { latencyBudgetMs: plan.latencyBudgetMs }).latencyBudgetMs).toBe(4000);
+    const plain = planChain({ id: 's2', pipeline: 'default' }, catalogue);
+    expect(plain.latencyBudgetMs).toBeUndefined();
+    expect(buildChainSpec('s2', 1, plain.stages, plain.fused, new Date(), { latencyBudgetMs: plain.latencyBudgetMs })).not.toHaveProperty('latencyBudgetMs');
+  });
+});
+
 describe('buildChainSpec', () => {
   it('gives each hop its own subject and points it at the next hop, the last at the outputs', () => {
     const spec = buildChainSpec('room-1', 3, [

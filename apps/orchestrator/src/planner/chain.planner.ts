@@ -39,6 +39,8 @@ export interface ChainPlan {
    * when nothing fuses or the request or pipeline said `fuse: false`.
    */
   fused: number[][];
+  /** The pipeline's latency budget (ms), when it set one; else the chain takes the default. */
+  latencyBudgetMs?: number;
 }
 
 export type PlanRequest = Pick<StartStreamRequest, 'id' | 'stages' | 'pipeline' | 'overrides' | 'attributes' | 'fuse'>;
@@ -76,7 +78,12 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
 
   if (problems.length > 0) throw new ChainPlanError(`cannot plan a chain for stream ${request.id}`, problems);
   const fuse = request.fuse ?? chosen.fuse ?? true;
-  return { source: chosen.source, stages, fused: fuse ? fusionGroups(stages, catalogue.services) : [] };
+  return {
+    source: chosen.source,
+    stages,
+    fused: fuse ? fusionGroups(stages, catalogue.services) : [],
+    ...(chosen.latencyBudgetMs !== undefined ? { latencyBudgetMs: chosen.latencyBudgetMs } : {}),
+  };
 }
 
 /**
@@ -108,7 +115,7 @@ function chooseStages(
   request: PlanRequest,
   catalogue: CatalogueSnapshot,
   problems: string[],
-): { source: string; stages: StageDto[]; fuse?: boolean } | undefined {
+): { source: string; stages: StageDto[]; fuse?: boolean; latencyBudgetMs?: number } | undefined {
   if (request.stages && request.stages.length > 0) return { source: 'stages', stages: request.stages };
   if (request.pipeline !== undefined) {
     const named = catalogue.pipelines.find((p) => p.name === request.pipeline);
@@ -116,7 +123,7 @@ function chooseStages(
       problems.push(`pipeline: no pipeline named "${request.pipeline}"`);
       return undefined;
     }
-    return { source: `pipeline:${named.name}`, stages: named.stages, fuse: named.fuse };
+    return { source: `pipeline:${named.name}`, stages: named.stages, fuse: named.fuse, latencyBudgetMs: named.latencyBudgetMs };
   }
   // A pipeline without selectors would match every stream; only the default one may do that.
   const matching = catalogue.pipelines.filter(
@@ -127,7 +134,7 @@ function chooseStages(
     problems.push('pipeline: no stages given, no pipeline matches the attributes and no pipeline is marked default');
     return undefined;
   }
-  return { source: `pipeline:${best.name}`, stages: best.stages, fuse: best.fuse };
+  return { source: `pipeline:${best.name}`, stages: best.stages, fuse: best.fuse, latencyBudgetMs: best.latencyBudgetMs };
 }
 
 /** Highest priority first; the name breaks ties so the choice never depends on listing order. */
@@ -144,9 +151,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * (the last to the outputs). A fused group's first hop runs the whole group and publishes where
  * its last hop would; the other hops of the group keep their wiring for segments routed before a
  * chain change, and are marked as running inside the first. A hop whose segments go to a stage
- * that re-encodes video hands on a mezzanine rather than paying for final quality twice.
+ * that re-encodes video hands on a mezzanine rather than paying for final quality twice. The
+ * pipeline's latency budget, when it set one, travels in the spec to every hop.
  */
-export function buildChainSpec(streamId: string, version: number, stages: readonly PlannedStage[], fused: readonly number[][] = [], now = new Date()): ChainSpec {
+export function buildChainSpec(
+  streamId: string,
+  version: number,
+  stages: readonly PlannedStage[],
+  fused: readonly number[][] = [],
+  now = new Date(),
+  opts: { latencyBudgetMs?: number } = {},
+): ChainSpec {
   const inputs = stages.map((s, i) => subjects.segment(s.service, streamId, i));
   const hops: HopSpec[] = stages.map((s, i) => ({
     index: i,
@@ -168,5 +183,5 @@ export function buildChainSpec(streamId: string, version: number, stages: readon
     const target = publishTarget({ hops }, hop);
     if (target !== null && stages[inputs.indexOf(target)]?.reencodesVideo) hop.handOff = 'mezzanine';
   }
-  return { streamId, version, hops, updatedAt: now.toISOString() };
+  return { streamId, version, hops, updatedAt: now.toISOString(), ...(opts.latencyBudgetMs !== undefined ? { latencyBudgetMs: opts.latencyBudgetMs } : {}) };
 }

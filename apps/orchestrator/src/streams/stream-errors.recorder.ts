@@ -2,13 +2,16 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { Bus, JsonStore, type ConsumedMsg, type MessageFeed } from '@livemesh/bus';
 import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEvent, type StreamRecord } from '@livemesh/contracts';
 
-/** The kinds that say a segment of the stream was lost on the way: what an operator looks for first. */
-const RECORDED = new Set<StreamEvent['kind']>(['dead-letter', 'segment-failed']);
+/**
+ * The kinds that say segments of the stream were lost on the way (failed, or dropped to keep the
+ * stream live): what an operator looks for first.
+ */
+const RECORDED = new Set<StreamEvent['kind']>(['dead-letter', 'segment-failed', 'segments-dropped']);
 /** A stream keeps its most recent errors; the dead-letter stream (LM_DLQ) keeps the segments themselves. */
 const MAX_ERRORS = 50;
 
 /**
- * Copies the segment failures that workers announce on `lm.evt.stream.<id>.*` into the stream's
+ * Copies the segment failures and drops that workers and ingest announce on `lm.evt.stream.<id>.*` into the stream's
  * record, so GET /api/streams/:id says which segment failed where and why, not only how many. A
  * durable consumer, so a failure announced while the orchestrator restarts is recorded when it is
  * back; the record is updated by compare-and-set, like every other change to it.

@@ -125,7 +125,7 @@ export class StreamsService {
     let current: JsonEntry<StreamRecord> = { key: id, value: record, revision };
     try {
       await this.ensureServices(id, plan, snapshot);
-      const chain = buildChainSpec(id, record.chainVersion, plan.stages, plan.fused);
+      const chain = buildChainSpec(id, record.chainVersion, plan.stages, plan.fused, new Date(), { latencyBudgetMs: plan.latencyBudgetMs });
       await this.chains.put(id, chain);
       await this.keys.put(record.key, { streamId: id });
       // A stop that came in meanwhile wins: the stream must not come back to life.
@@ -226,7 +226,8 @@ export class StreamsService {
 
     const current = await this.chains.get(id);
     const version = Math.max(current?.value.version ?? 0, entry.value.chainVersion) + 1;
-    const chain = buildChainSpec(id, version, plan.stages, plan.fused);
+    // A change of stages keeps the stream's latency budget.
+    const chain = buildChainSpec(id, version, plan.stages, plan.fused, new Date(), { latencyBudgetMs: plan.latencyBudgetMs ?? current?.value.latencyBudgetMs });
     const written = current ? await this.chains.update(id, chain, current.revision) : await this.chains.create(id, chain);
     if (written === undefined) throw new ConflictException(`the chain of stream ${id} changed concurrently; retry`);
 
