@@ -3,7 +3,6 @@
 // next orchestrator's own replicas are all that remain (no orphans, no duplicates), while every
 // segment ingest cut still comes out on lm.out. Under `livemesh up`, a SIGKILLed component is
 // restarted with back-off and serves again.
-import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,42 +13,7 @@ import { meshEnv, startMesh, waitForSegments, type Mesh, type StreamView } from 
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnApp, type AppProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
-
-/**
- * Worker processes of one mesh, by service: found by their environment (every worker of the
- * process runtime carries LIVEMESH_SERVICE and its mesh's NATS_URL), so other meshes on the
- * machine are not counted, and a worker whose orchestrator is gone is counted all the same.
- */
-function workerPids(natsUrl: string): Map<string, number[]> {
-  const found = new Map<string, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
-    } catch {
-      continue; // gone meanwhile, or not ours
-    }
-    const vars = environ.split('\0');
-    const service = vars.find((v) => v.startsWith('LIVEMESH_SERVICE='))?.slice('LIVEMESH_SERVICE='.length);
-    if (!service || !vars.includes(`NATS_URL=${natsUrl}`) || !vars.some((v) => v.startsWith('LIVEMESH_WORKER_ID='))) continue;
-    // Only the worker itself: its engines and ffmpeg inherit the environment too.
-    const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    if (!cmdline.includes(join('apps', 'worker', 'dist', 'main.js'))) continue;
-    found.set(service, [...(found.get(service) ?? []), Number(entry)]);
-  }
-  return found;
-}
-
-const counts = (m: Map<string, number[]>) => Object.fromEntries([...m].map(([k, v]) => [k, v.length]).sort());
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive, workerCounts as counts, workerPids } from '../support/workers.js';
 
 /** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
 function seqsOn(bus: Bus, subject: string): { seqs: Set<number>; stop(): void } {

@@ -34,7 +34,9 @@ export interface NatsServer {
   restart(): Promise<void>;
   /** Stops the server, keeping its port and store, until up(): an outage of any length. */
   down(): Promise<void>;
-  /** Starts a server stopped by down() again on the same port with the same store. */
+  /** SIGKILLs the server (no shutdown, JetStream as a crash leaves it), keeping its port and store, until up(). */
+  kill(): Promise<void>;
+  /** Starts a server stopped by down() or kill() again on the same port with the same store. */
   up(): Promise<void>;
 }
 
@@ -87,6 +89,15 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       if (stopped) throw new Error('down() after stop()');
       if (child) await terminate(child);
       child = undefined;
+    },
+    async kill() {
+      if (stopped) throw new Error('kill() after stop()');
+      const c = child;
+      child = undefined;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const gone = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      c.kill('SIGKILL');
+      await gone;
     },
     async up() {
       if (stopped) throw new Error('up() after stop()');
