@@ -70,6 +70,8 @@ describe('delivery checkpoints', () => {
     expect(r.checkpoints(10, true)).toHaveLength(0);
     r.accept(segment(1), { ref: 11 });
     expect(r.checkpoints(11, true)).toHaveLength(1);
+    // A quiet stream is written again after a while, so its resume point follows the position.
+    expect(r.checkpoints(20, true, Date.now() + 31_000)).toMatchObject([{ resumeAfter: 20 }]);
   });
 
   it('keeps an ended playlist ended', () => {

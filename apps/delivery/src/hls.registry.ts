@@ -21,7 +21,16 @@ interface StreamState {
   pendingGaps: number[];
   /** Changed since its last checkpoint. */
   dirty: boolean;
+  /** When its checkpoint was last taken (ms), 0 for never. */
+  checkpointedAt: number;
 }
+
+/**
+ * A stream unchanged for this long is checkpointed again anyway: its `resumeAfter` moves up to the
+ * current position, so one quiet stream does not keep a restart reading (past) everyone's messages
+ * since it last changed.
+ */
+const CHECKPOINT_REFRESH_MS = 30_000;
 
 /** Gap markers remembered per stream for renditions not seen yet. */
 const MAX_PENDING_GAPS = 64;
@@ -172,7 +181,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       stream = undefined;
     }
     if (!stream) {
-      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime, pendingGaps: [], dirty: true };
+      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime, pendingGaps: [], dirty: true, checkpointedAt: 0 };
       this.streams.set(meta.streamId, stream);
       this.metrics.streams.set(this.streams.size);
       this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq}${opts.replayed ? ', read back from LM_OUT' : ''})`);
@@ -204,17 +213,19 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Checkpoints of the streams changed since `dirtyOnly` was last asked (all streams when false),
+   * Checkpoints of the streams changed since `dirtyOnly` was last asked, or not written for
+   * CHECKPOINT_REFRESH_MS (all streams when false),
    * each taken when LM_OUT was handled up to `handledSeq`. A stream with segments waiting in a
    * reorder buffer resumes before the first of them, so they are read again rather than lost.
    * Clears the dirty marks: call again after a failed write with `dirtyOnly` false.
    */
-  checkpoints(handledSeq: number, dirtyOnly: boolean): DeliveryStreamCheckpoint[] {
-    const takenAt = new Date().toISOString();
+  checkpoints(handledSeq: number, dirtyOnly: boolean, now = Date.now()): DeliveryStreamCheckpoint[] {
+    const takenAt = new Date(now).toISOString();
     const out: DeliveryStreamCheckpoint[] = [];
     for (const [streamId, stream] of this.streams) {
-      if (dirtyOnly && !stream.dirty) continue;
+      if (dirtyOnly && !stream.dirty && now - stream.checkpointedAt < CHECKPOINT_REFRESH_MS) continue;
       stream.dirty = false;
+      stream.checkpointedAt = now;
       let resumeAfter = handledSeq;
       const renditions: DeliveryStreamCheckpoint['renditions'] = {};
       for (const [rendition, playlist] of stream.renditions) {
@@ -261,6 +272,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       endedAt: cp.endedAt === undefined ? undefined : now,
       pendingGaps: cp.pendingGaps.slice(-MAX_PENDING_GAPS),
       dirty: false,
+      checkpointedAt: now,
     });
     this.metrics.streams.set(this.streams.size);
     // An end read from LM_EVT before the restore.
