@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { BUCKETS, Env, type DeliveryPosition, type DeliveryStreamCheckpoint } from '@livemesh/contracts';
+import { BUCKETS, Env, STREAMS, type DeliveryPosition, type DeliveryStreamCheckpoint } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
 import { BadCheckpointError, POSITION_KEY, decodePosition, decodeStreamCheckpoint, streamCheckpointKey } from './checkpoint.codec.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
@@ -34,7 +34,7 @@ export class DeliveryCheckpointer implements OnModuleDestroy {
   private failing = false;
 
   constructor(
-    bus: Bus,
+    private readonly bus: Bus,
     env: Env,
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,
@@ -88,6 +88,12 @@ export class DeliveryCheckpointer implements OnModuleDestroy {
     const position = await this.store.get(POSITION_KEY);
     if (!position) return undefined;
     const { lastSeq } = decodePosition(position.value);
+    // LM_OUT was made again since (its sequences start over): the refs and the position are another stream's.
+    const out = await this.bus.streamInfo(STREAMS.output);
+    if (lastSeq > out.lastSeq) {
+      this.logger.warn(`checkpoint position ${lastSeq} is past LM_OUT's last seq ${out.lastSeq}; reading all LM_OUT retains`);
+      return undefined;
+    }
     let resumeAfter = lastSeq;
     let restored = 0;
     for (const key of await this.store.keys('stream.*')) {
