@@ -10,6 +10,7 @@ import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { MAX_SEGMENT_BYTES } from '../../apps/delivery/src/output.consumer.js';
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { outputMeta } from '../support/segments.js';
 import { waitFor } from '../support/wait.js';
 
 const STREAM = 's1';
@@ -38,18 +39,7 @@ describe('delivery: hostile input on lm.out', () => {
   let publisher: NodeJS.Timeout | undefined;
   let nextSeq = 0;
 
-  const meta = (seq: number, over: Partial<SegmentMeta> = {}): SegmentMeta => ({
-    streamId: STREAM,
-    seq,
-    hop: 1,
-    rendition: DEFAULT_RENDITION,
-    pts: seq * 2,
-    duration: 2,
-    ingestTime: Date.now(),
-    epoch: 0,
-    chainVersion: 1,
-    ...over,
-  });
+  const meta = (seq: number, over: Partial<SegmentMeta> = {}): SegmentMeta => outputMeta(STREAM, seq, over);
   const good = (seq: number) =>
     publishSegment(bus, subjects.output(STREAM, DEFAULT_RENDITION), { meta: meta(seq), data: new Uint8Array(1880) }, { kind: 'out', inlineLimit: 1 << 20 });
   /** A message as a hostile publisher writes it: any headers, a distinct Nats-Msg-Id per copy so none is deduplicated. */

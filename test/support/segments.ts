@@ -50,3 +50,8 @@ export async function stageInputs(segments: CutSegment[], streamId: string, time
   }
   return inputs;
 }
+
+/** The meta of seq `seq` of `streamId` as the last hop writes it on lm.out: 2 s segments, one timeline, stamped now. */
+export function outputMeta(streamId: string, seq: number, over: Partial<SegmentMeta> = {}): SegmentMeta {
+  return { streamId, seq, hop: 1, rendition: 'main', pts: seq * 2, duration: 2, ingestTime: Date.now(), epoch: 0, chainVersion: 1, ...over };
+}

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import type { BusConsumer, ConsumedMsg, MessageFeed } from '@livemesh/bus';
+import type { BusConsumer, ConnectionChange, ConsumedMsg, MessageFeed } from '@livemesh/bus';
 
 type ConsumerMessages = MessageFeed<ConsumedMsg>;
 
@@ -12,6 +12,11 @@ const RETRY_MS = 1_000;
  *
  * A message whose handler throws is logged and passed over, never a reason to reopen: reopening
  * reads the message again, so one bad message would stop the consumer for good.
+ *
+ * After a reconnect to NATS (`reconnects`) the consumer is reopened from the last message handled
+ * rather than left to recover by itself: a restarted nats-server answers "jetstream is not
+ * enabled" until its JetStream has recovered, and an ordered consumer caught in that can stay
+ * silent well past it. Opening fails until JetStream answers, and is tried every RETRY_MS.
  */
 export class ConsumeLoop {
   private messages?: ConsumerMessages;
@@ -26,12 +31,27 @@ export class ConsumeLoop {
     private readonly open: (afterSeq?: number) => Promise<BusConsumer>,
     private readonly handle: (msg: ConsumedMsg) => void | Promise<void>,
     private readonly logger: Logger,
+    private readonly opts: { reconnects?: () => AsyncIterable<ConnectionChange>; reopened?: () => void } = {},
   ) {}
 
   /** Resolves once the first consumer exists, so the app only reports ready with it in place. */
   async start(): Promise<void> {
     const consumer = await this.open();
     this.loop = this.run(consumer);
+    if (this.opts.reconnects) void this.watch(this.opts.reconnects());
+  }
+
+  private async watch(changes: AsyncIterable<ConnectionChange>): Promise<void> {
+    try {
+      for await (const change of changes) {
+        if (this.stopping) return;
+        if (change !== 'reconnect') continue;
+        this.logger.log(`${this.what}: reconnected to NATS; reopening after LM seq ${this.lastSeq ?? 'none'}`);
+        await this.messages?.close().catch(() => undefined);
+      }
+    } catch {
+      // The connection closed: there is nothing to reopen on.
+    }
   }
 
   /** Stops reading; resolves once the message in hand is handled. */
@@ -56,6 +76,7 @@ export class ConsumeLoop {
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
       consumer = undefined;
+      if (!this.stopping) this.opts.reopened?.();
     }
   }
 

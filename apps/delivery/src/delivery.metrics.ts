@@ -70,6 +70,43 @@ export class DeliveryMetrics {
     registers: [this.registry],
   });
 
+  readonly payloadReads = new Counter({
+    name: 'livemesh_delivery_payload_reads_total',
+    help: 'Segment payloads (inline or claim-checked blob) read off LM_OUT by the output consumer.',
+    registers: [this.registry],
+  });
+
+  readonly checkpointSkipped = new Counter({
+    name: 'livemesh_delivery_checkpoint_skipped_total',
+    help: 'LM_OUT messages passed over at boot because a restored checkpoint already held them (payload not read).',
+    registers: [this.registry],
+  });
+
+  readonly resumedAfter = new Gauge({
+    name: 'livemesh_delivery_resumed_after_seq',
+    help: 'LM_OUT sequence this delivery started reading after, from its checkpoint; -1 when it read all LM_OUT retains.',
+    registers: [this.registry],
+  });
+
+  readonly restoredStreams = new Gauge({
+    name: 'livemesh_delivery_restored_streams',
+    help: 'Streams restored from checkpoints at boot.',
+    registers: [this.registry],
+  });
+
+  readonly checkpointWrites = new Counter({
+    name: 'livemesh_delivery_checkpoint_writes_total',
+    help: 'Checkpoint rounds written to lm_delivery, by result.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerReopens = new Counter({
+    name: 'livemesh_delivery_consumer_reopens_total',
+    help: 'Times a consumer of delivery was opened again (after a failure or a reconnect to NATS).',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

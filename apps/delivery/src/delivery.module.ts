@@ -1,6 +1,7 @@
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { Env } from '@livemesh/contracts';
 import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
+import { DeliveryCheckpointer } from './delivery.checkpoint.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { DeliveryStatusReporter } from './delivery.status.js';
 import { HealthController } from './health.controller.js';
@@ -38,6 +39,7 @@ export class DeliveryModule implements OnApplicationShutdown {
         Refusals,
         HlsRegistry,
         SegmentArchive,
+        DeliveryCheckpointer,
         DeliveryStatusReporter,
         RtmpPushService,
         OutputConsumer,

@@ -85,9 +85,11 @@ export class HlsController {
     const m = SEGMENT_FILE.exec(file);
     if (!m) throw new NotFoundException(`no file ${JSON.stringify(file)}: a rendition serves index.m3u8, event.m3u8 and <seq>.ts`);
     const seq = Number(m[1]);
-    let data = this.registry.segment(streamId, rendition, seq)?.data;
+    const held = this.registry.segment(streamId, rendition, seq);
+    let data = held?.data;
     if (!data) {
-      const ref = this.registry.archivedRef(streamId, rendition, seq);
+      // Not held: older than the window, or restored from a checkpoint without its bytes.
+      const ref = held?.ref ?? this.registry.archivedRef(streamId, rendition, seq);
       if (ref !== undefined) data = await this.archive.read(ref, streamId, rendition, seq);
     }
     if (!data) {

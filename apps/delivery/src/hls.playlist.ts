@@ -1,4 +1,4 @@
-import type { SegmentMeta } from '@livemesh/contracts';
+import type { PlaylistCheckpoint, SegmentMeta } from '@livemesh/contracts';
 
 /** A segment as the playlist keeps it: its bytes plus what the tags need. */
 export interface PlaylistSegment {
@@ -19,7 +19,11 @@ export interface PlaylistSegment {
 }
 
 /** A segment that made it into the playlist. */
-export interface PlaylistEntry extends PlaylistSegment {
+export interface PlaylistEntry extends Omit<PlaylistSegment, 'data'> {
+  /** Its bytes; absent when the entry was restored from a checkpoint (they are read back from LM_OUT by `ref`). */
+  data?: Uint8Array;
+  /** Size of the bytes, for the bit rate. */
+  bytes: number;
   /** The EXT-X-MEDIA-SEQUENCE number of this entry. */
   msn: number;
   /** EXT-X-DISCONTINUITY precedes it. */
@@ -220,8 +224,8 @@ export class HlsPlaylist {
     let seconds = 0;
     for (const e of this.entries) {
       const d = Math.max(e.duration, 0.001);
-      peak = Math.max(peak, (e.data.byteLength * 8) / d);
-      bytes += e.data.byteLength;
+      peak = Math.max(peak, (e.bytes * 8) / d);
+      bytes += e.bytes;
       seconds += d;
     }
     return { peak: Math.ceil(peak), average: Math.ceil((bytes * 8) / seconds) };
@@ -280,6 +284,66 @@ export class HlsPlaylist {
     this.renderEntries(lines, list, opts.uriPrefix ?? '');
     if (this.endedFlag) lines.push('#EXT-X-ENDLIST');
     return lines.join('\n') + '\n';
+  }
+
+  /**
+   * Everything needed to go on where this playlist stands, without bytes and without the reorder
+   * buffer (its segments are read again: see lowestBufferedRef). The window is not repeated in
+   * the archive.
+   */
+  checkpoint(): PlaylistCheckpoint {
+    const windowFrom = this.entries[0]?.seq ?? Infinity;
+    return {
+      entries: this.entries.map(({ data: _bytes, ...e }) => e),
+      archive: this.archive.filter((e) => e.seq < windowFrom),
+      nextSeq: this.nextSeq,
+      mediaSequence: this.mediaSequence,
+      discontinuitySequence: this.discontinuitySequence,
+      discontinuities: this.discontinuities,
+      targetDuration: this.targetDuration,
+      skipPending: this.skipPending,
+      anchor: this.anchor && { ...this.anchor },
+      gaps: [...this.gaps],
+      skippedRanges: this.skippedRanges.map((r) => ({ ...r })),
+      endRequestedAt: this.endRequestedAt,
+      lastSeq: this.lastSeq,
+      ended: this.endedFlag,
+    };
+  }
+
+  /** A playlist that goes on from a checkpoint (validated by the caller: checkpoint.codec.ts). */
+  static restore(opts: HlsPlaylistOptions, cp: PlaylistCheckpoint): HlsPlaylist {
+    const p = new HlsPlaylist(opts);
+    const now = p.now();
+    // A smaller window after a restart: the oldest entries slide out as if appended one by one.
+    const drop = Math.max(0, cp.entries.length - p.window);
+    const windowEntries = cp.entries.slice(drop);
+    p.entries.push(...windowEntries);
+    p.mediaSequence = cp.mediaSequence + drop;
+    p.discontinuitySequence = cp.discontinuitySequence + cp.entries.slice(0, drop).filter((e) => e.discontinuity).length;
+    if (p.archiveMs > 0) {
+      p.archive.push(...cp.archive, ...cp.entries.map((e) => ({ ...e })));
+      while (p.archive.length > 1 && now - p.archive[0]!.ingestTime > p.archiveMs) p.archive.shift();
+    }
+    p.nextSeq = cp.nextSeq;
+    p.discontinuities = cp.discontinuities;
+    p.targetDuration = Math.max(p.targetDuration, cp.targetDuration);
+    p.skipPending = cp.skipPending;
+    p.anchor = cp.anchor && { ...cp.anchor };
+    for (const g of cp.gaps.slice(0, p.maxBuffered)) p.gaps.add(g);
+    p.skippedRanges.push(...cp.skippedRanges.slice(-SKIPPED_MEMORY));
+    p.last = cp.entries.at(-1);
+    p.endRequestedAt = cp.endRequestedAt;
+    p.lastSeq = cp.lastSeq;
+    p.endedFlag = cp.ended;
+    return p;
+  }
+
+  /** LM_OUT sequence of the earliest segment waiting in the reorder buffer (a checkpoint must not pass it). */
+  lowestBufferedRef(): number | undefined {
+    let lowest: number | undefined;
+    for (const { segment } of this.buffer.values()) if (segment.ref !== undefined && (lowest === undefined || segment.ref < lowest)) lowest = segment.ref;
+    return lowest;
   }
 
   /** Accepts a segment; emits whatever became contiguous. */
@@ -489,6 +553,7 @@ export class HlsPlaylist {
     if (this.last === undefined) this.mediaSequence = s.seq;
     const entry: PlaylistEntry = {
       ...s,
+      bytes: s.data.byteLength,
       duration: round3(s.duration),
       msn: this.mediaSequence + this.entries.length,
       discontinuity,

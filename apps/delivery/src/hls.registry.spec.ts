@@ -61,7 +61,7 @@ describe('HlsRegistry', () => {
     expect(index?.kind).toBe('media');
     expect(index?.text).toContain('\nmain/0.ts\n');
     expect(registry.playlist('s1', 'main')?.render()).toContain('\n0.ts\n');
-    expect(registry.segment('s1', 'main', 0)?.data.byteLength).toBe(1000);
+    expect(registry.segment('s1', 'main', 0)?.data?.byteLength).toBe(1000);
   });
 
   it('serves several renditions through a multivariant playlist', () => {

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { Env, type Segment, type SegmentMeta } from '@livemesh/contracts';
+import { Env, type DeliveryStreamCheckpoint, type Segment, type SegmentMeta } from '@livemesh/contracts';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { renderMultivariant, type VariantInfo } from './hls.multivariant.js';
 import { HlsPlaylist, pictureSize, skippedCount, type PlaylistChange, type PlaylistEntry } from './hls.playlist.js';
@@ -19,7 +19,18 @@ interface StreamState {
    * ladder fanned out, or before the first segment): every playlist created later skips them too.
    */
   pendingGaps: number[];
+  /** Changed since its last checkpoint. */
+  dirty: boolean;
+  /** When its checkpoint was last taken (ms), 0 for never. */
+  checkpointedAt: number;
 }
+
+/**
+ * A stream unchanged for this long is checkpointed again anyway: its `resumeAfter` moves up to the
+ * current position, so one quiet stream does not keep a restart reading (past) everyone's messages
+ * since it last changed.
+ */
+const CHECKPOINT_REFRESH_MS = 30_000;
 
 /** Gap markers remembered per stream for renditions not seen yet. */
 const MAX_PENDING_GAPS = 64;
@@ -70,6 +81,8 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly listedListeners: ListedListener[] = [];
   private readonly goneListeners: StreamGoneListener[] = [];
   private timer?: NodeJS.Timeout;
+  /** Streams forgotten since the last takeForgotten(): their checkpoints are deleted. */
+  private readonly forgotten = new Set<string>();
   private readonly keepMs: number;
   private readonly sessionMarginMs: number;
 
@@ -168,7 +181,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       stream = undefined;
     }
     if (!stream) {
-      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime, pendingGaps: [] };
+      stream = { renditions: new Map(), lastSegmentAt: now, lastIngestTime: meta.ingestTime, pendingGaps: [], dirty: true, checkpointedAt: 0 };
       this.streams.set(meta.streamId, stream);
       this.metrics.streams.set(this.streams.size);
       this.logger.log(`stream ${meta.streamId}: first segment (rendition ${meta.rendition}, seq ${meta.seq}${opts.replayed ? ', read back from LM_OUT' : ''})`);
@@ -178,6 +191,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     }
     stream.lastSegmentAt = now;
     stream.lastIngestTime = Math.max(stream.lastIngestTime, meta.ingestTime);
+    stream.dirty = true;
     return stream;
   }
 
@@ -187,15 +201,84 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       this.refusals.refuse(meta.streamId, 'rendition-limit', `rendition ${meta.rendition} would be more than ${MAX_RENDITIONS_PER_STREAM}`);
       return undefined;
     }
-    const playlist = new HlsPlaylist({
-      window: this.env.HLS_WINDOW,
-      initialTargetDuration: this.env.SEGMENT_SECONDS,
-      archiveSeconds: this.env.OUTPUT_RETENTION_SECONDS,
-    });
+    const playlist = new HlsPlaylist(this.playlistOptions());
     stream.renditions.set(meta.rendition, playlist);
     for (const seq of stream.pendingGaps) this.applied(meta.streamId, meta.rendition, stream, playlist.markGap(seq), now, false);
     if (stream.endRequested) playlist.end(stream.endRequested.lastSeq);
     return playlist;
+  }
+
+  private playlistOptions(): { window: number; initialTargetDuration: number; archiveSeconds: number } {
+    return { window: this.env.HLS_WINDOW, initialTargetDuration: this.env.SEGMENT_SECONDS, archiveSeconds: this.env.OUTPUT_RETENTION_SECONDS };
+  }
+
+  /**
+   * Checkpoints of the streams changed since `dirtyOnly` was last asked, or not written for
+   * CHECKPOINT_REFRESH_MS (all streams when false),
+   * each taken when LM_OUT was handled up to `handledSeq`. A stream with segments waiting in a
+   * reorder buffer resumes before the first of them, so they are read again rather than lost.
+   * Clears the dirty marks: call again after a failed write with `dirtyOnly` false.
+   */
+  checkpoints(handledSeq: number, dirtyOnly: boolean, now = Date.now()): DeliveryStreamCheckpoint[] {
+    const takenAt = new Date(now).toISOString();
+    const out: DeliveryStreamCheckpoint[] = [];
+    for (const [streamId, stream] of this.streams) {
+      if (dirtyOnly && !stream.dirty && now - stream.checkpointedAt < CHECKPOINT_REFRESH_MS) continue;
+      stream.dirty = false;
+      stream.checkpointedAt = now;
+      let resumeAfter = handledSeq;
+      const renditions: DeliveryStreamCheckpoint['renditions'] = {};
+      for (const [rendition, playlist] of stream.renditions) {
+        renditions[rendition] = playlist.checkpoint();
+        const waiting = playlist.lowestBufferedRef();
+        if (waiting !== undefined) resumeAfter = Math.min(resumeAfter, waiting - 1);
+      }
+      out.push({
+        kind: 'stream',
+        streamId,
+        resumeAfter,
+        lastIngestTime: stream.lastIngestTime,
+        endRequested: stream.endRequested && { ...stream.endRequested },
+        endedAt: stream.endedAt,
+        pendingGaps: [...stream.pendingGaps],
+        renditions,
+        takenAt,
+      });
+    }
+    return out;
+  }
+
+  /** Marks every stream changed, so the next checkpoint writes them all (after a failed write). */
+  markAllDirty(): void {
+    for (const stream of this.streams.values()) stream.dirty = true;
+  }
+
+  /**
+   * A stream as a checkpoint left it (validated: checkpoint.codec.ts), without bytes: a player
+   * asking for a restored segment is served from LM_OUT by its ref. No listeners hear of the
+   * restored entries (they were listed before the restart).
+   */
+  restore(cp: DeliveryStreamCheckpoint, now = Date.now()): void {
+    const renditions = new Map<string, HlsPlaylist>();
+    for (const [rendition, p] of Object.entries(cp.renditions).slice(0, MAX_RENDITIONS_PER_STREAM)) {
+      renditions.set(rendition, HlsPlaylist.restore(this.playlistOptions(), p));
+    }
+    this.streams.set(cp.streamId, {
+      renditions,
+      // Silent-stream expiry counts from the restore: the downtime is not the stream's silence.
+      lastSegmentAt: now,
+      lastIngestTime: cp.lastIngestTime,
+      endRequested: cp.endRequested,
+      endedAt: cp.endedAt === undefined ? undefined : now,
+      pendingGaps: cp.pendingGaps.slice(-MAX_PENDING_GAPS),
+      dirty: false,
+      checkpointedAt: now,
+    });
+    this.metrics.streams.set(this.streams.size);
+    // An end read from LM_EVT before the restore.
+    const early = this.earlyEnds.get(cp.streamId);
+    this.earlyEnds.delete(cp.streamId);
+    if (early) this.end(cp.streamId, early.lastSeq, early.at);
   }
 
   /**
@@ -216,6 +299,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
       return;
     }
     stream.endRequested = { lastSeq, at };
+    stream.dirty = true;
     this.logger.log(`stream ${streamId}: ended${lastSeq === undefined ? '' : ` at seq ${lastSeq}`}; closing its playlists`);
     const now = Date.now();
     for (const [rendition, playlist] of stream.renditions) this.applied(streamId, rendition, stream, playlist.end(lastSeq), now, false);
@@ -289,14 +373,28 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     return this.streams.get(streamId)?.renditions.get(rendition)?.archivedSegment(seq)?.ref;
   }
 
+  /** A forgotten stream whose checkpoint could not be deleted: tried again in the next round. */
+  forgetLater(streamId: string): void {
+    this.forgotten.add(streamId);
+  }
+
+  /** Streams forgotten since the last call (a stream restarted since is not among them). */
+  takeForgotten(): string[] {
+    const out = [...this.forgotten].filter((id) => !this.streams.has(id));
+    this.forgotten.clear();
+    return out;
+  }
+
   private forget(streamId: string, why: 'ended' | 'dropped'): void {
     this.streams.delete(streamId);
+    this.forgotten.add(streamId);
     this.refusals.forget(streamId);
     this.metrics.streams.set(this.streams.size);
     for (const l of this.goneListeners) l(streamId, why);
   }
 
   private applied(streamId: string, rendition: string, stream: StreamState, change: PlaylistChange, now: number, replayed: boolean): void {
+    if (change.emitted.length > 0 || change.skipped.length > 0 || change.ended) stream.dirty = true;
     for (const { from, to, marked } of change.skipped) {
       const seqs = from === to ? `seq ${from}` : `seqs ${from}-${to}`;
       this.logger.warn(`stream ${streamId}/${rendition}: ${seqs} ${marked ? 'dropped upstream (gap marker)' : 'never arrived'}; skipped (discontinuity)`);

@@ -2,6 +2,8 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { BadSegmentError, SEGMENT_HEADERS, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
 import { Bus, decodeSegmentHeaders, readSegment, type ConsumedMsg } from '@livemesh/bus';
 import { ConsumeLoop } from './consume.loop.js';
+import { DeliveryCheckpointer } from './delivery.checkpoint.js';
+import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 
@@ -31,41 +33,51 @@ class Refused extends Error {
 }
 
 /**
- * Reads `lm.out.>` with an ordered consumer from the start of what LM_OUT retains, and hands each
- * segment to the registry with its LM_OUT sequence (the time-shift index reads old bytes back by
- * it). Reading everything retained at boot rebuilds every stream's window and time-shift index
- * after a restart, and each delivery replica sees every segment (a shared durable would split them
- * between replicas). Nothing is acked: LM_OUT ages segments out by itself (OUTPUT_RETENTION_SECONDS).
+ * Reads `lm.out.>` with an ordered consumer and hands each segment to the registry with its LM_OUT
+ * sequence (the time-shift index reads old bytes back by it). At boot it starts after the point
+ * the checkpoints need (DeliveryCheckpointer), or without a checkpoint from the start of what
+ * LM_OUT retains, which rebuilds every window and time-shift index. Each delivery replica sees
+ * every segment (a shared durable would split them between replicas). Nothing is acked: LM_OUT
+ * ages segments out by itself (OUTPUT_RETENTION_SECONDS).
  */
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutputConsumer.name);
   private readonly bootAt = Date.now();
   private readonly loop: ConsumeLoop;
+  /** Where the checkpoint says to start; undefined: from the start of LM_OUT. */
+  private resumeAfter?: number;
 
   constructor(
     private readonly bus: Bus,
     private readonly registry: HlsRegistry,
     private readonly refusals: Refusals,
+    private readonly checkpoints: DeliveryCheckpointer,
+    private readonly metrics: DeliveryMetrics,
   ) {
     this.loop = new ConsumeLoop(
       'output consumer',
       // After a failure, on from the last message handled: reading everything again would rebuild
       // windows that are already built (and read a message that made the handler fail once more).
-      (after) =>
-        this.bus.orderedConsumer(STREAMS.output, { filter: subjects.allOutput, startAt: after === undefined ? 'all' : { afterSeq: after } }),
+      (after) => {
+        const from = after ?? this.resumeAfter;
+        return this.bus.orderedConsumer(STREAMS.output, { filter: subjects.allOutput, startAt: from === undefined ? 'all' : { afterSeq: from } });
+      },
       (msg) => this.handle(msg),
       this.logger,
+      { reconnects: () => this.bus.connectionChanges(), reopened: () => this.metrics.consumerReopens.inc() },
     );
   }
 
-  onApplicationBootstrap(): Promise<void> {
-    return this.loop.start();
+  async onApplicationBootstrap(): Promise<void> {
+    this.resumeAfter = await this.checkpoints.restore();
+    await this.loop.start();
   }
 
-  /** SIGTERM: stop reading and finish the segment in hand. */
-  beforeApplicationShutdown(): Promise<void> {
-    return this.loop.stop();
+  /** SIGTERM: stop reading, finish the segment in hand, then write a last checkpoint. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+    await this.checkpoints.flush();
   }
 
   /**
@@ -73,7 +85,19 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
    * counted, logged once per stream and reason, and the consumer goes on with the next one.
    */
   private async handle(msg: ConsumedMsg): Promise<void> {
+    try {
+      await this.handleOne(msg);
+    } finally {
+      this.checkpoints.handled(msg.seq);
+    }
+  }
+
+  private async handleOne(msg: ConsumedMsg): Promise<void> {
     const where = parseOutputSubject(msg.subject);
+    if (where && this.checkpoints.alreadyHeld(where.streamId, msg.seq)) {
+      this.metrics.checkpointSkipped.inc();
+      return;
+    }
     try {
       if (!where) throw new BadSegmentError(`subject ${msg.subject} is not an output subject`);
       this.checkSizes(msg);
@@ -125,6 +149,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
           const size = await this.bus.blobSize(blob);
           if (size !== undefined && size > MAX_SEGMENT_BYTES) throw new Refused('payload-too-large', `blob ${blob} holds ${size} bytes (at most ${MAX_SEGMENT_BYTES})`);
         }
+        this.metrics.payloadReads.inc();
         return await readSegment(this.bus, msg);
       } catch (e) {
         if (e instanceof BadSegmentError || e instanceof Refused || attempt >= READ_ATTEMPTS) throw e;

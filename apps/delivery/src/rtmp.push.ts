@@ -67,7 +67,7 @@ class RtmpPush {
       void this.proc?.stop(1000);
       return;
     }
-    stdin.write(entry.data);
+    if (entry.data) stdin.write(entry.data);
     this.metrics.pushedSegments.inc();
   }
 

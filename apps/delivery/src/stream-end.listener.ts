@@ -25,10 +25,15 @@ export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicat
     const lookBackMs = Math.max(env?.DELIVERY_KEEP_SECONDS ?? 0, env?.OUTPUT_RETENTION_SECONDS ?? 0) * 1000;
     this.loop = new ConsumeLoop(
       'ended-event consumer',
-      () =>
-        bus.orderedConsumer(STREAMS.events, { filter: subjects.streamEventsOfKind('ended'), startAt: { since: new Date(Date.now() - lookBackMs) } }),
+      (after) =>
+        bus.orderedConsumer(STREAMS.events, {
+          filter: subjects.streamEventsOfKind('ended'),
+          startAt: after === undefined ? { since: new Date(Date.now() - lookBackMs) } : { afterSeq: after },
+        }),
       (msg) => this.onEvent(msg.subject, msg.data, msg.time.getTime()),
       this.logger,
+      // Reopened after a reconnect from the last event handled (the look-back applies only at boot).
+      { reconnects: () => bus.connectionChanges() },
     );
   }
 

@@ -67,6 +67,10 @@ const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; ma
   // What a segment leaves for the next one at the same hop: one small value per stream and hop,
   // read within seconds; the byte bound only matters if stages leave far more than they should.
   [BUCKETS.carry]: { history: 1, maxBytes: 512 * MiB, ttlMs: 10 * 60_000 },
+  // Delivery's checkpoints: one value per stream (its window and time-shift index without bytes,
+  // tens of KiB) and a position, overwritten every few seconds; a stream's key goes when delivery
+  // forgets it, and the TTL clears what a replica that never came back left behind.
+  [BUCKETS.delivery]: { history: 1, maxBytes: 256 * MiB, ttlMs: 24 * 3_600_000 },
   // Heartbeats expire on their own: a worker that stops writing disappears from the bucket.
   [BUCKETS.workers]: { history: 1, maxBytes: 16 * MiB, ttlMs: 15_000, memory: true },
 };

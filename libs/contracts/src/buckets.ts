@@ -41,6 +41,71 @@ export interface IngestCursor {
   updatedAt: string;
 }
 
+/** One listed segment as a delivery checkpoint keeps it: everything but its bytes (read back from LM_OUT by `ref`). */
+export interface CheckpointEntry {
+  seq: number;
+  duration: number;
+  pts: number;
+  ingestTime: number;
+  epoch: number;
+  /** LM_OUT sequence of the message holding the bytes. */
+  ref?: number;
+  /** Size of the bytes (for EXT-X-STREAM-INF bandwidth). */
+  bytes: number;
+  width?: number;
+  height?: number;
+  msn: number;
+  discontinuity: boolean;
+  programDateTime: number;
+  availableAt: number;
+  discontinuitiesBefore: number;
+}
+
+/** One rendition's playlist in a delivery checkpoint (see apps/delivery hls.playlist.ts for each field's meaning). */
+export interface PlaylistCheckpoint {
+  /** The live window, oldest first. */
+  entries: CheckpointEntry[];
+  /** The time-shift index older than the window, oldest first (the window is not repeated). */
+  archive: CheckpointEntry[];
+  nextSeq?: number;
+  mediaSequence: number;
+  discontinuitySequence: number;
+  discontinuities: number;
+  targetDuration: number;
+  skipPending: boolean;
+  anchor?: { epoch: number; pts: number; wall: number };
+  gaps: number[];
+  skippedRanges: { from: number; to: number; marked?: true }[];
+  endRequestedAt?: number;
+  lastSeq?: number;
+  ended: boolean;
+}
+
+/**
+ * `lm_delivery[stream.<streamId>]`: where a stream's playlists stood when delivery had handled
+ * LM_OUT up to `resumeAfter` (segments still waiting in a reorder buffer are not in it, so
+ * `resumeAfter` stays before the first of them). Written by any delivery replica: each value is
+ * consistent in itself, and a replica restoring it reads the stream's messages after `resumeAfter`.
+ */
+export interface DeliveryStreamCheckpoint {
+  kind: 'stream';
+  streamId: string;
+  resumeAfter: number;
+  lastIngestTime: number;
+  endRequested?: { lastSeq?: number; at: number };
+  endedAt?: number;
+  pendingGaps: number[];
+  renditions: Record<string, PlaylistCheckpoint>;
+  takenAt: string;
+}
+
+/** `lm_delivery[position]`: every stream delivery held was checkpointed up to `lastSeq` of LM_OUT. */
+export interface DeliveryPosition {
+  kind: 'position';
+  lastSeq: number;
+  takenAt: string;
+}
+
 /**
  * What each JSON KV bucket holds: `bus.store(BUCKETS.chains)` is a store of ChainSpec, so no caller
  * names (or asserts) the type. `lm_carry` is binary (CarryStore) and `lm_blobs` an object store, so
@@ -54,6 +119,7 @@ export interface BucketValues {
   [BUCKETS.catalogue]: CatalogueValue;
   [BUCKETS.workers]: WorkerHeartbeat;
   [BUCKETS.status]: IngestStatus | DeliveryStatus;
+  [BUCKETS.delivery]: DeliveryStreamCheckpoint | DeliveryPosition;
 }
 
 /** A JSON KV bucket's name. */

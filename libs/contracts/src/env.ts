@@ -291,6 +291,17 @@ export class Env {
   @Max(86_400)
   DELIVERY_KEEP_SECONDS = 300;
 
+  /**
+   * How often delivery checkpoints its playlists to `lm_delivery`, seconds (and at shutdown); a
+   * restart goes on from the checkpoint instead of reading LM_OUT again. 0 = no checkpoints (every
+   * boot reads all LM_OUT retains).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3_600)
+  DELIVERY_CHECKPOINT_SECONDS = 2;
+
   /** A worker's id in `lm_workers` (the process runtime sets one per replica); empty picks host-pid-random. */
   @Matches(/^([A-Za-z0-9_-]{1,64})?$/)
   LIVEMESH_WORKER_ID = '';

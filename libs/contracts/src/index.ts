@@ -76,6 +76,6 @@ export {
 export type { SegmentsDroppedData, StreamEvent, WorkerHeartbeat } from './events.js';
 export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
-export type { BucketName, BucketValue, BucketValues, CatalogueValue, IngestCursor, ScaleRecord, StreamKeyEntry } from './buckets.js';
+export type { BucketName, BucketValue, BucketValues, CatalogueValue, CheckpointEntry, DeliveryPosition, DeliveryStreamCheckpoint, IngestCursor, PlaylistCheckpoint, ScaleRecord, StreamKeyEntry } from './buckets.js';
 export { checkParamSchema, validateParams } from './params.js';
 export { Env, envWasSet, loadEnv } from './env.js';

@@ -61,6 +61,11 @@ export const BUCKETS = {
    * value per stream and hop, overwritten segment by segment; gone 10 minutes after the last.
    */
   carry: 'lm_carry',
+  /**
+   * `stream.<streamId>` -> DeliveryStreamCheckpoint, `position` -> DeliveryPosition: where delivery's
+   * playlists stood, so a restarted delivery goes on from there instead of reading LM_OUT again
+   */
+  delivery: 'lm_delivery',
   /** object store for segments above the inline limit (claim check) and thumbnails */
   blobs: 'lm_blobs',
   /**
