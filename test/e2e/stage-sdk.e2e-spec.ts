@@ -61,6 +61,8 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
       streamId: STREAM,
       version: 1,
       updatedAt: new Date().toISOString(),
+      // This suite is about the stage, not latency: a budget no queue of fixtures on a busy machine reaches.
+      latencyBudgetMs: 300_000,
       hops: [
         { index: 0, service: 'watermark', params: { text: HOSTILE_TEXT, position: 'top-left' }, subject: subjects.segment('watermark', STREAM, 0), next: subjects.segment('transcode', STREAM, 1) },
         { index: 1, service: 'transcode', params: { width: 854, height: 480 }, subject: subjects.segment('transcode', STREAM, 1), next: null },
