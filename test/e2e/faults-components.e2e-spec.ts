@@ -19,6 +19,10 @@ import { SEGMENT_HEADERS, STREAMS, subjects, type SegmentsDroppedData, type Stre
 import { assertContinuous, generateClip, parseM3u8, probeHls, publishRtmp, type MediaPlaylist, type ProbedSegment } from '../support/media.js';
 import { startMesh, type Mesh, type StreamView } from '../support/mesh.js';
 import { waitFor } from '../support/wait.js';
+
+/** What the default pipeline's transcode renders, whatever the source's size. */
+const OUTPUT_SIZE = DEFAULT_PIPELINE.stages.find((s) => s.service === 'transcode')!.params as { width: number; height: number };
+import { DEFAULT_PIPELINE } from '@livemesh/services';
 import { workerCounts, workerPids } from '../support/workers.js';
 
 const ID = 'kill-components';
@@ -269,7 +273,7 @@ describe('components SIGKILLed mid-stream: ingest, delivery, nats-server', () =>
     const breaks: string[] = [];
     for (const run of runs) {
       try {
-        assertContinuous({ ...probed, discontinuity: false, segments: run }, { size: { width: 320, height: 180 }, audio: true, minSegments: 1 });
+        assertContinuous({ ...probed, discontinuity: false, segments: run }, { size: OUTPUT_SIZE, audio: true, minSegments: 1 });
       } catch (e) {
         breaks.push((e as Error).message);
       }
