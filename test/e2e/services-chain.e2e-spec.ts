@@ -34,8 +34,11 @@ describe('chains of services through the mesh', () => {
   }, 60_000);
 
   it('scale -> fps -> audio -> watermark -> thumbnail -> detect -> ABR transcode: every rendition plays as one continuous stream', async () => {
-    const stream = await mesh.startStream({
-      id: 'chain7',
+    // Seven hops, each its own worker, on two cores: more than the default budget of three segment
+    // durations covers, so the pipeline sets its own (as an operator would for a chain this long).
+    const pipeline = await mesh.api('POST', '/api/pipelines', {
+      name: 'chain7',
+      latencyBudgetMs: 120_000,
       stages: [
         { service: 'scale', params: { width: 640, height: 360 } },
         { service: 'fps', params: { fps: 20 } },
@@ -46,6 +49,8 @@ describe('chains of services through the mesh', () => {
         { service: 'transcode', params: { renditions: [{ name: 'r360', width: 640, height: 360, videoBitrateKbps: 600 }, { name: 'r180', width: 320, height: 180, videoBitrateKbps: 200 }] } },
       ],
     });
+    expect(pipeline.status).toBe(201);
+    const stream = await mesh.startStream({ id: 'chain7', pipeline: 'chain7' });
     expect(stream.chain.hops.map((h) => h.service)).toEqual(['scale', 'fps', 'audio', 'watermark', 'thumbnail', 'detect', 'transcode']);
     const { code, stderr } = await publishRtmp(clip, stream.publish.rtmp);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
