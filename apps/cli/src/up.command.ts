@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
 import { ignoreBrokenLogPipes, testSourceArgs } from '@livemesh/media';
 import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime';
+
+/** Signals this close to the first are the same Ctrl-C delivered twice, not a request to force. */
+const SIGNAL_BURST_MS = 1_000;
 import { ApiClient } from './api.client.js';
 
 /**
@@ -26,14 +29,19 @@ export function registerUpCommand(program: Command, env: Env): void {
       const sup = new Supervisor({ log: (name, line) => log(`[${name}] ${line}`) });
 
       let stopping = false;
+      let firstSignalAt = 0;
       const shutdown = async (signal: string) => {
         if (stopping) {
+          // Ctrl-C reaches the whole foreground process group and scripts/start.mjs passes it on
+          // too, so one key press can arrive twice within milliseconds: that is not a second one.
+          if (Date.now() - firstSignalAt < SIGNAL_BURST_MS) return;
           // A second signal while the children drain: the user does not want to wait.
           log(`livemesh: ${signal} again: killing every process now`);
           await sup.killAll();
           process.exit(130);
         }
         stopping = true;
+        firstSignalAt = Date.now();
         log(`livemesh: ${signal}: stopping every process (send it again to kill them at once)`);
         await sup.stopAll();
         log('livemesh: stopped');
