@@ -14,6 +14,7 @@ import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { cutTestSegments } from '../support/segments.js';
 import { waitFor } from '../support/wait.js';
 import { ffmpeg } from './ingest-delivery.harness.js';
+import { ALLOW_LOOPBACK_SOURCES } from '../support/outbound.js';
 
 const STREAM = 'push1';
 const TIMEOUT_MS = 90_000;
@@ -30,7 +31,7 @@ describe('delivery: RTMP push-out', () => {
     nats = await startNatsServer();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-push-'));
     segments.push(...(await cutTestSegments(dir, 6, TIMEOUT_MS)));
-    const env = loadEnv({ NATS_URL: nats.url, LOG_LEVEL: 'warn' });
+    const env = loadEnv({ NATS_URL: nats.url, LOG_LEVEL: 'warn', ...ALLOW_LOOPBACK_SOURCES });
     bus = await Bus.connect({ url: nats.url, name: 'push-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
     const port = await freePort();

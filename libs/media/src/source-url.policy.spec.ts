@@ -177,7 +177,7 @@ describe('outbound addresses', () => {
       const never = async (): Promise<string[]> => {
         throw new Error('DNS asked');
       };
-      for (const url of ['rtmp://127.0.0.1/live/x', 'rtmp://2130706433/live/x', 'rtmp://0x7f.1/live/x', 'http://0177.0.0.1/a.m3u8', 'srt://[::ffff:127.0.0.1]:9000', 'rtmp://localhost/live/x', 'http://a.localhost/x']) {
+      for (const url of ['rtmp://127.0.0.1/live/x', 'rtmp://2130706433/live/x', 'rtmp://0x7f.1/live/x', 'http://0177.0.0.1/a.m3u8', 'srt://[::ffff:127.0.0.1]:9000', 'rtmp://localhost/live/x', 'rtmp://LOCALHOST./live/x', 'http://a.localhost/x']) {
         await expect(checkOutboundAddresses('source URL', url, [], never)).rejects.toThrow(/loopback/);
       }
       await expect(checkOutboundAddresses('source URL', 'rtmp://127.0.0.1/live/x', parseAddressRanges('127.0.0.0/8'), never)).resolves.toEqual(['127.0.0.1']);

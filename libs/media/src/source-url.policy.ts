@@ -262,9 +262,10 @@ export function refusedAddress(address: string, allow: readonly AddressRange[]):
   return undefined;
 }
 
-/** The host a URL names as its connection target: `[::1]` unbracketed, `localhost` names as loopback. */
+/** The host a URL names as its connection target: `[::1]` unbracketed, without a trailing dot, lowercase. */
 export function urlHost(url: string): string {
-  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  // A trailing dot is the same name to the resolver (`localhost.`).
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
   return host.toLowerCase();
 }
 
