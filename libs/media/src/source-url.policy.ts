@@ -257,7 +257,7 @@ export function refusedAddress(address: string, allow: readonly AddressRange[]):
   if (candidates.some((c) => allow.some((r) => inRange(c, r)))) return undefined;
   for (const c of candidates) {
     const hit = NOT_PUBLIC.find(([r]) => inRange(c, r));
-    if (hit) return `${formatIp(c)} is a ${hit[1]} address`;
+    if (hit) return `${formatIp(c)} is ${/^[aeiou]/.test(hit[1]) ? 'an' : 'a'} ${hit[1]} address`;
   }
   return undefined;
 }
