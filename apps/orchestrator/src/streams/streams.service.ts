@@ -93,6 +93,7 @@ export class StreamsService {
    * delivery check again when they connect, this answers the caller before anything is written.
    */
   private async checkOutbound(request: StartStreamRequest): Promise<void> {
+    if (!request.source && !request.outputs?.rtmp?.length) return;
     const allow = parseAddressRanges(this.env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
     if (request.source) await checkOutboundAddresses('source URL', request.source.url, allow);
     for (const target of request.outputs?.rtmp ?? []) await checkOutboundAddresses('RTMP output URL', target, allow);
