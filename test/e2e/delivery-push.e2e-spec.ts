@@ -30,7 +30,9 @@ describe('delivery: RTMP push-out', () => {
     nats = await startNatsServer();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-push-'));
     segments.push(...(await cutTestSegments(dir, 6, TIMEOUT_MS)));
-    const env = loadEnv({ NATS_URL: nats.url, LOG_LEVEL: 'warn' });
+    // Only 127.0.0.1 may be pushed to: 127.0.0.2 stands for the private and metadata addresses a
+    // target must not reach (nothing listens there, so an attempt would count as a push failure).
+    const env = loadEnv({ NATS_URL: nats.url, LOG_LEVEL: 'warn', LIVEMESH_ALLOW_PRIVATE_SOURCES: '127.0.0.1/32' });
     bus = await Bus.connect({ url: nats.url, name: 'push-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });
     const port = await freePort();
@@ -46,7 +48,7 @@ describe('delivery: RTMP push-out', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   }, TIMEOUT_MS);
 
-  it('pushes the listed segments in order to the RTMP URL of the start request, and ends with the stream', async () => {
+  it('pushes the listed segments in order to the allowed RTMP URL of the start request, never to one outside LIVEMESH_ALLOW_PRIVATE_SOURCES, and ends with the stream', async () => {
     const rtmpPort = await freePort();
     const target = `rtmp://127.0.0.1:${rtmpPort}/live/cdn-key`;
     const recording = join(dir, 'received.flv');
@@ -57,7 +59,7 @@ describe('delivery: RTMP push-out', () => {
       id: STREAM,
       state: 'live',
       key: 'not-used-here-0123456789',
-      request: { id: STREAM, outputs: { rtmp: [target, 'file:///tmp/not-a-target.flv'] } },
+      request: { id: STREAM, outputs: { rtmp: [target, `rtmp://127.0.0.2:${await freePort()}/live/cdn-key`, 'file:///tmp/not-a-target.flv'] } },
       chainVersion: 1,
       createdAt: now,
       updatedAt: now,

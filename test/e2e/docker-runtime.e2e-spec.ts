@@ -70,7 +70,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     dir = await mkdtemp(join(tmpdir(), 'livemesh-docker-e2e-'));
     await removeContainersOf(d, 'pixelate');
     [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 12, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
-    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
+    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
     bus = await Bus.connect({ url: mesh.nats.url, name: 'docker-e2e' });
   }, 300_000);
 

@@ -37,6 +37,7 @@ import type { HlsProbe, ProbedSegment } from '../support/media.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { requireExecutable } from '../support/tools.js';
 import { waitFor } from '../support/wait.js';
+import { ALLOW_LOOPBACK_SOURCES } from '../support/outbound.js';
 
 export const STAGE = 'passthrough';
 
@@ -97,6 +98,7 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
     OUTPUT_RETENTION_SECONDS: '120',
     LOG_LEVEL: 'debug',
     // Boot lines go to the console until the capturing logger takes over; keep them few.
+    ...ALLOW_LOOPBACK_SOURCES,
     ...extraEnv,
   });
   await ensureTopology(bus, { outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS });

@@ -83,4 +83,14 @@ describe('ingest: pull from a URL', () => {
     expect(event.message).toMatch(/source URL refused: source URL scheme "file:" is not allowed/);
     expect(event.data).toMatchObject({ code: 'LM_SOURCE_URL' });
   });
+
+  it('refuses a pull whose host is not a public address nor in LIVEMESH_ALLOW_PRIVATE_SOURCES, even from a record written straight into KV', async () => {
+    // The harness allows loopback only; 0.0.0.0 (which Linux would connect to locally) is outside it.
+    const before = await h.lastEventSeq('pull-private', 'failed');
+    await h.addStream('pull-private', { source: 'rtmp://0x0.0:1/live/x' });
+    const { event } = await h.eventAfter('pull-private', 'failed', before, 10_000);
+    expect(event.message).toMatch(/source URL refused: source URL host 0x0\.0 leads to 0\.0\.0\.0 is an unspecified \("this network"\) address/);
+    expect(event.data).toMatchObject({ code: 'LM_PRIVATE_ADDRESS' });
+    expect(h.logs.text()).not.toMatch(/stream pull-private: pulling/);
+  });
 });

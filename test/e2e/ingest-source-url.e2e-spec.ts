@@ -37,7 +37,9 @@ describe('stream start: source and output URL policy', () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     const port = await freePort();
-    const env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: 'media.example' });
+    // Only 127.0.0.1 is allowed: other loopback addresses stand for every address outbound traffic
+    // may not reach (private, link-local, metadata), and no test sends anything beyond loopback.
+    const env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: 'media.example', LIVEMESH_ALLOW_PRIVATE_SOURCES: '127.0.0.1/32' });
     app = await createOrchestratorApp(env, { runtime: new StandInRuntime(), logger: ['error'] });
     await app.startAllMicroservices();
     await app.listen(port, '127.0.0.1');
@@ -82,6 +84,37 @@ describe('stream start: source and output URL policy', () => {
     expect(r.status).toBe(422);
     expect(r.body.message).toMatch(/RTMP output URL scheme "file:" is not allowed/);
     expect(await bus.store(BUCKETS.streams).get('bad-out')).toBeUndefined();
+  });
+
+  it.each([
+    ['rtmp://127.0.0.2:1/live/x', /source URL host 127\.0\.0\.2 leads to 127\.0\.0\.2 is a loopback address/],
+    ['rtmp://2130706434:1/live/x', /127\.0\.0\.2 is a loopback address/],
+    ['rtmp://0x7f.2:1/live/x', /127\.0\.0\.2 is a loopback address/],
+    ['http://0177.0.0.2:1/x.m3u8', /127\.0\.0\.2 is a loopback address/],
+    ['srt://[::ffff:127.0.0.2]:1', /127\.0\.0\.2 is a loopback address/],
+    ['srt://[::1]:1', /0:0:0:0:0:0:0:1 is a loopback address/],
+  ])('refuses source %s, which leads outside the allowed range, with 422 and no state written', async (url, why) => {
+    const events = await eventCount();
+    const r = await post({ id: 'private-src', source: { url } });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ statusCode: 422, code: 'LM_PRIVATE_ADDRESS' });
+    expect(r.body.message).toMatch(why);
+    expect(r.body.message).toMatch(/LIVEMESH_ALLOW_PRIVATE_SOURCES/);
+    expect(await bus.store(BUCKETS.streams).get('private-src')).toBeUndefined();
+    expect(await eventCount()).toBe(events);
+  });
+
+  it('refuses an RTMP output outside the allowed range, and SRT options that would make ingest listen', async () => {
+    const out = await post({ id: 'private-out', outputs: { rtmp: ['rtmp://127.0.0.1:1/live/k', 'rtmp://localhost.:1/live/k', 'rtmp://127.0.0.3:1/live/k'] } });
+    expect(out.status).toBe(422);
+    expect(out.body).toMatchObject({ code: 'LM_PRIVATE_ADDRESS' });
+    expect(out.body.message).toMatch(/RTMP output URL host 127\.0\.0\.3 leads to 127\.0\.0\.3 is a loopback address/);
+    const srt = await post({ id: 'srt-listen', source: { url: 'srt://127.0.0.1:1?mode=listener' } });
+    expect(srt.status).toBe(422);
+    expect(srt.body).toMatchObject({ code: 'LM_SOURCE_URL' });
+    expect(srt.body.message).toMatch(/SRT option mode has a value that is not allowed/);
+    expect(await bus.store(BUCKETS.streams).get('private-out')).toBeUndefined();
+    expect(await bus.store(BUCKETS.streams).get('srt-listen')).toBeUndefined();
   });
 
   it('accepts a network source (the URL is not fetched here: ingest pulls it)', async () => {

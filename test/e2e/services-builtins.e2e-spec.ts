@@ -278,6 +278,13 @@ describe('built-in services on real media', () => {
     await publishSegment(bus, subjects.segment('watermark', 'logo2', 0), { meta: { ...main[0]!.meta, streamId: 'logo2' }, data: main[0]!.data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
     const dead = await waitFor('a dead-letter event', 30_000, () => events.find((e) => e.streamId === 'logo2' && e.kind === 'dead-letter'));
     expect(dead.message).toMatch(/watermark image "nope" is not provided/);
+
+    // A "logo" that is a playlist naming a local file is never opened as one: images only, demuxer forced.
+    await bus.putBlob('watermark/playlist', new TextEncoder().encode(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nfile://${dir}/secret.ts\n#EXT-X-ENDLIST\n`));
+    await chains.put('logo3', { streamId: 'logo3', version: 1, updatedAt: new Date().toISOString(), hops: [{ index: 0, service: 'watermark', params: { image: 'playlist' }, subject: subjects.segment('watermark', 'logo3', 0), next: null }] });
+    await publishSegment(bus, subjects.segment('watermark', 'logo3', 0), { meta: { ...main[0]!.meta, streamId: 'logo3' }, data: main[0]!.data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
+    const refused = await waitFor('a dead-letter event', 30_000, () => events.find((e) => e.streamId === 'logo3' && e.kind === 'dead-letter'));
+    expect(refused.message).toMatch(/watermark image "playlist" is not a PNG, JPEG, WebP, GIF or BMP image/);
   }, 90_000);
 
   it('a frame stage that returns pictures gets its segment re-encoded from them, every frame on its own timestamp', async () => {

@@ -38,7 +38,8 @@ async function blockRanges(segment: Uint8Array): Promise<number[]> {
 
 function startWorker(env: Record<string, string>): { child: ChildProcess; output: string[]; exit: Promise<number | null> } {
   const output: string[] = [];
-  const child = spawn(process.execPath, [WORKER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Stage modules are allowed only under LIVEMESH_STAGE_DIR; the example lives under examples/.
+  const child = spawn(process.execPath, [WORKER], { env: { PATH: process.env.PATH ?? '', LIVEMESH_STAGE_DIR: join(ROOT, 'examples'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
   child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -73,6 +74,18 @@ describe('a stage module from outside libs/services in a worker process', () => 
     children.push(w.child);
     expect(await w.exit).toBe(2);
     expect(w.output.join('')).toMatch(/has no stage as its default export/);
+  }, 30_000);
+
+  it('refuses a data: URL or a module outside LIVEMESH_STAGE_DIR with exit code 2, running none of it', async () => {
+    const marker = join(dir, 'ran');
+    const code = `import{writeFileSync}from'node:fs';writeFileSync(${JSON.stringify(marker)},'x');export default {}`;
+    for (const spec of [`data:text/javascript,${encodeURIComponent(code)}`, join(ROOT, 'apps/worker/dist/main.js')]) {
+      const w = startWorker({ NATS_URL: nats.url, LIVEMESH_SERVICE: 'pixelate', LIVEMESH_STAGE_MODULE: spec });
+      children.push(w.child);
+      expect(await w.exit).toBe(2);
+      expect(w.output.join('')).toMatch(/LIVEMESH_STAGE_MODULE is not allowed/);
+    }
+    await expect(readFile(marker)).rejects.toThrow(/ENOENT/);
   }, 30_000);
 
   it('pixelates segments on the source timeline and drains on SIGTERM', async () => {

@@ -8,6 +8,7 @@ import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livem
 import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
 import { freePort } from './free-port.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { ALLOW_LOOPBACK_SOURCES } from './outbound.js';
 
 const instance = (service: string): ServiceInstance => ({ id: `fake-${service}`, service, state: 'running', startedAt: new Date().toISOString() });
 
@@ -42,7 +43,7 @@ export interface InProcessOrchestrator {
 export async function startInProcessOrchestrator(name: string, env: Record<string, string> = {}): Promise<InProcessOrchestrator> {
   const nats = await startNatsServer();
   const port = await freePort();
-  const config = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1', ...env });
+  const config = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1', ...ALLOW_LOOPBACK_SOURCES, ...env });
   const app = await createOrchestratorApp(config, { runtime: new FakeRuntime(), logger: ['error'] });
   await app.startAllMicroservices();
   await app.listen(config.HTTP_PORT, '127.0.0.1');

@@ -7,6 +7,7 @@ import { freePort } from './free-port.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { spawnApp, type AppProcess } from './processes.js';
 import { waitFor } from './wait.js';
+import { ALLOW_LOOPBACK_SOURCES } from './outbound.js';
 
 export interface Mesh {
   nats: NatsServer;
@@ -55,6 +56,7 @@ export async function meshEnv(natsUrl: string, dataDir: string, extraEnv: Record
     DELIVERY_URL: `http://127.0.0.1:${delivery}`,
     LIVEMESH_DATA_DIR: dataDir,
     IDLE_GRACE_SECONDS: '5',
+    ...ALLOW_LOOPBACK_SOURCES,
     ...extraEnv,
   };
 }

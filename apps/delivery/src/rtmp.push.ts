@@ -1,7 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BUCKETS, Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { SupervisedProcess, checkPushUrl, inputArgs, type CheckedPushUrl } from '@livemesh/media';
+import { SupervisedProcess, checkOutboundAddresses, checkPushUrl, inputArgs, parseAddressRanges, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 import type { PlaylistEntry } from './hls.playlist.js';
@@ -136,6 +136,9 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly records: JsonStore<StreamRecord>;
   private readonly wanted = new Map<string, string[]>();
   private readonly pushes = new Map<string, StreamPush>();
+  private readonly allowedRanges: AddressRange[];
+  /** The targets each stream's record asks for; `wanted` holds those that passed the address check. */
+  private readonly asked = new Map<string, string[]>();
   private stopWatch?: () => void;
 
   constructor(
@@ -145,6 +148,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly metrics: DeliveryMetrics,
   ) {
     this.records = bus.store(BUCKETS.streams);
+    this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
     // Registered before any provider's bootstrap can start the output consumer.
     registry.onListed((streamId, rendition, entry, replayed) => {
       if (!replayed) this.listed(streamId, rendition, entry);
@@ -173,8 +177,36 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
 
   private onRecord(streamId: string, record: StreamRecord | undefined): void {
     const urls = record && (record.state === 'starting' || record.state === 'live') ? (record.request?.outputs?.rtmp ?? []) : [];
-    if (urls.length === 0) this.wanted.delete(streamId);
-    else this.wanted.set(streamId, urls);
+    if (urls.length === 0) {
+      this.asked.delete(streamId);
+      this.wanted.delete(streamId);
+    } else if (this.asked.get(streamId)?.join() !== urls.join()) {
+      this.asked.set(streamId, urls);
+      void this.allowOutbound(streamId, urls);
+    }
+  }
+
+  /**
+   * Keeps the targets whose host resolves only to addresses outbound traffic may go to (public, or
+   * in LIVEMESH_ALLOW_PRIVATE_SOURCES): a push must not reach loopback services, private networks
+   * or the metadata service. Refused targets are logged and left out.
+   */
+  private async allowOutbound(streamId: string, urls: string[]): Promise<void> {
+    const allowed: string[] = [];
+    for (const url of urls) {
+      try {
+        checkPushUrl(url);
+        await checkOutboundAddresses('RTMP output URL', url, this.allowedRanges);
+        allowed.push(url);
+      } catch (e) {
+        if (!(e instanceof SourceUrlError)) throw e;
+        this.logger.warn(`stream ${streamId}: RTMP output refused: ${e.message}`);
+      }
+    }
+    // A later record (stopped, other targets) decides instead.
+    if (this.asked.get(streamId) !== urls) return;
+    if (allowed.length) this.wanted.set(streamId, allowed);
+    else this.wanted.delete(streamId);
   }
 
   private listed(streamId: string, rendition: string, entry: PlaylistEntry): void {

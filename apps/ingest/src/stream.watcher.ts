@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, publishStreamEvent } from '@livemesh/bus';
-import { SourceUrlError, type StreamRecord } from '@livemesh/contracts';
+import { Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
 import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
 import { SrtListeners } from './srt.listeners.js';
-import { checkSourceUrl } from '@livemesh/media';
+import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, type AddressRange } from '@livemesh/media';
 import { StreamDirectory } from './stream.directory.js';
 import { redactUrl } from './stream-key.redact.js';
 
@@ -34,7 +34,13 @@ export class StreamWatcher {
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(SrtListeners) private readonly srt: SrtListeners,
-  ) {}
+    @Inject(Env) env: Env,
+  ) {
+    // Parsed at boot: a bad range stops ingest here rather than refusing every pull later.
+    this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
+  }
+
+  private readonly allowedRanges: AddressRange[];
 
   async start(): Promise<void> {
     await this.directory.watchKeyDeletes((key) => this.rtmp.closeKey(key));
@@ -84,6 +90,8 @@ export class StreamWatcher {
     let input;
     try {
       input = checkSourceUrl(url);
+      // After DNS: a name leading to loopback, a private network or the metadata service is refused.
+      await checkOutboundAddresses('source URL', url, this.allowedRanges);
     } catch (e) {
       if (!(e instanceof SourceUrlError)) throw e;
       this.refusedUrls.set(streamId, url);

@@ -1,6 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, type Env } from '@livemesh/contracts';
+import { ConfigError, UnsafeServiceError, checkStageModule, stagePolicyOf, type Env } from '@livemesh/contracts';
 import { BUILT_IN_SERVICES, findBuiltIn } from '@livemesh/services';
 import { describeNotAStage, type StageDefinition } from '@livemesh/stage-sdk';
 
@@ -9,11 +8,11 @@ import { describeNotAStage, type StageDefinition } from '@livemesh/stage-sdk';
  * (a path to built JS, or an installed package), else the built-in named by LIVEMESH_SERVICE.
  * Anything else is a ConfigError: the process runtime would only restart a worker that can never work.
  */
-export async function loadStage(env: Pick<Env, 'LIVEMESH_SERVICE' | 'LIVEMESH_STAGE_MODULE'>): Promise<StageDefinition<object>> {
+export async function loadStage(env: Pick<Env, 'LIVEMESH_SERVICE' | 'LIVEMESH_STAGE_MODULE' | 'LIVEMESH_STAGE_DIR' | 'LIVEMESH_STAGE_PACKAGES'>): Promise<StageDefinition<object>> {
   const wanted = env.LIVEMESH_SERVICE;
   if (env.LIVEMESH_STAGE_MODULE) {
     const spec = env.LIVEMESH_STAGE_MODULE;
-    const target = isAbsolute(spec) || spec.startsWith('.') ? pathToFileURL(resolve(spec)).href : spec;
+    const target = allowedTarget(spec, env);
     let mod: { default?: unknown };
     try {
       mod = (await import(target)) as { default?: unknown };
@@ -34,4 +33,19 @@ export async function loadStage(env: Pick<Env, 'LIVEMESH_SERVICE' | 'LIVEMESH_ST
     throw new ConfigError('LIVEMESH_SERVICE is not a built-in service', [`"${wanted}" is none of ${BUILT_IN_SERVICES.map((s) => s.spec.name).join(', ')}; set LIVEMESH_STAGE_MODULE for other services`]);
   }
   return builtIn.stage;
+}
+
+/**
+ * The import specifier of an allowed stage module: the real path of a file under
+ * LIVEMESH_STAGE_DIR, or a package in LIVEMESH_STAGE_PACKAGES. Checked here as well as at
+ * registration, so a catalogue entry written straight into the bucket runs nothing else.
+ */
+function allowedTarget(spec: string, env: Pick<Env, 'LIVEMESH_STAGE_DIR' | 'LIVEMESH_STAGE_PACKAGES'>): string {
+  try {
+    const checked = checkStageModule(spec, stagePolicyOf(env), 'LIVEMESH_STAGE_MODULE');
+    return checked.kind === 'path' ? pathToFileURL(checked.path).href : checked.name;
+  } catch (e) {
+    if (e instanceof UnsafeServiceError) throw new ConfigError('LIVEMESH_STAGE_MODULE is not allowed', e.problems, { cause: e });
+    throw e;
+  }
 }

@@ -165,6 +165,40 @@ export class Env {
   @IsString()
   LIVEMESH_STAGE_MODULE?: string = undefined;
 
+  /**
+   * The directory catalogue stage modules (`run.module`, LIVEMESH_STAGE_MODULE) must lie under,
+   * symlinks resolved; relative to the working directory. The default is the project's examples/,
+   * which holds only code that ships with livemesh, so the example service runs out of the box.
+   */
+  @IsString()
+  @Matches(/^[^\u0000]{1,1024}$/, { message: 'LIVEMESH_STAGE_DIR must be a directory path' })
+  LIVEMESH_STAGE_DIR = 'examples';
+
+  /** Installed npm packages a stage module may name, comma-separated (exact names); empty: none. */
+  @IsString()
+  @Matches(/^((@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*)?(\s*,\s*(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*)*$/, {
+    message: 'LIVEMESH_STAGE_PACKAGES must be a comma list of npm package names',
+  })
+  LIVEMESH_STAGE_PACKAGES = '';
+
+  /**
+   * Registries service images may come from, comma-separated hosts (`127.0.0.1:5000`, `ghcr.io`);
+   * `local` allows references without a registry host, which the docker runtime takes from its own
+   * engine and never pulls. LIVEMESH_WORKER_IMAGE is always allowed.
+   */
+  @IsString()
+  @Matches(/^[A-Za-z0-9.:-]+(\s*,\s*[A-Za-z0-9.:-]+)*$/, { message: 'LIVEMESH_IMAGE_REGISTRIES must be a comma list of registry hosts (host[:port]) or local' })
+  LIVEMESH_IMAGE_REGISTRIES = 'local,127.0.0.1:5000,localhost:5000';
+
+  /**
+   * Address ranges pull sources and RTMP push-out targets may resolve to although they are
+   * loopback, private, link-local or otherwise not public, as CIDRs, comma-separated
+   * (`127.0.0.0/8,::1/128`). Empty: only public addresses.
+   */
+  @IsString()
+  @Matches(/^([0-9A-Fa-f:.]+\/\d{1,3}(\s*,\s*[0-9A-Fa-f:.]+\/\d{1,3})*)?$/, { message: 'LIVEMESH_ALLOW_PRIVATE_SOURCES must be a comma list of CIDR ranges, e.g. 127.0.0.0/8,::1/128' })
+  LIVEMESH_ALLOW_PRIVATE_SOURCES = '';
+
   @IsString()
   FFMPEG_PATH = 'ffmpeg';
 

@@ -146,3 +146,18 @@ export class QuotaExceededError extends LivemeshError {
     super(message);
   }
 }
+
+/**
+ * A catalogue service would run code or pull an image the operator did not allow: a stage module
+ * outside LIVEMESH_STAGE_DIR and LIVEMESH_STAGE_PACKAGES, an `env` key the loader, the runtime or
+ * livemesh itself reads, an image from a registry not in LIVEMESH_IMAGE_REGISTRIES. `problems`
+ * names each field.
+ */
+export class UnsafeServiceError extends ValidationFailedError {
+  override readonly code: string = 'LM_UNSAFE_SERVICE';
+}
+
+/** A pull source or push-out target resolves to an address outbound traffic may not go to (loopback, private, link-local, metadata...). */
+export class PrivateAddressError extends SourceUrlError {
+  override readonly code: string = 'LM_PRIVATE_ADDRESS';
+}

@@ -33,6 +33,8 @@ export {
   type QuotaName,
   RuntimeError,
   SourceUrlError,
+  PrivateAddressError,
+  UnsafeServiceError,
   StageTimeoutError,
   ValidationFailedError,
   WorkerCrashedError,
@@ -79,3 +81,20 @@ export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export type { BucketName, BucketValue, BucketValues, CatalogueValue, CheckpointEntry, DeliveryPosition, DeliveryStreamCheckpoint, IngestCursor, PlaylistCheckpoint, ScaleRecord, StreamKeyEntry } from './buckets.js';
 export { checkParamSchema, validateParams } from './params.js';
 export { Env, envWasSet, loadEnv } from './env.js';
+export {
+  SERVICE_ENV_LIMITS,
+  checkServiceSafety,
+  checkStageModule,
+  deniedEnvKey,
+  imagePolicyOf,
+  imageProblem,
+  imageRegistry,
+  isInside,
+  isNpmPackageName,
+  serviceEnvProblems,
+  splitList,
+  stagePolicyOf,
+  type CheckedStageModule,
+  type ImagePolicy,
+  type StagePolicy,
+} from './service.policy.js';

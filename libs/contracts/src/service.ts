@@ -28,12 +28,13 @@ export class ServiceRunDto {
   /** Image digest recorded when `livemesh service build --push` pushed it. */
   @IsOptional()
   @IsString()
-  @MaxLength(128)
+  @Matches(/^sha256:[0-9a-f]{64}$/, { message: 'run.digest must be sha256:<64 hex digits>' })
   digest?: string;
 
   /**
-   * For the process runtime: the module the worker loads the stage from (a package name or an
-   * absolute path to a built file). Built-in services leave it out.
+   * For the process runtime: the module the worker loads the stage from: a package listed in
+   * LIVEMESH_STAGE_PACKAGES, or a path to a built file under LIVEMESH_STAGE_DIR (symlinks
+   * resolved; no URLs, no `..`). Built-in services leave it out. See service.policy.ts.
    */
   @IsOptional()
   @IsString()
@@ -73,7 +74,10 @@ export class ServiceSpec {
   @Type(() => ServiceRunDto)
   run?: ServiceRunDto;
 
-  /** Environment of every container of the service. */
+  /**
+   * Environment of every container of the service. Keys the loader, the runtime or livemesh read
+   * (NODE_OPTIONS, LD_PRELOAD, PATH, FFMPEG_PATH, LIVEMESH_*, NATS_*...) are refused; see service.policy.ts.
+   */
   @IsOptional()
   @IsObject()
   env?: Record<string, string>;

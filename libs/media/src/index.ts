@@ -44,7 +44,18 @@ export {
   type SupervisedProcessEvents,
   type SupervisedProcessOptions,
 } from './supervised.process.js';
-export { checkPushUrl, checkSourceUrl, type CheckedPushUrl, type CheckedSourceUrl } from './source-url.policy.js';
+export {
+  checkOutboundAddresses,
+  checkPushUrl,
+  checkSourceUrl,
+  parseAddressRanges,
+  parseIp,
+  refusedAddress,
+  type AddressLookup,
+  type AddressRange,
+  type CheckedPushUrl,
+  type CheckedSourceUrl,
+} from './source-url.policy.js';
 export { checkInspection, checkTsBytes, inspectTs, type TsInspection } from './ts.inspect.js';
 export {
   EnginePool,

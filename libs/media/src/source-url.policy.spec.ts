@@ -1,5 +1,5 @@
-import { SourceUrlError } from '@livemesh/contracts';
-import { checkPushUrl, checkSourceUrl } from './source-url.policy.js';
+import { PrivateAddressError, SourceUrlError } from '@livemesh/contracts';
+import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges, parseIp, refusedAddress } from './source-url.policy.js';
 
 describe('checkSourceUrl', () => {
   it.each([
@@ -59,5 +59,132 @@ describe('checkPushUrl', () => {
   ])('refuses %s', (url, why) => {
     expect(() => checkPushUrl(url)).toThrow(SourceUrlError);
     expect(() => checkPushUrl(url)).toThrow(why);
+  });
+});
+
+describe('SRT options', () => {
+  it('allows the caller options ingest needs', () => {
+    expect(checkSourceUrl('srt://h:9000?streamid=live/abc&latency=200&passphrase=0123456789ab&pbkeylen=16&mode=caller').protocols).toEqual(['srt', 'udp']);
+  });
+
+  it.each([
+    ['srt://h:9000?mode=listener', /option mode has a value/],
+    ['srt://h:9000?mode=rendezvous', /option mode has a value/],
+    ['srt://h:9000?localport=22', /option "localport" is not allowed/],
+    ['srt://h:9000?rcvbuf=999999999', /"rcvbuf" is not allowed/],
+    ['srt://h:9000?constructor=1', /"constructor" is not allowed/],
+    ['srt://h:9000?latency=1e9', /latency has a value/],
+  ])('refuses %s', (url, why) => {
+    expect(() => checkSourceUrl(url)).toThrow(SourceUrlError);
+    expect(() => checkSourceUrl(url)).toThrow(why);
+  });
+});
+
+describe('outbound addresses', () => {
+  const none = parseAddressRanges('');
+
+  it.each([
+    ['127.0.0.1', /loopback/],
+    ['127.255.1.2', /loopback/],
+    ['10.1.2.3', /private/],
+    ['172.16.0.1', /private/],
+    ['172.31.255.255', /private/],
+    ['192.168.1.1', /private/],
+    ['100.64.0.1', /carrier-grade NAT/],
+    ['100.100.100.200', /carrier-grade NAT/],
+    ['169.254.169.254', /cloud metadata/],
+    ['169.254.1.1', /link-local/],
+    ['0.0.0.0', /unspecified/],
+    ['224.0.0.1', /multicast/],
+    ['239.255.255.250', /multicast/],
+    ['255.255.255.255', /reserved or broadcast/],
+    ['::1', /loopback/],
+    ['::', /unspecified/],
+    ['fd00::1', /unique local/],
+    ['fc12::1', /unique local/],
+    ['fd00:ec2::254', /cloud metadata/],
+    ['fe80::1', /link-local/],
+    ['ff02::1', /multicast/],
+    // IPv4 inside IPv6: what the socket reaches is the IPv4 address.
+    ['::ffff:127.0.0.1', /127\.0\.0\.1 is a loopback/],
+    ['::ffff:7f00:1', /127\.0\.0\.1 is a loopback/],
+    ['::ffff:169.254.169.254', /cloud metadata/],
+    ['::ffff:a9fe:a9fe', /cloud metadata/],
+    ['::10.0.0.1', /private/],
+    ['64:ff9b::a9fe:a9fe', /cloud metadata/],
+    ['2002:7f00:1::', /loopback/],
+    ['[::1]', /loopback/],
+    // Spellings getaddrinfo (so ffmpeg) reads as IPv4.
+    ['2130706433', /127\.0\.0\.1 is a loopback/],
+    ['0x7f000001', /127\.0\.0\.1 is a loopback/],
+    ['0177.0.0.1', /127\.0\.0\.1 is a loopback/],
+    ['0x7f.1', /127\.0\.0\.1 is a loopback/],
+    ['127.1', /127\.0\.0\.1 is a loopback/],
+    ['0xa9.0xfe.0xa9.0xfe', /cloud metadata/],
+    ['2852039166', /cloud metadata/],
+    ['0', /unspecified/],
+  ])('refuses %s', (address, why) => {
+    expect(refusedAddress(address, none)).toMatch(why);
+  });
+
+  it.each(['8.8.8.8', '1.1.1.1', '93.184.216.34', '2606:4700:4700::1111', '2a00:1450:4001:82a::200e', '172.32.0.1', '100.128.0.1', '11.0.0.1'])('allows public %s', (address) => {
+    expect(refusedAddress(address, none)).toBeUndefined();
+  });
+
+  it('allows what the operator allowed, and only that', () => {
+    const allow = parseAddressRanges('127.0.0.0/8, ::1/128,10.20.0.0/16');
+    expect(refusedAddress('127.0.0.1', allow)).toBeUndefined();
+    expect(refusedAddress('::1', allow)).toBeUndefined();
+    expect(refusedAddress('::ffff:127.0.0.1', allow)).toBeUndefined();
+    expect(refusedAddress('10.20.3.4', allow)).toBeUndefined();
+    expect(refusedAddress('10.21.3.4', allow)).toMatch(/private/);
+    expect(refusedAddress('169.254.169.254', allow)).toMatch(/metadata/);
+  });
+
+  it('reads ranges strictly', () => {
+    expect(parseAddressRanges('127.0.0.0/8,::1/128')).toHaveLength(2);
+    expect(() => parseAddressRanges('127.0.0.0/33')).toThrow(/not a CIDR/);
+    expect(() => parseAddressRanges('localhost/8')).toThrow(/not a CIDR/);
+    expect(() => parseAddressRanges('2130706433/8')).toThrow(/not a CIDR/);
+    expect(() => parseAddressRanges('127.0.0.1')).toThrow(/not a CIDR/);
+  });
+
+  it('tells addresses from names', () => {
+    expect(parseIp('example.com')).toBeUndefined();
+    expect(parseIp('1.2.3.4.5')).toBeUndefined();
+    expect(parseIp('256.1.1.1')).toBeUndefined();
+    expect(parseIp('0x')).toEqual(Uint8Array.from([0, 0, 0, 0]));
+  });
+
+  describe('checkOutboundAddresses over a resolver', () => {
+    const resolver = (answers: Record<string, string[]>) => async (host: string) => {
+      const a = answers[host];
+      if (!a) throw new Error(`ENOTFOUND ${host}`);
+      return a;
+    };
+    const lookup = resolver({ 'cdn.example.com': ['93.184.216.34', '2606:2800:220:1::1'], 'rebind.example.com': ['93.184.216.34', '10.0.0.5'], 'meta.example.com': ['169.254.169.254'] });
+
+    it('passes a name whose every address is public', async () => {
+      await expect(checkOutboundAddresses('source URL', 'rtmp://cdn.example.com/live/x', [], lookup)).resolves.toEqual(['93.184.216.34', '2606:2800:220:1::1']);
+    });
+
+    it('refuses a name with one private address among public ones, and metadata names', async () => {
+      await expect(checkOutboundAddresses('source URL', 'rtmp://rebind.example.com/live/x', [], lookup)).rejects.toThrow(PrivateAddressError);
+      await expect(checkOutboundAddresses('source URL', 'https://meta.example.com/a.m3u8', [], lookup)).rejects.toThrow(/leads to 169\.254\.169\.254 is a cloud metadata address/);
+    });
+
+    it('checks literal hosts without asking DNS, in every spelling', async () => {
+      const never = async (): Promise<string[]> => {
+        throw new Error('DNS asked');
+      };
+      for (const url of ['rtmp://127.0.0.1/live/x', 'rtmp://2130706433/live/x', 'rtmp://0x7f.1/live/x', 'http://0177.0.0.1/a.m3u8', 'srt://[::ffff:127.0.0.1]:9000', 'rtmp://localhost/live/x', 'rtmp://LOCALHOST./live/x', 'http://a.localhost/x']) {
+        await expect(checkOutboundAddresses('source URL', url, [], never)).rejects.toThrow(/loopback/);
+      }
+      await expect(checkOutboundAddresses('source URL', 'rtmp://127.0.0.1/live/x', parseAddressRanges('127.0.0.0/8'), never)).resolves.toEqual(['127.0.0.1']);
+    });
+
+    it('refuses a name that does not resolve, as a SourceUrlError', async () => {
+      await expect(checkOutboundAddresses('RTMP output URL', 'rtmp://nowhere.invalid/x', [], lookup)).rejects.toThrow(/RTMP output URL host nowhere\.invalid cannot be resolved/);
+    });
   });
 });

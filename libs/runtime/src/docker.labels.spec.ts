@@ -1,5 +1,5 @@
-import type { ServiceSpec } from '@livemesh/contracts';
-import { LABELS, hashOf, heartbeatHealth, pinnedImage, stableJson, workerEnvironment, workloadLabels } from './docker.labels.js';
+import { UnsafeServiceError, type ServiceSpec } from '@livemesh/contracts';
+import { LABELS, assertRunnable, hashOf, heartbeatHealth, pinnedImage, stableJson, workerEnvironment, workloadLabels } from './docker.labels.js';
 
 const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec =>
   ({ name: 'pixelate', version: '1.0.0', paramSchema: { type: 'object', additionalProperties: false }, input: 'segments', minReplicas: 0, maxReplicas: 4, ...over }) as ServiceSpec;
@@ -42,5 +42,22 @@ describe('docker labels', () => {
     expect(heartbeatHealth(undefined, 30_000)).toEqual({ state: 'starting', health: 'no-heartbeat' });
     expect(heartbeatHealth(1_000, 30_000)).toEqual({ state: 'running', health: 'healthy' });
     expect(heartbeatHealth(60_000, 30_000)).toEqual({ state: 'running', health: 'stale-heartbeat' });
+  });
+});
+
+describe('assertRunnable', () => {
+  const base = { name: 'blur', version: '1.0.0', paramSchema: {}, input: 'segments', minReplicas: 0, maxReplicas: 1 } as ServiceSpec;
+  const opts = { defaultImage: 'livemesh/worker:0.1.0', imageRegistries: ['127.0.0.1:5000'] };
+
+  it('lets an allowed image and env through', () => {
+    expect(() => assertRunnable({ ...base, run: { image: '127.0.0.1:5000/livemesh/blur:1.0.0' }, env: { BLUR_NOTE: 'x' } }, opts)).not.toThrow();
+    expect(() => assertRunnable(base, opts)).not.toThrow();
+  });
+
+  it('refuses what a catalogue entry written straight into the bucket could carry', () => {
+    expect(() => assertRunnable({ ...base, env: { LD_PRELOAD: '/tmp/x.so' } }, opts)).toThrow(UnsafeServiceError);
+    expect(() => assertRunnable({ ...base, env: { NATS_URL: 'nats://evil:4222' } }, opts)).toThrow(/env\.NATS_URL: is a livemesh setting/);
+    expect(() => assertRunnable({ ...base, run: { image: 'docker.io/evil/miner' } }, opts)).toThrow(/registry "docker\.io" is not in LIVEMESH_IMAGE_REGISTRIES/);
+    expect(() => assertRunnable({ ...base, run: { image: 'evil/miner' } }, opts)).toThrow(/does not list "local"/);
   });
 });

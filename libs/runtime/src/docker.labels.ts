@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ServiceSpec } from '@livemesh/contracts';
+import { UnsafeServiceError, imageProblem, serviceEnvProblems, type ServiceSpec } from '@livemesh/contracts';
 import type { ServiceInstance, StartInstruction } from './runtime.types.js';
 
 /**
@@ -51,6 +51,18 @@ export function pinnedImage(spec: ServiceSpec, defaultImage: string): string {
   const slash = image.lastIndexOf('/');
   const colon = image.lastIndexOf(':');
   return `${colon > slash ? image.slice(0, colon) : image}@${spec.run.digest}`;
+}
+
+/**
+ * Refuses a service whose env or image the operator did not allow (UnsafeServiceError). The
+ * orchestrator checks at registration; this runs again where containers are made, so a catalogue
+ * entry written straight into the bucket cannot set LD_PRELOAD or start an image from anywhere.
+ */
+export function assertRunnable(spec: ServiceSpec, opts: { defaultImage: string; imageRegistries: readonly string[] }): void {
+  const problems = serviceEnvProblems(spec.env);
+  const image = spec.run?.image === undefined ? undefined : imageProblem(spec.run.image, { registries: opts.imageRegistries, builtInImage: opts.defaultImage });
+  if (image) problems.push(image);
+  if (problems.length) throw new UnsafeServiceError(`service ${spec.name} may not run`, problems);
 }
 
 /**

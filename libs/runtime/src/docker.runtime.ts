@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
+import { RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
 import { followProgress } from './docker.client.js';
-import { LABELS, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
+import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
 import { heartbeatAges, type HeartbeatSource } from './docker.heartbeats.js';
 import { IMAGE_USER, imageExists } from './image.base.js';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
@@ -13,6 +13,8 @@ export interface DockerRuntimeOptions {
   env: Record<string, string>;
   /** Image of services whose catalogue entry names none (the built-ins). */
   defaultImage: string;
+  /** LIVEMESH_IMAGE_REGISTRIES: where other images may come from (`local`: this engine's own, never pulled). */
+  imageRegistries: readonly string[];
   limits: ContainerLimits;
   /** How long a released service keeps its containers before they are removed, ms. */
   idleGraceMs: number;
@@ -74,6 +76,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }> {
     const spec = instr.service;
+    assertRunnable(spec, this.opts);
     this.cancelRelease(spec.name);
     this.startWatching();
     const image = pinnedImage(spec, this.opts.defaultImage);
@@ -96,6 +99,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > service.maxReplicas) {
       throw new ValidationFailedError(`cannot scale ${service.name}`, [`replicas: must be an integer from 0 to ${service.maxReplicas} (the service's maxReplicas)`]);
     }
+    assertRunnable(service, this.opts);
     this.startWatching();
     const d = this.desired.get(service.name);
     const startParams = d?.startParams ?? service.startParams ?? {};
@@ -266,6 +270,8 @@ export class DockerRuntime implements ContainerRuntime {
   /** Pulls the image when the engine does not have it (a pushed service image on another machine). */
   private async ensureImage(image: string): Promise<void> {
     if (await imageExists(this.docker, image)) return;
+    // A reference without a registry host would be pulled from Docker Hub: `local` means this engine's images only.
+    if (image !== this.opts.defaultImage && imageRegistry(image) === 'local') throw new RuntimeError(`image ${image} is not on this engine, and images without a registry host are never pulled`);
     this.opts.logger.log(`pulling ${image}`);
     try {
       await followProgress(this.docker, await this.docker.pull(image), (line) => this.opts.logger.debug?.(`pull ${image}: ${line}`));

@@ -40,12 +40,15 @@ describe('serviceDockerfile', () => {
     expect(text).toContain('FROM ${WORKER_IMAGE}');
     expect(text).toContain('COPY service/ /app/services/pixelate/');
     expect(text).toContain('LIVEMESH_STAGE_MODULE="/app/services/pixelate/dist/index.js"');
+    expect(text).toContain('LIVEMESH_STAGE_DIR="/app/services"');
     expect(text).toContain('ENV NOTE="say \\"hi\\" \\$HOME \\\\o/"');
     expect(text).toMatch(/USER 10001:10001\n$/);
   });
 
   it('refuses environment names and values that would break the Dockerfile', () => {
     expect(() => serviceDockerfile('p', 'i.js', { 'A B': 'x' })).toThrow(/environment names/);
+    expect(() => serviceDockerfile('p', 'i.js', { LD_PRELOAD: '/tmp/x.so' })).toThrow(/env\.LD_PRELOAD: /);
+    expect(() => serviceDockerfile('p', 'i.js', { LIVEMESH_STAGE_DIR: '/' })).toThrow(/env\.LIVEMESH_STAGE_DIR: is a livemesh setting/);
     expect(() => serviceDockerfile('p', 'i.js', { A: 'x\nRUN evil' })).toThrow(/line breaks/);
   });
 });

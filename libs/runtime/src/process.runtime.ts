@@ -1,4 +1,4 @@
-import { ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
+import { UnsafeServiceError, ValidationFailedError, serviceEnvProblems, type ServiceSpec } from '@livemesh/contracts';
 import { SupervisedProcess } from '@livemesh/media';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 
@@ -52,6 +52,10 @@ export class ProcessRuntime implements ContainerRuntime {
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > service.maxReplicas) {
       throw new ValidationFailedError(`cannot scale ${service.name}`, [`replicas: must be an integer from 0 to ${service.maxReplicas} (the service's maxReplicas)`]);
     }
+    // Checked at registration too; again here, so an entry written straight into lm_catalogue cannot
+    // set NODE_OPTIONS or LD_PRELOAD on a host process. The module itself is checked by the worker's loader.
+    const envProblems = serviceEnvProblems(service.env);
+    if (envProblems.length) throw new UnsafeServiceError(`service ${service.name} may not run`, envProblems);
     const list = (this.replicas.get(service.name) ?? []).filter((r) => r.state !== 'exited');
     while (list.length < replicas) list.push(this.startReplica(service, startParams));
     const surplus = list.splice(replicas);

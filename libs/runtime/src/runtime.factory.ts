@@ -1,4 +1,5 @@
-import type { Env } from '@livemesh/contracts';
+import { resolve } from 'node:path';
+import { splitList, type Env } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
 import type { ContainerLimits } from './docker.labels.js';
@@ -14,7 +15,14 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
     case 'process':
       return new ProcessRuntime({
         workerEntry: appEntry('worker'),
-        env: { NATS_URL: env.NATS_URL, LIVEMESH_DATA_DIR: env.LIVEMESH_DATA_DIR, LOG_LEVEL: env.LOG_LEVEL },
+        env: {
+          NATS_URL: env.NATS_URL,
+          LIVEMESH_DATA_DIR: env.LIVEMESH_DATA_DIR,
+          LOG_LEVEL: env.LOG_LEVEL,
+          // The worker's loader holds LIVEMESH_STAGE_MODULE to the same rule the catalogue did.
+          LIVEMESH_STAGE_DIR: resolve(env.LIVEMESH_STAGE_DIR),
+          LIVEMESH_STAGE_PACKAGES: env.LIVEMESH_STAGE_PACKAGES,
+        },
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
       });
@@ -24,6 +32,7 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         docker: createDockerClient(env.DOCKER_HOST),
         env: containerWorkerEnv(env),
         defaultImage: env.LIVEMESH_WORKER_IMAGE,
+        imageRegistries: splitList(env.LIVEMESH_IMAGE_REGISTRIES),
         limits: containerLimits(env),
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
-import { LABELS, heartbeatHealth, imageOf, pinnedImage, toEnvList, workerEnvironment, workloadLabels } from './docker.labels.js';
+import { LABELS, assertRunnable, heartbeatHealth, imageOf, pinnedImage, toEnvList, workerEnvironment, workloadLabels } from './docker.labels.js';
 import { heartbeatAges } from './docker.heartbeats.js';
 import type { DockerRuntimeOptions } from './docker.runtime.js';
 import { IMAGE_USER } from './image.base.js';
@@ -49,6 +49,7 @@ export class SwarmRuntime implements ContainerRuntime {
 
   async ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }> {
     const spec = instr.service;
+    assertRunnable(spec, this.opts);
     this.cancelRelease(spec.name);
     this.startParams.set(spec.name, instr.startParams);
     const existing = await this.find(spec.name);
@@ -166,6 +167,8 @@ export class SwarmRuntime implements ContainerRuntime {
   }
 
   private serviceSpec(spec: ServiceSpec, startParams: StartInstruction['startParams'], replicas: number): Record<string, unknown> {
+    // Every create and roll-out goes through here: nothing the operator did not allow reaches the swarm.
+    assertRunnable(spec, this.opts);
     const name = swarmServiceName(spec.name);
     // Swarm expands these per task: each replica gets a host name (and worker id) of its own.
     const taskId = '{{.Service.Name}}-{{.Task.Slot}}-{{.Task.ID}}';

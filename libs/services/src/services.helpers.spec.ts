@@ -1,7 +1,7 @@
 import { keptPackets, nextGainDb, parseIntegratedLoudness, volumeRamp, volumeRamps } from './audio.service.js';
 import { parseDetections } from './detect.service.js';
 import { ladderStageArgs } from './ladder.args.js';
-import { overlayGraph } from './watermark.service.js';
+import { logoDemuxer, overlayGraph } from './watermark.service.js';
 
 describe('audio gain', () => {
   it('steps halfway towards what the last loudness asks for, within ±20 dB, and holds through silence', () => {
@@ -90,5 +90,25 @@ describe('overlayGraph', () => {
       '[1:v]scale=64:-2,format=rgba,colorchannelmixer=aa=0.5[lm_logo];[0:v:0][lm_logo]overlay=x=W-w-10:y=H-h-10:format=auto,format=yuv420p[lm_v]',
     );
     expect(() => overlayGraph({ imageWidth: 64, opacity: 2, position: 'center' })).toThrow(/opacity/);
+  });
+});
+
+describe('logoDemuxer', () => {
+  const bytes = (...parts: (number[] | string)[]) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...p].map((c) => c.charCodeAt(0)) : p)));
+
+  it('forces the image demuxer the bytes are', () => {
+    expect(logoDemuxer(bytes([0x89], 'PNG', [0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]))).toBe('png_pipe');
+    expect(logoDemuxer(bytes([0xff, 0xd8, 0xff, 0xe0]))).toBe('jpeg_pipe');
+    expect(logoDemuxer(bytes('RIFF', [1, 0, 0, 0], 'WEBPVP8 '))).toBe('webp_pipe');
+    expect(logoDemuxer(bytes('GIF89a', [1, 0, 1, 0]))).toBe('gif');
+    expect(logoDemuxer(bytes('BM', new Array(30).fill(0)))).toBe('bmp_pipe');
+  });
+
+  it('refuses playlists, concat lists and other containers that would make ffmpeg open more files', () => {
+    expect(logoDemuxer(bytes('#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nfile:///etc/passwd\n'))).toBeUndefined();
+    expect(logoDemuxer(bytes('ffconcat version 1.0\nfile /var/media/other.mp4\n'))).toBeUndefined();
+    expect(logoDemuxer(bytes([0x47, 0x40, 0x00, 0x10]))).toBeUndefined();
+    expect(logoDemuxer(bytes('<svg xmlns="http://www.w3.org/2000/svg"/>'))).toBeUndefined();
+    expect(logoDemuxer(new Uint8Array(0))).toBeUndefined();
   });
 });

@@ -64,14 +64,33 @@ export function overlayGraph(p: Pick<WatermarkParams, 'imageWidth' | 'opacity' |
 }
 
 /**
- * Writes the logo to `file`: from the service configuration's path, else from the object store.
+ * The ffmpeg demuxer of a logo, from its first bytes: a logo is opened with this demuxer forced,
+ * never probed, so bytes that are an HLS playlist, an ffconcat list or any other container cannot
+ * make ffmpeg read other local files (or anything but one picture). Undefined for anything else.
+ */
+export function logoDemuxer(bytes: Uint8Array): 'png_pipe' | 'jpeg_pipe' | 'webp_pipe' | 'gif' | 'bmp_pipe' | undefined {
+  const starts = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
+  const ascii = (at: number, text: string) => [...text].every((c, i) => bytes[at + i] === c.charCodeAt(0));
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png_pipe';
+  if (starts(0xff, 0xd8, 0xff)) return 'jpeg_pipe';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp_pipe';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'BM') && bytes.length > 26) return 'bmp_pipe';
+  return undefined;
+}
+
+/**
+ * Writes the logo to `file` and answers the demuxer it must be opened with: from the service configuration's path, else from the object store.
  * Checked like a segment (a forged header must not make the decoder allocate gigabytes) when first
  * loaded, then cached per stream, so later segments neither fetch nor probe it again.
  */
-async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file: string): Promise<void> {
+async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file: string): Promise<string> {
   const key = `watermark.image.${name}`;
   const cached = ctx.state.get(key) as Uint8Array | undefined;
-  if (cached) return writeFile(file, cached);
+  if (cached) {
+    await writeFile(file, cached);
+    return logoDemuxer(cached)!;
+  }
   const images = (ctx.config.images ?? {}) as Record<string, unknown>;
   const path = images[name];
   let bytes: Uint8Array | undefined;
@@ -82,9 +101,12 @@ async function writeLogo(ctx: StageContext<WatermarkParams>, name: string, file:
   }
   if (!bytes) throw new ValidationFailedError(`watermark image "${name}" is not provided`, [`image: set config.images.${name} to a path in the container, or store lm_blobs watermark/${name}`]);
   if (bytes.byteLength > MAX_IMAGE_BYTES) throw new MediaInputError(`watermark image "${name}" is ${bytes.byteLength} bytes, above ${MAX_IMAGE_BYTES}`, '', null);
+  const format = logoDemuxer(bytes);
+  if (!format) throw new MediaInputError(`watermark image "${name}" is not a PNG, JPEG, WebP, GIF or BMP image`, '', null);
   await writeFile(file, bytes);
-  assertSaneDimensions(await probe(file, { timeoutMs: 10_000 }), IMAGE_LIMITS);
+  assertSaneDimensions(await probe(file, { timeoutMs: 10_000, format }), IMAGE_LIMITS);
   ctx.state.set(key, bytes);
+  return format;
 }
 
 export const watermarkStage = defineStage<WatermarkParams>({
@@ -104,11 +126,11 @@ export const watermarkStage = defineStage<WatermarkParams>({
   async process(ctx) {
     const { opacity, position, image, imageWidth } = ctx.params;
     const file = join(await ctx.workDir(), 'logo.img');
-    await writeLogo(ctx, image!, file);
+    const format = await writeLogo(ctx, image!, file);
     const args = [
       '-copyts',
       ...inputArgs({ source: 'pipe', format: 'mpegts' }),
-      ...inputArgs({ source: { file } }),
+      ...inputArgs({ source: { file }, format }),
       '-filter_complex', overlayGraph({ imageWidth, opacity, position }),
       '-map', '[lm_v]',
       '-map', '0:a:0?',

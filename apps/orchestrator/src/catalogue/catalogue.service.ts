@@ -3,9 +3,13 @@ import { ConflictException, Inject, Injectable, Logger, type OnModuleInit } from
 import { Bus, JsonStore } from '@livemesh/bus';
 import {
   BUCKETS,
+  Env,
   NotFoundError,
   ValidationFailedError,
   checkParamSchema,
+  checkServiceSafety,
+  imagePolicyOf,
+  stagePolicyOf,
   type PipelineSpec,
   type ScaleRecord,
   type ServiceSpec,
@@ -31,6 +35,7 @@ export class CatalogueService implements OnModuleInit {
   constructor(
     @Inject(Bus) bus: Bus,
     @Inject(BUILT_IN_CATALOGUE) private readonly builtIns: BuiltInCatalogue,
+    @Inject(Env) private readonly env: Env,
   ) {
     this.store = bus.store(BUCKETS.catalogue);
   }
@@ -70,7 +75,8 @@ export class CatalogueService implements OnModuleInit {
   }
 
   async createService(spec: ServiceSpec): Promise<ServiceSpec> {
-    checkService(spec);
+    if (this.isBuiltInName(spec.name)) throw builtInConflict(spec.name, 'replaced');
+    this.checkService(spec);
     const clean = { ...spec, builtIn: false };
     if ((await this.store.create(SERVICE + spec.name, clean)) === undefined) {
       throw new ConflictException(`service "${spec.name}" already exists; PUT /api/services/${spec.name} replaces it`);
@@ -81,10 +87,11 @@ export class CatalogueService implements OnModuleInit {
 
   async replaceService(name: string, spec: ServiceSpec): Promise<ServiceSpec> {
     if (spec.name !== name) throw new ValidationFailedError('service spec is invalid', [`name: must be "${name}", the name in the path`]);
-    checkService(spec);
     const have = await this.store.get(SERVICE + name);
-    // builtIn is livemesh's mark, not the caller's: it stays what it was.
-    const clean = { ...spec, builtIn: (have?.value as ServiceSpec | undefined)?.builtIn === true };
+    if ((have?.value as ServiceSpec | undefined)?.builtIn === true || this.isBuiltInName(name)) throw builtInConflict(name, 'replaced');
+    this.checkService(spec);
+    // builtIn is livemesh's mark, not the caller's.
+    const clean = { ...spec, builtIn: false };
     await this.store.put(SERVICE + name, clean);
     this.logger.log(`service=${name} replaced with version ${spec.version}`);
     return clean;
@@ -92,12 +99,25 @@ export class CatalogueService implements OnModuleInit {
 
   async deleteService(name: string): Promise<void> {
     const spec = await this.getService(name);
-    if (spec.builtIn) throw new ConflictException(`service "${name}" is built in and cannot be removed`);
+    if (spec.builtIn || this.isBuiltInName(name)) throw builtInConflict(name, 'removed');
     const users = (await this.listPipelines()).filter((p) => p.stages.some((s) => s.service === name)).map((p) => p.name);
     if (users.length > 0) throw new ConflictException(`service "${name}" is used by pipeline(s) ${users.join(', ')}; change them first`);
     await this.store.delete(SERVICE + name);
     await this.clearScale(name);
     this.logger.log(`service=${name} removed`);
+  }
+
+  /**
+   * What class-validator cannot check: the parameter schema, the replica bounds, and what the
+   * service would make livemesh run (module, env, image: UnsafeServiceError, 422).
+   */
+  private checkService(spec: ServiceSpec): void {
+    checkServiceShape(spec);
+    checkServiceSafety(spec, { stage: stagePolicyOf(this.env), image: imagePolicyOf(this.env) });
+  }
+
+  private isBuiltInName(name: string): boolean {
+    return this.builtIns.services.some((s) => s.name === name);
   }
 
   // --- replica counts an operator asked for
@@ -162,8 +182,18 @@ export class CatalogueService implements OnModuleInit {
   }
 }
 
-/** Checks what class-validator cannot: the parameter schema itself and the replica bounds. */
-function checkService(spec: ServiceSpec): void {
+/** Built-in services follow the code that ships them: the catalogue never lets a caller change or drop one. */
+function builtInConflict(name: string, what: 'replaced' | 'removed'): ConflictException {
+  return new ConflictException({
+    statusCode: 409,
+    error: 'Conflict',
+    message: `service "${name}" is built in and cannot be ${what}; register your own under another name`,
+    code: 'LM_BUILT_IN',
+  });
+}
+
+/** The parameter schema itself and the replica bounds. */
+function checkServiceShape(spec: ServiceSpec): void {
   const problems = checkParamSchema(spec.paramSchema);
   // A well-formed schema over checkParamSchema's bounds (a pattern that could backtrack, too large, too deep) is 422.
   const unsafe = problems.filter((p) => /^paramSchema\S*(\.pattern|\.patternProperties): |nests deeper than|bytes as JSON, more than/.test(p));

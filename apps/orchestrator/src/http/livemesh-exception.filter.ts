@@ -5,6 +5,7 @@ import {
   NotFoundError,
   QuotaExceededError,
   SourceUrlError,
+  UnsafeServiceError,
   ValidationFailedError,
 } from '@livemesh/contracts';
 import { quotaAnswer } from './quota-answer.js';
@@ -47,6 +48,7 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
     if (e instanceof HttpException) return { status: e.getStatus(), body: normalise(e) };
     // ChainPlanError is a ValidationFailedError: it must be matched first.
     if (e instanceof ChainPlanError) return answer(422, e.message, e.code, e.problems);
+    if (e instanceof UnsafeServiceError) return answer(422, e.message, e.code, e.problems);
     if (e instanceof ValidationFailedError) return answer(400, e.message, e.code, e.problems);
     if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
     if (e instanceof NotFoundError) return answer(404, e.message, e.code);

@@ -19,7 +19,7 @@ import {
   type StreamView,
   type StreamKeyEntry,
 } from '@livemesh/contracts';
-import { checkPushUrl, checkSourceUrl } from '@livemesh/media';
+import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -80,11 +80,23 @@ export class StreamsService {
     // First, before any bucket read: a flood of starts over the limit costs nothing but the answer.
     const release = this.quotas.admit(id, request);
     try {
+      await this.checkOutbound(request);
       return await this.startAdmitted(id, request, origin);
     } finally {
       // The record (if any) is in the table by now, so the slot stays counted.
       release();
     }
+  }
+
+  /**
+   * Where the pull and the pushes would connect, after DNS (PrivateAddressError -> 422): ingest and
+   * delivery check again when they connect, this answers the caller before anything is written.
+   */
+  private async checkOutbound(request: StartStreamRequest): Promise<void> {
+    if (!request.source && !request.outputs?.rtmp?.length) return;
+    const allow = parseAddressRanges(this.env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
+    if (request.source) await checkOutboundAddresses('source URL', request.source.url, allow);
+    for (const target of request.outputs?.rtmp ?? []) await checkOutboundAddresses('RTMP output URL', target, allow);
   }
 
   private async startAdmitted(id: string, request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
