@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from '@nestjs/common';
 import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type SegmentsDroppedData, type StreamEvent } from '@livemesh/contracts';
 import type { SegmentListEntry } from '@livemesh/media';
-import type { ChainCache } from './chain.cache.js';
+import type { FirstHops } from './first.hops.js';
 import { advanceCursor, placeSegment, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
 import type { DropCounterReason, IngestMetrics } from './ingest.metrics.js';
 import { BoundedQueue, DropRuns, type QueueLimits } from './segment.queue.js';
@@ -22,7 +22,7 @@ export interface SegmentOutlet {
 
 export interface SegmentSinkDeps {
   outlet: SegmentOutlet;
-  chains: Pick<ChainCache, 'firstHop'>;
+  chains: Pick<FirstHops, 'firstHop'>;
   directory: Pick<StreamDirectory, 'loadCursor' | 'saveCursor'>;
   metrics: IngestMetrics;
   logger: Logger;

@@ -25,6 +25,7 @@ import {
 import {
   Bus,
   CarryStore,
+  ChainCache,
   decodeSegmentHeaders,
   encodeSegmentHeaders,
   ensureServiceConsumer,
@@ -39,7 +40,6 @@ import {
   type ConsumedMsg,
 } from '@livemesh/bus';
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
-import { ChainCache } from './chain.cache.js';
 import { LiveMetrics } from './live.metrics.js';
 import { DropLedger, FairQueue, ProcessingEstimate, RecentStreams, lateness, type DropRun, type Lateness } from './live.schedule.js';
 import { openMediaEngine, type MediaEngine } from './media.engine.js';
