@@ -74,7 +74,7 @@ describe('delivery: RTMP push-out', () => {
       const m = /^livemesh_delivery_rtmp_pushed_segments_total (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text());
       return Number(m?.[1]) >= segments.length;
     }, { retryErrors: true });
-    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { lastSeq: segments.length - 1 } });
+    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { reason: 'stopped', purgedSegments: 0, lastSeq: segments.length - 1 } });
 
     const received = await receiver.done;
     expect(received.code).toBe(0);

@@ -242,7 +242,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     // another kind, and a body that is not a StreamEvent.
     await bus.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
     await bus.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
-    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data' });
+    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data', data: { code: 'LM_MEDIA_INPUT', attempts: 1 } });
     const errors = await waitFor('the dead letter in the stream record', 15_000, async () => {
       const res = await api('GET', '/api/streams/race-1');
       return res.body.errors.length > 0 ? (res.body.errors as { message: string; service?: string }[]) : undefined;

@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from '@nestjs/common';
-import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type SegmentsDroppedData, type StreamEvent } from '@livemesh/contracts';
+import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type NewStreamEvent, type SegmentsDroppedData } from '@livemesh/contracts';
 import type { SegmentListEntry } from '@livemesh/media';
 import type { FirstHops } from './first.hops.js';
 import { advanceCursor, placeSegment, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
@@ -15,7 +15,7 @@ export interface SegmentOutlet {
   /** Publishes a segment and waits for JetStream to store it. */
   publish(subject: string, segment: Segment): Promise<{ duplicate: boolean }>;
   /** Publishes a status event of the stream. */
-  event(event: Omit<StreamEvent, 'at'>): Promise<void>;
+  event(event: NewStreamEvent): Promise<void>;
   /** Whether the NATS connection is up right now. */
   connected(): boolean;
 }
