@@ -128,7 +128,7 @@ describe('delivery: HLS origin', () => {
     expect((await fetch(`${base}/hls/bad.id/index.m3u8`)).status).toBe(400);
 
     // No last seq in the event: delivery waits its end grace (2 target durations) for stragglers.
-    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended' });
+    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { reason: 'stopped', purgedSegments: 0 } });
     const ended = await waitFor('EXT-X-ENDLIST', 20_000, async () => {
       const r = await fetch(playlistUrl);
       const body = await r.text();

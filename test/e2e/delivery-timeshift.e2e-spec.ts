@@ -135,7 +135,7 @@ describe('delivery: time-shift, restart and latency', () => {
 
   it('rebuilds the window and the time-shift index after a restart, and ends a stream that ended meanwhile', async () => {
     await app.close();
-    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { lastSeq: 7 } });
+    await publishStreamEvent(bus, { streamId: STREAM, kind: 'ended', data: { reason: 'stopped', purgedSegments: 0, lastSeq: 7 } });
     await startApp();
     const ended = await waitFor('the rebuilt playlist with EXT-X-ENDLIST', 20_000, async () => {
       const body = await (await playlist('index.m3u8')).text();

@@ -27,6 +27,7 @@ import {
   loadEnv,
   subjects,
   type StreamEvent,
+  type StreamEventOf,
   type StreamRecord,
 } from '@livemesh/contracts';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
@@ -78,7 +79,7 @@ export interface Harness {
   endStream(id: string): Promise<void>;
   hls(id: string): string;
   /** The newest status event of `kind` of the stream stored after LM_EVT sequence `after`. */
-  eventAfter(id: string, kind: StreamEvent['kind'], after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEvent }>;
+  eventAfter<K extends StreamEvent['kind']>(id: string, kind: K, after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEventOf<K> }>;
   lastEventSeq(id: string, kind: StreamEvent['kind']): Promise<number>;
   stop(): Promise<void>;
 }
@@ -151,15 +152,15 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
     async endStream(id) {
       const r = await records.get(id);
       if (r) await keys.delete(r.value.key);
-      await publishStreamEvent(bus, { streamId: id, kind: 'ended', message: 'stream ended' });
+      await publishStreamEvent(bus, { streamId: id, kind: 'ended', message: 'stream ended', data: { reason: 'stopped', purgedSegments: 0 } });
       if (r) await records.put(id, { ...r.value, state: 'ended', updatedAt: new Date().toISOString() });
     },
     hls: (id) => `${deliveryBase}/hls/${id}/index.m3u8`,
     lastEventSeq,
-    eventAfter(id, kind, after, timeoutMs) {
+    eventAfter<K extends StreamEvent['kind']>(id: string, kind: K, after: number, timeoutMs: number) {
       return waitFor(`a '${kind}' event of ${id}`, timeoutMs, async () => {
         const m = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(id, kind) });
-        return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
+        return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEventOf<K>>() } : undefined;
       }, { retryErrors: true });
     },
     async stop() {

@@ -6,7 +6,8 @@
 // - audio that is not AAC (MP3 in FLV, as some RTMP encoders send it): ingest re-encodes it to AAC
 //   with one encoder for the whole publish; every segment has AAC, the timeline is continuous.
 import { join } from 'node:path';
-import { assertContinuous, generateClip, probeHls, runFfmpeg, type HlsProbe } from '../support/media.js';
+import { runFfmpeg } from '@livemesh/media';
+import { assertContinuous, generateClip, probeHls, type HlsProbe } from '../support/media.js';
 import { waitFor } from '../support/wait.js';
 import { ffmpeg, startHarness, type Harness } from './ingest-delivery.harness.js';
 
@@ -48,7 +49,7 @@ describe('ingest: sources it normalises', () => {
   it('re-encodes MP3 audio to AAC; every segment has AAC and the stream is continuous', async () => {
     const aac = await generateClip({ seconds: 8, width: 320, height: 240, fps: 25, out: join(h.dir, 'aac.flv') });
     const clip = join(h.dir, 'mp3.flv');
-    await runFfmpeg(['-loglevel', 'error', '-y', '-i', aac, '-c:v', 'copy', '-c:a', 'libmp3lame', '-b:a', '96k', '-ar', '44100', '-f', 'flv', clip]);
+    await runFfmpeg(['-loglevel', 'error', '-y', '-i', aac, '-c:v', 'copy', '-c:a', 'libmp3lame', '-b:a', '96k', '-ar', '44100', '-f', 'flv', clip], { timeoutMs: 120_000 });
     const hls = await publishAndProbe('mp3src', clip, 3);
     expect(hls.segments.map((s) => s.audioCodec)).toEqual(hls.segments.map(() => 'aac'));
     assertContinuous(hls, { size: { width: 320, height: 240 }, audio: true });

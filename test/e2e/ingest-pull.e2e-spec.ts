@@ -5,7 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
+import { runFfmpeg } from '@livemesh/media';
+import { assertContinuous, generateClip, probeHls } from '../support/media.js';
 import { freePort } from '../support/free-port.js';
 import { waitFor } from '../support/wait.js';
 import { ffmpeg, splitAtDiscontinuities, startHarness, type Ffmpeg, type Harness } from './ingest-delivery.harness.js';
@@ -38,10 +39,10 @@ describe('ingest: pull from a URL', () => {
     h = await startHarness();
     flv = await generateClip({ seconds: 8, width: 320, height: 240, fps: 25, keyframeSeconds: 1, out: join(h.dir, 'clip.flv') });
     ts = join(h.dir, 'clip.ts');
-    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts]);
+    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts], { timeoutMs: 120_000 });
     const hlsDir = join(h.dir, 'hls');
     await mkdir(hlsDir, { recursive: true });
-    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'hls', '-hls_time', '2', '-hls_list_size', '0', '-hls_playlist_type', 'vod', '-hls_segment_filename', join(hlsDir, 's%d.ts'), join(hlsDir, 'index.m3u8')]);
+    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'hls', '-hls_time', '2', '-hls_list_size', '0', '-hls_playlist_type', 'vod', '-hls_segment_filename', join(hlsDir, 's%d.ts'), join(hlsDir, 'index.m3u8')], { timeoutMs: 120_000 });
     http = await serveFolder(hlsDir);
   });
 

@@ -15,6 +15,7 @@ import {
   type ChainSpec,
   type Segment,
   type StreamEvent,
+  type StreamEventOf,
   type StreamRecord,
 } from '@livemesh/contracts';
 import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
@@ -29,11 +30,11 @@ const SERVICE = 'passthrough';
 const KEY = 'k3y-e2e-0123456789abcdef';
 
 /** The latest status event of `kind` stored after stream sequence `after`. */
-async function eventAfter(bus: Bus, kind: StreamEvent['kind'], after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEvent }> {
+async function eventAfter<K extends StreamEvent['kind']>(bus: Bus, kind: K, after: number, timeoutMs: number): Promise<{ seq: number; event: StreamEventOf<K> }> {
   return waitFor(`a '${kind}' event`, timeoutMs, async () => {
     try {
       const m = await bus.getMessage(STREAMS.events, { lastBySubject: subjects.streamEvent(STREAM, kind) });
-      return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEvent>() } : undefined;
+      return m && m.seq > after ? { seq: m.seq, event: m.json<StreamEventOf<K>>() } : undefined;
     } catch {
       return undefined;
     }

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { BUCKETS, statusKey } from '@livemesh/contracts';
 import {  } from '@livemesh/bus';
-import { assertContinuous, generateClip, probeHls, runFfmpeg } from '../support/media.js';
+import { runFfmpeg } from '@livemesh/media';
+import { assertContinuous, generateClip, probeHls } from '../support/media.js';
 import { waitFor } from '../support/wait.js';
 import { ffmpeg, splitAtDiscontinuities, startHarness, type Harness } from './ingest-delivery.harness.js';
 
@@ -24,7 +25,7 @@ describe('ingest: SRT publish', () => {
     h = await startHarness({ SRT_PORT_RANGE: `${first}-${first + 9}` });
     const flv = await generateClip({ seconds: 6, width: 320, height: 240, fps: 25, keyframeSeconds: 1, out: join(h.dir, 'clip.flv') });
     ts = join(h.dir, 'clip.ts');
-    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts]);
+    await runFfmpeg(['-loglevel', 'error', '-y', '-i', flv, '-c', 'copy', '-f', 'mpegts', ts], { timeoutMs: 120_000 });
     ({ key } = await h.addStream(STREAM));
     const status = await waitFor('the SRT listener', 10_000, async () => {
       const v = (await h.bus.store(BUCKETS.status).get(statusKey(STREAM, 'ingest')))?.value;

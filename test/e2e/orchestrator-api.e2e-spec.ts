@@ -242,7 +242,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     // another kind, and a body that is not a StreamEvent.
     await bus.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
     await bus.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
-    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data' });
+    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data', data: { code: 'LM_MEDIA_INPUT', attempts: 1 } });
     // Segments given up to keep the stream live are lost to the viewer too: listed the same way.
     await publishStreamEvent(bus, { streamId: 'race-1', kind: 'segments-dropped', service: 'watermark', hop: 0, seq: 9, message: 'seqs 9-11 dropped: past the 6000 ms latency budget', data: { reason: 'late', from: 9, to: 11, count: 3 } });
     const errors = await waitFor('the dead letter and the drop in the stream record', 15_000, async () => {

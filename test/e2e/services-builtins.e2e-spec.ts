@@ -14,6 +14,7 @@ import {
   type ChainSpec,
   type Env,
   type StreamEvent,
+  type StreamEventOf,
 } from '@livemesh/contracts';
 import { Bus, JsonStore, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, runFfmpeg, runFfprobe, streamStartSeconds, testSourceArgs } from '@livemesh/media';
@@ -213,7 +214,7 @@ describe('built-in services on real media', () => {
     const out = await runHop('thumbs', 'thumbnail', { everySeconds: 2, width: 160 }, main);
     for (const input of main) expect(Buffer.compare(Buffer.from(out.get(`main#${input.meta.seq}`)!.data), Buffer.from(input.data))).toBe(0);
     const thumbs = await waitFor('3 thumbnail events', 10_000, () => {
-      const t = events.filter((e) => e.streamId === 'thumbs' && e.kind === 'thumbnail');
+      const t = events.filter((e): e is StreamEventOf<'thumbnail'> => e.streamId === 'thumbs' && e.kind === 'thumbnail');
       return t.length >= 3 ? t : undefined;
     });
     // Whole seconds, every second one, each once although the frames come from three segments.
@@ -361,10 +362,22 @@ describe('built-in services on real media', () => {
       const dead = await waitFor(`a dead-letter event for ${what}`, 60_000, () => events.find((e) => e.streamId === id && (e.kind === 'dead-letter' || e.kind === 'segment-failed')));
       expect(dead).toMatchObject({ seq: 0, service: 'scale' });
       expect(dead.message).toMatch(why);
-      if (dead.kind === 'dead-letter') expect(dead.data).toMatchObject({ attempts: 1 });
+      // Bad bytes are never retried: either kind says the first delivery was the last.
+      expect(dead.data).toMatchObject({ attempts: 1 });
       await waitFor('the segment on the dead-letter subject', 10_000, () => received.find((r) => r.subject === subjects.deadLetter('scale', id)));
       await waitFor('the next good segment on the output', 60_000, () => received.find((r) => r.subject === subjects.output(id, 'main') && r.headers?.get(SEGMENT_HEADERS.seq) === '1'));
     }, 90_000);
+
+    it('dead-letters a message that is not a segment of this stream at once, as segment-failed', async () => {
+      const id = 'bad-headers';
+      await chains.put(id, { streamId: id, version: 1, updatedAt: new Date().toISOString(), hops: [{ index: 0, service: 'scale', params: { width: 160, height: 120 }, subject: subjects.segment('scale', id, 0), next: null }] });
+      // Headers naming another stream than the subject: a routing fault, never worth a retry.
+      await publishSegment(bus, subjects.segment('scale', id, 0), { meta: { ...good().meta, streamId: 'someone-else', seq: 0 }, data: good().data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
+      const failed = await waitFor('a segment-failed event', 30_000, () => events.find((e) => e.streamId === id && (e.kind === 'segment-failed' || e.kind === 'dead-letter')));
+      expect(failed).toMatchObject({ kind: 'segment-failed', service: 'scale', hop: 0, data: { code: 'LM_BAD_SEGMENT', attempts: 1 } });
+      expect(failed.message).toMatch(/headers say stream someone-else/);
+      await waitFor('the message on the dead-letter subject', 10_000, () => received.find((r) => r.subject === subjects.deadLetter('scale', id)));
+    }, 60_000);
 
     it('dead-letters parameters that slipped past the orchestrator, before any ffmpeg runs', async () => {
       const id = 'bad-params';

@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runFfmpeg } from '@livemesh/media';
 import { watchInChromium } from '../support/browser.js';
-import { assertContinuous, generateClip, probeHls, publishRtmp, runFfmpeg } from '../support/media.js';
+import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -119,6 +120,6 @@ describe('chains of services through the mesh', () => {
     assertContinuous(hls, { size: { width: 320, height: 180 }, audio: true, minSegments: 5 });
     // The worker really ran the example's code: its log lines carry the replica's name.
     expect(mesh.apps.orchestrator.lines.some((l) => /\[pixelate-\d+\].*consuming lm\.seg\.pixelate\.>/.test(l))).toBe(true);
-    await runFfmpeg(['-loglevel', 'error', '-i', hls.segments[0]!.url, '-frames:v', '1', '-f', 'null', '-']);
+    await runFfmpeg(['-loglevel', 'error', '-i', hls.segments[0]!.url, '-frames:v', '1', '-f', 'null', '-'], { timeoutMs: 120_000 });
   }, 180_000);
 });

@@ -6,44 +6,15 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
+import { runFfmpeg, runFfprobe } from '@livemesh/media';
 import { requireExecutable } from './tools.js';
 
-// ---- running ffmpeg / ffprobe ------------------------------------------------------------------
-
-interface RunResult {
-  stdout: string;
-  stderr: string;
-}
-
-function run(bin: string, args: string[], timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`${bin} could not start: ${e.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out).toString('utf8');
-      const stderr = Buffer.concat(err).toString('utf8');
-      if (code === 0) resolve({ stdout, stderr });
-      else reject(new Error(`${bin} ${args.join(' ')} failed (${signal ?? `code ${code}`}):\n${stderr.trim().split('\n').slice(-15).join('\n')}`));
-    });
-  });
-}
+// ---- running ffmpeg ----------------------------------------------------------------------------
+// ffmpeg and ffprobe run through @livemesh/media's runner (argument array, timeout, stderr tail in
+// the error); this file adds only what the product has no use for.
 
 const ffmpeg = (): string => requireExecutable('ffmpeg', 'ffmpeg');
 const ffprobe = (): string => requireExecutable('ffprobe', 'ffmpeg');
-
-/** Runs ffmpeg with an argument array; rejects with the tail of its stderr when it fails. */
-export async function runFfmpeg(args: string[], timeoutMs = 120_000): Promise<void> {
-  await run(ffmpeg(), ['-hide_banner', '-nostdin', ...args], timeoutMs);
-}
 
 export interface PublishRtmpOptions {
   /**
@@ -109,7 +80,7 @@ export async function generateClip(options: ClipOptions): Promise<string> {
   if (options.audioHz !== false) args.push('-c:a', 'aac', '-b:a', '64k', '-ac', '2');
   if (format === 'mp4') args.push('-movflags', '+faststart');
   args.push('-f', format, out);
-  await runFfmpeg(args);
+  await runFfmpeg(['-hide_banner', ...args], { timeoutMs: 120_000, ffmpegPath: ffmpeg() });
   return out;
 }
 
@@ -150,8 +121,8 @@ export interface ProbeResult {
  * Takes a file path or any URL ffprobe reads (http://, rtmp://, ...).
  */
 export async function ffprobeJson(fileOrUrl: string, extraArgs: string[] = []): Promise<ProbeResult> {
-  const { stdout } = await run(ffprobe(), ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...extraArgs, fileOrUrl], 60_000);
-  const parsed = JSON.parse(stdout) as Partial<ProbeResult>;
+  const { stdout } = await runFfprobe(['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...extraArgs, fileOrUrl], { timeoutMs: 60_000, ffprobePath: ffprobe() });
+  const parsed = JSON.parse(stdout.toString('utf8')) as Partial<ProbeResult>;
   return { ...parsed, streams: parsed.streams ?? [] };
 }
 

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readLines } from '@livemesh/media';
 
 /** The repository root (this file is test/support/processes.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -78,7 +79,6 @@ export function spawnNode(name: string, argv: string[], env: Record<string, stri
 
   const lines: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }>();
-  const partial = { stdout: '', stderr: '' };
   const onLine = (line: string): void => {
     lines.push(line);
     for (const w of waiters) {
@@ -89,17 +89,12 @@ export function spawnNode(name: string, argv: string[], env: Record<string, stri
       }
     }
   };
-  const reader = (stream: 'stdout' | 'stderr') => (chunk: Buffer): void => {
-    const parts = (partial[stream] + chunk.toString('utf8')).split('\n');
-    partial[stream] = parts.pop() ?? '';
-    for (const p of parts) onLine(p.replace(/\r$/, ''));
-  };
-  child.stdout?.on('data', reader('stdout'));
-  child.stderr?.on('data', reader('stderr'));
+  // Both pipes are drained as lines; the last line without a newline comes at the pipe's end.
+  readLines(child.stdout, onLine);
+  readLines(child.stderr, onLine);
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => {
-      for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) onLine(partial[stream]);
       resolve({ code, signal });
     });
     child.once('error', (err) => {

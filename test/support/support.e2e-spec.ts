@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
+import { runFfmpeg } from '@livemesh/media';
 import { freePort } from './free-port.js';
-import { assertContinuous, ffprobeJson, generateClip, parseM3u8, probeHls, runFfmpeg, type HlsProbe } from './media.js';
+import { assertContinuous, ffprobeJson, generateClip, parseM3u8, probeHls, type HlsProbe } from './media.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { spawnNode } from './processes.js';
 
@@ -95,7 +96,7 @@ describe('test support', () => {
     await mkdir(hlsDir);
     // ffmpeg's own HLS muxer with stream copy keeps one timeline: the reference a good origin matches.
     await runFfmpeg(['-loglevel', 'error', '-copyts', '-i', clip, '-c', 'copy', '-f', 'hls', '-hls_time', '2', '-hls_list_size', '0',
-      '-hls_segment_filename', join(hlsDir, 's%d.ts'), join(hlsDir, 'index.m3u8')]);
+      '-hls_segment_filename', join(hlsDir, 's%d.ts'), join(hlsDir, 'index.m3u8')], { timeoutMs: 120_000 });
 
     const server = createServer((req, res) => {
       readFile(join(hlsDir, new URL(req.url ?? '/', 'http://x').pathname.slice(1)))

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { publishJson, type Bus } from '@livemesh/bus';
-import { StartStreamRequest, StopStreamRequest, subjects, validateMessage } from '@livemesh/contracts';
+import { STREAM_EVENT_FIELDS, StartStreamRequest, StopStreamRequest, subjects, validateMessage } from '@livemesh/contracts';
 import { collectPair, collectStage, connectBus, startRequestBody, type StartFlags } from './options.js';
 
 export function registerEventCommands(program: Command): void {
@@ -8,6 +8,7 @@ export function registerEventCommands(program: Command): void {
     .command('events')
     .description('tail status events (chain ready, chain changed, stage failed, dead letters, ended...) as JSON lines until Ctrl-C')
     .option('--stream <id>', 'only the events of this stream')
+    .addHelpText('after', `\nKinds and their data fields:\n${describeKinds()}`)
     .action(async (o: { stream?: string }) => {
       const subject = subjects.streamEvents(o.stream);
       const bus = await connectBus(program, 'cli-events');
@@ -51,4 +52,16 @@ async function publishOnce(bus: Bus, subject: string, body: object): Promise<voi
   } finally {
     await bus.close();
   }
+}
+
+/** One line per kind: `  dead-letter      code (error code ...), attempts (...)`. */
+function describeKinds(): string {
+  const kinds = Object.entries(STREAM_EVENT_FIELDS) as [string, Record<string, string>][];
+  const width = Math.max(...kinds.map(([k]) => k.length));
+  return kinds
+    .map(([kind, fields]) => {
+      const list = Object.entries(fields).map(([f, what]) => `${f}: ${what}`).join('; ');
+      return `  ${kind.padEnd(width)}  ${list || 'no data'}`;
+    })
+    .join('\n');
 }

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { ServiceSpec, validateMessage, type Env } from '@livemesh/contracts';
+import { describeNotAStage, type StageDefinition } from '@livemesh/stage-sdk';
 import {
   APP_IMAGES,
   appEntry,
@@ -83,10 +84,12 @@ export function registerServiceBuildCommand(service: Command, program: Command, 
         await access(join(folder, main)).catch(() => {
           throw new Error(`${join(folder, main)} does not exist; build the service first`);
         });
-        const mod = (await import(pathToFileURL(join(folder, main)).href)) as { default?: { name?: unknown; params?: unknown; input?: unknown } };
-        const def = mod.default;
-        if (!def || typeof def.name !== 'string' || typeof def.params !== 'object') throw new Error(`the default export of ${main} is not a stage (defineStage() from @livemesh/stage-sdk)`);
-        return { name: def.name, params: def.params as Record<string, unknown>, input: (def.input as string | undefined) ?? 'segments' };
+        const mod = (await import(pathToFileURL(join(folder, main)).href)) as { default?: unknown };
+        // The same check the worker makes when it loads the module, so an image that builds also starts.
+        const problems = describeNotAStage(mod.default);
+        if (problems.length) throw new Error(`the default export of ${main} is not a stage (defineStage() from @livemesh/stage-sdk): ${problems.join('; ')}`);
+        const def = mod.default as StageDefinition<object>;
+        return { name: def.name, params: def.params as Record<string, unknown>, input: def.input };
       });
       const meta = pkg.livemesh ?? {};
       const name = meta.name ?? stage.name;

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { ChainCache } from './chain.cache.js';
+import { FirstHops } from './first.hops.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
 import { StreamWatcher } from './stream.watcher.js';
@@ -14,7 +14,7 @@ export class IngestLifecycle implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger = new Logger(IngestLifecycle.name);
 
   constructor(
-    @Inject(ChainCache) private readonly chains: ChainCache,
+    @Inject(FirstHops) private readonly chains: FirstHops,
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(StreamWatcher) private readonly watcher: StreamWatcher,

@@ -2,7 +2,7 @@ import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { Env } from '@livemesh/contracts';
 import { BusStatus } from './bus.status.js';
-import { ChainCache } from './chain.cache.js';
+import { FirstHops } from './first.hops.js';
 import { HealthController } from './health.controller.js';
 import { IngestLifecycle } from './ingest.lifecycle.js';
 import { IngestMetrics } from './ingest.metrics.js';
@@ -33,7 +33,7 @@ export class IngestModule {
         },
         BusStatus,
         IngestMetrics,
-        ChainCache,
+        FirstHops,
         StreamDirectory,
         SegmenterService,
         RtmpIngestServer,

@@ -1,8 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from '@nestjs/common';
-import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type SegmentsDroppedData, type StreamEvent } from '@livemesh/contracts';
+import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type NewStreamEvent, type SegmentsDroppedData } from '@livemesh/contracts';
 import type { SegmentListEntry } from '@livemesh/media';
-import type { ChainCache } from './chain.cache.js';
+import type { FirstHops } from './first.hops.js';
 import { advanceCursor, placeSegment, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
 import type { DropCounterReason, IngestMetrics } from './ingest.metrics.js';
 import { BoundedQueue, DropRuns, type QueueLimits } from './segment.queue.js';
@@ -15,14 +15,14 @@ export interface SegmentOutlet {
   /** Publishes a segment and waits for JetStream to store it. */
   publish(subject: string, segment: Segment): Promise<{ duplicate: boolean }>;
   /** Publishes a status event of the stream. */
-  event(event: Omit<StreamEvent, 'at'>): Promise<void>;
+  event(event: NewStreamEvent): Promise<void>;
   /** Whether the NATS connection is up right now. */
   connected(): boolean;
 }
 
 export interface SegmentSinkDeps {
   outlet: SegmentOutlet;
-  chains: Pick<ChainCache, 'firstHop'>;
+  chains: Pick<FirstHops, 'firstHop'>;
   directory: Pick<StreamDirectory, 'loadCursor' | 'saveCursor'>;
   metrics: IngestMetrics;
   logger: Logger;

@@ -6,6 +6,7 @@ import {
   inputArgs,
   isProgressLine,
   parseSegmentListLine,
+  readLines,
   segmenterArgs,
   segmenterReencodeArgs,
   type AudioEncode,
@@ -309,15 +310,4 @@ export class SegmenterRun {
     // The list names files relative to the pattern's folder; never follow it elsewhere.
     this.o.onSegment(join(this.o.dir, basename(entry.file)), entry, this);
   }
-}
-
-function readLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (!stream) return;
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const parts = (partial + chunk).split(/\r?\n|\r/);
-    partial = (parts.pop() ?? '').slice(-64 * 1024);
-    for (const line of parts) if (line !== '') onLine(line);
-  });
 }

@@ -5,7 +5,7 @@ import { Bus, publishSegment, publishStreamEvent } from '@livemesh/bus';
 import { Env, assertToken } from '@livemesh/contracts';
 import type { UrlSource } from '@livemesh/media';
 import { BusStatus } from './bus.status.js';
-import { ChainCache } from './chain.cache.js';
+import { FirstHops } from './first.hops.js';
 import { IngestMetrics } from './ingest.metrics.js';
 import { SegmentSink, type SegmentOutlet, type SourceKind } from './segment.sink.js';
 import { REENCODE_VIDEO, SegmenterRun } from './segmenter.run.js';
@@ -59,7 +59,7 @@ export class SegmenterService {
   constructor(
     @Inject(Env) private readonly env: Env,
     @Inject(Bus) private readonly bus: Bus,
-    @Inject(ChainCache) private readonly chains: ChainCache,
+    @Inject(FirstHops) private readonly chains: FirstHops,
     @Inject(StreamDirectory) private readonly directory: StreamDirectory,
     @Inject(IngestMetrics) private readonly metrics: IngestMetrics,
     @Inject(BusStatus) status: BusStatus,

@@ -1,9 +1,12 @@
-import { subjects, type StreamEvent } from '@livemesh/contracts';
+import { subjects, type NewStreamEvent, type StreamEventKind } from '@livemesh/contracts';
 import type { Bus } from './bus.connection.js';
 
-/** Publishes a status event on `lm.evt.stream.<id>.<kind>` (stored in LM_EVT). */
-export async function publishStreamEvent(bus: Bus, event: Omit<StreamEvent, 'at'> & { at?: string }): Promise<void> {
-  const full: StreamEvent = { ...event, at: event.at ?? new Date().toISOString() };
+/**
+ * Publishes a status event on `lm.evt.stream.<id>.<kind>` (stored in LM_EVT). The kind fixes the
+ * type of `data` (StreamEventData), so a payload of another kind does not compile.
+ */
+export async function publishStreamEvent<K extends StreamEventKind>(bus: Bus, event: NewStreamEvent<K>): Promise<void> {
+  const full = { ...event, at: event.at ?? new Date().toISOString() };
   await bus.publish(subjects.streamEvent(full.streamId, full.kind), JSON.stringify(full));
 }
 

@@ -75,7 +75,26 @@ export {
   type InputKind,
   type Segment,
 } from './segment.js';
-export type { SegmentsDroppedData, StreamEvent, WorkerHeartbeat } from './events.js';
+export type {
+  ChainData,
+  DeadLetterData,
+  DetectionData,
+  EndedData,
+  FailedData,
+  NewStreamEvent,
+  NoData,
+  PublishEndedData,
+  PublishingData,
+  SegmentFailedData,
+  SegmentsDroppedData,
+  StreamEvent,
+  StreamEventData,
+  StreamEventHeader,
+  StreamEventOf,
+  ThumbnailData,
+  WorkerHeartbeat,
+} from './events.js';
+export { STREAM_EVENT_FIELDS } from './events.js';
 export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export type { BucketName, BucketValue, BucketValues, CatalogueValue, CheckpointEntry, DeliveryPosition, DeliveryStreamCheckpoint, IngestCursor, PlaylistCheckpoint, ScaleRecord, StreamKeyEntry } from './buckets.js';

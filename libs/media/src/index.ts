@@ -38,6 +38,7 @@ export { streamStartSeconds, type ProbeFormat, type ProbeResult, type ProbeStrea
 export { DEFAULT_DIMENSION_LIMITS, assertSaneDimensions, type DimensionLimits } from './probe.guard.js';
 export { readAdtsTrack, splitAdtsFrames, type AdtsTrack, type AdtsUnusable } from './ts.audio.js';
 export { isInputFailure, isProgressLine } from './stderr.tail.js';
+export { LineSplitter, readLines } from './line.splitter.js';
 export {
   SupervisedProcess,
   type ExitInfo,

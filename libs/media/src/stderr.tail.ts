@@ -1,3 +1,5 @@
+import { LineSplitter } from './line.splitter.js';
+
 /**
  * Keeps the last few KB of a child's stderr. ffmpeg can log for hours on a live input; only the
  * end explains why it stopped, and an unbounded buffer is a memory leak on a long-running ingest.
@@ -5,27 +7,23 @@
 export class StderrTail {
   private lines: string[] = [];
   private size = 0;
-  private partial = '';
+  private readonly splitter: LineSplitter;
 
   constructor(
     private readonly maxChars = 8 * 1024,
     /** Sees every complete line; returns false to keep it out of the tail (progress lines). */
     private readonly onLine: (line: string) => boolean = () => true,
-  ) {}
+  ) {
+    this.splitter = new LineSplitter(maxChars);
+  }
 
   push(chunk: string): void {
-    const parts = (this.partial + chunk).split(/\r?\n|\r/);
-    this.partial = parts.pop() ?? '';
-    // A line without a newline can grow without bound (a binary blob on stderr): cut it here.
-    if (this.partial.length > this.maxChars) {
-      this.keep(this.partial.slice(-this.maxChars));
-      this.partial = '';
-    }
-    for (const line of parts) if (line !== '' && this.onLine(line)) this.keep(line);
+    for (const line of this.splitter.push(chunk)) if (this.onLine(line)) this.keep(line);
   }
 
   toString(): string {
-    const tail = this.partial !== '' && this.onLine(this.partial) ? [...this.lines, this.partial] : this.lines;
+    const partial = this.splitter.pending;
+    const tail = partial !== '' && this.onLine(partial) ? [...this.lines, partial] : this.lines;
     return tail.join('\n');
   }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
+import { readLines } from './line.splitter.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -32,7 +33,6 @@ export interface SupervisedProcessOptions {
   onStderrLine?: (line: string) => void;
 }
 
-const MAX_LINE = 64 * 1024;
 const CLOSE_WAIT_MS = 500;
 
 /**
@@ -81,8 +81,8 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
     });
     this.child = child;
     // Always drain both pipes: a child blocked on a full pipe looks hung.
-    readLines(child.stdout, this.opts.onStdoutLine);
-    readLines(child.stderr, this.opts.onStderrLine);
+    readLines(child.stdout, this.opts.onStdoutLine ?? ignore);
+    readLines(child.stderr, this.opts.onStderrLine ?? ignore);
     child.stdin?.on('error', () => undefined);
 
     child.once('spawn', () => {
@@ -162,22 +162,4 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
   }
 }
 
-function readLines(stream: NodeJS.ReadableStream | null, onLine?: (line: string) => void): void {
-  if (!stream) return;
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    if (!onLine) return;
-    const parts = (partial + chunk).split(/\r?\n/);
-    partial = parts.pop() ?? '';
-    if (partial.length > MAX_LINE) {
-      parts.push(partial);
-      partial = '';
-    }
-    for (const line of parts) onLine(line);
-  });
-  stream.on('end', () => {
-    if (onLine && partial !== '') onLine(partial);
-    partial = '';
-  });
-}
+const ignore = (): void => undefined;

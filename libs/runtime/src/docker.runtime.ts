@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
+import { readLines } from '@livemesh/media';
 import { followProgress } from './docker.client.js';
 import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
 import { heartbeatAges, type HeartbeatSource } from './docker.heartbeats.js';
@@ -334,16 +335,8 @@ export class DockerRuntime implements ContainerRuntime {
         const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`${LABELS.managed}=true`] } })) as NodeJS.ReadableStream & { destroy?: () => void };
         this.events = stream;
         await new Promise<void>((resolve) => {
-          let buffered = '';
-          stream.on('data', (chunk: Buffer) => {
-            buffered += chunk.toString('utf8');
-            let nl: number;
-            while ((nl = buffered.indexOf('\n')) >= 0) {
-              const line = buffered.slice(0, nl);
-              buffered = buffered.slice(nl + 1);
-              this.onDie(line);
-            }
-          });
+          // One JSON event per line.
+          readLines(stream, (line) => this.onDie(line));
           stream.once('end', resolve);
           stream.once('close', resolve);
           stream.once('error', resolve);

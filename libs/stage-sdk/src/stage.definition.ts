@@ -1,4 +1,4 @@
-import { ValidationFailedError, assertToken, checkParamSchema, isToken, type HandOff, type SegmentMeta } from '@livemesh/contracts';
+import { ValidationFailedError, assertToken, checkParamSchema, isToken, type HandOff, type SegmentMeta, type StreamEventData } from '@livemesh/contracts';
 import type { Carry } from '@livemesh/bus';
 import type { ProbeResult, SegmentTransform, TsInspection, VideoEncode } from '@livemesh/media';
 import { encodeFor } from './stage.routing.js';
@@ -84,7 +84,7 @@ export interface StageContext<P extends object = Record<string, unknown>> extend
    * Publishes a status event about this segment on `lm.evt.stream.<streamId>.<kind>` (service,
    * seq and hop are filled in). A segment that is redelivered may report twice.
    */
-  report(kind: ReportKind, data: Record<string, unknown>, message?: string): Promise<void>;
+  report<K extends ReportKind>(kind: K, data: StreamEventData[K], message?: string): Promise<void>;
   /** The `lm_blobs` object store: `put` stores bytes under a name the stage chooses and returns it; `get` is undefined when there is none. */
   blobs: { put(name: string, data: Uint8Array): Promise<string>; get(name: string): Promise<Uint8Array | undefined> };
   /**

@@ -20,11 +20,13 @@ import {
   type ChainSpec,
   type Segment,
   type SegmentMeta,
+  type NewStreamEvent,
   type SegmentsDroppedData,
 } from '@livemesh/contracts';
 import {
   Bus,
   CarryStore,
+  ChainCache,
   decodeSegmentHeaders,
   encodeSegmentHeaders,
   ensureServiceConsumer,
@@ -39,13 +41,12 @@ import {
   type ConsumedMsg,
 } from '@livemesh/bus';
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
-import { ChainCache } from './chain.cache.js';
 import { LiveMetrics } from './live.metrics.js';
 import { DropLedger, FairQueue, ProcessingEstimate, RecentStreams, lateness, type DropRun, type Lateness } from './live.schedule.js';
 import { openMediaEngine, type MediaEngine } from './media.engine.js';
 import { SegmentCarryAccess } from './segment.carry.js';
 import { checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.inspect.js';
-import { REPORT_KINDS, runVideoStep, type SegmentScope, type StageContext, type StageDefinition, type StageLog, type StageResult, type VideoStep } from './stage.definition.js';
+import { REPORT_KINDS, runVideoStep, type ReportKind, type SegmentScope, type StageContext, type StageDefinition, type StageLog, type StageResult, type VideoStep } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
 import { decideFailure, describeError, errorCode, fusedMembers, headerSafe, hopFor, planPublishes, retryDelayMs, type HopMember } from './stage.routing.js';
 import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
@@ -539,7 +540,8 @@ export class StageRunner implements StageHandle {
             (probed ??= probeSegment(segment.data, { timeoutMs: this.env.MEDIA_TIMEOUT_MS, ffprobePath: this.env.FFPROBE_PATH, signal: abort.signal })),
           report: async (kind, data, message) => {
             if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new ValidationFailedError(`${this.service} cannot report "${String(kind)}"`, [`kind: must be one of ${REPORT_KINDS.join(', ')}`]);
-            await publishStreamEvent(this.bus, { streamId: meta.streamId, kind, message, service: this.service, seq: meta.seq, hop: meta.hop, data });
+            // report() types data by kind for the stage's author; the pair is not correlated here.
+            await publishStreamEvent(this.bus, { streamId: meta.streamId, kind, message, service: this.service, seq: meta.seq, hop: meta.hop, data } as NewStreamEvent<ReportKind>);
           },
           blobs: {
             put: async (name, data) => {
@@ -633,7 +635,7 @@ export class StageRunner implements StageHandle {
     if (streamId) {
       try {
         await this.publishDeadLetter(msg, streamId, reason);
-        await publishStreamEvent(this.bus, { streamId, kind: 'segment-failed', message: reason, service: this.service, hop, data: { code: 'LM_BAD_SEGMENT' } });
+        await publishStreamEvent(this.bus, { streamId, kind: 'segment-failed', message: reason, service: this.service, hop, data: { code: 'LM_BAD_SEGMENT', attempts: msg.info.deliveryCount } });
       } catch (e) {
         this.logger.error(`service=${this.service} streamId=${streamId} could not report a bad segment: ${describeError(e)}`);
       }

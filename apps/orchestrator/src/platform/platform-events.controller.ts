@@ -1,7 +1,7 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { publishStreamEvent, Bus } from '@livemesh/bus';
-import { NotFoundError, QuotaExceededError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects } from '@livemesh/contracts';
+import { NotFoundError, QuotaExceededError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects, type FailedData } from '@livemesh/contracts';
 import { StreamsService } from '../streams/streams.service.js';
 import { EventGaveUp, withBoundedRetries } from './event-failure.js';
 import { JetStreamContext, orderKey } from './jetstream-event.server.js';
@@ -66,7 +66,7 @@ export class PlatformEventsController {
     this.logger.warn(`streamId=${id} ${message}`);
     // A start that failed after its record was written has already announced it.
     if (event === 'started' && (await this.alreadyFailed(id, gaveUp.message))) return;
-    const data: Record<string, unknown> = { event, final: gaveUp.final, attempts: gaveUp.attempts };
+    const data: FailedData = { event, final: gaveUp.final, attempts: gaveUp.attempts };
     if (reason?.code) data.code = reason.code;
     if (reason?.problems) data.problems = reason.problems;
     // Over a quota: which limit and the figures, as the HTTP 429 body has them.

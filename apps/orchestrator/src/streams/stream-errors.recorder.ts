@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Bus, JsonStore, type ConsumedMsg, type MessageFeed } from '@livemesh/bus';
-import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEvent, type StreamRecord } from '@livemesh/contracts';
+import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEventHeader, type StreamRecord } from '@livemesh/contracts';
 
 /**
  * The kinds that say segments of the stream were lost on the way (failed, or dropped to keep the
  * stream live): what an operator looks for first.
  */
-const RECORDED = new Set<StreamEvent['kind']>(['dead-letter', 'segment-failed', 'segments-dropped']);
+const RECORDED = new Set<StreamEventHeader['kind']>(['dead-letter', 'segment-failed', 'segments-dropped']);
 /** A stream keeps its most recent errors; the dead-letter stream (LM_DLQ) keeps the segments themselves. */
 const MAX_ERRORS = 50;
 
@@ -53,7 +53,7 @@ export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeAppli
   private async handle(m: ConsumedMsg): Promise<void> {
     const event = parseEvent(m);
     if (!event || !RECORDED.has(event.kind)) {
-      if (!event) this.logger.warn(`status event on ${m.subject} is not a StreamEvent: dropped`);
+      if (!event) this.logger.warn(`status event on ${m.subject} is not a stream event: dropped`);
       m.ack();
       return;
     }
@@ -66,7 +66,7 @@ export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeAppli
     }
   }
 
-  private async append(event: StreamEvent): Promise<void> {
+  private async append(event: StreamEventHeader): Promise<void> {
     const where = [event.service, event.hop !== undefined ? `hop ${event.hop}` : '', event.seq !== undefined ? `seq ${event.seq}` : ''].filter(Boolean).join(', ');
     const entry = { at: event.at, message: `${event.kind}${where ? ` (${where})` : ''}: ${event.message ?? 'no reason given'}`, ...(event.service ? { service: event.service } : {}) };
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -82,10 +82,10 @@ export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeAppli
 }
 
 /** What a worker published, checked before it is trusted: a bus message is outside input. */
-function parseEvent(m: ConsumedMsg): StreamEvent | undefined {
-  let body: Partial<StreamEvent>;
+function parseEvent(m: ConsumedMsg): StreamEventHeader | undefined {
+  let body: Partial<StreamEventHeader>;
   try {
-    body = m.json<Partial<StreamEvent>>();
+    body = m.json<Partial<StreamEventHeader>>();
   } catch {
     return undefined;
   }

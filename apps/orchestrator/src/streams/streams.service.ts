@@ -14,6 +14,8 @@ import {
   type DeliveryStatus,
   type IngestStatus,
   type StartStreamRequest,
+  type NewStreamEvent,
+  type StreamEventData,
   type StreamEventKind,
   type StreamRecord,
   type StreamView,
@@ -366,7 +368,7 @@ export class StreamsService {
     throw new ConflictException(`stream ${entry.key} is being changed by someone else; retry`);
   }
 
-  private event(streamId: string, kind: StreamEventKind, message: string, data?: Record<string, unknown>): Promise<void> {
-    return publishStreamEvent(this.bus, { streamId, kind, message, ...(data ? { data } : {}) });
+  private event<K extends StreamEventKind>(streamId: string, kind: K, message: string, data?: StreamEventData[K]): Promise<void> {
+    return publishStreamEvent<K>(this.bus, { streamId, kind, message, ...(data ? { data } : {}) } as NewStreamEvent<K>);
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Bus, JsonStore } from '@livemesh/bus';
+import { Bus, ChainCache } from '@livemesh/bus';
 import { BUCKETS, NotFoundError, parseSegmentSubject, type ChainSpec } from '@livemesh/contracts';
 
 /** What ingest needs of a chain: where hop 0 listens, and the version to stamp on segments. */
@@ -9,40 +9,32 @@ export interface FirstHop {
 }
 
 /**
- * The chain specs of every stream, mirrored from `lm_chains` by a KV watch so a segment does not
- * wait on a KV read; a miss (a chain written a moment ago) falls back to a read.
+ * Hop 0 of each stream's chain, from the bus's ChainCache (the one the stage runner uses too): the
+ * chains are mirrored from `lm_chains` by a KV watch ordered by revision, so a segment does not wait
+ * on a KV read and a late watch event never brings back an older chain.
  */
 @Injectable()
-export class ChainCache implements OnApplicationShutdown {
-  private readonly logger = new Logger(ChainCache.name);
-  private readonly store: JsonStore<ChainSpec>;
-  private readonly chains = new Map<string, ChainSpec>();
-  private stopWatch?: () => void;
+export class FirstHops implements OnApplicationShutdown {
+  private readonly logger = new Logger(FirstHops.name);
+  private readonly chains: ChainCache;
 
   constructor(@Inject(Bus) bus: Bus) {
-    this.store = bus.store(BUCKETS.chains);
+    this.chains = new ChainCache(bus.store(BUCKETS.chains));
   }
 
-  async start(): Promise<void> {
-    this.stopWatch = await this.store.watch('*', (streamId, spec) => {
-      if (spec === undefined) this.chains.delete(streamId);
-      else this.chains.set(streamId, spec);
-    });
+  start(): Promise<void> {
+    return this.chains.start();
   }
 
-  /** Hop 0 of the stream's chain; NotFoundError when there is no usable chain. */
+  /** Hop 0 of the stream's newest chain; NotFoundError when there is no usable chain. */
   async firstHop(streamId: string): Promise<FirstHop> {
-    let spec = this.chains.get(streamId);
-    if (!spec) {
-      spec = (await this.store.get(streamId))?.value;
-      if (spec) this.chains.set(streamId, spec);
-    }
+    const spec = await this.chains.get(streamId);
     if (!spec) throw new NotFoundError(`stream ${streamId} has no chain spec in ${BUCKETS.chains}`);
     return checkFirstHop(streamId, spec);
   }
 
   onApplicationShutdown(): void {
-    this.stopWatch?.();
+    this.chains.stop();
     this.logger.debug('chain watch stopped');
   }
 }
