@@ -112,7 +112,8 @@ describe('faults: a segment whose worker dies on every attempt', () => {
     })();
     await bus.flush();
     for (const id of ['crash1', 'crash2']) await bus.store(BUCKETS.chains).put(id, chain(id));
-    worker = superviseWorker({ ...env, LIVEMESH_SERVICE: SERVICE, LIVEMESH_STAGE_MODULE: module });
+    // The test's stage lives in its temp dir, which this worker is told to load stages from.
+    worker = superviseWorker({ ...env, LIVEMESH_SERVICE: SERVICE, LIVEMESH_STAGE_MODULE: module, LIVEMESH_STAGE_DIR: dir });
     await waitFor('the worker consuming', 30_000, () => worker.runs[0]!.lines.some((l) => /consuming lm\.seg\.crashy/.test(l)), { detail: () => worker.runs[0]!.tail(30) });
   }, 120_000);
 

@@ -262,9 +262,13 @@ export class StageRunner implements StageHandle {
    * without taking a slot, so a backlog of stale segments costs an ack each, not a stage run.
    */
   private async loop(): Promise<void> {
+    // The lookahead is asked for only while there is a backlog (the last pull came back full): an
+    // idle replica that asked for more than its free slots would keep its pull first in line and
+    // take every new segment, leaving the service's other replicas idle.
+    let backlog = false;
     try {
       while (!this.stopping) {
-        const room = this.concurrency + this.recent.lookahead(Date.now(), this.lookahead) - this.inFlight.size - this.held.size;
+        const room: number = this.concurrency + (backlog ? this.recent.lookahead(Date.now(), this.lookahead) : 0) - this.inFlight.size - this.held.size;
         if (room <= 0) {
           await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
           continue;
@@ -272,7 +276,9 @@ export class StageRunner implements StageHandle {
         const batch = await this.consumer!.fetch({ maxMessages: room, expiresMs: FETCH_EXPIRES_MS });
         this.messages = batch;
         if (this.stopping) batch.stop();
+        let received = 0;
         for await (const msg of batch) {
+          received++;
           if (this.stopping) {
             // Pulled but not started: hand it straight back so another replica takes it now.
             msg.nak();
@@ -281,6 +287,7 @@ export class StageRunner implements StageHandle {
           await this.admit(msg);
           this.dispatch();
         }
+        backlog = received >= room;
       }
     } catch (e) {
       if (!this.stopping) {
