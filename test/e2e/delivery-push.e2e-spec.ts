@@ -89,10 +89,7 @@ describe('delivery: RTMP push-out', () => {
     expect(Math.abs(Number(probed.format?.duration) - total)).toBeLessThan(0.5);
     expect(/^livemesh_delivery_rtmp_push_failures_total (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]).toBe('0');
   }, TIMEOUT_MS);
-  // Known defect in apps/delivery (left to its owner): published 1 0 3 2 5 4, the target gets only
-  // seqs 2-5 (the pictures of 0 and 1 never arrive); published in order, this same check passes.
-  // `it.failing` keeps the suite green until delivery is fixed; then make it a plain `it`.
-  it.failing('pushes segments published out of order (seq 1 before 0, and so on) in seq order', async () => {
+  it('pushes segments published out of order (seq 1 before 0, and so on) in seq order', async () => {
     const id = 'push2';
     const rtmpPort = await freePort();
     const target = `rtmp://127.0.0.1:${rtmpPort}/live/cdn-key-2`;

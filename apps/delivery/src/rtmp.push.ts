@@ -9,6 +9,8 @@ import type { PlaylistEntry } from './hls.playlist.js';
 /** Bytes queued for one ffmpeg before the target counts as stuck and is restarted. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const FIRST_BACKOFF_MS = 1000;
+/** How long an ended stream's push may take to send what it holds before it is stopped, ms. */
+const END_GRACE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 /** ffmpeg arguments that copy MPEG-TS from stdin to one RTMP target. */
@@ -43,6 +45,8 @@ export function redactTarget(url: string): string {
  */
 class RtmpPush {
   private proc?: SupervisedProcess;
+  /** A process was started and has not exited (it may still be spawning). */
+  private live = false;
   private backoff = FIRST_BACKOFF_MS;
   private restartAt = 0;
   private closed = false;
@@ -59,7 +63,10 @@ class RtmpPush {
   /** Writes one listed segment; starts (or restarts) ffmpeg when needed. */
   write(entry: PlaylistEntry): void {
     if (this.closed) return;
-    if (!this.proc?.isRunning && !this.start()) return;
+    // `live`, not isRunning: a process spawned a moment ago is not running yet, and starting a
+    // second one then (two segments listed in one tick) left the first orphaned with the first
+    // segment, pushing to the same target.
+    if (!this.live && !this.start()) return;
     const stdin = this.proc?.stdin;
     if (!stdin || stdin.destroyed) return;
     if (stdin.writableLength > MAX_QUEUED_BYTES) {
@@ -71,10 +78,23 @@ class RtmpPush {
     this.metrics.pushedSegments.inc();
   }
 
-  /** The stream ended: ffmpeg gets end-of-input, sends what it has and exits. */
-  end(): void {
+  /**
+   * The stream ended: ffmpeg gets end-of-input, sends what it has and exits. One that is still
+   * running END_GRACE_MS later (a target that stopped reading) is stopped, so no push outlives its
+   * stream.
+   */
+  end(): Promise<void> {
     this.closed = true;
-    this.proc?.stdin?.end();
+    const proc = this.proc;
+    proc?.stdin?.end();
+    if (!proc || !this.live) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void proc.stop(1000).finally(resolve), END_GRACE_MS);
+      proc.once('exited', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async stop(): Promise<void> {
@@ -95,9 +115,13 @@ class RtmpPush {
         if (this.stderr.length > 10) this.stderr.shift();
       },
     });
-    proc.on('start-failed', (e) => this.logger.error(`stream ${this.streamId}: cannot run ${this.ffmpegPath}: ${e.message}`));
+    proc.on('start-failed', (e) => {
+      if (this.proc === proc) this.live = false;
+      this.logger.error(`stream ${this.streamId}: cannot run ${this.ffmpegPath}: ${e.message}`);
+    });
     proc.on('exited', (info) => {
       if (this.proc !== proc) return;
+      this.live = false;
       if (this.closed && (info.code === 0 || info.expected)) {
         this.logger.log(`stream ${this.streamId}: RTMP push to ${redactTarget(this.target.url)} finished`);
         return;
@@ -112,6 +136,7 @@ class RtmpPush {
     });
     proc.on('started', () => (this.backoff = FIRST_BACKOFF_MS));
     this.proc = proc;
+    this.live = true;
     this.stderr = [];
     proc.start();
     this.logger.log(`stream ${this.streamId}: pushing to ${redactTarget(this.target.url)}`);
@@ -136,6 +161,8 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly records: JsonStore<StreamRecord>;
   private readonly wanted = new Map<string, string[]>();
   private readonly pushes = new Map<string, StreamPush>();
+  /** Targets of ended streams still sending what they hold. */
+  private readonly ending = new Set<RtmpPush>();
   private readonly allowedRanges: AddressRange[];
   /** The targets each stream's record asks for; `wanted` holds those that passed the address check. */
   private readonly asked = new Map<string, string[]>();
@@ -158,8 +185,9 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
       if (!push) return;
       this.pushes.delete(streamId);
       for (const t of push.targets.values()) {
-        if (why === 'ended') t.end();
-        else void t.stop();
+        // Still stopped at shutdown if it has not finished by then.
+        this.ending.add(t);
+        void (why === 'ended' ? t.end() : t.stop()).finally(() => this.ending.delete(t));
       }
     });
   }
@@ -170,8 +198,9 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopWatch?.();
-    const all = [...this.pushes.values()].flatMap((p) => [...p.targets.values()]);
+    const all = [...this.pushes.values()].flatMap((p) => [...p.targets.values()]).concat([...this.ending]);
     this.pushes.clear();
+    this.ending.clear();
     await Promise.all(all.map((t) => t.stop()));
   }
 
