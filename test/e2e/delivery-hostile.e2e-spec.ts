@@ -3,12 +3,13 @@
 // header, an oversized (claim-checked) payload and a rendition that is not a token. Delivery must
 // keep serving the stream with continuous seqs, count every bad message by reason and log each
 // reason once, not once per message.
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { DEFAULT_RENDITION, loadEnv, segmentMsgId, subjects, type SegmentMeta } from '@livemesh/contracts';
 import { Bus, encodeSegmentHeaders, ensureTopology, publishSegment } from '@livemesh/bus';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { MAX_SEGMENT_BYTES } from '../../apps/delivery/src/output.consumer.js';
 import { freePort } from '../support/free-port.js';
+import { CapturingLogger } from '../support/logger.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { outputMeta } from '../support/segments.js';
 import { waitFor } from '../support/wait.js';
@@ -17,18 +18,6 @@ const STREAM = 's1';
 const TIMEOUT_MS = 30_000;
 const COPIES = 20;
 const REASONS = ['seq-too-far', 'header-too-large', 'payload-too-large', 'malformed'] as const;
-
-/** Keeps every warning delivery logs, to count them. */
-class CapturingLogger implements LoggerService {
-  readonly warnings: string[] = [];
-  log(): void {}
-  error(message: unknown): void {
-    process.stderr.write(`delivery error: ${String(message)}\n`);
-  }
-  warn(message: unknown): void {
-    this.warnings.push(String(message));
-  }
-}
 
 describe('delivery: hostile input on lm.out', () => {
   let nats: NatsServer;

@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import {
   BUCKETS,
   SEGMENT_HEADERS,
@@ -25,6 +25,7 @@ import {
 import { Bus, JsonStore, encodeSegmentHeaders, ensureTopology, publishSegment } from '@livemesh/bus';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
+import { CapturingLogger } from '../support/logger.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnApp, type AppProcess } from '../support/processes.js';
 import { cutTestSegments, type CutSegment } from '../support/segments.js';
@@ -42,18 +43,6 @@ interface Output {
   gap: boolean;
   /** When the test read it back from LM_OUT, minus the segment's ingest time, ms. */
   latencyMs: number;
-}
-
-/** Keeps delivery's warnings, to tell a seq skipped on a gap marker from one skipped after the gap wait. */
-class CapturingLogger implements LoggerService {
-  readonly warnings: string[] = [];
-  log(): void {}
-  error(message: unknown): void {
-    process.stderr.write(`delivery error: ${String(message)}\n`);
-  }
-  warn(message: unknown): void {
-    this.warnings.push(String(message));
-  }
 }
 
 const percentile = (xs: number[], p: number): number => {
