@@ -1,7 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BadSegmentError, SEGMENT_HEADERS, STREAMS, parseOutputSubject, subjects, type Segment } from '@livemesh/contracts';
-import { Bus, decodeSegmentHeaders, readSegment, type ConsumedMsg } from '@livemesh/bus';
-import { ConsumeLoop } from './consume.loop.js';
+import { Bus, ConsumeLoop, decodeSegmentHeaders, readSegment, type ConsumedMsg } from '@livemesh/bus';
 import { DeliveryCheckpointer } from './delivery.checkpoint.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';

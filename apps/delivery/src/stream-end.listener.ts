@@ -1,7 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Env, STREAMS, isToken, subjects } from '@livemesh/contracts';
-import { Bus } from '@livemesh/bus';
-import { ConsumeLoop } from './consume.loop.js';
+import { Bus, ConsumeLoop } from '@livemesh/bus';
 import { HlsRegistry } from './hls.registry.js';
 
 /**

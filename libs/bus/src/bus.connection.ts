@@ -253,6 +253,16 @@ export class Bus {
     );
   }
 
+  /** Deletes a durable consumer; false when there was none. */
+  async deleteConsumer(stream: string, name: string): Promise<boolean> {
+    try {
+      return await wrapped(`delete consumer ${name} on ${stream}`, () => this.c.jsm.consumers.delete(stream, name));
+    } catch (e) {
+      if (e instanceof BusError && e.reason === 'not-found') return false;
+      throw e;
+    }
+  }
+
   // --- blobs (object store) ---------------------------------------------------------------
 
   async putBlob(name: string, data: Uint8Array): Promise<void> {
@@ -377,7 +387,12 @@ function toConsumerState(info: ConsumerInfo): ConsumerState {
 export function wrapConsumer(consumer: Consumer, what: string): BusConsumer {
   return {
     async consume(opts = {}): Promise<MessageFeed<ConsumedMsg>> {
-      return wrapped(`consume from ${what}`, () => consumer.consume(opts.maxMessages !== undefined ? { max_messages: opts.maxMessages } : {}));
+      return wrapped(`consume from ${what}`, () =>
+        consumer.consume({
+          ...(opts.maxMessages !== undefined ? { max_messages: opts.maxMessages } : {}),
+          ...(opts.abortOnMissing ? { abort_on_missing_resource: true } : {}),
+        }),
+      );
     },
     async fetch(opts): Promise<MessageFeed<ConsumedMsg>> {
       return wrapped(`fetch from ${what}`, () => consumer.fetch({ max_messages: opts.maxMessages, expires: opts.expiresMs }));

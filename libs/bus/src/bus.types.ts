@@ -52,7 +52,12 @@ export interface MessageFeed<M> extends AsyncIterable<M> {
 /** A JetStream consumer: durable (progress kept on the server) or ordered (ours alone, gone with us). */
 export interface BusConsumer {
   /** Starts pulling; `maxMessages` is how many are buffered (and unacked) at once. */
-  consume(opts?: { maxMessages?: number }): Promise<MessageFeed<ConsumedMsg>>;
+  /**
+   * Messages as they come. By default a consumer or stream that vanishes is waited for (the feed
+   * resumes if it is created again); with `abortOnMissing` the feed ends with an error instead, so
+   * the caller can create it again.
+   */
+  consume(opts?: { maxMessages?: number; abortOnMissing?: boolean }): Promise<MessageFeed<ConsumedMsg>>;
   /** One batch: up to `maxMessages`, ending after `expiresMs` with what arrived. */
   fetch(opts: { maxMessages: number; expiresMs: number }): Promise<MessageFeed<ConsumedMsg>>;
   info(): Promise<ConsumerState>;

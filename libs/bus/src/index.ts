@@ -26,6 +26,7 @@ export { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
 export { publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
 export { ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
 export { JsonStore, type JsonEntry } from './json.store.js';
+export { ConsumeLoop, type ConsumeLoopOptions, type LoopLogger } from './consume.loop.js';
 export { ChainCache, type ChainSource } from './chain.cache.js';
 export { CarryStore, MAX_CARRY_BYTES, decodeCarry, type Carry, type CarryEntry } from './carry.store.js';
 export { publishJson, publishStreamEvent } from './events.publisher.js';

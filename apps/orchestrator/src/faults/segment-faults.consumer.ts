@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Bus, parseMaxDeliveriesAdvisory, publishJson, type ConsumedMsg, type ConsumerState, type MessageFeed } from '@livemesh/bus';
+import { Bus, ConsumeLoop, parseMaxDeliveriesAdvisory, publishJson, type ConsumedMsg, type ConsumerState } from '@livemesh/bus';
 import { BusError, STREAMS, consumers, subjects } from '@livemesh/contracts';
 import { FaultRefused, checkAgainstConsumer, crashEvent, crashReason, segmentOf, serviceOfAdvisory } from './segment-faults.js';
 
@@ -20,29 +20,32 @@ const MAX_TRIES = 30;
 @Injectable()
 export class SegmentFaultsConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(SegmentFaultsConsumer.name);
-  private messages?: MessageFeed<ConsumedMsg>;
-  private loop?: Promise<void>;
+  private readonly loop: ConsumeLoop;
 
-  constructor(@Inject(Bus) private readonly bus: Bus) {}
-
-  async onApplicationBootstrap(): Promise<void> {
-    const consumer = await this.bus.durableConsumer(STREAMS.segmentFaults, {
-      name: consumers.segmentFaults,
-      filter: subjects.maxDeliveriesAdvisory(STREAMS.segments),
-      ackWaitMs: 30_000,
-      maxDeliver: MAX_TRIES,
-      maxAckPending: 64,
-    });
-    const messages = await consumer.consume({ maxMessages: 16 });
-    this.messages = messages;
-    this.loop = (async () => {
-      for await (const m of messages) await this.handle(m);
-    })().catch((e: Error) => this.logger.error(`segment faults: consuming stopped: ${e.message}`));
+  constructor(@Inject(Bus) private readonly bus: Bus) {
+    this.loop = new ConsumeLoop(
+      'segment-fault consumer',
+      () =>
+        this.bus.durableConsumer(STREAMS.segmentFaults, {
+          name: consumers.segmentFaults,
+          filter: subjects.maxDeliveriesAdvisory(STREAMS.segments),
+          ackWaitMs: 30_000,
+          maxDeliver: MAX_TRIES,
+          maxAckPending: 64,
+        }),
+      (m) => this.handle(m),
+      this.logger,
+      // Bound again after a failure or a reconnect, so a NATS restart does not end dead-lettering for good.
+      { reconnects: () => this.bus.connectionChanges(), maxMessages: 16, recreateMissing: true },
+    );
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    this.messages?.stop();
-    await this.loop;
+  onApplicationBootstrap(): Promise<void> {
+    return this.loop.start();
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async handle(m: ConsumedMsg): Promise<void> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Bus, JsonStore, type ConsumedMsg, type MessageFeed } from '@livemesh/bus';
+import { Bus, ConsumeLoop, JsonStore, type ConsumedMsg } from '@livemesh/bus';
 import { BUCKETS, STREAMS, consumers, isToken, subjects, type StreamEventHeader, type StreamRecord } from '@livemesh/contracts';
 
 /**
@@ -20,34 +20,36 @@ const MAX_ERRORS = 50;
 export class StreamErrorsRecorder implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StreamErrorsRecorder.name);
   private readonly records: JsonStore<StreamRecord>;
-  private messages?: MessageFeed<ConsumedMsg>;
-  private loop?: Promise<void>;
+  private readonly loop: ConsumeLoop;
 
   constructor(@Inject(Bus) private readonly bus: Bus) {
     this.records = bus.store(BUCKETS.streams);
+    this.loop = new ConsumeLoop(
+      'status-event consumer',
+      () =>
+        this.bus.durableConsumer(STREAMS.events, {
+          name: consumers.streamErrors,
+          filter: subjects.streamEvents(),
+          ackWaitMs: 30_000,
+          // Recording an error is a KV write: an event that fails it this often is not worth holding the rest.
+          maxDeliver: 5,
+          maxAckPending: 256,
+          // From the first start on; after that the durable consumer remembers where it was.
+          startAt: 'new',
+        }),
+      (m) => this.handle(m),
+      this.logger,
+      // Bound again after a failure or a reconnect: without it, one NATS restart would stop the recording for good.
+      { reconnects: () => this.bus.connectionChanges(), recreateMissing: true },
+    );
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const consumer = await this.bus.durableConsumer(STREAMS.events, {
-      name: consumers.streamErrors,
-      filter: subjects.streamEvents(),
-      ackWaitMs: 30_000,
-      // Recording an error is a KV write: an event that fails it this often is not worth holding the rest.
-      maxDeliver: 5,
-      maxAckPending: 256,
-      // From the first start on; after that the durable consumer remembers where it was.
-      startAt: 'new',
-    });
-    const messages = await consumer.consume({ maxMessages: 64 });
-    this.messages = messages;
-    this.loop = (async () => {
-      for await (const m of messages) await this.handle(m);
-    })().catch((e: Error) => this.logger.error(`status events: consuming stopped: ${e.message}`));
+  onApplicationBootstrap(): Promise<void> {
+    return this.loop.start();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    this.messages?.stop();
-    await this.loop;
+  beforeApplicationShutdown(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async handle(m: ConsumedMsg): Promise<void> {

@@ -1,14 +1,35 @@
-import type { Logger } from '@nestjs/common';
-import type { BusConsumer, ConnectionChange, ConsumedMsg, MessageFeed } from '@livemesh/bus';
+import type { BusConsumer, ConnectionChange, ConsumedMsg, MessageFeed } from './bus.types.js';
 
 type ConsumerMessages = MessageFeed<ConsumedMsg>;
 
 const RETRY_MS = 1_000;
 
+/** What the loop logs through (a Nest Logger is one). */
+export interface LoopLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ConsumeLoopOptions {
+  /** Connection changes (`bus.connectionChanges()`): on a reconnect the consumer is reopened. */
+  reconnects?: () => AsyncIterable<ConnectionChange>;
+  /** Called each time the consumer is opened again after a failure or a reconnect (a metric). */
+  reopened?: () => void;
+  /** Messages the client buffers ahead (default 64). */
+  maxMessages?: number;
+  /**
+   * For a durable consumer that `open` creates: when it vanishes from the server (deleted by hand,
+   * a lost store), end the feed and open it again, rather than wait for someone to recreate it.
+   */
+  recreateMissing?: boolean;
+}
+
 /**
- * Reads an ordered consumer until stop(), one message at a time. An ordered consumer lives only
- * as long as its subscription: when it stops or fails, a new one is opened (`open` decides where
- * it starts, told the stream sequence of the last message handled) after RETRY_MS.
+ * Reads a consumer until stop(), one message at a time, and opens it again when it stops or fails
+ * (after RETRY_MS). An ordered consumer lives only as long as its subscription, so `open` decides
+ * where the new one starts, told the stream sequence of the last message handled; a durable
+ * consumer remembers its place on the server, and `open` just binds to it again.
  *
  * A message whose handler throws is logged and passed over, never a reason to reopen: reopening
  * reads the message again, so one bad message would stop the consumer for good.
@@ -30,8 +51,8 @@ export class ConsumeLoop {
     private readonly what: string,
     private readonly open: (afterSeq?: number) => Promise<BusConsumer>,
     private readonly handle: (msg: ConsumedMsg) => void | Promise<void>,
-    private readonly logger: Logger,
-    private readonly opts: { reconnects?: () => AsyncIterable<ConnectionChange>; reopened?: () => void } = {},
+    private readonly logger: LoopLogger,
+    private readonly opts: ConsumeLoopOptions = {},
   ) {}
 
   /** Resolves once the first consumer exists, so the app only reports ready with it in place. */
@@ -66,7 +87,7 @@ export class ConsumeLoop {
     while (!this.stopping) {
       try {
         consumer ??= await this.open(this.lastSeq);
-        this.messages = await consumer.consume({ maxMessages: 64 });
+        this.messages = await consumer.consume({ maxMessages: this.opts.maxMessages ?? 64, abortOnMissing: this.opts.recreateMissing });
         if (this.stopping) await this.messages.close();
         for await (const msg of this.messages) await this.handleOne(msg);
         if (!this.stopping) this.logger.warn(`${this.what} stopped; consuming again`);
