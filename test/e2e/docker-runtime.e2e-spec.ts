@@ -183,7 +183,13 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
         const now = await containersOf(d, 'pixelate');
         return now.length === 2 && !now.some((c) => c.Id === victim.Id) ? now : undefined;
       });
-      expect(replaced.filter((c) => before.some((b) => b.Id === c.Id))).toHaveLength(1);
+      const kept = replaced.filter((c) => before.some((b) => b.Id === c.Id));
+      if (kept.length !== 1) {
+        // Say why the other original went too: the runtime's lines from the first replacement on (with a dead container's last output).
+        const lines = mesh.apps.orchestrator.lines;
+        const why = lines.slice(Math.max(0, lines.findIndex((l) => /replacing it/.test(l)))).slice(0, 80).join('\n');
+        throw new Error(`expected 1 of the original containers to survive the kill of ${victim.Id.slice(0, 12)}, found ${kept.length}; the orchestrator said:\n${why}`);
+      }
       await mesh.apps.orchestrator.waitForLine(new RegExp(`containerId=${victim.Id.slice(0, 12)} .*replacing it`), 10_000);
       expect(await encoder).toEqual({ code: 0, stderr: '' });
       // The segment the killed worker held comes back after the ack wait (STAGE_ACK_WAIT_MS, 2 s

@@ -1,3 +1,4 @@
+import { LAST_WORDS, demuxLogs } from './docker.logs.js';
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
@@ -181,7 +182,7 @@ export class DockerRuntime implements ContainerRuntime {
         d.crashes++;
         d.notBefore = Date.now() + Math.min(500 * 2 ** d.crashes, 30_000);
       } else d.crashes = 0;
-      this.opts.logger.warn(`service=${service} containerId=${short(c.Id)} ${c.Status}; replacing it`);
+      this.opts.logger.warn(`service=${service} containerId=${short(c.Id)} ${c.Status}; replacing it${await this.lastWords(c)}`);
       await this.remove(c);
     }
     for (const c of hung) {
@@ -258,6 +259,17 @@ export class DockerRuntime implements ContainerRuntime {
       if (!isGone(e)) this.opts.logger.warn(`containerId=${short(c.Id)} stop failed: ${(e as Error).message}`);
     }
     await this.remove(c);
+  }
+
+  /** The last lines a dead container wrote, for the log line that says it is replaced (it is removed after). */
+  private async lastWords(c: ContainerInfo): Promise<string> {
+    try {
+      const raw = (await this.docker.getContainer(c.Id).logs({ stdout: true, stderr: true, tail: LAST_WORDS, follow: false })) as unknown as Buffer;
+      const text = demuxLogs(raw).trim();
+      return text ? `; its last output:\n${text}` : '';
+    } catch {
+      return '';
+    }
   }
 
   private async remove(c: ContainerInfo): Promise<void> {
