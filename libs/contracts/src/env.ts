@@ -11,9 +11,12 @@ const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /
  * variables; docs/configuration.md says what each does. process.env is read here and nowhere else.
  */
 export class Env {
-  /** NATS server(s), comma-separated. */
+  /**
+   * NATS server(s), comma-separated; or `unix:///path`, a socket that relays to the bus (what the
+   * docker runtime gives workers in containers without a network).
+   */
   @IsString()
-  @Matches(/^(nats|tls|ws|wss):\/\/[^\s]+$/, { message: 'NATS_URL must look like nats://host:port' })
+  @Matches(/^((nats|tls|ws|wss):\/\/[^\s]+|unix:\/\/\/[^\s,]+)$/, { message: 'NATS_URL must look like nats://host:port (or unix:///path of a bus relay socket)' })
   NATS_URL = 'nats://127.0.0.1:4222';
 
   /** Address every HTTP and RTMP listener binds to. */
