@@ -433,12 +433,13 @@ export class Env {
   WORKER_PIDS_LIMIT = 512;
 
   /**
-   * Docker network of worker containers (docker and swarm runtimes): host, so NATS on 127.0.0.1
-   * is reachable, or a network where NATS_URL's host name resolves (compose, an overlay in a cluster).
+   * Docker network of worker containers (docker and swarm runtimes): none (no network: the bus
+   * through a unix socket the orchestrator relays, docs/security.md "Containers"), host, or a
+   * network where NATS_URL's host name resolves (compose, an overlay in a cluster).
    */
   @IsString()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'WORKER_NETWORK must be a Docker network name' })
-  WORKER_NETWORK = 'host';
+  WORKER_NETWORK = 'none';
 
   /**
    * How long JetStream waits for a worker's ack (or in-progress signal) before it redelivers a
