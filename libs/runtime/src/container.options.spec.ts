@@ -1,7 +1,12 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
 import { ConfigError, loadEnv } from '@livemesh/contracts';
 import { BUS_MOUNT, RELAYED_NATS_URL, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type WorkerContainer } from './container.options.js';
-import { workerNetworkOf } from './docker.runtime.js';
-import type { WorkerBusRelay } from './worker.bus.relay.js';
+import { DockerRuntime, workerNetworkOf } from './docker.runtime.js';
+import { WorkerBusRelay } from './worker.bus.relay.js';
 
 const worker = (over: Partial<WorkerContainer> = {}): WorkerContainer => ({
   name: 'lm-pixelate-0a1b2c3d',
@@ -81,5 +86,31 @@ describe('worker container options', () => {
     expect(() => workerNetworkOf({})).toThrow(ConfigError);
     expect(() => workerNetworkOf({ network: 'host', busRelay: relay })).toThrow(/for "none" only/);
     expect(workerNetworkOf({ network: 'host' })).toBe('host');
+  });
+});
+
+describe('the docker runtime and its bus relay', () => {
+  it('serves the relay socket as soon as the runtime exists (adopted workers need it before any new container) and stops it on close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-runtime-relay-'));
+    const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const docker = { listContainers: async () => [] } as unknown as Docker;
+    const busRelay = new WorkerBusRelay({ dataDir: dir, natsUrl: 'nats://127.0.0.1:4222', logger });
+    const runtime = new DockerRuntime({ docker, env: {}, defaultImage: 'w', imageRegistries: [], limits: worker().limits, idleGraceMs: 1000, logger, busRelay });
+    const sock = join(dir, 'bus-relay', 'socket', 'nats.sock');
+    try {
+      let found = false;
+      for (let i = 0; i < 100 && !found; i++) {
+        found = await stat(sock).then((s) => s.isSocket(), () => false);
+        if (!found) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(found).toBe(true);
+      await runtime.close();
+      // Closed: nothing listens any more.
+      const answer = await new Promise<string>((r) => createConnection({ path: sock }).on('connect', () => r('connected')).on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error')));
+      expect(answer).toMatch(/^(ENOENT|ECONNREFUSED)$/);
+    } finally {
+      await runtime.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

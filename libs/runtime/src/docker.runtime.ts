@@ -79,6 +79,8 @@ export class DockerRuntime implements ContainerRuntime {
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker;
     this.network = workerNetworkOf(opts);
+    // Served from the start, not from the first new container: workers adopted after a restart need it at once.
+    opts.busRelay?.hostDir().catch((e: Error) => opts.logger.error(`bus relay for worker containers: ${e.message}`));
     this.heartbeatStaleMs = opts.heartbeatStaleMs ?? 30_000;
     this.stopGrace = opts.stopGraceSeconds ?? 15;
   }
