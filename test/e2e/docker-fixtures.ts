@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { BUCKETS, SEGMENT_HEADERS, subjects, type WorkerHeartbeat } from '@livemesh/contracts';
@@ -96,4 +97,20 @@ export function collectOutputSeqs(bus: Bus, streamId: string): { seqs: Set<numbe
     }
   })();
   return { seqs, stop: () => sub.unsubscribe() };
+}
+
+/** Runs `cmd` in a running container (as its user) and returns its exit code and output. */
+export async function execIn(d: Docker, containerId: string, cmd: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const ex = await d.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await ex.start({ hijack: true, stdin: false });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const [stdout, stderr] = [new PassThrough().on('data', (c: Buffer) => out.push(c)), new PassThrough().on('data', (c: Buffer) => err.push(c))];
+  await new Promise<void>((resolve, reject) => {
+    d.modem.demuxStream(stream, stdout, stderr);
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  const { ExitCode } = await ex.inspect();
+  return { code: ExitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
 }

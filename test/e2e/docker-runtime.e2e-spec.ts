@@ -1,14 +1,19 @@
 // The docker runtime against a real engine and a real registry: `livemesh service build --push`
 // packages the example service, the orchestrator (LIVEMESH_RUNTIME=docker) pulls and runs it in
-// a locked-down container, segments of a live RTMP stream are processed inside it and come out
-// as continuous HLS; a second stream reuses the container; scaling to 2 shares the work; a killed
-// container is replaced without losing a segment.
+// a locked-down container without a network (the bus through the relay socket), segments of a
+// live RTMP stream are processed inside it and come out as continuous HLS; a second stream reuses
+// the container; scaling to 2 shares the work; a killed container is replaced without losing a
+// segment. The orchestrator reaches the engine through a filtering proxy that allows only the API
+// sections docs/security.md lists, so the suite also proves that list is enough.
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { Bus } from '@livemesh/bus';
+import { RELAYED_NATS_URL } from '@livemesh/runtime';
 import { describeDocker, dockerHost } from '../support/docker.js';
+import { startDockerProxy, type DockerProxy } from '../support/docker-proxy.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { cpuTicks } from '../support/processes.js';
@@ -21,6 +26,7 @@ import {
   collectOutputSeqs,
   containersOf,
   docker,
+  execIn,
   heartbeats,
   registryDigest,
   removeContainersOf,
@@ -63,6 +69,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
   let dir: string;
   let clip: string;
   let image: string;
+  let proxy: DockerProxy | undefined;
 
   beforeAll(async () => {
     d = docker();
@@ -70,7 +77,9 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     dir = await mkdtemp(join(tmpdir(), 'livemesh-docker-e2e-'));
     await removeContainersOf(d, 'pixelate');
     [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 12, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
-    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
+    // The orchestrator's engine is the filtering proxy (an engine given as tcp:// is used as it is).
+    if (dockerHost().startsWith('unix://')) proxy = await startDockerProxy(dockerHost().slice('unix://'.length));
+    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: proxy?.host ?? dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
     bus = await Bus.connect({ url: mesh.nats.url, name: 'docker-e2e' });
   }, 300_000);
 
@@ -79,6 +88,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     await mesh?.stop();
     if (d) await removeContainersOf(d, 'pixelate');
     await registry?.stop();
+    await proxy?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
@@ -111,13 +121,15 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const info = await d.getContainer(c!.Id).inspect();
     expect(info.Config.Image).toMatch(new RegExp(`^${registry.address}/livemesh/pixelate@sha256:[0-9a-f]{64}$`));
     expect(info.Config.User).toBe('10001:10001');
-    expect(info.Config.Env).toEqual(expect.arrayContaining([`NATS_URL=${mesh.nats.url}`, 'LIVEMESH_SERVICE=pixelate', 'PIXELATE_NOTE=built-by-e2e']));
-    expect(info.HostConfig).toMatchObject({ NetworkMode: 'host', CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ReadonlyRootfs: true, Privileged: false });
+    expect(info.Config.Env).toEqual(expect.arrayContaining([`NATS_URL=${RELAYED_NATS_URL}`, 'LIVEMESH_SERVICE=pixelate', 'PIXELATE_NOTE=built-by-e2e']));
+    expect(info.HostConfig).toMatchObject({ NetworkMode: 'none', CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ReadonlyRootfs: true, Privileged: false });
     expect(info.HostConfig.Memory).toBeGreaterThan(0);
     expect(info.HostConfig.NanoCpus).toBeGreaterThan(0);
     expect(info.HostConfig.PidsLimit).toBeGreaterThan(0);
-    // No Docker socket (nor anything else of the host) inside a worker.
-    expect(info.Mounts.filter((m) => m.Type === 'bind')).toEqual([]);
+    // No Docker socket (nor anything else of the host) inside a worker: only the relay's socket directory, read-only.
+    expect(info.Mounts.filter((m) => m.Type === 'bind').map((m) => ({ source: m.Source, target: m.Destination, rw: m.RW }))).toEqual([
+      { source: join(mesh.env.LIVEMESH_DATA_DIR!, 'bus-relay', 'socket'), target: '/run/livemesh-bus', rw: false },
+    ]);
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
@@ -135,6 +147,36 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const logs = (await d.getContainer(c!.Id).logs({ stdout: true, stderr: true })).toString('utf8');
     expect(logs).toMatch(/consuming lm\.seg\.pixelate\.> .*warm media engine/);
   }, 180_000);
+
+  it('gives a worker no network: only loopback inside, loopback ports of the host out of reach, the bus through the relay', async () => {
+    const [c] = await containersOf(d, 'pixelate');
+    // A port on the host's loopback that a worker on the host network would reach.
+    const accepted: net.Socket[] = [];
+    const listener = net.createServer((s) => accepted.push(s.destroy()));
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const port = (listener.address() as net.AddressInfo).port;
+    try {
+      const probe = `
+        const net = require('node:net');
+        const ifaces = require('node:fs').readFileSync('/proc/net/dev', 'utf8').split('\\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean);
+        const tryConnect = (opts) => new Promise((resolve) => {
+          const s = net.createConnection(opts, () => { s.destroy(); resolve('connected'); });
+          s.setTimeout(3000, () => { s.destroy(); resolve('timeout'); });
+          s.on('error', (e) => resolve(e.code));
+        });
+        (async () => console.log(JSON.stringify({ ifaces, hostPort: await tryConnect({ host: '127.0.0.1', port: ${port} }), relay: await tryConnect({ path: '/run/livemesh-bus/nats.sock' }) })))();
+      `;
+      const r = await execIn(d, c!.Id, ['node', '-e', probe]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toEqual({ ifaces: ['lo'], hostPort: 'ECONNREFUSED', relay: 'connected' });
+      expect(accepted).toHaveLength(0);
+    } finally {
+      listener.close();
+    }
+    // The worker is on the bus all the same: its heartbeat is fresh.
+    const [beat] = await heartbeats(bus, 'pixelate');
+    expect(Date.now() - Date.parse(beat!.at)).toBeLessThan(15_000);
+  }, 60_000);
 
   it('reuses the running container for a second stream', async () => {
     const before = await containersOf(d, 'pixelate');
@@ -204,4 +246,14 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
       out.stop();
     }
   }, 240_000);
+
+  it('needed no Docker API section outside the list docs/security.md gives for a socket proxy', async () => {
+    if (!proxy) return;
+    // The proxy does refuse what is not listed, so an empty refusal list means something.
+    const refusedBefore = [...proxy.refused];
+    expect((await fetch(`${proxy.host.replace('tcp:', 'http:')}/v1.41/volumes`)).status).toBe(403);
+    expect(proxy.refused).toEqual([...refusedBefore, 'GET /volumes']);
+    expect(refusedBefore).toEqual([]);
+    expect(proxy.served).toEqual(expect.arrayContaining(['POST /containers/create', 'GET /events', 'GET /containers/json']));
+  });
 });

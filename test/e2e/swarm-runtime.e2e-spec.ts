@@ -56,7 +56,7 @@ describeDocker('services on Docker Swarm (LIVEMESH_RUNTIME=swarm)', () => {
     await removeService();
     dir = await mkdtemp(join(tmpdir(), 'livemesh-swarm-e2e-'));
     [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 10, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
-    mesh = await startMesh({ LIVEMESH_RUNTIME: 'swarm', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, IDLE_GRACE_SECONDS: '60' });
+    mesh = await startMesh({ LIVEMESH_RUNTIME: 'swarm', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, IDLE_GRACE_SECONDS: '60', WORKER_NETWORK: 'host' });
     bus = await Bus.connect({ url: mesh.nats.url, name: 'swarm-e2e' });
     const build = cli(['--api', mesh.apiUrl, 'service', 'build', 'examples/pixelate', '--push', registry.address, '--worker-image', WORKER_IMAGE], { DOCKER_HOST: dockerHost() });
     const { code } = await build.exited;

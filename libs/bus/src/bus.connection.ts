@@ -24,6 +24,7 @@ import {
 } from '@livemesh/contracts';
 import { toBusError, wrapped } from './bus.errors.js';
 import { JsonStore } from './json.store.js';
+import { openBusRelay } from './socket.relay.js';
 import type {
   BusConsumer,
   BusMsg,
@@ -89,23 +90,28 @@ export class Bus {
   static async connect(opts: BusOptions): Promise<Bus> {
     const deadline = Date.now() + (opts.connectTimeoutMs ?? 30_000);
     let lastError: unknown;
+    // `unix:///path` (a worker container without a network): nats.js dials a loopback relay to that socket.
+    const relay = await openBusRelay(opts.url);
     // A fresh machine starts nats-server beside us: retry until it listens, then let the client reconnect forever.
     while (Date.now() < deadline) {
       try {
         const nc = await connect({
-          servers: opts.url.split(',').map((s) => s.trim()),
+          servers: relay?.servers ?? opts.url.split(',').map((s) => s.trim()),
+          ...(relay ? { ignoreClusterUpdates: true } : {}),
           name: opts.name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           timeout: 5_000,
         });
         const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+        if (relay) void nc.closed().finally(() => relay.close());
         return new Bus(makeClients(nc, jetstream(nc, { timeout: 10_000 }), jsm));
       } catch (e) {
         lastError = e;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+    await relay?.close();
     throw new BusError(`cannot connect to NATS at ${opts.url}`, { cause: lastError });
   }
 

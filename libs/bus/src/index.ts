@@ -30,3 +30,4 @@ export { ConsumeLoop, type ConsumeLoopOptions, type LoopLogger } from './consume
 export { ChainCache, type ChainSource } from './chain.cache.js';
 export { CarryStore, MAX_CARRY_BYTES, decodeCarry, type Carry, type CarryEntry } from './carry.store.js';
 export { publishJson, publishStreamEvent } from './events.publisher.js';
+export { RELAY_SOCKET_NAME, prepareRelayDir, relayTargets, serveUnixRelay, type Relay, type RelayTarget } from './socket.relay.js';

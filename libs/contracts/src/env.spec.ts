@@ -28,6 +28,12 @@ describe('loadEnv', () => {
     expect(problems).toMatch(/NATS_URL/);
   });
 
+  it('takes the absolute unix:// socket of a bus relay as NATS_URL, nothing else of that scheme', () => {
+    expect(loadEnv({ NATS_URL: 'unix:///run/livemesh-bus/nats.sock' }).NATS_URL).toBe('unix:///run/livemesh-bus/nats.sock');
+    expect(() => loadEnv({ NATS_URL: 'unix://run/nats.sock' })).toThrow(ConfigError);
+    expect(() => loadEnv({ NATS_URL: 'unix:///a.sock,nats://127.0.0.1:4222' })).toThrow(ConfigError);
+  });
+
   it('tells a variable that was set from one that defaulted', () => {
     expect(envWasSet('NATS_URL', { NATS_URL: 'nats://x:1' })).toBe(true);
     expect(envWasSet('NATS_URL', { NATS_URL: '' })).toBe(false);

@@ -11,9 +11,12 @@ const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /
  * variables; docs/configuration.md says what each does. process.env is read here and nowhere else.
  */
 export class Env {
-  /** NATS server(s), comma-separated. */
+  /**
+   * NATS server(s), comma-separated; or `unix:///path`, a socket that relays to the bus (what the
+   * docker runtime gives workers in containers without a network).
+   */
   @IsString()
-  @Matches(/^(nats|tls|ws|wss):\/\/[^\s]+$/, { message: 'NATS_URL must look like nats://host:port' })
+  @Matches(/^((nats|tls|ws|wss):\/\/[^\s]+|unix:\/\/\/[^\s,]+)$/, { message: 'NATS_URL must look like nats://host:port (or unix:///path of a bus relay socket)' })
   NATS_URL = 'nats://127.0.0.1:4222';
 
   /** Address every HTTP and RTMP listener binds to. */
@@ -430,12 +433,13 @@ export class Env {
   WORKER_PIDS_LIMIT = 512;
 
   /**
-   * Docker network of worker containers (docker and swarm runtimes): host, so NATS on 127.0.0.1
-   * is reachable, or a network where NATS_URL's host name resolves (compose, an overlay in a cluster).
+   * Docker network of worker containers (docker and swarm runtimes): none (no network: the bus
+   * through a unix socket the orchestrator relays, docs/security.md "Containers"), host, or a
+   * network where NATS_URL's host name resolves (compose, an overlay in a cluster).
    */
   @IsString()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'WORKER_NETWORK must be a Docker network name' })
-  WORKER_NETWORK = 'host';
+  WORKER_NETWORK = 'none';
 
   /**
    * How long JetStream waits for a worker's ack (or in-progress signal) before it redelivers a

@@ -1,12 +1,14 @@
 import { LAST_WORDS, demuxLogs } from './docker.logs.js';
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
+import { ConfigError, RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
 import { readLines } from '@livemesh/media';
 import { followProgress } from './docker.client.js';
-import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, toEnvList, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
+import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
 import { heartbeatAges, type HeartbeatSource } from './docker.heartbeats.js';
-import { IMAGE_USER, imageExists } from './image.base.js';
+import { imageExists } from './image.base.js';
+import { DEFAULT_WORKER_NETWORK, containerCreateOptions } from './container.options.js';
+import type { WorkerBusRelay } from './worker.bus.relay.js';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 
 export interface DockerRuntimeOptions {
@@ -30,10 +32,12 @@ export interface DockerRuntimeOptions {
   /** Grace a stopping worker gets to drain its segments, s. */
   stopGraceSeconds?: number;
   /**
-   * Network of worker containers: `host` (default: NATS on 127.0.0.1 works as for every other
-   * process) or a user-defined network where NATS_URL's host resolves (docker compose).
+   * Network of worker containers: `none` (default: no network; the bus through `busRelay`),
+   * `host`, or a user-defined network where NATS_URL's host resolves (docker compose).
    */
   network?: string;
+  /** The bus relay socket workers on network `none` use; required for that network. */
+  busRelay?: WorkerBusRelay;
 }
 
 interface Desired {
@@ -53,8 +57,9 @@ type ContainerInfo = Docker.ContainerInfo;
  * labels, and every decision starts from listing them, so the engine is the source of truth: a
  * warm container is found and reused (also by an orchestrator that restarted), one that died
  * is replaced, surplus and stale ones are stopped with a grace period so workers drain. Workers
- * never see the Docker socket; they run as a non-root user with every capability dropped,
- * no-new-privileges, a read-only root filesystem and memory, CPU and PID limits.
+ * never see the Docker socket; they run without a network (the bus through the relay socket) as
+ * a non-root user with every capability dropped, no-new-privileges, a read-only root filesystem
+ * and memory, CPU and PID limits (container.options.ts).
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker' as const;
@@ -70,8 +75,13 @@ export class DockerRuntime implements ContainerRuntime {
   private events?: NodeJS.ReadableStream & { destroy?: () => void };
   private closing = false;
 
+  private readonly network: string;
+
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker;
+    this.network = workerNetworkOf(opts);
+    // Served from the start, not from the first new container: workers adopted after a restart need it at once.
+    opts.busRelay?.hostDir().catch((e: Error) => opts.logger.error(`bus relay for worker containers: ${e.message}`));
     this.heartbeatStaleMs = opts.heartbeatStaleMs ?? 30_000;
     this.stopGrace = opts.stopGraceSeconds ?? 15;
   }
@@ -140,6 +150,8 @@ export class DockerRuntime implements ContainerRuntime {
     await Promise.allSettled([...this.locks.values()]);
     const mine = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.owner}=${this.owner}`] } });
     await Promise.all(mine.map((c) => this.retire(c, 'the runtime is closing')));
+    // Adopted containers lose the bus until the next orchestrator serves the socket again; their clients reconnect.
+    await this.opts.busRelay?.close();
     await this.opts.heartbeats?.close();
   }
 
@@ -213,31 +225,8 @@ export class DockerRuntime implements ContainerRuntime {
     const labels = workloadLabels(d.spec, d.image, d.startParams, this.owner);
     let id: string;
     try {
-      const container = await this.docker.createContainer({
-        name,
-        // The worker reports its host in its heartbeat: with the container's name there, a
-        // heartbeat says which container it came from even on the host network.
-        Hostname: name,
-        Image: d.image,
-        Env: toEnvList(env),
-        Labels: labels,
-        User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,
-        HostConfig: {
-          // On the host network workers reach NATS on 127.0.0.1 like every other livemesh process.
-          NetworkMode: this.opts.network ?? 'host',
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges:true'],
-          ReadonlyRootfs: true,
-          Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=512m,mode=1777' },
-          Memory: this.opts.limits.memoryBytes,
-          MemorySwap: this.opts.limits.memoryBytes,
-          NanoCpus: this.opts.limits.nanoCpus,
-          PidsLimit: this.opts.limits.pids,
-          // The runtime replaces dead containers itself, so it sees every death and can back off.
-          RestartPolicy: { Name: 'no' },
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
-        },
-      });
+      const bus = this.opts.busRelay ? { hostDir: await this.opts.busRelay.hostDir() } : undefined;
+      const container = await this.docker.createContainer(containerCreateOptions({ name, image: d.image, env, labels, limits: this.opts.limits, network: this.network, bus }));
       id = container.id;
       await container.start();
     } catch (e) {
@@ -370,6 +359,14 @@ export class DockerRuntime implements ContainerRuntime {
     if (!service || !this.desired.has(service) || this.closing) return;
     void this.reconcile(service).catch((e: Error) => this.opts.logger.warn(`service=${service} reconcile failed: ${e.message}`));
   }
+}
+
+/** WORKER_NETWORK, checked against the relay: a worker on `none` reaches the bus only through it. */
+export function workerNetworkOf(opts: { network?: string; busRelay?: WorkerBusRelay }): string {
+  const network = opts.network ?? DEFAULT_WORKER_NETWORK;
+  if (network === 'none' && !opts.busRelay) throw new ConfigError('environment is invalid', ['WORKER_NETWORK: "none" needs the bus relay (busRelay), or workers could not reach NATS']);
+  if (network !== 'none' && opts.busRelay) throw new ConfigError('environment is invalid', [`WORKER_NETWORK: workers on "${network}" reach NATS_URL directly; the bus relay is for "none" only`]);
+  return network;
 }
 
 /** A container labelled for a service but not created by a livemesh runtime (no spec hash): compose's workers. */

@@ -7,6 +7,8 @@ export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
 export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
 export { LABELS, pinnedImage, type ContainerLimits } from './docker.labels.js';
 export { DockerRuntime, type DockerRuntimeOptions } from './docker.runtime.js';
+export { BUS_MOUNT, DEFAULT_WORKER_NETWORK, RELAYED_NATS_URL, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type WorkerContainer } from './container.options.js';
+export { WorkerBusRelay } from './worker.bus.relay.js';
 export { SwarmRuntime, swarmServiceName, type SwarmRuntimeOptions } from './swarm.runtime.js';
 export { BusHeartbeatSource, type HeartbeatSource } from './docker.heartbeats.js';
 export { DEFAULT_BASE_IMAGE, IMAGE_USER, ensureBaseImage, imageExists, type BaseImageOptions } from './image.base.js';

@@ -8,6 +8,7 @@ import { ProcessRuntime } from './process.runtime.js';
 import { appEntry } from './readiness.js';
 import type { ContainerRuntime, RuntimeLogger } from './runtime.types.js';
 import { SwarmRuntime } from './swarm.runtime.js';
+import { WorkerBusRelay } from './worker.bus.relay.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
 export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): ContainerRuntime {
@@ -39,7 +40,10 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         heartbeats: new BusHeartbeatSource(env.NATS_URL),
         network: env.WORKER_NETWORK,
       };
-      return env.LIVEMESH_RUNTIME === 'docker' ? new DockerRuntime(common) : new SwarmRuntime(common);
+      if (env.LIVEMESH_RUNTIME === 'swarm') return new SwarmRuntime(common);
+      // No network: the bus through a socket the orchestrator serves (docs/security.md, "Containers").
+      const busRelay = env.WORKER_NETWORK === 'none' ? new WorkerBusRelay({ dataDir: env.LIVEMESH_DATA_DIR, natsUrl: env.NATS_URL, logger: opts.logger }) : undefined;
+      return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}) });
     }
   }
 }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
-import { LABELS, assertRunnable, heartbeatHealth, imageOf, pinnedImage, toEnvList, workerEnvironment, workloadLabels } from './docker.labels.js';
+import { LABELS, assertRunnable, heartbeatHealth, imageOf, pinnedImage, workerEnvironment, workloadLabels } from './docker.labels.js';
 import { heartbeatAges } from './docker.heartbeats.js';
 import type { DockerRuntimeOptions } from './docker.runtime.js';
-import { IMAGE_USER } from './image.base.js';
+import { swarmNetworkOf, swarmTaskTemplate } from './container.options.js';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from './runtime.types.js';
 
-export type SwarmRuntimeOptions = Omit<DockerRuntimeOptions, 'reconcileIntervalMs'> & {
+export type SwarmRuntimeOptions = Omit<DockerRuntimeOptions, 'reconcileIntervalMs' | 'busRelay'> & {
   /** How long ensure() and scale() wait for tasks to run, ms. */
   convergeTimeoutMs?: number;
 };
@@ -42,8 +42,11 @@ export class SwarmRuntime implements ContainerRuntime {
   private readonly startParams = new Map<string, StartInstruction['startParams']>();
   private readonly heartbeatStaleMs: number;
 
+  private readonly network: string;
+
   constructor(private readonly opts: SwarmRuntimeOptions) {
     this.docker = opts.docker;
+    this.network = swarmNetworkOf(opts.network);
     this.heartbeatStaleMs = opts.heartbeatStaleMs ?? 30_000;
   }
 
@@ -173,28 +176,11 @@ export class SwarmRuntime implements ContainerRuntime {
     // Swarm expands these per task: each replica gets a host name (and worker id) of its own.
     const taskId = '{{.Service.Name}}-{{.Task.Slot}}-{{.Task.ID}}';
     const labels = this.labels(spec, startParams);
+    const worker = { name: taskId, image: pinnedImage(spec, this.opts.defaultImage), env: workerEnvironment(spec, startParams, this.opts.env, taskId), labels, limits: this.opts.limits, network: this.network };
     return {
       Name: name,
       Labels: labels,
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: pinnedImage(spec, this.opts.defaultImage),
-          Env: toEnvList(workerEnvironment(spec, startParams, this.opts.env, taskId)),
-          Labels: labels,
-          Hostname: taskId,
-          User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,
-          ReadOnly: true,
-          Mounts: [{ Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 512 * 1024 * 1024, Mode: 0o1777 } }],
-          CapabilityDrop: ['ALL'],
-          // Honoured by engines from API 1.46 on; older ones ignore it (the user is non-root with no capabilities either way).
-          Privileges: { NoNewPrivileges: true },
-          StopGracePeriod: (this.opts.stopGraceSeconds ?? 15) * 1e9,
-        },
-        Resources: { Limits: { NanoCPUs: this.opts.limits.nanoCpus, MemoryBytes: this.opts.limits.memoryBytes, Pids: this.opts.limits.pids } },
-        RestartPolicy: { Condition: 'any', Delay: 1e9, MaxAttempts: 0 },
-        // On `host`, workers reach NATS on the node's own addresses; in a cluster, an overlay network where NATS_URL resolves.
-        Networks: [{ Target: this.opts.network ?? 'host' }],
-      },
+      TaskTemplate: swarmTaskTemplate(worker, this.opts.stopGraceSeconds ?? 15),
       Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: 0, Order: 'start-first', FailureAction: 'rollback', Monitor: 5e9 },
       RollbackConfig: { Parallelism: 1, Order: 'start-first', FailureAction: 'pause' },
