@@ -14,7 +14,7 @@ export const config = {
   // Object-store hops are slow (tens to hundreds of ms each), so they get fewer segments.
   s1: { hops: 4, sizesMb: quick ? [0.5, 1] : [0.5, 1, 2, 4], warmup: quick ? 2 : 3, segments: quick ? 8 : 20, objectStoreSegments: quick ? 4 : 10 },
   s3: {
-    /** Glass-to-glass bound a stream must stay under to count (the 9 s target). */
+    /** Capture-to-output bound a stream must stay under to count (the 9 s target). */
     boundMs: 9_000,
     passthrough: { levels: quick ? [1, 4] : [1, 4, 16, 64], segmentsPerStream: quick ? 3 : 4, concurrency: 4, replicas: 2 },
     /** The default chain as planned (fused, default engine); compareUnfusedCli adds the old way's ramp. */

@@ -46,7 +46,7 @@ export function targetRows(r) {
   const first = dc?.livemesh?.levels?.[0];
   if (first) {
     const base = dc.noBusG2g?.g2gMs;
-    rows.push(['Glass-to-glass, default chain, 1 stream, 2 s segments (p99)', base ? s(base.p99) : 'n/a', s(first.g2gMs.p99), base ? x(first.g2gMs.p99 / base.p99) : 'n/a', '<= 9 s', met(first.g2gMs.p99 <= 9000)]);
+    rows.push(['Capture-to-output, default chain, 1 stream, 2 s segments (p99)', base ? s(base.p99) : 'n/a', s(first.g2gMs.p99), base ? x(first.g2gMs.p99 / base.p99) : 'n/a', '<= 9 s', met(first.g2gMs.p99 <= 9000)]);
   }
   const s5 = r.scenarios.startup;
   if (s5) {
@@ -144,8 +144,8 @@ export function renderMarkdown(r) {
 
   const s3 = r.scenarios.density;
   if (s3) {
-    out.push('', '## 3. Density (live streams at once, 2 s segments released every 2 s, glass-to-glass bound 9 s)', '');
-    out.push('Glass-to-glass = arrival on lm.out minus the wall time the segment\'s first frame was captured (release time minus duration); a player\'s buffer comes on top. A level passes when every segment arrives, none exceeds the bound, and latency does not grow over the level.');
+    out.push('', '## 3. Density (live streams at once, 2 s segments released every 2 s, capture-to-output bound 9 s)', '');
+    out.push('Capture-to-output = arrival on lm.out minus the wall time the segment\'s first frame was captured (release time minus duration); a player\'s buffer comes on top. A level passes when every segment arrives, none exceeds the bound, and latency does not grow over the level.');
     const lvl = (L) => [
       String(L.streams),
       L.pass ? 'pass' : '**fail**',
@@ -170,7 +170,7 @@ export function renderMarkdown(r) {
       out.push(table(['Streams', 'Result', 'Speed of the slowest', 'CPU cores busy'], o.levels.map((L) => [String(L.streams), L.pass ? 'pass' : '**fail**', x(L.speed), f(L.cpuCoresBusy, 2)])));
     }
     const nb = s3.defaultChain?.noBusG2g;
-    if (nb) out.push('', `Baseline glass-to-glass of one stream through ${nb.fused ? 'the fused hop\'s work as one ffmpeg per segment (both filters, one encode)' : 'the same per-segment ffmpeg work'} with no bus: p50 ${s(nb.g2gMs.p50)}, p99 ${s(nb.g2gMs.p99)}.`);
+    if (nb) out.push('', `Baseline capture-to-output of one stream through ${nb.fused ? 'the fused hop\'s work as one ffmpeg per segment (both filters, one encode)' : 'the same per-segment ffmpeg work'} with no bus: p50 ${s(nb.g2gMs.p50)}, p99 ${s(nb.g2gMs.p99)}.`);
   }
 
   const s4 = r.scenarios.scaling;

@@ -1,8 +1,8 @@
 // Scenario 3: density. L live streams at once, each releasing a 2 s segment every 2 s (as ingest
 // does after cutting it), staggered across the interval; a level passes when every segment of
-// every stream reaches lm.out, glass-to-glass stays under the bound, and latency does not grow
+// every stream reaches lm.out, capture-to-output stays under the bound, and latency does not grow
 // over the level (the streams keep up at >= 1x). Levels go up until one fails.
-// Glass-to-glass here = arrival on lm.out - the wall time the segment's first frame was captured
+// Capture-to-output here = arrival on lm.out - the wall time the segment's first frame was captured
 // (its release time minus its duration); a player's own buffer comes on top.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { oneFfmpegArgs, perSegmentPipeline, watermarkTextFile } from '../lib/wor
 
 const SEG_MS = 2000;
 
-/** Publishes L streams on a live schedule; returns per-segment glass-to-glass samples. */
+/** Publishes L streams on a live schedule; returns per-segment capture-to-output samples. */
 async function liveLevel(ctx, out, { label, streams, segmentsPerStream, stages, fused, boundMs, pids }) {
   const { bus, media } = ctx;
   const ids = Array.from({ length: streams }, (_, i) => `s3-${label}-L${streams}-${i}-${Date.now() % 1e6}`);
@@ -62,7 +62,7 @@ async function liveLevel(ctx, out, { label, streams, segmentsPerStream, stages, 
   const reasons = [];
   const late = ids.reduce((a, id) => a + out.gapsOf(id).size, 0);
   if (delivered < expected) reasons.push(`${expected - delivered} of ${expected} segments not delivered within the bound${late ? ` (${late} dropped as past their latency budget)` : ''}`);
-  if (maxG2g !== undefined && maxG2g > boundMs) reasons.push(`glass-to-glass reached ${Math.round(maxG2g)} ms > ${boundMs} ms`);
+  if (maxG2g !== undefined && maxG2g > boundMs) reasons.push(`capture-to-output reached ${Math.round(maxG2g)} ms > ${boundMs} ms`);
   if (growth > SEG_MS) reasons.push(`latency grew ${Math.round(growth)} ms over the level (falling behind realtime)`);
   if (publishErrors.length) reasons.push(`${publishErrors.length} publishes failed: ${publishErrors[0]}`);
   const totalCpu = Object.values(cpu).reduce((a, c) => a + c.self + c.children, 0) + (d.user + d.system) / 1e6;
@@ -176,14 +176,14 @@ export async function density(ctx) {
       };
       result.defaultChain = await runChain('dc', { fuse: true, env: {} });
       if (c.defaultChain.compareUnfusedCli) result.defaultChainUnfusedCli = await runChain('dcu', { fuse: false, env: { STAGE_ENGINE: 'cli' } });
-      // Baselines: one ffmpeg per stream, and the per-segment work with no bus (glass-to-glass of one stream).
+      // Baselines: one ffmpeg per stream, and the per-segment work with no bus (capture-to-output of one stream).
       // Start near what scenario 2 measured for one ffmpeg (x realtime ~ streams it could carry),
       // then step by one stream up until a level fails, or down until one passes.
       const estimate = ctx.results?.vsFfmpeg?.oneFfmpeg?.xRealtime?.median;
       const startAt = Math.min(c.ffmpegMaxStreams, Math.max(1, Math.floor((estimate ?? 2) * 0.8)));
       result.defaultChain.oneFfmpegPerStream = await stepSearch(startAt, c.ffmpegMaxStreams, (L) => ffmpegLevel(media.clip, textFile, dir, L, c.ffmpegLevelSeconds), ctx.log);
       result.defaultChain.noBusG2g = await noBusChainLevel(media, textFile, c.defaultChain.segmentsPerStream, c.defaultChain.concurrency, true);
-      ctx.log(`s3 default chain no-bus glass-to-glass p50 ${Math.round(result.defaultChain.noBusG2g.g2gMs.p50)} ms`);
+      ctx.log(`s3 default chain no-bus capture-to-output p50 ${Math.round(result.defaultChain.noBusG2g.g2gMs.p50)} ms`);
     }
   } finally {
     out.stop();

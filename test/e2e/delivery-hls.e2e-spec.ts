@@ -141,7 +141,7 @@ describe('delivery: HLS origin', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^livemesh_delivery_segments_delivered_total 3$/m);
     expect(metrics).toMatch(/^livemesh_delivery_reorder_waits_total 1$/m);
-    expect(metrics).toMatch(/^livemesh_delivery_glass_to_glass_seconds_count 3$/m);
+    expect(metrics).toMatch(/^livemesh_delivery_ingest_to_playlist_seconds_count 3$/m);
     expect(metrics).toMatch(/^livemesh_delivery_segments_dropped_total\{reason="malformed"\} 2$/m);
     expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'ok', streams: 1 });
   }, TIMEOUT_MS);

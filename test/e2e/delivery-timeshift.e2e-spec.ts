@@ -2,8 +2,8 @@
 // a real clip cut by ffmpeg into 2 s segments published to lm.out. A viewer can start N seconds
 // behind live (?start=-N -> ?from=<seq>) or from the oldest retained segment (event.m3u8); segments
 // older than the live window are read back from LM_OUT. After a restart, delivery rebuilds every
-// window from LM_OUT, and an end published while it was down still closes the playlist. Glass-to-
-// glass latency is on /metrics per stream and in lm_status for the orchestrator.
+// window from LM_OUT, and an end published while it was down still closes the playlist. Ingest-to-
+// playlist latency is on /metrics per stream and in lm_status for the orchestrator.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,18 +119,18 @@ describe('delivery: time-shift, restart and latency', () => {
     expect((await playlist('main/index.m3u8?from=x')).status).toBe(400);
   }, TIMEOUT_MS);
 
-  it('measures glass-to-glass latency per stream on /metrics and in lm_status', async () => {
+  it('measures ingest-to-playlist latency per stream on /metrics and in lm_status', async () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    const last = Number(/^livemesh_delivery_stream_glass_to_glass_seconds\{stream="ts1",stat="last"\} ([\d.]+)$/m.exec(metrics)?.[1]);
+    const last = Number(/^livemesh_delivery_stream_ingest_to_playlist_seconds\{stream="ts1",stat="last"\} ([\d.]+)$/m.exec(metrics)?.[1]);
     expect(last).toBeGreaterThan(0.3);
     expect(last).toBeLessThan(5);
-    expect(metrics).toMatch(/^livemesh_delivery_stream_glass_to_glass_seconds\{stream="ts1",stat="p50"\} [\d.]+$/m);
+    expect(metrics).toMatch(/^livemesh_delivery_stream_ingest_to_playlist_seconds\{stream="ts1",stat="p50"\} [\d.]+$/m);
     const status = await waitFor('the latency status', 10_000, async () => {
       const v = (await bus.store(BUCKETS.status).get(statusKey(STREAM, 'delivery')))?.value;
       return v && 'latency' in v ? v : undefined;
     }, { retryErrors: true });
-    expect(status.latency.glassToGlassMs.samples).toBeGreaterThanOrEqual(1);
-    expect(status.latency.glassToGlassMs.p50).toBeGreaterThan(300);
+    expect(status.latency.ingestToPlaylistMs.samples).toBeGreaterThanOrEqual(1);
+    expect(status.latency.ingestToPlaylistMs.p50).toBeGreaterThan(300);
   }, TIMEOUT_MS);
 
   it('rebuilds the window and the time-shift index after a restart, and ends a stream that ended meanwhile', async () => {
@@ -148,6 +148,6 @@ describe('delivery: time-shift, restart and latency', () => {
     assertContinuous(await probeHls(`${base}/hls/${STREAM}/main/index.m3u8?from=0`, { lastSegments: 7 }), { audio: true, minSegments: 7 });
     // Read back, not delivered live: no latency is measured for it.
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^livemesh_delivery_glass_to_glass_seconds_count 0$/m);
+    expect(metrics).toMatch(/^livemesh_delivery_ingest_to_playlist_seconds_count 0$/m);
   }, TIMEOUT_MS);
 });

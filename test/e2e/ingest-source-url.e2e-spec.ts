@@ -2,7 +2,7 @@
 // make ffmpeg read a local file (file:, concat:, subfile:, a bare path) or an RTMP output that
 // would make it write one is refused with 422 and the reason, before anything is written to KV or
 // announced. The stream view shows what ingest and delivery report in lm_status (the SRT publish
-// URL, glass-to-glass latency). Real nats-server and orchestrator; only the container runtime is
+// URL, ingest-to-playlist latency). Real nats-server and orchestrator; only the container runtime is
 // a stand-in (our own interface, at the edge), since no stage runs here.
 import type { INestApplication } from '@nestjs/common';
 import { Bus } from '@livemesh/bus';
@@ -131,10 +131,10 @@ describe('stream start: source and output URL policy', () => {
     const status = bus.store(BUCKETS.status);
     const now = new Date().toISOString();
     await status.put(statusKey('with-status', 'ingest'), { streamId: 'with-status', srt: { port: 9007 }, updatedAt: now });
-    await status.put(statusKey('with-status', 'delivery'), { streamId: 'with-status', latency: { glassToGlassMs: { p50: 2300, last: 2100, samples: 12 } }, updatedAt: now });
+    await status.put(statusKey('with-status', 'delivery'), { streamId: 'with-status', latency: { ingestToPlaylistMs: { p50: 2300, last: 2100, samples: 12 } }, updatedAt: now });
     const view = (await (await fetch(`${base}/api/streams/with-status`)).json()) as StreamView;
     const key = view.publish.rtmp.split('/').pop();
     expect(view.publish.srt).toBe(`srt://media.example:9007?streamid=${key}&passphrase=${key}`);
-    expect(view.latency).toEqual({ glassToGlassMs: { p50: 2300, last: 2100, samples: 12 } });
+    expect(view.latency).toEqual({ ingestToPlaylistMs: { p50: 2300, last: 2100, samples: 12 } });
   });
 });

@@ -34,8 +34,8 @@ export class DeliveryMetrics {
     registers: [this.registry],
   });
 
-  readonly glassToGlass = new Histogram({
-    name: 'livemesh_delivery_glass_to_glass_seconds',
+  readonly ingestToPlaylist = new Histogram({
+    name: 'livemesh_delivery_ingest_to_playlist_seconds',
     help: 'From ingest cutting a segment to the segment being listed in its playlist.',
     buckets: [0.5, 1, 2, 3, 4, 6, 8, 10, 15, 20, 30, 60],
     registers: [this.registry],
@@ -57,9 +57,9 @@ export class DeliveryMetrics {
    * Per stream, so an operator sees which stream is slow. The label set is bounded by the streams
    * held in memory: a stream's series is removed when delivery forgets it.
    */
-  readonly streamGlassToGlass = new Gauge({
-    name: 'livemesh_delivery_stream_glass_to_glass_seconds',
-    help: 'Glass-to-glass latency of a stream (ingest cut -> listed), last segment and median of the recent ones.',
+  readonly streamIngestToPlaylist = new Gauge({
+    name: 'livemesh_delivery_stream_ingest_to_playlist_seconds',
+    help: 'Ingest-to-playlist latency of a stream (ingest cut -> listed), last segment and median of the recent ones.',
     labelNames: ['stream', 'stat'] as const,
     registers: [this.registry],
   });

@@ -22,7 +22,7 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * Glass-to-glass latency per stream (ingest cut -> listed in a playlist): a gauge on /metrics and
+ * Ingest-to-playlist latency per stream (ingest cut -> listed in a playlist): a gauge on /metrics and
  * `lm_status[<streamId>.delivery]`, which the orchestrator shows in the stream's status.
  */
 @Injectable()
@@ -48,8 +48,8 @@ export class DeliveryStatusReporter {
     this.registry.onStreamGone((streamId, why) => {
       if (why !== 'dropped') return;
       this.latency.delete(streamId);
-      this.metrics.streamGlassToGlass.remove({ stream: streamId, stat: 'last' });
-      this.metrics.streamGlassToGlass.remove({ stream: streamId, stat: 'p50' });
+      this.metrics.streamIngestToPlaylist.remove({ stream: streamId, stat: 'last' });
+      this.metrics.streamIngestToPlaylist.remove({ stream: streamId, stat: 'p50' });
       void this.store.delete(statusKey(streamId, 'delivery')).catch(() => undefined);
     });
   }
@@ -63,14 +63,14 @@ export class DeliveryStatusReporter {
     l.samples.push(ms);
     if (l.samples.length > SAMPLES) l.samples.shift();
     const p50 = median(l.samples);
-    this.metrics.streamGlassToGlass.set({ stream: streamId, stat: 'last' }, ms / 1000);
-    this.metrics.streamGlassToGlass.set({ stream: streamId, stat: 'p50' }, p50 / 1000);
+    this.metrics.streamIngestToPlaylist.set({ stream: streamId, stat: 'last' }, ms / 1000);
+    this.metrics.streamIngestToPlaylist.set({ stream: streamId, stat: 'p50' }, p50 / 1000);
     const now = Date.now();
     if (now - l.writtenAt < WRITE_EVERY_MS || l.writing) return;
     l.writtenAt = now;
     const status: DeliveryStatus = {
       streamId,
-      latency: { glassToGlassMs: { p50, last: ms, samples: l.samples.length } },
+      latency: { ingestToPlaylistMs: { p50, last: ms, samples: l.samples.length } },
       updatedAt: new Date(now).toISOString(),
     };
     l.writing = this.store

@@ -404,7 +404,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
     for (const e of change.emitted) {
       this.metrics.delivered.inc();
       // A segment read back at boot became available long ago: its "latency" would be the downtime.
-      if (!replayed) this.metrics.glassToGlass.observe(Math.max(0, (e.availableAt - e.ingestTime) / 1000));
+      if (!replayed) this.metrics.ingestToPlaylist.observe(Math.max(0, (e.availableAt - e.ingestTime) / 1000));
       this.logger.verbose(`stream ${streamId}/${rendition}: seq ${e.seq} listed (${e.duration.toFixed(3)} s${e.discontinuity ? ', discontinuity' : ''})`);
       for (const l of this.listedListeners) l(streamId, rendition, e, replayed);
     }

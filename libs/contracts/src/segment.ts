@@ -17,7 +17,7 @@ export const SEGMENT_HEADERS = {
   pts: 'Lm-Pts',
   /** Seconds. */
   duration: 'Lm-Duration',
-  /** Wall clock (ms since epoch) when ingest finished cutting the segment: glass-to-glass latency. */
+  /** Wall clock (ms since epoch) when ingest finished cutting the segment: ingest-to-playlist latency. */
   ingestTime: 'Lm-Ingest-Time',
   /** Timeline epoch: increases when the source timeline truly restarts (delivery marks a discontinuity). */
   epoch: 'Lm-Epoch',

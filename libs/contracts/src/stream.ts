@@ -137,7 +137,7 @@ export interface StreamView {
   publish: { rtmp: string; srt?: string };
   playback: { hls: string };
   errors: StreamRecord['errors'];
-  /** Glass-to-glass latency as delivery measures it, once it has listed a segment. */
+  /** Ingest-to-playlist latency as delivery measures it, once it has listed a segment. */
   latency?: DeliveryStatus['latency'];
 }
 
@@ -153,6 +153,6 @@ export interface IngestStatus {
 export interface DeliveryStatus {
   streamId: string;
   /** Ingest cutting a segment -> the segment listed in its playlist, over the last segments. */
-  latency: { glassToGlassMs: { p50: number; last: number; samples: number } };
+  latency: { ingestToPlaylistMs: { p50: number; last: number; samples: number } };
   updatedAt: string;
 }

@@ -80,7 +80,7 @@ export function encodeFor(hop: { handOff?: HandOff }, own: VideoEncode): VideoEn
 
 /**
  * Where each result goes. The timeline (pts, duration) and the ingest time travel unchanged, so
- * delivery can keep one continuous playlist and measure glass-to-glass latency at the end.
+ * delivery can keep one continuous playlist and measure ingest-to-playlist latency at the end.
  */
 export function planPublishes(input: SegmentMeta, chain: ChainSpec, hop: HopSpec, result: StageResult): PublishPlan[] {
   const outputs = Array.isArray(result) ? result : [{ ...result, rendition: result?.rendition ?? input.rendition }];
