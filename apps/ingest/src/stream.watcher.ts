@@ -5,7 +5,8 @@ import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
 import { SrtListeners } from './srt.listeners.js';
-import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, type AddressRange } from '@livemesh/media';
+import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedSourceUrl, type UrlSource } from '@livemesh/media';
+import { IngestEgress } from './egress.js';
 import { StreamDirectory } from './stream.directory.js';
 import { redactUrl } from './stream-key.redact.js';
 
@@ -34,6 +35,7 @@ export class StreamWatcher {
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(SrtListeners) private readonly srt: SrtListeners,
+    @Inject(IngestEgress) private readonly egress: IngestEgress,
     @Inject(Env) env: Env,
   ) {
     // Parsed at boot: a bad range stops ingest here rather than refusing every pull later.
@@ -106,7 +108,36 @@ export class StreamWatcher {
     await this.segmenter.begin(streamId, {
       kind: 'pull',
       input: { url: input.url, protocols: input.protocols },
-      redact: (text) => text.replaceAll(url, redactUrl(url)),
+      prepare: () => this.connectable(input),
+      redact: (text) => redactPinned(text, url),
     });
   }
+
+  /**
+   * What ffmpeg opens for one run of a pull, so that where it connects is what was checked:
+   * http(s) goes through the egress proxy (every request, redirects and playlist entries included,
+   * checked as it is made); RTMP and SRT are resolved and checked again now, and ffmpeg gets the
+   * address instead of the name (no second lookup for a rebinding answer). rtmps keeps its name
+   * for TLS (docs/security.md).
+   */
+  private async connectable(input: CheckedSourceUrl): Promise<UrlSource> {
+    const base = { url: input.url, protocols: input.protocols };
+    if (input.scheme === 'http' || input.scheme === 'https') return { ...base, httpProxy: this.egress.url };
+    const [address] = await checkOutboundAddresses('source URL', input.url, this.allowedRanges);
+    if (input.scheme === 'rtmps' || address === undefined) return base;
+    return { ...base, ...pinnedTarget(input.url, address) };
+  }
+}
+
+/**
+ * Hides the URL's secrets (user info, query: what redactUrl hides) in ffmpeg's output, whether it
+ * names the URL as given or pinned to an address.
+ */
+export function redactPinned(text: string, url: string): string {
+  let out = text.replaceAll(url, redactUrl(url));
+  const userinfo = /^[a-z]+:\/\/([^/?#@]*)@/.exec(url)?.[1];
+  if (userinfo) out = out.replaceAll(`${userinfo}@`, '');
+  const query = /\?[^#]*/.exec(url)?.[0];
+  if (query && query.length > 1) out = out.replaceAll(query, '?…');
+  return out;
 }
