@@ -64,6 +64,7 @@ describe('parseEgressRequest', () => {
       method: 'GET',
       host: 'cdn.example.com',
       port: 8080,
+      path: '/live/index.m3u8?t=1',
       head: 'GET /live/index.m3u8?t=1 HTTP/1.1\r\nHost: cdn.example.com:8080\r\nUser-Agent: Lavf/59.27.100\r\nRange: bytes=0-\r\nConnection: close\r\n\r\n',
     });
     expect(parseEgressRequest('HEAD http://[::1]?x HTTP/1.0')).toMatchObject({ host: '::1', port: 80, head: 'HEAD /?x HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n' });
@@ -165,7 +166,7 @@ describe('EgressProxy on loopback', () => {
       const second = await exchange(proxy, `GET http://rebind.test:${port}/b.ts HTTP/1.1\r\n\r\n`);
       expect(second.reply).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
       expect(second.reply).toMatch(/proxied host rebind\.test leads to 127\.0\.0\.2 is a loopback address/);
-      expect(logs).toContainEqual(expect.stringMatching(new RegExp(`^warn egress refused: GET http://rebind\\.test:${port}: proxied host rebind\\.test leads to 127\\.0\\.0\\.2`)));
+      expect(logs).toContainEqual(expect.stringMatching(new RegExp(`^warn egress refused: GET http://rebind\\.test:${port}/b\\.ts: proxied host rebind\\.test leads to 127\\.0\\.0\\.2`)));
       expect(proxy.refused).toBe(1);
       expect(trapped).toEqual([]);
     } finally {

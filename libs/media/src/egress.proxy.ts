@@ -23,7 +23,7 @@ export function ffmpegNetworkEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.P
 /** What ffmpeg asked the proxy for: a TLS tunnel (https) or a plain HTTP request to forward. */
 export type EgressRequest =
   | { kind: 'connect'; host: string; port: number }
-  | { kind: 'forward'; method: 'GET' | 'HEAD'; host: string; port: number; head: string };
+  | { kind: 'forward'; method: 'GET' | 'HEAD'; host: string; port: number; path: string; head: string };
 
 /** A request the proxy answers itself, with this status and reason. */
 export class EgressRequestError extends Error {
@@ -108,7 +108,7 @@ export function parseEgressRequest(head: string): EgressRequest {
   const hostHeader = `${host.includes(':') ? `[${host}]` : host}${port === 80 ? '' : `:${port}`}`;
   const kept = fields.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase())).map(([n, v]) => `${n}: ${v}\r\n`);
   const out = `${method} ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\n${kept.join('')}Connection: close\r\n\r\n`;
-  return { kind: 'forward', method, host, port, head: out };
+  return { kind: 'forward', method, host, port, path, head: out };
 }
 
 /**
@@ -215,7 +215,9 @@ export class EgressProxy {
 
   private async handle(client: Socket, head: string, rest: Buffer): Promise<void> {
     const req = parseEgressRequest(head);
-    const what = req.kind === 'connect' ? `CONNECT ${req.host}:${req.port}` : `${req.method} http://${req.host}:${req.port}`;
+    const authority = `${req.host.includes(':') ? `[${req.host}]` : req.host}:${req.port}`;
+    // Without the query, which may carry a token.
+    const what = req.kind === 'connect' ? `CONNECT ${authority}` : `${req.method} http://${authority}${req.path.split('?')[0]}`;
     let addresses: string[];
     try {
       addresses = await checkHostAddresses('proxied', req.host, this.o.allow, this.o.lookup);
