@@ -1,7 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BUCKETS, Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { SupervisedProcess, checkOutboundAddresses, checkPushUrl, ffmpegNetworkEnv, inputArgs, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
+import { EgressProxy, SupervisedProcess, checkOutboundAddresses, checkPushUrl, ffmpegNetworkEnv, inputArgs, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 import type { PlaylistEntry } from './hls.playlist.js';
@@ -14,15 +14,17 @@ const END_GRACE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
- * A push target and the address its host was checked at: ffmpeg connects to that address (no
- * second lookup, so no DNS rebinding), and announces the name in tcUrl. rtmps keeps its name
- * for TLS (pinnedTarget).
+ * A push target and where ffmpeg connects for it, so that it is what was checked: rtmp goes to
+ * the address its host was checked at (no second lookup, so no DNS rebinding) and announces the
+ * name in tcUrl; rtmps keeps its name for TLS and goes through delivery's egress proxy
+ * (`httpProxy`), which checks the address and connects to it.
  */
-export type PinnedPushUrl = CheckedPushUrl & { address?: string };
+export type PinnedPushUrl = CheckedPushUrl & { address?: string; httpProxy?: string };
 
 /** ffmpeg arguments that copy MPEG-TS from stdin to one RTMP target. */
 export function pushArgs(target: PinnedPushUrl): string[] {
   const to = target.address === undefined ? { url: target.url } : pinnedTarget(target.url, target.address);
+  if (target.scheme === 'rtmps' && target.httpProxy === undefined) throw new SourceUrlError('an rtmps push needs the egress proxy');
   return [
     ...inputArgs({ source: 'pipe', format: 'mpegts' }),
     '-map', '0:v:0?',
@@ -31,6 +33,7 @@ export function pushArgs(target: PinnedPushUrl): string[] {
     // An output's own whitelist: the URL can open nothing but RTMP(S) and what it runs over.
     '-protocol_whitelist', target.protocols.join(','),
     ...(to.rtmpTcUrl === undefined ? [] : ['-rtmp_tcurl', to.rtmpTcUrl]),
+    ...(target.scheme === 'rtmps' && target.httpProxy !== undefined ? ['-http_proxy', target.httpProxy] : []),
     '-f', 'flv',
     to.url,
   ];
@@ -178,6 +181,8 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   /** Targets of ended streams still sending what they hold. */
   private readonly ending = new Set<RtmpPush>();
   private readonly allowedRanges: AddressRange[];
+  /** rtmps pushes go through it (CONNECT): the address is checked and connected to, the name kept for TLS. */
+  private readonly egress: EgressProxy;
   /** The targets each stream's record asks for; `wanted` holds those that passed the address check. */
   private readonly asked = new Map<string, string[]>();
   private stopWatch?: () => void;
@@ -190,6 +195,8 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   ) {
     this.records = bus.store(BUCKETS.streams);
     this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
+    const egressLog = new Logger('Egress');
+    this.egress = new EgressProxy({ allow: this.allowedRanges, log: (level, line) => (level === 'warn' ? egressLog.warn(line) : egressLog.debug(line)) });
     // Registered before any provider's bootstrap can start the output consumer.
     registry.onListed((streamId, rendition, entry, replayed) => {
       if (!replayed) this.listed(streamId, rendition, entry);
@@ -207,6 +214,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    this.logger.log(`egress proxy for rtmps pushes on ${await this.egress.start()}`);
     this.stopWatch = await this.records.watch('*', (streamId, record) => this.onRecord(streamId, record));
   }
 
@@ -216,6 +224,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     this.pushes.clear();
     this.ending.clear();
     await Promise.all(all.map((t) => t.stop()));
+    await this.egress.stop();
   }
 
   private onRecord(streamId: string, record: StreamRecord | undefined): void {
@@ -264,7 +273,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
       push = { targets: new Map() };
       for (const url of urls) {
         try {
-          push.targets.set(url, new RtmpPush(streamId, { ...checkPushUrl(url), address: this.addresses.get(streamId)?.get(url) }, this.env.FFMPEG_PATH, this.metrics, this.logger));
+          push.targets.set(url, new RtmpPush(streamId, { ...checkPushUrl(url), address: this.addresses.get(streamId)?.get(url), httpProxy: this.egress.url }, this.env.FFMPEG_PATH, this.metrics, this.logger));
         } catch (e) {
           if (!(e instanceof SourceUrlError)) throw e;
           this.logger.warn(`stream ${streamId}: RTMP output refused: ${e.message}`);

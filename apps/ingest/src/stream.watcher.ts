@@ -115,17 +115,17 @@ export class StreamWatcher {
 
   /**
    * What ffmpeg opens for one run of a pull, so that where it connects is what was checked:
-   * http(s) goes through the egress proxy (every request, redirects and playlist entries included,
-   * checked as it is made); RTMP and SRT are resolved and checked again now, and ffmpeg gets the
-   * address instead of the name (no second lookup for a rebinding answer). rtmps keeps its name
-   * for TLS (docs/security.md).
+   * http(s) and rtmps go through the egress proxy (every request, redirects and playlist entries
+   * included, checked as it is made, the name kept for TLS); rtmp and SRT are resolved and checked
+   * again now, and ffmpeg gets the address instead of the name (no second lookup for a rebinding
+   * answer).
    */
   private async connectable(input: CheckedSourceUrl): Promise<UrlSource> {
     const base = { url: input.url, protocols: input.protocols };
-    if (input.scheme === 'http' || input.scheme === 'https') return { ...base, httpProxy: this.egress.url };
+    // TLS sends and checks the name: https and rtmps keep it and go through the proxy (CONNECT).
+    if (input.scheme === 'http' || input.scheme === 'https' || input.scheme === 'rtmps') return { ...base, httpProxy: this.egress.url };
     const [address] = await checkOutboundAddresses('source URL', input.url, this.allowedRanges);
-    if (input.scheme === 'rtmps' || address === undefined) return base;
-    return { ...base, ...pinnedTarget(input.url, address) };
+    return address === undefined ? base : { ...base, ...pinnedTarget(input.url, address) };
   }
 }
 

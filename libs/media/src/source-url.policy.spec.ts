@@ -4,7 +4,7 @@ import { checkHostAddresses, checkOutboundAddresses, checkPushUrl, checkSourceUr
 describe('checkSourceUrl', () => {
   it.each([
     ['rtmp://cdn.example.com/live/abc', ['rtmp', 'tcp']],
-    ['rtmps://cdn.example.com:443/live/abc', ['rtmps', 'tcp', 'tls']],
+    ['rtmps://cdn.example.com:443/live/abc', ['rtmps', 'tcp', 'tls', 'httpproxy']],
     ['srt://127.0.0.1:9000?streamid=x', ['srt', 'udp']],
     ['http://127.0.0.1:8080/hls/index.m3u8', ['http', 'https', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy']],
     ['https://example.com/a.m3u8', ['https', 'http', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy']],
@@ -46,7 +46,7 @@ describe('checkSourceUrl', () => {
 describe('checkPushUrl', () => {
   it('allows rtmp:// and rtmps:// targets with a matching whitelist', () => {
     expect(checkPushUrl('rtmp://cdn.example.com/app/key').protocols).toEqual(['rtmp', 'tcp']);
-    expect(checkPushUrl('rtmps://cdn.example.com:443/app/key').protocols).toEqual(['rtmps', 'tcp', 'tls']);
+    expect(checkPushUrl('rtmps://cdn.example.com:443/app/key').protocols).toEqual(['rtmps', 'tcp', 'tls', 'httpproxy']);
   });
 
   it.each([

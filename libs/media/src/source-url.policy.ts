@@ -12,12 +12,12 @@ export interface CheckedSourceUrl {
 
 /**
  * Protocols each scheme needs. HLS over http(s) also opens `hls` and `crypto` (AES-128 segments),
- * and `httpproxy`, which https runs over through the egress proxy (CONNECT); without `file` in the
+ * and `httpproxy`, which https and rtmps run over through the egress proxy (CONNECT); without `file` in the
  * list a crafted playlist cannot make ffmpeg read local files.
  */
 const PROTOCOLS: Record<CheckedSourceUrl['scheme'], string[]> = {
   rtmp: ['rtmp', 'tcp'],
-  rtmps: ['rtmps', 'tcp', 'tls'],
+  rtmps: ['rtmps', 'tcp', 'tls', 'httpproxy'],
   srt: ['srt', 'udp'],
   http: ['http', 'https', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy'],
   https: ['https', 'http', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy'],
@@ -33,7 +33,7 @@ export interface CheckedPushUrl {
 /** ffmpeg writes whatever output it is given, local files included: only RTMP(S) targets. */
 const PUSH_PROTOCOLS: Record<CheckedPushUrl['scheme'], string[]> = {
   rtmp: ['rtmp', 'tcp'],
-  rtmps: ['rtmps', 'tcp', 'tls'],
+  rtmps: ['rtmps', 'tcp', 'tls', 'httpproxy'],
 };
 
 const MAX_LENGTH = 2048;
@@ -340,7 +340,7 @@ export function rtmpApp(path: string): string {
  * Where ffmpeg connects to for an RTMP or SRT URL whose host was checked: the URL with the checked
  * address in place of the name (no second lookup, so no rebinding), and for RTMP the tcUrl with the
  * name as the server expects it (virtual hosts, `app` checks). rtmps keeps its name: TLS sends it
- * (SNI) and a certificate names it, which an address in the URL would break (docs/security.md).
+ * (SNI) and a certificate names it; it goes through the egress proxy instead, as https does.
  */
 export function pinnedTarget(url: string, address: string): { url: string; rtmpTcUrl?: string } {
   const m = /^([a-z]+):\/\/(?:[^/?#@]*@)?(\[[^\]]*\](?::\d*)?|[^/?#]*)([^#]*)/.exec(url);
