@@ -6,9 +6,10 @@ import { SegmenterService } from './segmenter.service.js';
 import { StreamWatcher } from './stream.watcher.js';
 
 /**
- * Start and stop order in one place. Up: chains mirrored, temp folder clean, RTMP listening, the egress proxy up, then
- * records followed (which may start pulls). Down (SIGTERM): no new work, every segmenter flushes its
- * last segment and it is published, NMS closes; the bus drains last (BusStatus).
+ * Start and stop order in one place. Up: chains mirrored, temp folder clean, RTMP listening, the
+ * egress proxy up, then records followed (which may start pulls). Down (SIGTERM): no new work,
+ * every segmenter flushes its last segment and it is published, NMS closes, the egress proxy
+ * closes; the bus drains last (BusStatus).
  */
 @Injectable()
 export class IngestLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
