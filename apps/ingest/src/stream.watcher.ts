@@ -8,7 +8,7 @@ import { SrtListeners } from './srt.listeners.js';
 import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedSourceUrl, type UrlSource } from '@livemesh/media';
 import { IngestEgress } from './egress.js';
 import { StreamDirectory } from './stream.directory.js';
-import { redactUrl } from './stream-key.redact.js';
+import { redactPinned, redactUrl } from './stream-key.redact.js';
 
 /** What a key must look like to serve as an SRT passphrase (10-79 characters, URL-safe). */
 const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;
@@ -127,17 +127,4 @@ export class StreamWatcher {
     const [address] = await checkOutboundAddresses('source URL', input.url, this.allowedRanges);
     return address === undefined ? base : { ...base, ...pinnedTarget(input.url, address) };
   }
-}
-
-/**
- * Hides the URL's secrets (user info, query: what redactUrl hides) in ffmpeg's output, whether it
- * names the URL as given or pinned to an address.
- */
-export function redactPinned(text: string, url: string): string {
-  let out = text.replaceAll(url, redactUrl(url));
-  const userinfo = /^[a-z]+:\/\/([^/?#@]*)@/.exec(url)?.[1];
-  if (userinfo) out = out.replaceAll(`${userinfo}@`, '');
-  const query = /\?[^#]*/.exec(url)?.[0];
-  if (query && query.length > 1) out = out.replaceAll(query, '?…');
-  return out;
 }
