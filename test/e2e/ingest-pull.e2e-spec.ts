@@ -70,11 +70,15 @@ describe('ingest: pull from a URL', () => {
     // Each source waits for ingest to connect, then sends in real time, as a live source does.
     sources.push(ffmpeg(['-re', '-i', flv, '-c', 'copy', '-f', 'flv', '-listen', '1', `rtmp://127.0.0.1:${rtmpPort}/live/src`], 60_000));
     sources.push(ffmpeg(['-re', '-i', ts, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${srtPort}?mode=listener`], 60_000));
-    await h.addStream('pull-rtmp', { source: `rtmp://127.0.0.1:${rtmpPort}/live/src` });
+    // By name: ingest checks what it resolves to and hands ffmpeg that address, the name only in tcUrl.
+    await h.addStream('pull-rtmp', { source: `rtmp://localhost:${rtmpPort}/live/src` });
     await h.addStream('pull-srt', { source: `srt://127.0.0.1:${srtPort}` });
     await h.addStream('pull-hls', { source: `${http.url}/index.m3u8` });
     await Promise.all([expectContinuous('pull-rtmp', 3), expectContinuous('pull-srt', 3), expectContinuous('pull-hls', 3)]);
     expect(h.logs.text()).toMatch(/stream pull-hls: pulling http:\/\/127\.0\.0\.1:\d+\/index\.m3u8/);
+    expect(h.logs.text()).toContain(`-rtmp_tcurl rtmp://localhost:${rtmpPort}/live -i rtmp://127.0.0.1:${rtmpPort}/live/src`);
+    expect(h.logs.text()).toMatch(new RegExp(`-http_proxy http://127\\.0\\.0\\.1:\\d+ -i ${http.url.replaceAll('.', '\\.')}/index\\.m3u8`));
+    expect(h.logs.text()).toMatch(/egress: GET http:\/\/127\.0\.0\.1:\d+\/s0\.ts via 127\.0\.0\.1/);
   });
 
   it('refuses a pull URL that names a local file, and says why', async () => {

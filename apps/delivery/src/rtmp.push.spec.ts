@@ -17,6 +17,23 @@ describe('pushArgs', () => {
     expect(after('-protocol_whitelist')).toBe('pipe');
     expect(after('-protocol_whitelist', args.indexOf('-c'))).toBe('rtmp,tcp');
   });
+
+  it('connects to the checked address, announcing the name in tcUrl (no second lookup)', () => {
+    const pinned = pushArgs({ ...checkPushUrl('rtmp://cdn.example.com:1935/live/secret-key'), address: '93.184.216.34' });
+    expect(pinned.at(-1)).toBe('rtmp://93.184.216.34:1935/live/secret-key');
+    expect(pinned[pinned.indexOf('-rtmp_tcurl') + 1]).toBe('rtmp://cdn.example.com:1935/live');
+    expect(pinned).not.toContain('-http_proxy');
+  });
+
+  it('sends rtmps through the egress proxy with its name (TLS), and refuses to run one without it', () => {
+    const target = { ...checkPushUrl('rtmps://cdn.example.com/live/secret-key'), address: '93.184.216.34' };
+    const tls = pushArgs({ ...target, httpProxy: 'http://127.0.0.1:4000' });
+    expect(tls.at(-1)).toBe('rtmps://cdn.example.com/live/secret-key');
+    expect(tls[tls.indexOf('-http_proxy') + 1]).toBe('http://127.0.0.1:4000');
+    expect(tls.indexOf('-http_proxy')).toBeGreaterThan(tls.indexOf('-c'));
+    expect(tls).not.toContain('-rtmp_tcurl');
+    expect(() => pushArgs(target)).toThrow(/needs the egress proxy/);
+  });
 });
 
 describe('redactTarget', () => {

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BUCKETS, Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { SupervisedProcess, checkOutboundAddresses, checkPushUrl, inputArgs, parseAddressRanges, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
+import { EgressProxy, SupervisedProcess, checkOutboundAddresses, checkPushUrl, ffmpegNetworkEnv, inputArgs, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
 import type { PlaylistEntry } from './hls.playlist.js';
@@ -13,8 +13,18 @@ const FIRST_BACKOFF_MS = 1000;
 const END_GRACE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
+/**
+ * A push target and where ffmpeg connects for it, so that it is what was checked: rtmp goes to
+ * the address its host was checked at (no second lookup, so no DNS rebinding) and announces the
+ * name in tcUrl; rtmps keeps its name for TLS and goes through delivery's egress proxy
+ * (`httpProxy`), which checks the address and connects to it.
+ */
+export type PinnedPushUrl = CheckedPushUrl & { address?: string; httpProxy?: string };
+
 /** ffmpeg arguments that copy MPEG-TS from stdin to one RTMP target. */
-export function pushArgs(target: CheckedPushUrl): string[] {
+export function pushArgs(target: PinnedPushUrl): string[] {
+  const to = target.address === undefined ? { url: target.url } : pinnedTarget(target.url, target.address);
+  if (target.scheme === 'rtmps' && target.httpProxy === undefined) throw new SourceUrlError('an rtmps push needs the egress proxy');
   return [
     ...inputArgs({ source: 'pipe', format: 'mpegts' }),
     '-map', '0:v:0?',
@@ -22,8 +32,10 @@ export function pushArgs(target: CheckedPushUrl): string[] {
     '-c', 'copy',
     // An output's own whitelist: the URL can open nothing but RTMP(S) and what it runs over.
     '-protocol_whitelist', target.protocols.join(','),
+    ...(to.rtmpTcUrl === undefined ? [] : ['-rtmp_tcurl', to.rtmpTcUrl]),
+    ...(target.scheme === 'rtmps' && target.httpProxy !== undefined ? ['-http_proxy', target.httpProxy] : []),
     '-f', 'flv',
-    target.url,
+    to.url,
   ];
 }
 
@@ -54,7 +66,7 @@ class RtmpPush {
 
   constructor(
     private readonly streamId: string,
-    private readonly target: CheckedPushUrl,
+    private readonly target: PinnedPushUrl,
     private readonly ffmpegPath: string,
     private readonly metrics: DeliveryMetrics,
     private readonly logger: Logger,
@@ -106,12 +118,15 @@ class RtmpPush {
   private start(): boolean {
     const now = Date.now();
     if (now < this.restartAt) return false;
-    const proc = new SupervisedProcess(this.ffmpegPath, pushArgs(this.target), {
+    const args = pushArgs(this.target);
+    const connected = args[args.length - 1]!;
+    const proc = new SupervisedProcess(this.ffmpegPath, args, {
       stdin: 'pipe',
       processGroup: false,
+      env: ffmpegNetworkEnv(),
       onStderrLine: (line) => {
         if (line.trim() === '') return;
-        this.stderr.push(line.replaceAll(this.target.url, redactTarget(this.target.url)));
+        this.stderr.push(line.replaceAll(this.target.url, redactTarget(this.target.url)).replaceAll(connected, redactTarget(connected)));
         if (this.stderr.length > 10) this.stderr.shift();
       },
     });
@@ -160,10 +175,14 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger = new Logger(RtmpPushService.name);
   private readonly records: JsonStore<StreamRecord>;
   private readonly wanted = new Map<string, string[]>();
+  /** streamId -> target URL -> the address its host was checked at (what ffmpeg connects to). */
+  private readonly addresses = new Map<string, Map<string, string>>();
   private readonly pushes = new Map<string, StreamPush>();
   /** Targets of ended streams still sending what they hold. */
   private readonly ending = new Set<RtmpPush>();
   private readonly allowedRanges: AddressRange[];
+  /** rtmps pushes go through it (CONNECT): the address is checked and connected to, the name kept for TLS. */
+  private readonly egress: EgressProxy;
   /** The targets each stream's record asks for; `wanted` holds those that passed the address check. */
   private readonly asked = new Map<string, string[]>();
   private stopWatch?: () => void;
@@ -176,6 +195,8 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   ) {
     this.records = bus.store(BUCKETS.streams);
     this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
+    const egressLog = new Logger('Egress');
+    this.egress = new EgressProxy({ allow: this.allowedRanges, log: (level, line) => (level === 'warn' ? egressLog.warn(line) : egressLog.debug(line)) });
     // Registered before any provider's bootstrap can start the output consumer.
     registry.onListed((streamId, rendition, entry, replayed) => {
       if (!replayed) this.listed(streamId, rendition, entry);
@@ -193,6 +214,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    this.logger.log(`egress proxy for rtmps pushes on ${await this.egress.start()}`);
     this.stopWatch = await this.records.watch('*', (streamId, record) => this.onRecord(streamId, record));
   }
 
@@ -202,6 +224,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     this.pushes.clear();
     this.ending.clear();
     await Promise.all(all.map((t) => t.stop()));
+    await this.egress.stop();
   }
 
   private onRecord(streamId: string, record: StreamRecord | undefined): void {
@@ -209,6 +232,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     if (urls.length === 0) {
       this.asked.delete(streamId);
       this.wanted.delete(streamId);
+      this.addresses.delete(streamId);
     } else if (this.asked.get(streamId)?.join() !== urls.join()) {
       this.asked.set(streamId, urls);
       void this.allowOutbound(streamId, urls);
@@ -222,11 +246,13 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
    */
   private async allowOutbound(streamId: string, urls: string[]): Promise<void> {
     const allowed: string[] = [];
+    const addresses = new Map<string, string>();
     for (const url of urls) {
       try {
         checkPushUrl(url);
-        await checkOutboundAddresses('RTMP output URL', url, this.allowedRanges);
+        const [address] = await checkOutboundAddresses('RTMP output URL', url, this.allowedRanges);
         allowed.push(url);
+        if (address !== undefined) addresses.set(url, address);
       } catch (e) {
         if (!(e instanceof SourceUrlError)) throw e;
         this.logger.warn(`stream ${streamId}: RTMP output refused: ${e.message}`);
@@ -236,6 +262,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
     if (this.asked.get(streamId) !== urls) return;
     if (allowed.length) this.wanted.set(streamId, allowed);
     else this.wanted.delete(streamId);
+    this.addresses.set(streamId, addresses);
   }
 
   private listed(streamId: string, rendition: string, entry: PlaylistEntry): void {
@@ -246,7 +273,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
       push = { targets: new Map() };
       for (const url of urls) {
         try {
-          push.targets.set(url, new RtmpPush(streamId, checkPushUrl(url), this.env.FFMPEG_PATH, this.metrics, this.logger));
+          push.targets.set(url, new RtmpPush(streamId, { ...checkPushUrl(url), address: this.addresses.get(streamId)?.get(url), httpProxy: this.egress.url }, this.env.FFMPEG_PATH, this.metrics, this.logger));
         } catch (e) {
           if (!(e instanceof SourceUrlError)) throw e;
           this.logger.warn(`stream ${streamId}: RTMP output refused: ${e.message}`);

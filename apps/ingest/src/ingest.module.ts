@@ -2,6 +2,7 @@ import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { Env } from '@livemesh/contracts';
 import { BusStatus } from './bus.status.js';
+import { IngestEgress } from './egress.js';
 import { FirstHops } from './first.hops.js';
 import { HealthController } from './health.controller.js';
 import { IngestLifecycle } from './ingest.lifecycle.js';
@@ -35,6 +36,7 @@ export class IngestModule {
         IngestMetrics,
         FirstHops,
         StreamDirectory,
+        IngestEgress,
         SegmenterService,
         RtmpIngestServer,
         SrtListeners,

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import type { Logger } from '@nestjs/common';
 import {
   SupervisedProcess,
+  ffmpegNetworkEnv,
   inputArgs,
   isProgressLine,
   parseSegmentListLine,
@@ -212,7 +213,7 @@ export class SegmenterRun {
   private async runBoth(): Promise<ExitInfo> {
     const { o } = this;
     this.logger.debug(`stream ${o.streamId}: reader ${o.ffmpegPath} ${this.readerArgs.map((a) => o.redact(a)).join(' ')}`);
-    const reader = spawn(o.ffmpegPath, this.readerArgs, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true });
+    const reader = spawn(o.ffmpegPath, this.readerArgs, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, env: ffmpegNetworkEnv() });
     this.reader = reader;
     const readerExit = new Promise<ExitInfo>((resolve) => {
       reader.once('error', (e) => {

@@ -20,6 +20,11 @@ export interface SessionSource {
    * session). Without it, or when ffmpeg is still running after a while, it gets SIGTERM.
    */
   endInput?: () => void;
+  /**
+   * What each run opens, worked out just before it starts (a pulled URL's host resolved and
+   * checked again, the URL pinned to that address); `input` when absent. A refusal fails the run.
+   */
+  prepare?: () => Promise<UrlSource>;
 }
 
 const FIRST_BACKOFF_MS = 1000;
@@ -172,13 +177,13 @@ export class SegmenterService {
   }
 
   /** @internal */
-  newRun(streamId: string, source: SessionSource, dir: string, sink: SegmentSink, onLongSegment: (run: SegmenterRun) => void): SegmenterRun {
+  newRun(streamId: string, source: SessionSource, input: UrlSource, dir: string, sink: SegmentSink, onLongSegment: (run: SegmenterRun) => void): SegmenterRun {
     const limit = LONG_SEGMENT_FACTOR * this.env.SEGMENT_SECONDS;
     return new SegmenterRun(
       {
         streamId,
         ffmpegPath: this.env.FFMPEG_PATH,
-        input: source.input,
+        input,
         segmentSeconds: this.env.SEGMENT_SECONDS,
         dir,
         rwTimeoutMs: RW_TIMEOUT_MS,
@@ -254,12 +259,22 @@ class IngestSession {
     let total = 0;
     try {
       while (this.active) {
+        let input = source.input;
+        try {
+          if (source.prepare) input = await source.prepare();
+        } catch (e) {
+          this.logger.warn(`stream ${streamId}: ${source.kind} source refused: ${(e as Error).message}; retrying in ${backoff} ms`);
+          await this.pause(backoff);
+          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+          continue;
+        }
+        if (!this.active) break;
         const dir = await this.owner.runDir(streamId);
         if (!this.active) {
           await rm(dir, { recursive: true, force: true });
           break;
         }
-        const run = this.owner.newRun(streamId, source, dir, sink, (r) => void this.switchToReencode(r));
+        const run = this.owner.newRun(streamId, source, input, dir, sink, (r) => void this.switchToReencode(r));
         this.run = run;
         const exit = await run.start();
         // Every listed file is read into the queue by now: the folder can go, whether or not the bus is there.
@@ -281,14 +296,7 @@ class IngestSession {
             (run.stderrTail() ? `: ${run.stderrTail()}` : ''),
         );
         this.owner.restarted(source.kind);
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, backoff);
-          this.wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        });
-        this.wake = undefined;
+        await this.pause(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     } catch (e) {
@@ -297,6 +305,18 @@ class IngestSession {
       await sink.admitted();
       this.owner.sessionEnded(streamId, sink);
     }
+  }
+
+  /** Waits `ms`, or until stop() wakes the session. */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    this.wake = undefined;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { redactKey, redactNmsMessage, redactUrl } from './stream-key.redact.js';
+import { redactKey, redactNmsMessage, redactPinned, redactUrl } from './stream-key.redact.js';
 
 describe('redactKey', () => {
   it('keeps the first 4 characters of a normal key', () => {
@@ -36,5 +36,14 @@ describe('redactUrl', () => {
   it('drops user info and the query', () => {
     expect(redactUrl('rtmp://user:pw@cdn.example.com:1935/live/abc?token=xyz')).toBe('rtmp://cdn.example.com:1935/live/abc?…');
     expect(redactUrl('https://example.com/a.m3u8')).toBe('https://example.com/a.m3u8');
+  });
+});
+
+describe('redactPinned', () => {
+  it('hides user info and query in ffmpeg output, whether it names the URL or its pinned form', () => {
+    const url = 'srt://user:pw@src.example.com:9000?streamid=s&passphrase=0123456789';
+    expect(redactPinned(`Opening ${url}`, url)).toBe('Opening srt://src.example.com:9000?…');
+    expect(redactPinned('Opening srt://user:pw@93.184.216.34:9000?streamid=s&passphrase=0123456789 failed', url)).toBe('Opening srt://93.184.216.34:9000?… failed');
+    expect(redactPinned('rtmp://93.184.216.34/live/k: I/O error', 'rtmp://cdn.example.com/live/k')).toBe('rtmp://93.184.216.34/live/k: I/O error');
   });
 });

@@ -26,3 +26,16 @@ export function redactUrl(url: string): string {
     return `${url.slice(0, 8)}…`;
   }
 }
+
+/**
+ * Hides the URL's secrets (user info, query: what redactUrl hides) in ffmpeg's output, whether it
+ * names the URL as given or pinned to an address.
+ */
+export function redactPinned(text: string, url: string): string {
+  let out = text.replaceAll(url, redactUrl(url));
+  const userinfo = /^[a-z]+:\/\/([^/?#@]*)@/.exec(url)?.[1];
+  if (userinfo) out = out.replaceAll(`${userinfo}@`, '');
+  const query = /\?[^#]*/.exec(url)?.[0];
+  if (query && query.length > 1) out = out.replaceAll(query, '?…');
+  return out;
+}

@@ -5,9 +5,10 @@ import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
 import { SrtListeners } from './srt.listeners.js';
-import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, type AddressRange } from '@livemesh/media';
+import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedSourceUrl, type UrlSource } from '@livemesh/media';
+import { IngestEgress } from './egress.js';
 import { StreamDirectory } from './stream.directory.js';
-import { redactUrl } from './stream-key.redact.js';
+import { redactPinned, redactUrl } from './stream-key.redact.js';
 
 /** What a key must look like to serve as an SRT passphrase (10-79 characters, URL-safe). */
 const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;
@@ -34,6 +35,7 @@ export class StreamWatcher {
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(SrtListeners) private readonly srt: SrtListeners,
+    @Inject(IngestEgress) private readonly egress: IngestEgress,
     @Inject(Env) env: Env,
   ) {
     // Parsed at boot: a bad range stops ingest here rather than refusing every pull later.
@@ -106,7 +108,23 @@ export class StreamWatcher {
     await this.segmenter.begin(streamId, {
       kind: 'pull',
       input: { url: input.url, protocols: input.protocols },
-      redact: (text) => text.replaceAll(url, redactUrl(url)),
+      prepare: () => this.connectable(input),
+      redact: (text) => redactPinned(text, url),
     });
+  }
+
+  /**
+   * What ffmpeg opens for one run of a pull, so that where it connects is what was checked:
+   * http(s) and rtmps go through the egress proxy (every request, redirects and playlist entries
+   * included, checked as it is made, the name kept for TLS); rtmp and SRT are resolved and checked
+   * again now, and ffmpeg gets the address instead of the name (no second lookup for a rebinding
+   * answer).
+   */
+  private async connectable(input: CheckedSourceUrl): Promise<UrlSource> {
+    const base = { url: input.url, protocols: input.protocols };
+    // TLS sends and checks the name: https and rtmps keep it and go through the proxy (CONNECT).
+    if (input.scheme === 'http' || input.scheme === 'https' || input.scheme === 'rtmps') return { ...base, httpProxy: this.egress.url };
+    const [address] = await checkOutboundAddresses('source URL', input.url, this.allowedRanges);
+    return address === undefined ? base : { ...base, ...pinnedTarget(input.url, address) };
   }
 }

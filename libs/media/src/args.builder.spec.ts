@@ -47,7 +47,17 @@ describe('inputArgs', () => {
     expect(a.slice(-4)).toEqual(['-rw_timeout', '15000000', '-i', 'rtmp://127.0.0.1/live/k']);
   });
 
+  it('sends an http(s) input through the egress proxy, and announces an RTMP name in tcUrl', () => {
+    const http = inputArgs({ source: { url: 'https://cdn.example.com/a.m3u8', protocols: ['https', 'httpproxy'], httpProxy: 'http://127.0.0.1:4000' } });
+    expect(http.slice(-4)).toEqual(['-http_proxy', 'http://127.0.0.1:4000', '-i', 'https://cdn.example.com/a.m3u8']);
+    const rtmp = inputArgs({ source: { url: 'rtmp://93.184.216.34/live/k', protocols: ['rtmp', 'tcp'], rtmpTcUrl: 'rtmp://cdn.example.com/live' } });
+    expect(rtmp.slice(-4)).toEqual(['-rtmp_tcurl', 'rtmp://cdn.example.com/live', '-i', 'rtmp://93.184.216.34/live/k']);
+  });
+
   it.each([
+    [{ url: 'http://h/a.m3u8', protocols: ['http'], httpProxy: 'http://10.0.0.1:3128' }],
+    [{ url: 'http://h/a.m3u8', protocols: ['http'], httpProxy: 'http://127.0.0.1:1 -i file:x' }],
+    [{ url: 'rtmp://h/x', protocols: ['rtmp'], rtmpTcUrl: 'rtmp://h/live x' }],
     [{ url: 'file:/etc/passwd', protocols: ['rtmp', 'tcp'] }],
     [{ url: 'rtmp://h/x', protocols: [] }],
     [{ url: 'rtmp://h/x', protocols: ['rtmp,file'] }],

@@ -24,6 +24,13 @@ export interface UrlSource {
   url: string;
   /** ffmpeg protocols the URL may use (and any it opens in turn, e.g. `tcp` under `rtmp`). */
   protocols: string[];
+  /**
+   * The egress proxy every http(s) request of this input goes through (`-http_proxy`): redirects
+   * and playlist entries included. Only a proxy on loopback.
+   */
+  httpProxy?: string;
+  /** The RTMP tcUrl to announce (`-rtmp_tcurl`) when the URL names the checked address instead of the host. */
+  rtmpTcUrl?: string;
 }
 
 export interface InputOptions {
@@ -57,6 +64,7 @@ export function inputArgs(o: InputOptions): string[] {
   if (o.format !== undefined && !FORMAT.test(o.format)) invalid('input options', ['format must be an ffmpeg format name']);
   let whitelist: string;
   let target: string;
+  const networkOptions: string[] = [];
   if (o.source === 'pipe') {
     whitelist = 'pipe';
     target = 'pipe:0';
@@ -73,6 +81,14 @@ export function inputArgs(o: InputOptions): string[] {
     if (!scheme || !protocols.includes(scheme)) invalid('input options', [`the URL's scheme must be one of ${protocols.join(',')}`]);
     whitelist = protocols.join(',');
     target = url;
+    if (o.source.httpProxy !== undefined) {
+      if (!/^http:\/\/(127\.0\.0\.1|\[::1\]):\d{1,5}$/.test(o.source.httpProxy)) invalid('input options', ['httpProxy must be http://127.0.0.1:<port>']);
+      networkOptions.push('-http_proxy', o.source.httpProxy);
+    }
+    if (o.source.rtmpTcUrl !== undefined) {
+      if (!/^rtmps?:\/\/[\x21-\x7e]{1,2040}$/.test(o.source.rtmpTcUrl)) invalid('input options', ['rtmpTcUrl must be an rtmp(s):// URL']);
+      networkOptions.push('-rtmp_tcurl', o.source.rtmpTcUrl);
+    }
   }
   return [
     '-hide_banner',
@@ -84,6 +100,7 @@ export function inputArgs(o: InputOptions): string[] {
     '-analyzeduration', '5000000',
     ...(o.format ? ['-f', o.format] : []),
     ...(o.inputOptions ?? []),
+    ...networkOptions,
     '-i', target,
   ];
 }

@@ -46,11 +46,15 @@ export {
   type SupervisedProcessOptions,
 } from './supervised.process.js';
 export {
+  checkHostAddresses,
   checkOutboundAddresses,
   checkPushUrl,
   checkSourceUrl,
   parseAddressRanges,
   parseIp,
+  pinnedTarget,
+  pinnedUrl,
+  rtmpApp,
   refusedAddress,
   type AddressLookup,
   type AddressRange,
@@ -75,3 +79,13 @@ export {
   type WarmEngineOptions,
 } from './warm.engine.js';
 export { exitOnSecondSignal, ignoreBrokenLogPipes, stopWithParent, watchParent } from './supervised.child.js';
+export {
+  EgressProxy,
+  EgressRequestError,
+  closingResponseHead,
+  ffmpegNetworkEnv,
+  parseAuthority,
+  parseEgressRequest,
+  type EgressProxyOptions,
+  type EgressRequest,
+} from './egress.proxy.js';

@@ -1,13 +1,13 @@
 import { PrivateAddressError, SourceUrlError } from '@livemesh/contracts';
-import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges, parseIp, refusedAddress } from './source-url.policy.js';
+import { checkHostAddresses, checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges, parseIp, pinnedTarget, pinnedUrl, refusedAddress, rtmpApp } from './source-url.policy.js';
 
 describe('checkSourceUrl', () => {
   it.each([
     ['rtmp://cdn.example.com/live/abc', ['rtmp', 'tcp']],
-    ['rtmps://cdn.example.com:443/live/abc', ['rtmps', 'tcp', 'tls']],
+    ['rtmps://cdn.example.com:443/live/abc', ['rtmps', 'tcp', 'tls', 'httpproxy']],
     ['srt://127.0.0.1:9000?streamid=x', ['srt', 'udp']],
-    ['http://127.0.0.1:8080/hls/index.m3u8', ['http', 'https', 'tcp', 'tls', 'crypto', 'hls']],
-    ['https://example.com/a.m3u8', ['https', 'http', 'tcp', 'tls', 'crypto', 'hls']],
+    ['http://127.0.0.1:8080/hls/index.m3u8', ['http', 'https', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy']],
+    ['https://example.com/a.m3u8', ['https', 'http', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy']],
   ])('allows %s with a whitelist matching its scheme', (url, protocols) => {
     const checked = checkSourceUrl(url);
     expect(checked.url).toBe(url);
@@ -46,7 +46,7 @@ describe('checkSourceUrl', () => {
 describe('checkPushUrl', () => {
   it('allows rtmp:// and rtmps:// targets with a matching whitelist', () => {
     expect(checkPushUrl('rtmp://cdn.example.com/app/key').protocols).toEqual(['rtmp', 'tcp']);
-    expect(checkPushUrl('rtmps://cdn.example.com:443/app/key').protocols).toEqual(['rtmps', 'tcp', 'tls']);
+    expect(checkPushUrl('rtmps://cdn.example.com:443/app/key').protocols).toEqual(['rtmps', 'tcp', 'tls', 'httpproxy']);
   });
 
   it.each([
@@ -185,6 +185,35 @@ describe('outbound addresses', () => {
 
     it('refuses a name that does not resolve, as a SourceUrlError', async () => {
       await expect(checkOutboundAddresses('RTMP output URL', 'rtmp://nowhere.invalid/x', [], lookup)).rejects.toThrow(/RTMP output URL host nowhere\.invalid cannot be resolved/);
+    });
+  });
+
+  describe('pinning a checked address into the URL (no second lookup)', () => {
+    it('replaces the host only, keeping user info, port, path and query', () => {
+      expect(pinnedUrl('srt://src.example.com:9000?streamid=a&passphrase=0123456789', '93.184.216.34')).toBe('srt://93.184.216.34:9000?streamid=a&passphrase=0123456789');
+      expect(pinnedUrl('rtmp://u:p@cdn.example.com/live/k', '2606:2800:220:1::1')).toBe('rtmp://u:p@[2606:2800:220:1:0:0:0:1]/live/k');
+      expect(pinnedUrl('rtmp://[2606:2800:220:1::1]:1935/live/k', '2606:2800:220:1::1')).toBe('rtmp://[2606:2800:220:1:0:0:0:1]:1935/live/k');
+      expect(() => pinnedUrl('rtmp://cdn.example.com/live/k', 'cdn.example.com')).toThrow(SourceUrlError);
+    });
+
+    it('gives RTMP the name back in tcUrl, with the application ffmpeg reads from the path', () => {
+      expect(pinnedTarget('rtmp://cdn.example.com:1935/live/key?token=t', '93.184.216.34')).toEqual({ url: 'rtmp://93.184.216.34:1935/live/key?token=t', rtmpTcUrl: 'rtmp://cdn.example.com:1935/live' });
+      expect(pinnedTarget('rtmp://cdn.example.com/app/inst/key', '93.184.216.34')).toEqual({ url: 'rtmp://93.184.216.34/app/inst/key', rtmpTcUrl: 'rtmp://cdn.example.com/app/inst' });
+      expect(pinnedTarget('srt://src.example.com:9000', '93.184.216.34')).toEqual({ url: 'srt://93.184.216.34:9000' });
+      // TLS sends and checks the name: rtmps and http(s) are not rewritten.
+      expect(pinnedTarget('rtmps://cdn.example.com/live/key', '93.184.216.34')).toEqual({ url: 'rtmps://cdn.example.com/live/key' });
+      expect(pinnedTarget('https://cdn.example.com/a.m3u8', '93.184.216.34')).toEqual({ url: 'https://cdn.example.com/a.m3u8' });
+      expect(rtmpApp('/live')).toBe('live');
+      expect(rtmpApp('/app/inst:key/x')).toBe('app');
+      expect(rtmpApp('/ondemand/a/b')).toBe('ondemand');
+    });
+
+    it('checks a bare host as a request or CONNECT names it, and returns addresses in a connectable spelling', async () => {
+      const never = async (): Promise<string[]> => {
+        throw new Error('DNS asked');
+      };
+      await expect(checkHostAddresses('proxied', '0x7f.1', parseAddressRanges('127.0.0.0/8'), never)).resolves.toEqual(['127.0.0.1']);
+      await expect(checkHostAddresses('proxied', '127.0.0.2', parseAddressRanges('127.0.0.1/32'), never)).rejects.toThrow(/proxied host 127\.0\.0\.2 leads to 127\.0\.0\.2 is a loopback address/);
     });
   });
 });

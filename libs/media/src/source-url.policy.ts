@@ -11,15 +11,16 @@ export interface CheckedSourceUrl {
 }
 
 /**
- * Protocols each scheme needs. HLS over http(s) also opens `hls` and `crypto` (AES-128 segments);
- * without `file` in the list a crafted playlist cannot make ffmpeg read local files.
+ * Protocols each scheme needs. HLS over http(s) also opens `hls` and `crypto` (AES-128 segments),
+ * and `httpproxy`, which https and rtmps run over through the egress proxy (CONNECT); without `file` in the
+ * list a crafted playlist cannot make ffmpeg read local files.
  */
 const PROTOCOLS: Record<CheckedSourceUrl['scheme'], string[]> = {
   rtmp: ['rtmp', 'tcp'],
-  rtmps: ['rtmps', 'tcp', 'tls'],
+  rtmps: ['rtmps', 'tcp', 'tls', 'httpproxy'],
   srt: ['srt', 'udp'],
-  http: ['http', 'https', 'tcp', 'tls', 'crypto', 'hls'],
-  https: ['https', 'http', 'tcp', 'tls', 'crypto', 'hls'],
+  http: ['http', 'https', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy'],
+  https: ['https', 'http', 'tcp', 'tls', 'crypto', 'hls', 'httpproxy'],
 };
 
 /** A push-out target that passed the policy (the `outputs.rtmp` of a start request). */
@@ -32,7 +33,7 @@ export interface CheckedPushUrl {
 /** ffmpeg writes whatever output it is given, local files included: only RTMP(S) targets. */
 const PUSH_PROTOCOLS: Record<CheckedPushUrl['scheme'], string[]> = {
   rtmp: ['rtmp', 'tcp'],
-  rtmps: ['rtmps', 'tcp', 'tls'],
+  rtmps: ['rtmps', 'tcp', 'tls', 'httpproxy'],
 };
 
 const MAX_LENGTH = 2048;
@@ -277,13 +278,17 @@ const systemLookup: AddressLookup = async (host) => (await dnsLookup(host, { all
  * Checks where a pull source or push target leads, after DNS resolution: every address the host
  * resolves to must be public or in an allowed range (a name with one private address among
  * public ones is refused, as ffmpeg may try any of them). Throws PrivateAddressError, or
- * SourceUrlError when the name does not resolve. What this cannot hold: a name that resolves
- * differently when ffmpeg connects (DNS rebinding with a short TTL), and hosts an HTTP redirect or
- * an HLS playlist names (see docs/security.md).
+ * SourceUrlError when the name does not resolve. The answer is what the connection must use:
+ * ingest hands it to ffmpeg (pinnedUrl) or connects to it itself (the egress proxy), so a name
+ * that resolves differently a moment later (DNS rebinding) leads nowhere else.
  */
 export async function checkOutboundAddresses(what: string, url: string, allow: readonly AddressRange[], lookup: AddressLookup = systemLookup): Promise<string[]> {
-  const host = urlHost(url);
-  const literal = host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : parseIp(host) ? host : undefined;
+  return checkHostAddresses(what, urlHost(url), allow, lookup);
+}
+
+/** checkOutboundAddresses for a bare host name or IP literal (what an HTTP request or CONNECT names). */
+export async function checkHostAddresses(what: string, host: string, allow: readonly AddressRange[], lookup: AddressLookup = systemLookup): Promise<string[]> {
+  const literal = host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : parseIp(host) ? formatIp(parseIp(host)!) : undefined;
   let addresses: string[];
   if (literal) addresses = [literal];
   else {
@@ -299,4 +304,50 @@ export async function checkOutboundAddresses(what: string, url: string, allow: r
     if (why) throw new PrivateAddressError(`${what} host ${host} leads to ${why}; LIVEMESH_ALLOW_PRIVATE_SOURCES can allow its range`);
   }
   return addresses;
+}
+
+/**
+ * The URL with its host replaced by `address` (one checkOutboundAddresses returned), so ffmpeg
+ * connects to the address that was checked instead of resolving the name again. Userinfo, port,
+ * path and query stay as they are.
+ */
+export function pinnedUrl(url: string, address: string): string {
+  const bytes = parseIp(address);
+  if (!bytes) throw new SourceUrlError(`"${address.slice(0, 64)}" is not an IP address`);
+  const host = bytes.length === 16 ? `[${formatIp(bytes)}]` : formatIp(bytes);
+  const m = /^([a-z]+:\/\/)(?:([^/?#@]*)@)?(\[[^\]]*\]|[^/?#:]*)(.*)$/s.exec(url);
+  if (!m) throw new SourceUrlError('URL cannot be pinned to an address');
+  return `${m[1]}${m[2] !== undefined ? `${m[2]}@` : ''}${host}${m[4]}`;
+}
+
+/**
+ * The RTMP application ffmpeg reads from a URL path (rtmpproto.c, without its `slist=` and
+ * `-rtmp_app` cases): `/live/key` is `live`, `/app/inst/key` is `app/inst`, `/app/inst:key` is `app`.
+ */
+export function rtmpApp(path: string): string {
+  if (path.startsWith('/ondemand/')) return 'ondemand';
+  const next = path.slice(1);
+  const slash = next.indexOf('/');
+  if (slash < 0) return next;
+  const after = next.slice(slash + 1);
+  const colon = after.indexOf(':');
+  const second = after.indexOf('/');
+  if (second < 0 || (colon >= 0 && colon < second)) return next.slice(0, slash);
+  return next.slice(0, slash + 1 + second);
+}
+
+/**
+ * Where ffmpeg connects to for an RTMP or SRT URL whose host was checked: the URL with the checked
+ * address in place of the name (no second lookup, so no rebinding), and for RTMP the tcUrl with the
+ * name as the server expects it (virtual hosts, `app` checks). rtmps keeps its name: TLS sends it
+ * (SNI) and a certificate names it; it goes through the egress proxy instead, as https does.
+ */
+export function pinnedTarget(url: string, address: string): { url: string; rtmpTcUrl?: string } {
+  const m = /^([a-z]+):\/\/(?:[^/?#@]*@)?(\[[^\]]*\](?::\d*)?|[^/?#]*)([^#]*)/.exec(url);
+  const scheme = m?.[1];
+  if (!m || (scheme !== 'rtmp' && scheme !== 'srt')) return { url };
+  const pinned = pinnedUrl(url, address);
+  if (scheme === 'srt') return { url: pinned };
+  const path = m[3]!;
+  return { url: pinned, rtmpTcUrl: `rtmp://${m[2]}/${rtmpApp(path.startsWith('/') ? path : `/${path}`)}` };
 }
