@@ -46,4 +46,13 @@ describe('loadEnv', () => {
     const known = Object.keys(new Env());
     expect(known.filter((k) => !documented.has(k))).toEqual([]);
   });
+
+  it('says which process reads each variable in docs/configuration.md, and names no variable Env does not have', () => {
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Which process reads what'), doc.indexOf('\n## ', doc.indexOf('## Which process reads what') + 1));
+    const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| group') && !l.startsWith('| ---'));
+    const named = new Set(rows.flatMap((r) => [...(r.split(' | ')[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)));
+    const known = Object.keys(new Env());
+    expect({ missing: known.filter((k) => !named.has(k)), unknown: [...named].filter((k) => !known.includes(k)) }).toEqual({ missing: [], unknown: [] });
+  });
 });
