@@ -1,7 +1,7 @@
 // The built `livemesh` command (node apps/cli/dist/main.js) against a real orchestrator on a real
 // nats-server. The orchestrator runs in this process with a fake container runtime (our own
 // interface, at the edge), so no worker starts; everything the CLI does goes over HTTP and NATS.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -12,6 +12,7 @@ import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnNode, type AppProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { authFetch } from '../support/auth.js';
 
 class FakeRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -40,6 +41,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
   let dir: string;
   let cliEnv: Record<string, string>;
   let base: string;
+  let adminToken: string;
   const runtime = new FakeRuntime();
 
   /** Runs `livemesh ...args` to completion. */
@@ -61,11 +63,13 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     dir = await mkdtemp(join(tmpdir(), 'livemesh-cli-'));
     const port = await freePort();
     // The CLI finds the orchestrator and NATS from the same environment variables the mesh uses.
-    cliEnv = { NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: '127.0.0.1', NO_COLOR: '1' };
+    // With LIVEMESH_DATA_DIR too: the orchestrator writes its admin token there and the CLI reads it.
+    cliEnv = { NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: '127.0.0.1', LIVEMESH_DATA_DIR: dir, NO_COLOR: '1' };
     base = `http://127.0.0.1:${port}`;
     app = await createOrchestratorApp(loadEnv({ ...cliEnv, STOP_DRAIN_SECONDS: '1' }), { runtime, logger: ['error'] });
     await app.startAllMicroservices();
     await app.listen(port, '127.0.0.1');
+    adminToken = (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
   });
 
   afterAll(async () => {
@@ -209,7 +213,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       expect(start.code).toBe(0);
       expect(start.out).toMatch(/^published lm\.evt\.platform\.stream\.started \{"id":"plat-y"/);
       const live = await waitFor('plat-y live', 15_000, async () => {
-        const res = await fetch(`${base}/api/streams/plat-y`);
+        const res = await authFetch(`${base}/api/streams/plat-y`, {}, adminToken);
         const body = res.ok ? ((await res.json()) as { state: string }) : undefined;
         return body?.state === 'live' ? body : undefined;
       });
@@ -235,7 +239,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     const unplannable = await cli('stream', 'start', 'bad-1', '-s', 'ghost', '-s', 'watermark:{"text":5}');
     expect(unplannable.code).toBe(1);
     expect(unplannable.out).toMatch(/^livemesh: 422: .+\n {2}- stages\[0\]\.service: unknown service "ghost"\n {2}- stages\[1\]\.params\.text: must be string$/);
-    expect((await fetch(`${base}/api/streams/bad-1`)).status).toBe(404);
+    expect((await authFetch(`${base}/api/streams/bad-1`, {}, adminToken)).status).toBe(404);
 
     const badId = await cli('stream', 'start', 'a.b');
     expect(badId.code).toBe(1);
