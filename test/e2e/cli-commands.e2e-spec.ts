@@ -50,6 +50,12 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     const { code } = await proc.exited;
     return { code, out: proc.lines.join('\n'), proc };
   }
+  /** `livemesh ...args` with more environment (another token, another data folder). */
+  async function cliWith(extra: Record<string, string>, ...args: string[]): Promise<{ code: number | null; out: string }> {
+    const proc = spawnNode('livemesh', ['apps/cli/dist/main.js', ...args], { ...cliEnv, ...extra });
+    const { code } = await proc.exited;
+    return { code, out: proc.lines.join('\n') };
+  }
   // JSON answers of many shapes; each test checks what it reads.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async function json(...args: string[]): Promise<any> {
@@ -88,6 +94,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       /pipeline\s+list, show and apply pipelines/,
       /events \[options\]\s+tail status events/,
       /platform\s+publish stream start\/stop events/,
+      /token\s+create, list and revoke API tokens/,
       /Examples:/,
     ]) {
       expect(top.out).toMatch(line);
@@ -229,6 +236,33 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       process.kill(events.pid!, 'SIGINT');
     }
     expect((await events.exited).code).toBe(0);
+  });
+
+  it('creates, uses, lists and revokes API tokens, and says why a call was refused', async () => {
+    const created = await cli('token', 'create', '--name', 'my platform', '--scope', 'platform', '--expires', '30d');
+    expect(created.code).toBe(0);
+    const token = created.out.match(/^lm_[a-z0-9]+_\S+$/m)![0];
+    const id = token.split('_')[1]!;
+    expect(created.out).toMatch(new RegExp(`token ${id} \\("my platform", platform, expires \\S+\\): shown this once`));
+    const asPlatform = (...args: string[]) => cliWith({ LIVEMESH_TOKEN: token }, ...args);
+    expect((await asPlatform('stream', 'start', 'tok-1', '-s', 'passthrough')).code).toBe(0);
+    const denied = await asPlatform('service', 'ls');
+    expect(denied.code).toBe(1);
+    expect(denied.out).toBe(`livemesh: 403: GET /api/services needs scope admin; token ${id} ("my platform") has platform\n  the token from LIVEMESH_TOKEN lacks that scope; use a token that has it (LIVEMESH_TOKEN)`);
+
+    const list = await cli('token', 'list');
+    expect(list.out).toMatch(/^[a-z0-9]+\tbootstrap admin\tadmin\tcreated \S+\tbootstrap$/m);
+    expect(list.out).toMatch(new RegExp(`^${id}\tmy platform\tplatform\tcreated \\S+\texpires \\S+$`, 'm'));
+    expect(list.out).not.toContain(token.split('_').slice(2).join('_'));
+
+    expect((await cli('token', 'revoke', id)).out).toMatch(new RegExp(`^revoked ${id} \\("my platform"\\) at \\S+$`));
+    const after = await asPlatform('stream', 'ls');
+    expect(after.code).toBe(1);
+    expect(after.out).toMatch(new RegExp(`^livemesh: 401: token ${id} \\("my platform"\\) was revoked at \\S+\n {2}the token from LIVEMESH_TOKEN was refused`));
+    const none = await cliWith({ LIVEMESH_DATA_DIR: join(dir, 'empty') }, 'stream', 'ls');
+    expect(none.code).toBe(1);
+    expect(none.out).toMatch(/^livemesh: 401: no bearer token: .*\n {2}no token: set LIVEMESH_TOKEN, or run where `livemesh up` wrote \S*empty\/admin\.token/);
+    expect((await cli('token', 'create', '--name', 'x', '--scope', 'root')).out).toMatch(/a scope is one of admin, platform, read, got "root"/);
   });
 
   it('prints errors clearly and exits 1', async () => {
