@@ -3,7 +3,7 @@
 // next orchestrator's own replicas are all that remain (no orphans, no duplicates), while every
 // segment ingest cut still comes out on lm.out. Under `livemesh up`, a SIGKILLed component is
 // restarted with back-off and serves again.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SEGMENT_HEADERS, subjects, type SegmentsDroppedData, type StreamEvent } from '@livemesh/contracts';
@@ -42,6 +42,7 @@ async function startUp(): Promise<UpMesh> {
   const env = await meshEnv(nats.url, dataDir, { HLS_WINDOW: '30' });
   // No LIVEMESH_ADMIN_TOKEN: `up` writes <data dir>/admin.token (0600, folder 0700) and the orchestrator reads it.
   delete env.LIVEMESH_ADMIN_TOKEN;
+  await chmod(dataDir, 0o755); // as a folder made by hand would be: `up` must close it
   const up = spawnApp('cli', env, ['up']);
   await up.waitForLine(/livemesh is running/, 90_000);
   const tokenFile = join(dataDir, 'admin.token');
