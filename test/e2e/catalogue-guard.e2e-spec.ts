@@ -26,7 +26,7 @@ describe('catalogue: what a registered service may run', () => {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${o.base}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+    const res = await o.fetch(path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }

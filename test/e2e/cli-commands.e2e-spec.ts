@@ -1,7 +1,7 @@
 // The built `livemesh` command (node apps/cli/dist/main.js) against a real orchestrator on a real
 // nats-server. The orchestrator runs in this process with a fake container runtime (our own
 // interface, at the edge), so no worker starts; everything the CLI does goes over HTTP and NATS.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -12,6 +12,7 @@ import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnNode, type AppProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { authFetch } from '../support/auth.js';
 
 class FakeRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -40,6 +41,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
   let dir: string;
   let cliEnv: Record<string, string>;
   let base: string;
+  let adminToken: string;
   const runtime = new FakeRuntime();
 
   /** Runs `livemesh ...args` to completion. */
@@ -47,6 +49,12 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     const proc = spawnNode('livemesh', ['apps/cli/dist/main.js', ...args], cliEnv);
     const { code } = await proc.exited;
     return { code, out: proc.lines.join('\n'), proc };
+  }
+  /** `livemesh ...args` with more environment (another token, another data folder). */
+  async function cliWith(extra: Record<string, string>, ...args: string[]): Promise<{ code: number | null; out: string }> {
+    const proc = spawnNode('livemesh', ['apps/cli/dist/main.js', ...args], { ...cliEnv, ...extra });
+    const { code } = await proc.exited;
+    return { code, out: proc.lines.join('\n') };
   }
   // JSON answers of many shapes; each test checks what it reads.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,11 +69,13 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     dir = await mkdtemp(join(tmpdir(), 'livemesh-cli-'));
     const port = await freePort();
     // The CLI finds the orchestrator and NATS from the same environment variables the mesh uses.
-    cliEnv = { NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: '127.0.0.1', NO_COLOR: '1' };
+    // With LIVEMESH_DATA_DIR too: the orchestrator writes its admin token there and the CLI reads it.
+    cliEnv = { NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: '127.0.0.1', LIVEMESH_DATA_DIR: dir, NO_COLOR: '1' };
     base = `http://127.0.0.1:${port}`;
     app = await createOrchestratorApp(loadEnv({ ...cliEnv, STOP_DRAIN_SECONDS: '1' }), { runtime, logger: ['error'] });
     await app.startAllMicroservices();
     await app.listen(port, '127.0.0.1');
+    adminToken = (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
   });
 
   afterAll(async () => {
@@ -84,6 +94,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       /pipeline\s+list, show and apply pipelines/,
       /events \[options\]\s+tail status events/,
       /platform\s+publish stream start\/stop events/,
+      /token\s+create, list and revoke API tokens/,
       /Examples:/,
     ]) {
       expect(top.out).toMatch(line);
@@ -209,7 +220,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
       expect(start.code).toBe(0);
       expect(start.out).toMatch(/^published lm\.evt\.platform\.stream\.started \{"id":"plat-y"/);
       const live = await waitFor('plat-y live', 15_000, async () => {
-        const res = await fetch(`${base}/api/streams/plat-y`);
+        const res = await authFetch(`${base}/api/streams/plat-y`, {}, adminToken);
         const body = res.ok ? ((await res.json()) as { state: string }) : undefined;
         return body?.state === 'live' ? body : undefined;
       });
@@ -227,6 +238,33 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     expect((await events.exited).code).toBe(0);
   });
 
+  it('creates, uses, lists and revokes API tokens, and says why a call was refused', async () => {
+    const created = await cli('token', 'create', '--name', 'my platform', '--scope', 'platform', '--expires', '30d');
+    expect(created.code).toBe(0);
+    const token = created.out.match(/^lm_[a-z0-9]+_\S+$/m)![0];
+    const id = token.split('_')[1]!;
+    expect(created.out).toMatch(new RegExp(`token ${id} \\("my platform", platform, expires \\S+\\): shown this once`));
+    const asPlatform = (...args: string[]) => cliWith({ LIVEMESH_TOKEN: token }, ...args);
+    expect((await asPlatform('stream', 'start', 'tok-1', '-s', 'passthrough')).code).toBe(0);
+    const denied = await asPlatform('service', 'ls');
+    expect(denied.code).toBe(1);
+    expect(denied.out).toBe(`livemesh: 403: GET /api/services needs scope admin; token ${id} ("my platform") has platform\n  the token from LIVEMESH_TOKEN lacks that scope; use a token that has it (LIVEMESH_TOKEN)`);
+
+    const list = await cli('token', 'list');
+    expect(list.out).toMatch(/^[a-z0-9]+\tbootstrap admin\tadmin\tcreated \S+\tbootstrap$/m);
+    expect(list.out).toMatch(new RegExp(`^${id}\tmy platform\tplatform\tcreated \\S+\texpires \\S+$`, 'm'));
+    expect(list.out).not.toContain(token.split('_').slice(2).join('_'));
+
+    expect((await cli('token', 'revoke', id)).out).toMatch(new RegExp(`^revoked ${id} \\("my platform"\\) at \\S+$`));
+    const after = await asPlatform('stream', 'ls');
+    expect(after.code).toBe(1);
+    expect(after.out).toMatch(new RegExp(`^livemesh: 401: token ${id} \\("my platform"\\) was revoked at \\S+\n {2}the token from LIVEMESH_TOKEN was refused`));
+    const none = await cliWith({ LIVEMESH_DATA_DIR: join(dir, 'empty') }, 'stream', 'ls');
+    expect(none.code).toBe(1);
+    expect(none.out).toMatch(/^livemesh: 401: no bearer token: .*\n {2}no token: set LIVEMESH_TOKEN, or run where `livemesh up` wrote \S*empty\/admin\.token/);
+    expect((await cli('token', 'create', '--name', 'x', '--scope', 'root')).out).toMatch(/a scope is one of admin, platform, read, got "root"/);
+  });
+
   it('prints errors clearly and exits 1', async () => {
     const missing = await cli('stream', 'show', 'nope');
     expect(missing.code).toBe(1);
@@ -235,7 +273,7 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
     const unplannable = await cli('stream', 'start', 'bad-1', '-s', 'ghost', '-s', 'watermark:{"text":5}');
     expect(unplannable.code).toBe(1);
     expect(unplannable.out).toMatch(/^livemesh: 422: .+\n {2}- stages\[0\]\.service: unknown service "ghost"\n {2}- stages\[1\]\.params\.text: must be string$/);
-    expect((await fetch(`${base}/api/streams/bad-1`)).status).toBe(404);
+    expect((await authFetch(`${base}/api/streams/bad-1`, {}, adminToken)).status).toBe(404);
 
     const badId = await cli('stream', 'start', 'a.b');
     expect(badId.code).toBe(1);

@@ -3,7 +3,7 @@
 // next orchestrator's own replicas are all that remain (no orphans, no duplicates), while every
 // segment ingest cut still comes out on lm.out. Under `livemesh up`, a SIGKILLed component is
 // restarted with back-off and serves again.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SEGMENT_HEADERS, subjects, type SegmentsDroppedData, type StreamEvent } from '@livemesh/contracts';
@@ -14,6 +14,7 @@ import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { spawnApp, type AppProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { alive, workerCounts as counts, workerPids } from '../support/workers.js';
+import { authFetch } from '../support/auth.js';
 
 /** Seqs seen on a subject (core subscription: JetStream publishes reach it too). */
 function seqsOn(bus: Bus, subject: string): { seqs: Set<number>; stop(): void } {
@@ -30,6 +31,8 @@ interface UpMesh {
   up: AppProcess;
   env: Record<string, string>;
   dataDir: string;
+  /** The admin token `up` wrote. */
+  token: string;
 }
 
 /** `livemesh up` over a nats-server of the test's own (it would otherwise start one on the fixed port 4222). */
@@ -37,9 +40,16 @@ async function startUp(): Promise<UpMesh> {
   const nats = await startNatsServer();
   const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-up-'));
   const env = await meshEnv(nats.url, dataDir, { HLS_WINDOW: '30' });
+  // No LIVEMESH_ADMIN_TOKEN: `up` writes <data dir>/admin.token (0600, folder 0700) and the orchestrator reads it.
+  delete env.LIVEMESH_ADMIN_TOKEN;
+  await chmod(dataDir, 0o755); // as a folder made by hand would be: `up` must close it
   const up = spawnApp('cli', env, ['up']);
   await up.waitForLine(/livemesh is running/, 90_000);
-  return { nats, up, env, dataDir };
+  const tokenFile = join(dataDir, 'admin.token');
+  await up.waitForLine(/token {3}admin API token in (\S+) \(new\)/, 1000);
+  expect([(await stat(tokenFile)).mode & 0o777, (await stat(dataDir)).mode & 0o777]).toEqual([0o600, 0o700]);
+  const token = (await readFile(tokenFile, 'utf8')).trim();
+  return { nats, up, env, dataDir, token };
 }
 
 /** The pid `livemesh up` logged for a component when it was first ready. */
@@ -159,9 +169,10 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
     let up: AppProcess;
     let env: Record<string, string>;
     let dataDir: string;
+    let token: string;
 
     beforeAll(async () => {
-      ({ nats, up, env, dataDir } = await startUp());
+      ({ nats, up, env, dataDir, token } = await startUp());
     });
 
     afterAll(async () => {
@@ -174,7 +185,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
 
     it('restarts delivery after a SIGKILL and after a SIGTERM, with back-off, and the stream is served again each time', async () => {
       const api = `http://127.0.0.1:${env.HTTP_PORT}`;
-      const res = await fetch(`${api}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sup-up' }) });
+      const res = await authFetch(`${api}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sup-up' }) }, token);
       expect(res.status).toBe(201);
       const stream = (await res.json()) as StreamView;
       const encoder = publishRtmp(longClip, stream.publish.rtmp, { realtime: true });
@@ -240,7 +251,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
     });
 
     it('leaves no component and no worker running: each notices its supervisor is gone and stops', async () => {
-      const res = await fetch(`http://127.0.0.1:${mesh.env.HTTP_PORT}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sup-orphans' }) });
+      const res = await authFetch(`http://127.0.0.1:${mesh.env.HTTP_PORT}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sup-orphans' }) }, mesh.token);
       expect(res.status).toBe(201);
       const workers = await waitFor('the stream\'s workers', 20_000, () => {
         const found = [...workerPids(mesh.nats.url).values()].flat();

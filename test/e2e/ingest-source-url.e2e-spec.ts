@@ -11,6 +11,7 @@ import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livem
 import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.app.js';
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+import { ADMIN_TOKEN_ENV, authFetch } from '../support/auth.js';
 
 class StandInRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -39,7 +40,7 @@ describe('stream start: source and output URL policy', () => {
     const port = await freePort();
     // Only 127.0.0.1 is allowed: other loopback addresses stand for every address outbound traffic
     // may not reach (private, link-local, metadata), and no test sends anything beyond loopback.
-    const env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: 'media.example', LIVEMESH_ALLOW_PRIVATE_SOURCES: '127.0.0.1/32' });
+    const env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), LIVEMESH_PUBLIC_HOST: 'media.example', LIVEMESH_ALLOW_PRIVATE_SOURCES: '127.0.0.1/32', ...ADMIN_TOKEN_ENV });
     app = await createOrchestratorApp(env, { runtime: new StandInRuntime(), logger: ['error'] });
     await app.startAllMicroservices();
     await app.listen(port, '127.0.0.1');
@@ -55,7 +56,7 @@ describe('stream start: source and output URL policy', () => {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async function post(body: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${base}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await authFetch(`${base}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: res.status, body: await res.json() };
   }
 
@@ -132,7 +133,7 @@ describe('stream start: source and output URL policy', () => {
     const now = new Date().toISOString();
     await status.put(statusKey('with-status', 'ingest'), { streamId: 'with-status', srt: { port: 9007 }, updatedAt: now });
     await status.put(statusKey('with-status', 'delivery'), { streamId: 'with-status', latency: { ingestToPlaylistMs: { p50: 2300, last: 2100, samples: 12 } }, updatedAt: now });
-    const view = (await (await fetch(`${base}/api/streams/with-status`)).json()) as StreamView;
+    const view = (await (await authFetch(`${base}/api/streams/with-status`)).json()) as StreamView;
     const key = view.publish.rtmp.split('/').pop();
     expect(view.publish.srt).toBe(`srt://media.example:9007?streamid=${key}&passphrase=${key}`);
     expect(view.latency).toEqual({ ingestToPlaylistMs: { p50: 2300, last: 2100, samples: 12 } });

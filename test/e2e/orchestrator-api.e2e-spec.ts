@@ -17,6 +17,7 @@ import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.
 import { freePort } from '../support/free-port.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
+import { ADMIN_TOKEN_ENV, authFetch } from '../support/auth.js';
 
 class RecordingRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
@@ -67,7 +68,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   // The answers' shapes are what the assertions check, so the body is left untyped here.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(base + path, {
+    const res = await authFetch(base + path, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -86,7 +87,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     const port = await freePort();
     // Nothing listens on the delivery port until a test starts something there.
     const deliveryPort = await freePort();
-    env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${deliveryPort}`, STOP_DRAIN_SECONDS: '2', LIVEMESH_PUBLIC_HOST: 'media.example' });
+    env = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${deliveryPort}`, STOP_DRAIN_SECONDS: '2', LIVEMESH_PUBLIC_HOST: 'media.example', ...ADMIN_TOKEN_ENV });
     base = `http://127.0.0.1:${port}`;
     await startApp();
     bus = await Bus.connect({ url: nats.url, name: 'orchestrator-e2e' });
@@ -352,7 +353,13 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     const docs = await api('GET', '/api/docs-json');
     expect(docs.status).toBe(200);
     expect(Object.keys(docs.body.components.schemas)).toEqual(expect.arrayContaining(['ServiceSpec', 'PipelineSpec', 'StartStreamRequest']));
-    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/api/streams', '/api/streams/{id}/chain']));
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/api/streams', '/api/streams/{id}/chain', '/api/tokens']));
+    // The bearer scheme, and each route's scope.
+    expect(docs.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(docs.body.paths['/api/streams'].post).toMatchObject({ security: [{ bearer: [] }], 'x-livemesh-scopes': ['platform'] });
+    expect(docs.body.paths['/api/streams'].get['x-livemesh-scopes']).toEqual(['read']);
+    expect(docs.body.paths['/api/services'].post['x-livemesh-scopes']).toEqual(['admin']);
+    expect(docs.body.paths['/health'].get['x-livemesh-scopes']).toEqual(['public']);
 
     const down = await api('GET', '/hls/offline-1/index.m3u8');
     expect(down.status).toBe(502);

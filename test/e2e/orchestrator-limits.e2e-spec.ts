@@ -5,6 +5,7 @@ import type { Bus } from '@livemesh/bus';
 import { subjects, type StreamEvent } from '@livemesh/contracts';
 import { startInProcessOrchestrator, type InProcessOrchestrator } from '../support/in-process-orchestrator.js';
 import { waitFor } from '../support/wait.js';
+import { authFetch } from '../support/auth.js';
 
 describe('orchestrator limits (real NATS)', () => {
   let orchestrator: InProcessOrchestrator | undefined;
@@ -58,7 +59,7 @@ describe('orchestrator limits (real NATS)', () => {
       maxReplicas: 1,
     };
     const [res, ms] = await Promise.all([
-      fetch(`${base}/api/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) }),
+      authFetch(`${base}/api/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) }),
       new Promise((r) => setTimeout(r, 20)).then(healthMs),
     ]);
     const body = (await res.json()) as { problems?: string[] };
@@ -71,7 +72,7 @@ describe('orchestrator limits (real NATS)', () => {
   it('refuses a 2 MB body with 413 and a JSON answer, and /health stays fast', async () => {
     const big = JSON.stringify({ id: 'big-1', attributes: { x: 'y'.repeat(2 * 1024 * 1024) } });
     const [res, ms] = await Promise.all([
-      fetch(`${base}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }),
+      authFetch(`${base}/api/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }),
       healthMs(),
     ]);
     const body = (await res.json()) as { code?: string; message?: string };

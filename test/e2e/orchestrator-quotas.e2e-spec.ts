@@ -9,6 +9,7 @@ import { BUCKETS, STREAMS, statusKey, subjects, type StreamEvent } from '@liveme
 import { JsonStore, type Bus } from '@livemesh/bus';
 import { startInProcessOrchestrator, type InProcessOrchestrator } from '../support/in-process-orchestrator.js';
 import { waitFor } from '../support/wait.js';
+import { TEST_ADMIN_TOKEN, authFetch } from '../support/auth.js';
 
 /**
  * Fires `n` starts from a thread of its own, `concurrency` in flight at once, the way a platform's
@@ -20,13 +21,13 @@ import { waitFor } from '../support/wait.js';
 function floodStarts(url: string, n: number, concurrency: number): Promise<{ counts: Record<string, number>; samples: Record<string, unknown> }> {
   const source = `
     const { parentPort, workerData } = require('node:worker_threads');
-    const { url, n, concurrency } = workerData;
+    const { url, n, concurrency, token } = workerData;
     const counts = {}, samples = {};
     let next = 0;
     const client = async () => {
       while (next < n) {
         const i = next++;
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' },
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token },
           body: JSON.stringify({ id: 'flood-' + i, stages: [{ service: 'passthrough' }] }) });
         const body = await res.json();
         const key = res.status + (body.limit ? ' ' + body.limit : '');
@@ -38,7 +39,7 @@ function floodStarts(url: string, n: number, concurrency: number): Promise<{ cou
       .then(() => parentPort.postMessage({ counts, samples }), (e) => parentPort.postMessage({ error: String(e) }));
   `;
   return new Promise((resolve, reject) => {
-    const worker = new Worker(source, { eval: true, workerData: { url, n, concurrency } });
+    const worker = new Worker(source, { eval: true, workerData: { url, n, concurrency, token: TEST_ADMIN_TOKEN } });
     worker.once('message', (m: { error?: string; counts: Record<string, number>; samples: Record<string, unknown> }) => {
       void worker.terminate();
       if (m.error) reject(new Error(m.error));
@@ -78,19 +79,19 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
 
   // Each test starts with no live stream, whatever the one before left.
   afterEach(async () => {
-    await Promise.all((await liveIds()).map((id) => fetch(`${base}/api/streams/${id}`, { method: 'DELETE' })));
+    await Promise.all((await liveIds()).map((id) => authFetch(`${base}/api/streams/${id}`, { method: 'DELETE' })));
   });
 
   afterAll(async () => {
     await orchestrator?.close();
   });
 
-  const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: JSON_HEADERS, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const post = (path: string, body: unknown) => authFetch(`${base}${path}`, { method: 'POST', headers: JSON_HEADERS, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const postJson = async (path: string, body: unknown) => {
     const res = await post(path, body);
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const liveIds = async () => ((await (await fetch(`${base}/api/streams`)).json()) as { id: string; state: string }[]).filter((s) => s.state === 'live').map((s) => s.id);
+  const liveIds = async () => ((await (await authFetch(`${base}/api/streams`)).json()) as { id: string; state: string }[]).filter((s) => s.state === 'live').map((s) => s.id);
   const queued = async (filter: string) => Object.values((await bus.streamInfo(STREAMS.segments, { subjects: filter })).subjects).reduce((a, b) => a + b, 0);
 
   it('answers 1,000 starts (100 at a time), a 2 MB body and a hostile schema with 201s up to the limit and 429 / 413 / 422, /health within 1 s throughout', async () => {
@@ -158,7 +159,7 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     expect(failed.data).toMatchObject({ code: 'LM_QUOTA', limit: 'live-streams', current: MAX_LIVE, max: MAX_LIVE, final: true });
 
     // Stopping one frees its slot.
-    expect((await fetch(`${base}/api/streams/flood-0`, { method: 'DELETE' })).status).toBe(200);
+    expect((await authFetch(`${base}/api/streams/flood-0`, { method: 'DELETE' })).status).toBe(200);
     expect((await post('/api/streams', { id: 'after-flood' })).status).toBe(201);
   }, 40_000);
 
@@ -177,8 +178,8 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     console.log(`quotas: a 3-rendition ladder answered ${ladder.status} ${JSON.stringify(body)}`);
     expect(ladder.status).toBe(429);
     expect(body).toMatchObject({ code: 'LM_QUOTA', limit: 'renditions', current: 3, max: 2 });
-    expect((await fetch(`${base}/api/streams/ladder-3`)).status).toBe(404);
-    const change = await fetch(`${base}/api/streams/pub-1/chain`, { method: 'PATCH', headers: JSON_HEADERS, body: JSON.stringify({ stages: [{ service: 'transcode', params: { renditions: LADDER3 } }] }) });
+    expect((await authFetch(`${base}/api/streams/ladder-3`)).status).toBe(404);
+    const change = await authFetch(`${base}/api/streams/pub-1/chain`, { method: 'PATCH', headers: JSON_HEADERS, body: JSON.stringify({ stages: [{ service: 'transcode', params: { renditions: LADDER3 } }] }) });
     expect(change.status).toBe(429);
     expect(await change.json()).toMatchObject({ limit: 'renditions' });
   }, 30_000);
@@ -191,7 +192,7 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     for (let i = 0; i < 3; i++) await bus.publish(subjects.segment('passthrough', 'purge-other', 0), new Uint8Array(16));
     expect(await queued(subjects.streamSegments('purge-1'))).toBe(5);
 
-    const res = await fetch(`${base}/api/streams/purge-1`, { method: 'DELETE' });
+    const res = await authFetch(`${base}/api/streams/purge-1`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     const ended = await waitFor('purge-1 ended', 5000, () => events.find((e) => e.streamId === 'purge-1' && e.kind === 'ended'));
     const left = await queued(subjects.streamSegments('purge-1'));
@@ -210,13 +211,13 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
     await status.put(statusKey('expire-1', 'delivery'), { streamId: 'expire-1', updatedAt: new Date().toISOString() });
     expect((await keys.get(key))?.value).toEqual({ streamId: 'expire-1' });
     // A chain left behind, as a start that failed half-way can leave one.
-    expect((await fetch(`${base}/api/streams/expire-1`, { method: 'DELETE' })).status).toBe(200);
+    expect((await authFetch(`${base}/api/streams/expire-1`, { method: 'DELETE' })).status).toBe(200);
     const chains = new JsonStore<unknown>(bus, BUCKETS.chains);
     await chains.put('expire-1', { leftover: true });
     const endedAt = Date.now();
-    expect((await fetch(`${base}/api/streams/expire-1`)).status).toBe(200);
+    expect((await authFetch(`${base}/api/streams/expire-1`)).status).toBe(200);
 
-    await waitFor('the expire-1 record to expire', 10_000, async () => (await fetch(`${base}/api/streams/expire-1`)).status === 404);
+    await waitFor('the expire-1 record to expire', 10_000, async () => (await authFetch(`${base}/api/streams/expire-1`)).status === 404);
     const expiredMs = Date.now() - endedAt;
     console.log(`quotas: ended record gone ${expiredMs} ms after the stop (STREAM_RECORD_TTL_S=2)`);
     expect(expiredMs).toBeGreaterThanOrEqual(1500);
@@ -242,7 +243,7 @@ describe('SRT listener quota (real NATS)', () => {
   });
 
   it('refuses a published stream once every SRT listener is taken; a pulled one still fits', async () => {
-    const start = (body: unknown) => fetch(`${orchestrator!.base}/api/streams`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(body) });
+    const start = (body: unknown) => authFetch(`${orchestrator!.base}/api/streams`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(body) });
     expect((await start({ id: 'srt-1' })).status).toBe(201);
     expect((await start({ id: 'srt-2' })).status).toBe(201);
     const third = await start({ id: 'srt-3' });

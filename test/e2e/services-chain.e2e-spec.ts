@@ -13,6 +13,7 @@ import { assertContinuous, generateClip, probeHls, publishRtmp } from '../suppor
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { authFetch } from '../support/auth.js';
 
 describe('chains of services through the mesh', () => {
   let mesh: Mesh;
@@ -76,14 +77,14 @@ describe('chains of services through the mesh', () => {
 
     // The thumbnail service's latest picture, served by the orchestrator.
     const thumb = await waitFor('a thumbnail', 30_000, async () => {
-      const res = await fetch(`${mesh.apiUrl}/api/streams/chain7/thumbnail.jpg`);
+      const res = await authFetch(`${mesh.apiUrl}/api/streams/chain7/thumbnail.jpg`);
       return res.status === 200 ? res : undefined;
     });
     expect(thumb.headers.get('content-type')).toBe('image/jpeg');
     const jpeg = new Uint8Array(await thumb.arrayBuffer());
     expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8]);
-    expect((await fetch(`${mesh.apiUrl}/api/streams/no-such-stream/thumbnail.jpg`)).status).toBe(404);
-    expect((await fetch(`${mesh.apiUrl}/api/streams/bad.id/thumbnail.jpg`)).status).toBe(400);
+    expect((await authFetch(`${mesh.apiUrl}/api/streams/no-such-stream/thumbnail.jpg`)).status).toBe(404);
+    expect((await authFetch(`${mesh.apiUrl}/api/streams/bad.id/thumbnail.jpg`)).status).toBe(400);
 
     // Once the stream has ended, a player plays the rendition from its start through the joins,
     // where the audio stage moved each segment's audio 43 ms ahead of its video, without a stall.

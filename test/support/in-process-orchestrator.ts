@@ -9,6 +9,7 @@ import { createOrchestratorApp } from '../../apps/orchestrator/src/orchestrator.
 import { freePort } from './free-port.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { ALLOW_LOOPBACK_SOURCES } from './outbound.js';
+import { ADMIN_TOKEN_ENV, TEST_ADMIN_TOKEN, authFetch } from './auth.js';
 
 const instance = (service: string): ServiceInstance => ({ id: `fake-${service}`, service, state: 'running', startedAt: new Date().toISOString() });
 
@@ -36,14 +37,18 @@ export interface InProcessOrchestrator {
   base: string;
   /** Every stream event seen since the start, in order. */
   events: StreamEvent[];
+  /** Its bootstrap admin token. */
+  token: string;
+  /** fetch(base + path) with the admin token (or `token`). */
+  fetch(path: string, init?: RequestInit, token?: string): Promise<Response>;
   close(): Promise<void>;
 }
 
-/** Starts nats-server and the orchestrator (STOP_DRAIN_SECONDS=1 plus `env`), listening on 127.0.0.1. */
+/** Starts nats-server and the orchestrator (STOP_DRAIN_SECONDS=1, TEST_ADMIN_TOKEN as admin token, plus `env`), listening on 127.0.0.1. */
 export async function startInProcessOrchestrator(name: string, env: Record<string, string> = {}): Promise<InProcessOrchestrator> {
   const nats = await startNatsServer();
   const port = await freePort();
-  const config = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1', ...ALLOW_LOOPBACK_SOURCES, ...env });
+  const config = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1', ...ALLOW_LOOPBACK_SOURCES, ...ADMIN_TOKEN_ENV, ...env });
   const app = await createOrchestratorApp(config, { runtime: new FakeRuntime(), logger: ['error'] });
   await app.startAllMicroservices();
   await app.listen(config.HTTP_PORT, '127.0.0.1');
@@ -61,6 +66,8 @@ export async function startInProcessOrchestrator(name: string, env: Record<strin
     app,
     base: `http://127.0.0.1:${port}`,
     events,
+    token: TEST_ADMIN_TOKEN,
+    fetch: (path, init, token) => authFetch(`http://127.0.0.1:${port}${path}`, init, token),
     async close() {
       await app.close();
       await bus.close();

@@ -8,6 +8,7 @@ import { startNatsServer, type NatsServer } from './nats-server.js';
 import { spawnApp, type AppProcess } from './processes.js';
 import { waitFor } from './wait.js';
 import { ALLOW_LOOPBACK_SOURCES } from './outbound.js';
+import { ADMIN_TOKEN_ENV, withToken } from './auth.js';
 
 export interface Mesh {
   nats: NatsServer;
@@ -17,6 +18,7 @@ export interface Mesh {
   apps: Record<'orchestrator' | 'delivery' | 'ingest', AppProcess>;
   /** POST /api/streams and return the body (throws with the body on a non-2xx). */
   startStream(body: Record<string, unknown>): Promise<StreamView>;
+  /** A call with the admin token. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of many shapes; each test checks what it reads
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
@@ -57,6 +59,8 @@ export async function meshEnv(natsUrl: string, dataDir: string, extraEnv: Record
     LIVEMESH_DATA_DIR: dataDir,
     IDLE_GRACE_SECONDS: '5',
     ...ALLOW_LOOPBACK_SOURCES,
+    // The orchestrator's bootstrap admin token; harness calls send it (test/support/auth.ts).
+    ...ADMIN_TOKEN_ENV,
     ...extraEnv,
   };
 }
@@ -88,11 +92,14 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
     throw e;
   }
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(apiUrl + path, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await fetch(
+      apiUrl + path,
+      withToken({
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Env } from '@livemesh/contracts';
-import { ApiClient } from './api.client.js';
+import { apiClient } from './api.client.js';
 import { parseCount, print, readSpecFile } from './options.js';
 import { registerServiceBuildCommand } from './service-build.command.js';
 
 export function registerCatalogueCommands(program: Command, env: Env): void {
-  const api = () => new ApiClient(program.opts<{ api: string }>().api);
+  const api = () => apiClient(program, env);
 
   const service = program.command('service').description('list, show, register, build and scale the business services in the catalogue');
   registerServiceBuildCommand(service, program, env);

@@ -4,6 +4,7 @@ import { BusError, loadEnv, type Env } from '@livemesh/contracts';
 import { registerEventCommands } from './events.command.js';
 import { registerCatalogueCommands } from './catalogue.commands.js';
 import { registerStreamCommands } from './stream.commands.js';
+import { registerTokenCommands } from './token.commands.js';
 import { registerUpCommand } from './up.command.js';
 import { registerImageCommands } from './service-build.command.js';
 
@@ -36,13 +37,16 @@ Examples:
   livemesh stream change room-42 -s passthrough -s 'transcode:{"width":640,"height":360}'
   livemesh pipeline apply -f pipeline.yaml            create or replace a pipeline
   livemesh events --stream room-42                    follow the stream's status events
+  livemesh token create --name my-platform --scope platform   an API token for a platform (printed once)
   livemesh platform start-event room-43 -a category=game
 
-Configuration comes from the environment (NATS_URL, HTTP_PORT, ...; see docs/configuration.md).`,
+Configuration comes from the environment (NATS_URL, HTTP_PORT, ...; see docs/configuration.md).
+The API token is LIVEMESH_TOKEN, else the admin token livemesh up wrote to <LIVEMESH_DATA_DIR>/admin.token.`,
     );
 
   registerUpCommand(program, env);
-  registerStreamCommands(program);
+  registerStreamCommands(program, env);
+  registerTokenCommands(program, env);
   registerCatalogueCommands(program, env);
   registerEventCommands(program);
   registerImageCommands(program, env);

@@ -15,7 +15,7 @@ import {
   pushImage,
   type AppName,
 } from '@livemesh/runtime';
-import { ApiClient } from './api.client.js';
+import { apiClient } from './api.client.js';
 import { collectPair, print, readSpecFile } from './options.js';
 
 interface BuildOptions {
@@ -125,7 +125,7 @@ export function registerServiceBuildCommand(service: Command, program: Command, 
       };
       const checked = await step('checking the catalogue entry', async () => validateMessage(ServiceSpec, JSON.parse(JSON.stringify(spec)) as object, 'service spec'));
       if (o.register) {
-        const api = new ApiClient(program.opts<{ api: string }>().api);
+        const api = apiClient(program, env);
         const path = `/api/services/${encodeURIComponent(name)}`;
         await step(`registering ${name} in the catalogue at ${api.baseUrl}`, async () => {
           const existing = await api.get<ServiceSpec>(path).catch(() => undefined);

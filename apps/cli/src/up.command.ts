@@ -8,6 +8,7 @@ import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime
 /** Signals this close to the first are the same Ctrl-C delivered twice, not a request to force. */
 const SIGNAL_BURST_MS = 1_000;
 import { ApiClient } from './api.client.js';
+import { upAdminToken } from './up.admin-token.js';
 
 /**
  * `livemesh up`: the whole mesh on one machine. Starts nats-server (unless NATS_URL names one),
@@ -25,6 +26,7 @@ export function registerUpCommand(program: Command, env: Env): void {
     .action(async (o: { demo: boolean }) => {
       const dataDir = resolve(env.LIVEMESH_DATA_DIR);
       await mkdir(dataDir, { recursive: true });
+      const admin = await upAdminToken(env, dataDir);
       const log = (line: string) => process.stdout.write(`${line}\n`);
       const sup = new Supervisor({ log: (name, line) => log(`[${name}] ${line}`) });
 
@@ -77,7 +79,7 @@ export function registerUpCommand(program: Command, env: Env): void {
         await sup.start({ name: 'delivery', command: node, args: [appEntry('delivery')], env: childEnv, ready: () => waitForHttp(http(env.DELIVERY_PORT), 60_000) });
         await sup.start({ name: 'ingest', command: node, args: [appEntry('ingest')], env: childEnv, ready: () => waitForHttp(http(env.INGEST_HTTP_PORT), 60_000) });
 
-        const api = new ApiClient(`http://127.0.0.1:${env.HTTP_PORT}`);
+        const api = new ApiClient(`http://127.0.0.1:${env.HTTP_PORT}`, async () => ({ token: admin.token, source: admin.where }));
         const base = `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}`;
         if (o.demo) {
           const demo = await api.request<StreamView>('POST', '/api/streams', { id: 'demo' });
@@ -96,6 +98,7 @@ export function registerUpCommand(program: Command, env: Env): void {
           log('livemesh is running. Start a stream with: npx livemesh stream start <id>');
         }
         log(`  API     ${base}/api   docs ${base}/api/docs   health ${base}/health   metrics ${base}/metrics`);
+        log(`  token   admin API token in ${admin.where}; the CLI uses it (LIVEMESH_TOKEN overrides)`);
         log('Press Ctrl-C to stop.');
       } catch (e) {
         log(`livemesh: start-up failed: ${(e as Error).message}`);

@@ -7,6 +7,7 @@ import { STREAMS, consumers, subjects, type Env } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { LivemeshExceptionFilter } from './http/livemesh-exception.filter.js';
 import { setupOpenApi } from './http/openapi.js';
+import { allowedHosts, hostCheck, jsonBodiesOnly } from './http/request-guards.js';
 import { livemeshValidationPipe } from './http/validation.pipe.js';
 import { OrchestratorModule } from './orchestrator.module.js';
 import { JetStreamEventServer } from './platform/jetstream-event.server.js';
@@ -34,7 +35,11 @@ export async function createOrchestratorApp(env: Env, overrides: OrchestratorOve
     abortOnError: false,
     bodyParser: false,
   });
-  app.useBodyParser('json', { limit: MAX_BODY_BYTES });
+  // Before anything else reads the request: a Host that is not ours (DNS rebinding) and a body
+  // that is not JSON are refused here; then the JSON body is read, up to MAX_BODY_BYTES.
+  app.use(hostCheck(allowedHosts(env)));
+  app.use(jsonBodiesOnly());
+  app.useBodyParser('json', { limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   // body-parser's errors (too large, malformed JSON) reach express, not Nest's filters: answer them in the API's shape.
   app.use((err: { status?: number; type?: string; message?: string }, _req: unknown, res: { status(c: number): { json(b: unknown): void } }, next: (e?: unknown) => void) => {
     if (err?.type === 'entity.too.large') {

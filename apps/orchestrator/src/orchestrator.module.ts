@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Env } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
+import { AuthModule } from './auth/auth.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { EnvModule } from './config/env.module.js';
@@ -21,6 +22,7 @@ export class OrchestratorModule {
         EnvModule.forRoot(env),
         RuntimeModule.forRoot(runtime),
         BusModule,
+        AuthModule,
         CatalogueModule,
         StreamsModule,
         PlatformEventsModule,

@@ -62,6 +62,8 @@ const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; ma
   [BUCKETS.ingest]: { history: 5, maxBytes: 64 * MiB },
   [BUCKETS.keys]: { history: 5, maxBytes: 16 * MiB },
   [BUCKETS.catalogue]: { history: 5, maxBytes: 64 * MiB },
+  // API tokens: a few hundred bytes each, at most MAX_API_TOKENS of them (the orchestrator's cap).
+  [BUCKETS.tokens]: { history: 1, maxBytes: 16 * MiB },
   // Per-stream reports of the data plane (latency, SRT port): only the latest value matters.
   [BUCKETS.status]: { history: 1, maxBytes: 64 * MiB },
   // What a segment leaves for the next one at the same hop: one small value per stream and hop,

@@ -1,3 +1,4 @@
+import type { ApiTokenRecord } from './api-auth.js';
 import type { ChainSpec } from './chain.js';
 import type { WorkerHeartbeat } from './events.js';
 import type { PipelineSpec } from './pipeline.js';
@@ -120,6 +121,7 @@ export interface BucketValues {
   [BUCKETS.workers]: WorkerHeartbeat;
   [BUCKETS.status]: IngestStatus | DeliveryStatus;
   [BUCKETS.delivery]: DeliveryStreamCheckpoint | DeliveryPosition;
+  [BUCKETS.tokens]: ApiTokenRecord;
 }
 
 /** A JSON KV bucket's name. */

@@ -59,6 +59,31 @@ export class Env {
   @IsString()
   DELIVERY_URL = 'http://127.0.0.1:8082';
 
+  /**
+   * The bootstrap admin API token, `lm_<id>_<secret>` with a secret of 32 random bytes in
+   * base64url (orchestrator). Unset: the orchestrator reads (or, on first start, writes)
+   * `<LIVEMESH_DATA_DIR>/admin.token`. Never passed to workers.
+   */
+  @IsOptional()
+  @Matches(/^lm_[a-z0-9]{1,32}_[A-Za-z0-9_-]{43,256}$/, {
+    message: 'LIVEMESH_ADMIN_TOKEN must look like lm_<id>_<secret> (id 1-32 of [a-z0-9], secret at least 43 base64url characters: 32 random bytes)',
+  })
+  LIVEMESH_ADMIN_TOKEN?: string = undefined;
+
+  /** The API token the CLI sends; unset: the one in `<LIVEMESH_DATA_DIR>/admin.token` (CLI only). */
+  @IsOptional()
+  @Matches(/^\S{1,512}$/, { message: 'LIVEMESH_TOKEN must be one word (a token as `livemesh token create` prints it)' })
+  LIVEMESH_TOKEN?: string = undefined;
+
+  /**
+   * Host names and addresses the orchestrator answers to, comma-separated, besides the loopback
+   * names (localhost, 127.0.0.1, ::1), LIVEMESH_BIND and LIVEMESH_PUBLIC_HOST; `*` answers any
+   * (behind a proxy that checks Host itself). Other Host headers get 421: a DNS-rebinding guard.
+   */
+  @IsString()
+  @Matches(/^(\*|[A-Za-z0-9.:\[\]-]+(\s*,\s*[A-Za-z0-9.:\[\]-]+)*)?$/, { message: 'LIVEMESH_ALLOWED_HOSTS must be * or a comma list of host names or addresses' })
+  LIVEMESH_ALLOWED_HOSTS = '';
+
   /** process (local child processes), docker or swarm. */
   @IsIn(['process', 'docker', 'swarm'])
   LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' = 'process';

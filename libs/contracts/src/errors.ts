@@ -161,3 +161,31 @@ export class UnsafeServiceError extends ValidationFailedError {
 export class PrivateAddressError extends SourceUrlError {
   override readonly code: string = 'LM_PRIVATE_ADDRESS';
 }
+
+/** Why a request is not authenticated (docs/security.md, "API tokens and scopes"). */
+export type UnauthenticatedReason = 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired';
+
+/** An API request without a usable bearer token: none, not `lm_<id>_<secret>`, unknown, revoked or expired. HTTP 401. */
+export class UnauthenticatedError extends LivemeshError {
+  override readonly code: string = 'LM_UNAUTHENTICATED';
+  constructor(
+    readonly reason: UnauthenticatedReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An authenticated API request whose token lacks the scope the route needs. HTTP 403. */
+export class ForbiddenError extends LivemeshError {
+  override readonly code: string = 'LM_FORBIDDEN';
+  constructor(
+    /** The route needs one of these. */
+    readonly required: readonly string[],
+    /** What the token has (as given, implied ones not added). */
+    readonly granted: readonly string[],
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -38,6 +38,9 @@ export {
   StageTimeoutError,
   ValidationFailedError,
   WorkerCrashedError,
+  UnauthenticatedError,
+  type UnauthenticatedReason,
+  ForbiddenError,
 } from './errors.js';
 export { decodeMessage, describeValidationErrors, validateMessage } from './validate.js';
 export {
@@ -117,3 +120,20 @@ export {
   type ImagePolicy,
   type StagePolicy,
 } from './service.policy.js';
+export {
+  API_SCOPES,
+  API_TOKEN_PATTERN,
+  API_TOKEN_SECRET_BYTES,
+  CreateTokenRequest,
+  apiSecretMatches,
+  effectiveScopes,
+  generateApiToken,
+  hashApiSecret,
+  parseApiToken,
+  scopesAllow,
+  weakApiTokenProblem,
+  type ApiScope,
+  type ApiTokenRecord,
+  type ApiTokenView,
+  type ParsedApiToken,
+} from './api-auth.js';

@@ -73,6 +73,8 @@ export const BUCKETS = {
    * follows LM_OUT's OUTPUT_RETENTION_SECONDS, so a blob goes with the message that names it.
    */
   outputBlobs: 'lm_out_blobs',
+  /** token id -> ApiTokenRecord: the API's bearer tokens, their secrets only as SHA-256 (docs/security.md) */
+  tokens: 'lm_tokens',
 } as const;
 
 /** Blob names, and which object store holds each (the name says it, so any reader finds it). */

@@ -4,6 +4,7 @@ export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js
 export { containerLimits, containerWorkerEnv, createRuntime } from './runtime.factory.js';
 export { DEFAULT_RESTART_POLICY, Supervisor, restartDelay, type ChildSpec, type RestartPolicy } from './supervisor.js';
 export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
+export { ADMIN_TOKEN_FILE, adminTokenPath, ensureAdminTokenFile, readAdminTokenFile } from './admin-token.js';
 export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
 export { LABELS, pinnedImage, type ContainerLimits } from './docker.labels.js';
 export { DockerRuntime, type DockerRuntimeOptions } from './docker.runtime.js';

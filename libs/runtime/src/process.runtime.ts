@@ -112,6 +112,9 @@ export class ProcessRuntime implements ContainerRuntime {
       LIVEMESH_SERVICE_CONFIG: JSON.stringify(spec.config ?? {}),
     } as Record<string, string>;
     if (spec.run?.module) env.LIVEMESH_STAGE_MODULE = spec.run.module;
+    // API credentials are the orchestrator's and the CLI's, never a stage's.
+    delete env.LIVEMESH_ADMIN_TOKEN;
+    delete env.LIVEMESH_TOKEN;
     const log = (line: string) => this.opts.logger.log(`[${id}] ${line}`);
     const proc = new SupervisedProcess(process.execPath, [this.opts.workerEntry], {
       env,

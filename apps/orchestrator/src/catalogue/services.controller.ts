@@ -4,6 +4,7 @@ import { ScaleRequest, ServiceSpec, ValidationFailedError } from '@livemesh/cont
 import type { ContainerRuntime, ServiceInstance } from '@livemesh/runtime';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 import { CatalogueService } from './catalogue.service.js';
+import { Scopes } from '../auth/auth.decorators.js';
 
 const ref = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` } });
 
@@ -16,34 +17,40 @@ export class ServicesController {
   ) {}
 
   @Get()
+  @Scopes('admin')
   list(): Promise<ServiceSpec[]> {
     return this.catalogue.listServices();
   }
 
   @Post()
+  @Scopes('admin')
   @ApiBody(ref('ServiceSpec'))
   create(@Body() spec: ServiceSpec): Promise<ServiceSpec> {
     return this.catalogue.createService(spec);
   }
 
   @Get(':name')
+  @Scopes('admin')
   get(@Param('name') name: string): Promise<ServiceSpec> {
     return this.catalogue.getService(name);
   }
 
   @Put(':name')
+  @Scopes('admin')
   @ApiBody(ref('ServiceSpec'))
   replace(@Param('name') name: string, @Body() spec: ServiceSpec): Promise<ServiceSpec> {
     return this.catalogue.replaceService(name, spec);
   }
 
   @Delete(':name')
+  @Scopes('admin')
   @HttpCode(204)
   remove(@Param('name') name: string): Promise<void> {
     return this.catalogue.deleteService(name);
   }
 
   @Post(':name/scale')
+  @Scopes('admin')
   @HttpCode(200)
   @ApiBody(ref('ScaleRequest'))
   async scale(@Param('name') name: string, @Body() body: ScaleRequest): Promise<{ service: string; instances: ServiceInstance[] }> {
@@ -60,6 +67,7 @@ export class ServicesController {
   }
 
   @Get(':name/instances')
+  @Scopes('admin')
   async instances(@Param('name') name: string): Promise<{ service: string; instances: ServiceInstance[] }> {
     await this.catalogue.getService(name);
     return { service: name, instances: await this.runtime.list(name) };

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { Bus } from '@livemesh/bus';
+import { Public } from '../auth/auth.decorators.js';
 
 interface Health {
   status: 'ok';
@@ -9,6 +10,7 @@ interface Health {
 
 /** /health/live: the process answers. /health and /health/ready: NATS answers too (503 otherwise). */
 @ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(@Inject(Bus) private readonly bus: Bus) {}

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { Controller, Get, Inject, Logger, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { Env } from '@livemesh/contracts';
+import { Public } from '../auth/auth.decorators.js';
 
 /** Headers that describe one hop's connection, not the content (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
@@ -12,6 +13,7 @@ const SAFE_PATH = /^\/hls\/[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_.-]{1,128})*$/;
  * origin as it comes (status, headers and body), so playlists and segments are never buffered here.
  */
 @ApiExcludeController()
+@Public()
 @Controller('hls')
 export class HlsProxyController {
   private readonly logger = new Logger(HlsProxyController.name);

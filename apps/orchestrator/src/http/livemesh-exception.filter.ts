@@ -1,10 +1,12 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import {
   ChainPlanError,
+  ForbiddenError,
   InvalidNameError,
   NotFoundError,
   QuotaExceededError,
   SourceUrlError,
+  UnauthenticatedError,
   UnsafeServiceError,
   ValidationFailedError,
 } from '@livemesh/contracts';
@@ -20,6 +22,8 @@ interface ErrorBody {
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',
@@ -34,18 +38,22 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
     const http = host.switchToHttp();
-    const res = http.getResponse<{ headersSent?: boolean; status(code: number): { json(body: unknown): void }; destroy?(): void }>();
+    const res = http.getResponse<{ headersSent?: boolean; status(code: number): { json(body: unknown): void }; setHeader(name: string, value: string): void; destroy?(): void }>();
     const req = http.getRequest<{ method?: string; url?: string }>();
     const { status, body } = this.describe(exception, `${req.method} ${req.url}`);
     if (res.headersSent) {
       res.destroy?.();
       return;
     }
+    const challenge = bearerChallenge(exception);
+    if (challenge) res.setHeader('WWW-Authenticate', challenge);
     res.status(status).json(body);
   }
 
   private describe(e: unknown, where: string): { status: number; body: ErrorBody | object } {
     if (e instanceof HttpException) return { status: e.getStatus(), body: normalise(e) };
+    if (e instanceof UnauthenticatedError) return { status: 401, body: { ...answer(401, e.message, e.code).body, reason: e.reason } };
+    if (e instanceof ForbiddenError) return { status: 403, body: { ...answer(403, e.message, e.code).body, required: e.required, scopes: e.granted } };
     // ChainPlanError is a ValidationFailedError: it must be matched first.
     if (e instanceof ChainPlanError) return answer(422, e.message, e.code, e.problems);
     if (e instanceof UnsafeServiceError) return answer(422, e.message, e.code, e.problems);
@@ -64,6 +72,13 @@ function answer(status: number, message: string, code?: string, problems?: strin
   if (problems) body.problems = problems;
   if (code) body.code = code;
   return { status, body };
+}
+
+/** RFC 6750's challenge: which scheme, and for a bad token or a missing scope, what went wrong. */
+function bearerChallenge(e: unknown): string | undefined {
+  if (e instanceof UnauthenticatedError) return e.reason === 'missing' ? 'Bearer realm="livemesh"' : 'Bearer realm="livemesh", error="invalid_token"';
+  if (e instanceof ForbiddenError) return `Bearer realm="livemesh", error="insufficient_scope", scope="${e.required.join(' ')}"`;
+  return undefined;
 }
 
 function normalise(e: HttpException): object {

@@ -11,6 +11,12 @@ export function setupOpenApi(app: INestApplication): void {
     .setTitle('livemesh orchestrator')
     .setDescription('Streams, the chains of services that process them, and the service and pipeline catalogue.')
     .setVersion('0.1.0')
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'lm_<id>_<secret>',
+      description: 'An API token (docs/security.md, "API tokens and scopes"). Each route names the scopes that may call it in x-livemesh-scopes: admin implies platform and read, platform implies read; /health and /hls are public.',
+    })
     .build();
   const document = SwaggerModule.createDocument(app, config);
   const schemas = validationMetadatasToSchemas({ refPointerPrefix: '#/components/schemas/' }) as Record<string, object>;

@@ -3,6 +3,7 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ChangeChainRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
 import { StreamCounters, type StreamDetailView } from './stream.counters.js';
 import { StreamsService } from './streams.service.js';
+import { Scopes } from '../auth/auth.decorators.js';
 
 @ApiTags('streams')
 @Controller('api/streams')
@@ -13,6 +14,7 @@ export class StreamsController {
   ) {}
 
   @Post()
+  @Scopes('platform')
   @ApiOperation({ summary: 'Start a stream (201), or get the running one with the same id (200)' })
   @ApiBody({ schema: { $ref: '#/components/schemas/StartStreamRequest' } })
   async start(@Body() body: StartStreamRequest, @Res({ passthrough: true }) res: { status(code: number): unknown }): Promise<StreamView> {
@@ -22,23 +24,27 @@ export class StreamsController {
   }
 
   @Get()
+  @Scopes('read')
   list(): Promise<StreamView[]> {
     return this.streams.list();
   }
 
   @Get(':id')
+  @Scopes('read')
   @ApiOperation({ summary: 'A stream: state, chain (hops, subjects, parameters), per-hop counters (processed, pending, failed), output segments, errors' })
   async get(@Param('id') id: string): Promise<StreamDetailView> {
     return this.counters.detail(await this.streams.get(id));
   }
 
   @Delete(':id')
+  @Scopes('platform')
   @ApiOperation({ summary: 'Stop a stream: the publish key goes, in-flight segments drain, the playlist ends' })
   stop(@Param('id') id: string): Promise<StreamView> {
     return this.streams.stop(id);
   }
 
   @Patch(':id/chain')
+  @Scopes('platform')
   @ApiOperation({ summary: 'Replace the chain of a live stream; the next segment takes the new route' })
   @ApiBody({ schema: { $ref: '#/components/schemas/ChangeChainRequest' } })
   changeChain(@Param('id') id: string, @Body() body: ChangeChainRequest): Promise<StreamView> {

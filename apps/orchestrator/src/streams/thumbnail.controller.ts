@@ -3,6 +3,7 @@ import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Bus } from '@livemesh/bus';
 import { NotFoundError, assertToken } from '@livemesh/contracts';
 import { thumbnailBlobNames } from '@livemesh/services';
+import { Scopes } from '../auth/auth.decorators.js';
 
 /**
  * The latest picture the `thumbnail` service stored for a stream (`lm_blobs`, thumb/<id>/latest.jpg).
@@ -14,6 +15,7 @@ export class ThumbnailController {
   constructor(@Inject(Bus) private readonly bus: Bus) {}
 
   @Get(':id/thumbnail.jpg')
+  @Scopes('read')
   @ApiOperation({ summary: "The stream's latest thumbnail (404 until a chain with the thumbnail service has made one)" })
   @ApiProduces('image/jpeg')
   @Header('Content-Type', 'image/jpeg')
