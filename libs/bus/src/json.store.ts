@@ -90,6 +90,16 @@ export class JsonStore<T> {
     }
   }
 
+  /**
+   * Removes the older revisions of `key` from the bucket's history, keeping the current one: after
+   * a value that held a secret was rewritten without it, the old revision must not stay readable.
+   */
+  async dropHistory(key: string): Promise<void> {
+    await wrapped(`${this.bucket}: drop the history of ${key}`, async () => {
+      await clientsOf(this.bus).jsm.streams.purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.${key}`, keep: 1 });
+    });
+  }
+
   async delete(key: string): Promise<void> {
     await this.run(`delete ${key}`, (kv) => kv.delete(key));
   }

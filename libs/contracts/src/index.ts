@@ -35,6 +35,7 @@ export {
   SourceUrlError,
   PrivateAddressError,
   UnsafeServiceError,
+  WeakStreamKeyError,
   StageTimeoutError,
   ValidationFailedError,
   WorkerCrashedError,
@@ -43,6 +44,9 @@ export { decodeMessage, describeValidationErrors, validateMessage } from './vali
 export {
   ChangeChainRequest,
   OutputsDto,
+  PublishDto,
+  RotateKeyRequest,
+  type IssuedStreamKey,
   SourceDto,
   StageDto,
   StartStreamRequest,
@@ -117,3 +121,19 @@ export {
   type ImagePolicy,
   type StagePolicy,
 } from './service.policy.js';
+export {
+  INGEST_SECRET_BYTES,
+  KEY_HASH_PATTERN,
+  SRT_PASSPHRASE,
+  STREAM_KEY_RULE,
+  generateStreamKey,
+  hashStreamKey,
+  keyLabel,
+  openSecret,
+  sameKeyHash,
+  sealSecret,
+  srtPassphraseAad,
+  streamKeyProblems,
+  type SealedSecret,
+} from './stream-key.js';
+export { ingestSecretPath, loadIngestSecret } from './ingest-secret.js';
