@@ -16,7 +16,6 @@ describe('redactNmsMessage', () => {
   it('redacts the key in a stream path', () => {
     const line = 'RTMP session x1 127.0.0.1:5555 start push /live/secretkey123456';
     expect(redactNmsMessage(line)).toBe(`RTMP session x1 127.0.0.1:5555 start push /live/${label('secretkey123456')}`);
-    expect(redactNmsMessage('push /live/Ab.c~d-e_f')).toBe(`push /live/${label('Ab.c~d-e_f')}`);
   });
   it('redacts name= in invalid-path errors', () => {
     expect(redactNmsMessage('invalid stream path characters: app=live, name=topsecret!')).toBe(

@@ -14,7 +14,7 @@ export function redactKey(key: string): string {
  */
 export function redactNmsMessage(message: string): string {
   return message
-    .replace(/(^|[\s=])(\/[A-Za-z0-9_-]+\/)([A-Za-z0-9._~-]+)(?=$|[\s,;:])/g, (_m, pre: string, app: string, name: string) => `${pre}${app}${redactKey(name)}`)
+    .replace(/(^|[\s=])(\/[A-Za-z0-9_-]+\/)([A-Za-z0-9_-]+)(?=$|[\s,;:])/g, (_m, pre: string, app: string, name: string) => `${pre}${app}${redactKey(name)}`)
     .replace(/\bname=([^\s,]+)/g, (_m, name: string) => `name=${redactKey(name)}`);
 }
 

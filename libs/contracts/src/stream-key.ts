@@ -6,8 +6,11 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEq
  * nothing), hands the plaintext out once, and compares hashes in constant time.
  */
 
-/** Characters a key may have: unreserved URL characters, so it fits an RTMP path and an SRT passphrase. */
-export const STREAM_KEY_CHARSET = /^[A-Za-z0-9._~-]*$/;
+/**
+ * Characters a key may have: base64url's, which fit an RTMP stream name (node-media-server takes
+ * only these), a URL path and an SRT passphrase as they are.
+ */
+export const STREAM_KEY_CHARSET = /^[A-Za-z0-9_-]*$/;
 export const STREAM_KEY_MIN_LENGTH = 24;
 /** libsrt takes passphrases of 10-79 characters; the key is the stream's SRT passphrase. */
 export const STREAM_KEY_MAX_LENGTH = 79;
@@ -18,15 +21,15 @@ export const STREAM_KEY_MIN_DISTINCT = 12;
 
 /** The rule, as error messages and docs state it. */
 export const STREAM_KEY_RULE =
-  `${STREAM_KEY_MIN_LENGTH}-${STREAM_KEY_MAX_LENGTH} characters of A-Z a-z 0-9 . _ ~ -, from at least 2 of the classes ` +
-  `(upper case, lower case, digits, . _ ~ -), at least ${STREAM_KEY_MIN_DISTINCT} distinct characters, and at least ` +
+  `${STREAM_KEY_MIN_LENGTH}-${STREAM_KEY_MAX_LENGTH} characters of A-Z a-z 0-9 _ -, from at least 2 of the classes ` +
+  `(upper case, lower case, digits, _ -), at least ${STREAM_KEY_MIN_DISTINCT} distinct characters, and at least ` +
   `${STREAM_KEY_MIN_BITS} bits estimated as length x log2(size of the classes used)`;
 
 const CLASSES: { test: RegExp; size: number }[] = [
   { test: /[A-Z]/, size: 26 },
   { test: /[a-z]/, size: 26 },
   { test: /[0-9]/, size: 10 },
-  { test: /[._~-]/, size: 4 },
+  { test: /[_-]/, size: 2 },
 ];
 
 /** Why `key` is not strong enough to be a publish key (empty: it is). Never echoes the key. */
@@ -36,9 +39,9 @@ export function streamKeyProblems(key: unknown): string[] {
   if (key.length < STREAM_KEY_MIN_LENGTH || key.length > STREAM_KEY_MAX_LENGTH) {
     problems.push(`publish.key has ${key.length} characters; it needs ${STREAM_KEY_MIN_LENGTH}-${STREAM_KEY_MAX_LENGTH}`);
   }
-  if (!STREAM_KEY_CHARSET.test(key)) problems.push('publish.key may only hold A-Z a-z 0-9 . _ ~ -');
+  if (!STREAM_KEY_CHARSET.test(key)) problems.push('publish.key may only hold A-Z a-z 0-9 _ -');
   const used = CLASSES.filter((c) => c.test.test(key));
-  if (used.length < 2) problems.push('publish.key must mix at least 2 character classes (upper case, lower case, digits, . _ ~ -)');
+  if (used.length < 2) problems.push('publish.key must mix at least 2 character classes (upper case, lower case, digits, _ -)');
   const distinct = new Set(key).size;
   if (distinct < STREAM_KEY_MIN_DISTINCT) problems.push(`publish.key has ${distinct} distinct characters; it needs ${STREAM_KEY_MIN_DISTINCT}`);
   const pool = used.reduce((n, c) => n + c.size, 0);
@@ -123,4 +126,4 @@ export function srtPassphraseAad(streamId: string, keyHash: string): string {
  * Whether a key can be the SRT passphrase of ffmpeg's listener (the rule above guarantees it for
  * new keys; a record written before it may hold another).
  */
-export const SRT_PASSPHRASE = /^[A-Za-z0-9._~-]{10,79}$/;
+export const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;

@@ -300,7 +300,8 @@ export class StreamsService {
    */
   async migrateKeys(): Promise<number> {
     let migrated = 0;
-    for (const r of await this.records.list()) {
+    const current = await this.records.list();
+    for (const r of current) {
       const legacy = r.value.key;
       if (typeof legacy !== 'string' || legacy === '') continue;
       const keyHash = hashStreamKey(legacy);
@@ -312,19 +313,32 @@ export class StreamsService {
       await this.records.dropHistory(r.key);
       migrated++;
     }
-    // Entries named by a plaintext key (not a 64-hex hash): gone, with their history.
-    for (const name of await this.keys.keys()) {
-      if (KEY_HASH_PATTERN.test(name)) continue;
-      const e = await this.keys.get(name);
-      if (e) await this.keys.purgeAt(name, e.revision);
+    // A deleted (expired) record whose history still holds a plaintext key: erased.
+    const kept = new Set(current.map((r) => r.key));
+    for (const id of await this.records.keysInHistory()) {
+      if (!kept.has(id) && (await this.records.history(id)).some((e) => typeof e.value.key === 'string')) await this.records.erase(id);
+    }
+    // Entries named by a plaintext key (not a 64-hex hash), live or deleted: gone without a trace,
+    // since even a delete marker's subject would name the key.
+    for (const name of await this.keys.keysInHistory()) {
+      if (!KEY_HASH_PATTERN.test(name)) await this.keys.erase(name);
     }
     if (migrated) this.logger.log(`${migrated} stream record(s) written before keys were hashed now keep the key's hash only`);
     return migrated;
   }
 
+  /** With SRT on: the ingest secret exists from boot, so ingest finds it when the first published stream needs a listener. */
+  async prepareIngestSecret(): Promise<void> {
+    if (this.env.SRT_PORT_RANGE) await this.ensureIngestSecret();
+  }
+
   /** The ingest secret, created on first use (`<LIVEMESH_DATA_DIR>/ingest.secret`) unless LIVEMESH_INGEST_SECRET is set. */
   ensureIngestSecret(): Promise<Buffer | undefined> {
-    this.ingestSecret ??= loadIngestSecret(this.env, true);
+    this.ingestSecret ??= loadIngestSecret(this.env, true).catch((e: unknown) => {
+      // Not remembered: the next start tries again (a data dir that was not writable yet).
+      this.ingestSecret = undefined;
+      throw e;
+    });
     return this.ingestSecret;
   }
 
