@@ -3,7 +3,7 @@
 // rotate answer, LM_KEYS for a stream a platform event started); lists, status, re-POSTs, events,
 // logs and the buckets (history and key names included) never hold it; ingest takes what the
 // orchestrator stored (hashes), a rotation stops the old key at once.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -61,6 +61,16 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
       if (m) out.push(`${m.subject} ${m.string()}`);
     }
     return out.join('\n');
+  }
+
+  /** Command lines of this machine's processes that hold `text`, apart from those holding `except`. */
+  async function argvHolding(text: string, except: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+      const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (argv.includes(text) && !argv.includes(except)) found.push(argv.replaceAll('\0', ' '));
+    }
+    return found;
   }
 
   beforeAll(async () => {
@@ -145,6 +155,10 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     const started = Date.now();
     const live = publishRtmp(longClip, rtmp(oldKey), { realtime: true, timeoutMs: 30_000 });
     await waitFor('a publishing event of k-rot', 15_000, () => publishings('k-rot') > 0);
+    // Ingest's segmenter is running for it: no process but the test's own publisher has the key in its arguments.
+    const readers = await argvHolding(`rtmp://127.0.0.1:${env.RTMP_PORT}/live/`, longClip);
+    expect(readers.length).toBeGreaterThan(0);
+    expect(await argvHolding(oldKey, longClip)).toEqual([]);
 
     const rotated = await api('POST', '/api/streams/k-rot/key', {});
     expect(rotated.status).toBe(200);

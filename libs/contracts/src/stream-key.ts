@@ -12,8 +12,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEq
  */
 export const STREAM_KEY_CHARSET = /^[A-Za-z0-9_-]*$/;
 export const STREAM_KEY_MIN_LENGTH = 24;
-/** libsrt takes passphrases of 10-79 characters; the key is the stream's SRT passphrase. */
-export const STREAM_KEY_MAX_LENGTH = 79;
+/** ffmpeg's SRT protocol takes passphrases of 10-64 characters; the key is the stream's SRT passphrase. */
+export const STREAM_KEY_MAX_LENGTH = 64;
 /** Estimated bits (length x log2 of the pool of the character classes used) a key must reach. */
 export const STREAM_KEY_MIN_BITS = 128;
 /** Distinct characters a key must have: `aaaa...aB1` reaches the estimate but is no secret. */
@@ -126,4 +126,4 @@ export function srtPassphraseAad(streamId: string, keyHash: string): string {
  * Whether a key can be the SRT passphrase of ffmpeg's listener (the rule above guarantees it for
  * new keys; a record written before it may hold another).
  */
-export const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;
+export const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,64}$/;
