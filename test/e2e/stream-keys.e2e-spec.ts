@@ -3,7 +3,7 @@
 // rotate answer, LM_KEYS for a stream a platform event started); lists, status, re-POSTs, events,
 // logs and the buckets (history and key names included) never hold it; ingest takes what the
 // orchestrator stored (hashes), a rotation stops the old key at once.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -25,6 +25,7 @@ import { startInProcessOrchestrator, FakeRuntime, type InProcessOrchestrator } f
 import { CapturingLogger } from '../support/logger.js';
 import { generateClip, publishRtmp } from '../support/media.js';
 import { waitFor } from '../support/wait.js';
+import { ffmpeg } from './ingest-delivery.harness.js';
 
 const STRONG = 'Xq7vB2kL9-mN4_pR6sT8wZ3d';
 
@@ -36,6 +37,8 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
   let dir: string;
   let clip: string;
   let longClip: string;
+  let tsClip: string;
+  let vars: Record<string, string>;
   const logs = new CapturingLogger();
   /** Every plaintext key the test saw: none may be found where it must not be. */
   const secrets: string[] = [STRONG];
@@ -76,7 +79,10 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-keys-e2e-'));
     const rtmpPort = await freePort();
-    const vars = { RTMP_PORT: String(rtmpPort), LIVEMESH_DATA_DIR: join(dir, 'data'), LIVEMESH_PUBLIC_HOST: '127.0.0.1' };
+    // SRT on: published streams get a listener whose passphrase is their key (a random port block,
+    // so suites running side by side do not reach for the same ports).
+    const srtFirst = 31_000 + Math.floor(Math.random() * 900) * 10;
+    vars = { RTMP_PORT: String(rtmpPort), LIVEMESH_DATA_DIR: join(dir, 'data'), LIVEMESH_PUBLIC_HOST: '127.0.0.1', SRT_PORT_RANGE: `${srtFirst}-${srtFirst + 9}` };
     o = await startInProcessOrchestrator('stream-keys-e2e', vars);
     bus = o.bus;
     env = loadEnv({ NATS_URL: o.nats.url, INGEST_HTTP_PORT: String(await freePort()), LOG_LEVEL: 'debug', ...vars });
@@ -84,9 +90,10 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     // Process-wide: the orchestrator's lines land here too, so the log scan covers both.
     ingest.useLogger(logs);
     await ingest.listen(env.INGEST_HTTP_PORT, '127.0.0.1');
-    [clip, longClip] = await Promise.all([
+    [clip, longClip, tsClip] = await Promise.all([
       generateClip({ seconds: 2, width: 160, height: 120, fps: 15, out: join(dir, 'short.flv') }),
       generateClip({ seconds: 12, width: 160, height: 120, fps: 15, out: join(dir, 'long.flv') }),
+      generateClip({ seconds: 3, width: 160, height: 120, fps: 15, out: join(dir, 'short.ts') }),
     ]);
   }, 60_000);
 
@@ -109,8 +116,10 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     const again = await api('POST', '/api/streams', { id: 'k-1', stages: [{ service: 'passthrough' }] });
     expect(again.status).toBe(200);
     for (const answer of [list, one, again]) expect(answer.text).not.toContain(key);
-    expect(one.body.publish).toEqual({ rtmp: `rtmp://127.0.0.1:${env.RTMP_PORT}/live` });
-    expect(again.body.publish).toEqual({ rtmp: `rtmp://127.0.0.1:${env.RTMP_PORT}/live` });
+    for (const answer of [one, again]) {
+      expect(answer.body.publish.rtmp).toBe(`rtmp://127.0.0.1:${env.RTMP_PORT}/live`);
+      expect(answer.body.publish).not.toHaveProperty('key');
+    }
 
     const stored = await record('k-1');
     expect(stored).toMatchObject({ keyHash: hashStreamKey(key) });
@@ -155,10 +164,11 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     const started = Date.now();
     const live = publishRtmp(longClip, rtmp(oldKey), { realtime: true, timeoutMs: 30_000 });
     await waitFor('a publishing event of k-rot', 15_000, () => publishings('k-rot') > 0);
-    // Ingest's segmenter is running for it: no process but the test's own publisher has the key in its arguments.
+    // Ingest's segmenter is running for it: no process but the test's own publisher has the key in
+    // its arguments, apart from the stream's SRT listener (the limit docs/security.md states).
     const readers = await argvHolding(`rtmp://127.0.0.1:${env.RTMP_PORT}/live/`, longClip);
     expect(readers.length).toBeGreaterThan(0);
-    expect(await argvHolding(oldKey, longClip)).toEqual([]);
+    expect((await argvHolding(oldKey, longClip)).filter((argv) => !argv.includes('mode=listener'))).toEqual([]);
 
     const rotated = await api('POST', '/api/streams/k-rot/key', {});
     expect(rotated.status).toBe(200);
@@ -212,7 +222,7 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     await bus.store(BUCKETS.streams).put('k-old', { id: 'k-old', state: 'live', key: legacy, request: { id: 'k-old' }, chainVersion: 1, createdAt: now, updatedAt: now, errors: [{ at: now, message: 'x' }] } as unknown as StreamRecord);
 
     // Another orchestrator booting on the same bus migrates.
-    const second = await createOrchestratorApp(loadEnv({ NATS_URL: o.nats.url, HTTP_PORT: String(await freePort()), LIVEMESH_DATA_DIR: join(dir, 'data') }), { runtime: new FakeRuntime(), logger: ['error'] });
+    const second = await createOrchestratorApp(loadEnv({ NATS_URL: o.nats.url, HTTP_PORT: String(await freePort()), ...vars }), { runtime: new FakeRuntime(), logger: ['error'] });
     await second.init();
     await second.close();
 
@@ -224,6 +234,25 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     expect(await publishRtmp(clip, rtmp(legacy), { realtime: true, timeoutMs: 30_000 })).toEqual({ code: 0, stderr: '' });
     await waitFor('a publishing event of k-old', 10_000, () => publishings('k-old') > 0, { detail: logsOf('k-old') });
   });
+
+  it('seals the SRT passphrase for ingest: the record holds ciphertext, ingest listens with the key as passphrase', async () => {
+    const created = await api('POST', '/api/streams', { id: 'k-srt', stages: [{ service: 'passthrough' }] });
+    const key = created.body.publish.key as string;
+    secrets.push(key);
+    // The orchestrator made the ingest secret, readable by its user only.
+    expect((await stat(join(dir, 'data', 'ingest.secret'))).mode & 0o777).toBe(0o600);
+    const sealed = (await record('k-srt'))!.srtPassphrase;
+    expect(sealed).toMatchObject({ v: 1, iv: expect.any(String), tag: expect.any(String), data: expect.any(String) });
+    expect(JSON.stringify(sealed)).not.toContain(key);
+    const view = await waitFor('the SRT listener in the status', 15_000, async () => {
+      const v = (await api('GET', '/api/streams/k-srt')).body as { publish: { srt?: string } };
+      return v.publish.srt ? v : undefined;
+    }, { detail: logsOf('k-srt') });
+    expect(view.publish.srt).toMatch(/^srt:\/\/127\.0\.0\.1:\d+$/);
+    const pushed = await ffmpeg(['-re', '-i', tsClip, '-c', 'copy', '-f', 'mpegts', `${view.publish.srt}?streamid=${key}&passphrase=${key}`], 30_000).done;
+    expect(pushed).toEqual({ code: 0, stderr: '' });
+    await waitFor('an SRT publishing event of k-srt', 10_000, () => o.events.some((e) => e.streamId === 'k-srt' && e.kind === 'publishing' && (e.data as { source?: string }).source === 'srt'), { detail: logsOf('k-srt') });
+  }, 40_000);
 
   it('leaves no plaintext key in the buckets (values, history, key names), the events or the logs', async () => {
     const [streams, keys, events] = await Promise.all([storedText(`KV_${BUCKETS.streams}`), storedText(`KV_${BUCKETS.keys}`), storedText(STREAMS.events)]);
