@@ -345,7 +345,11 @@ export class StreamsService {
   /** The key sealed for ingest's SRT listener: only for a published stream while SRT is on. */
   private async srtPassphrase(id: string, keyHash: string, key: string, request: StartStreamRequest): Promise<Pick<StreamRecord, 'srtPassphrase'>> {
     if (!this.env.SRT_PORT_RANGE || request.source || !SRT_PASSPHRASE.test(key)) return {};
-    const secret = await this.ensureIngestSecret();
+    // Without the secret the stream still starts, published over RTMP only.
+    const secret = await this.ensureIngestSecret().catch((e: Error) => {
+      this.logger.error(`streamId=${id} no ingest secret (${e.message}); SRT publishing is off for it`);
+      return undefined;
+    });
     return secret ? { srtPassphrase: sealSecret(secret, key, srtPassphraseAad(id, keyHash)) } : {};
   }
 
