@@ -252,6 +252,17 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     const pushed = await ffmpeg(['-re', '-i', tsClip, '-c', 'copy', '-f', 'mpegts', `${view.publish.srt}?streamid=${key}&passphrase=${key}`], 30_000).done;
     expect(pushed).toEqual({ code: 0, stderr: '' });
     await waitFor('an SRT publishing event of k-srt', 10_000, () => o.events.some((e) => e.streamId === 'k-srt' && e.kind === 'publishing' && (e.data as { source?: string }).source === 'srt'), { detail: logsOf('k-srt') });
+
+    // A rotation restarts the listener with the new key as passphrase: the old key no longer connects.
+    const rotated = await api('POST', '/api/streams/k-srt/key', {});
+    const newKey = rotated.body.publish.key as string;
+    secrets.push(newKey);
+    expect(rotated.body.publish.srt).toMatch(new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${newKey}&passphrase=${newKey}$`));
+    await waitFor('the SRT listener with the new passphrase', 10_000, () => logs.text().includes(`(passphrase = key "#${hashStreamKey(newKey).slice(0, 8)}")`), { detail: logsOf('k-srt') });
+    const srt = ((await api('GET', '/api/streams/k-srt')).body as { publish: { srt: string } }).publish.srt;
+    const refused = await ffmpeg(['-re', '-i', tsClip, '-c', 'copy', '-f', 'mpegts', `${srt}?streamid=${key}&passphrase=${key}`], 15_000).done;
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/REJECT.*Incorrect passphrase/);
   }, 40_000);
 
   it('leaves no plaintext key in the buckets (values, history, key names), the events or the logs', async () => {
