@@ -37,6 +37,7 @@ const ROWS: Row[] = [
   { method: 'GET', route: '/api/streams', needs: 'read', path: '/api/streams' },
   { method: 'GET', route: '/api/streams/:id', needs: 'read', path: '/api/streams/perm-live' },
   { method: 'DELETE', route: '/api/streams/:id', needs: 'platform', path: (who: Who) => `/api/streams/perm-stop-${who}` },
+  { method: 'POST', route: '/api/streams/:id/key', needs: 'platform', path: '/api/streams/perm-live/key', body: {} },
   { method: 'PATCH', route: '/api/streams/:id/chain', needs: 'platform', path: '/api/streams/perm-live/chain', body: { stages: [{ service: 'passthrough' }] } },
   { method: 'GET', route: '/api/streams/:id/thumbnail.jpg', needs: 'read', path: '/api/streams/perm-live/thumbnail.jpg', ok: 404 },
   { method: 'GET', route: '/api/services', needs: 'admin', path: '/api/services' },

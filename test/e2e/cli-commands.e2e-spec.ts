@@ -202,6 +202,11 @@ describe('livemesh CLI (built, against a real orchestrator and nats-server)', ()
 
     const shown = await json('stream', 'show', 'cli-1');
     expect(shown.chain.hops[0]).toMatchObject({ service: 'passthrough', counters: { processed: 0, pending: 0, failed: 0 } });
+    // The key was shown by `start` only; `rotate-key` shows a new one.
+    expect(JSON.stringify(shown)).not.toContain(started.publish.key);
+    const rotated = await json('stream', 'rotate-key', 'cli-1');
+    expect(rotated.publish.key).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(rotated.publish.key).not.toBe(started.publish.key);
 
     const changed = await json('stream', 'change', 'cli-1', '-s', 'watermark:{"text":"v2"}', '-s', 'passthrough');
     expect(changed.chain.version).toBe(2);

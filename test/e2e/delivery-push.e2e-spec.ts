@@ -59,7 +59,7 @@ describe('delivery: RTMP push-out', () => {
     await bus.store(BUCKETS.streams).put(STREAM, {
       id: STREAM,
       state: 'live',
-      key: 'not-used-here-0123456789',
+      keyHash: 'not-used-here',
       request: { id: STREAM, outputs: { rtmp: [target, `rtmp://127.0.0.2:${await freePort()}/live/cdn-key`, 'file:///tmp/not-a-target.flv'] } },
       chainVersion: 1,
       createdAt: now,
@@ -102,7 +102,7 @@ describe('delivery: RTMP push-out', () => {
     await bus.store(BUCKETS.streams).put(id, {
       id,
       state: 'live',
-      key: 'not-used-here-0123456789',
+      keyHash: 'not-used-here',
       request: { id, outputs: { rtmp: [target] } },
       chainVersion: 1,
       createdAt: now,

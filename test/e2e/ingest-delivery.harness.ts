@@ -4,6 +4,7 @@
 // sees exactly what ingest cut, through delivery's HLS. Streams are written into KV the way the
 // orchestrator writes them. Publishers and sources are real ffmpeg processes.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,9 @@ import {
   type StreamEvent,
   type StreamEventOf,
   type StreamRecord,
+  hashStreamKey,
+  sealSecret,
+  srtPassphraseAad,
 } from '@livemesh/contracts';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
@@ -98,6 +102,8 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
     HLS_WINDOW: '30',
     OUTPUT_RETENTION_SECONDS: '120',
     LOG_LEVEL: 'debug',
+    // What the orchestrator seals SRT passphrases with (docs/security.md, "Stream keys").
+    LIVEMESH_INGEST_SECRET: randomBytes(32).toString('hex'),
     // Boot lines go to the console until the capturing logger takes over; keep them few.
     ...ALLOW_LOOPBACK_SOURCES,
     ...extraEnv,
@@ -145,13 +151,15 @@ export async function startHarness(extraEnv: Record<string, string> = {}): Promi
         hops: [{ index: 0, service: STAGE, params: {}, subject: subjects.segment(STAGE, id, 0), next: null }],
         updatedAt: now,
       });
-      await keys.put(key, { streamId: id });
-      await records.put(id, { id, state: 'live', key, request, chainVersion: 1, createdAt: now, updatedAt: now, errors: [] } as StreamRecord);
+      const keyHash = hashStreamKey(key);
+      const srtPassphrase = sealSecret(Buffer.from(env.LIVEMESH_INGEST_SECRET, 'hex'), key, srtPassphraseAad(id, keyHash));
+      await keys.put(keyHash, { streamId: id });
+      await records.put(id, { id, state: 'live', keyHash, ...(opts.source ? {} : { srtPassphrase }), request, chainVersion: 1, createdAt: now, updatedAt: now, errors: [] } as StreamRecord);
       return { key };
     },
     async endStream(id) {
       const r = await records.get(id);
-      if (r) await keys.delete(r.value.key);
+      if (r) await keys.delete(r.value.keyHash);
       await publishStreamEvent(bus, { streamId: id, kind: 'ended', message: 'stream ended', data: { reason: 'stopped', purgedSegments: 0 } });
       if (r) await records.put(id, { ...r.value, state: 'ended', updatedAt: new Date().toISOString() });
     },

@@ -17,6 +17,7 @@ import {
   type StreamEvent,
   type StreamEventOf,
   type StreamRecord,
+  hashStreamKey,
 } from '@livemesh/contracts';
 import { createIngestApp } from '../../apps/ingest/src/ingest.app.js';
 import { freePort } from '../support/free-port.js';
@@ -71,7 +72,7 @@ describe('ingest over RTMP', () => {
     bus = await Bus.connect({ url: nats.url, name: 'ingest-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: 60 });
     const now = new Date().toISOString();
-    const record: StreamRecord = { id: STREAM, state: 'live', key: KEY, request: { id: STREAM }, chainVersion: 1, createdAt: now, updatedAt: now, errors: [] };
+    const record: StreamRecord = { id: STREAM, state: 'live', keyHash: hashStreamKey(KEY), request: { id: STREAM }, chainVersion: 1, createdAt: now, updatedAt: now, errors: [] };
     const chain: ChainSpec = {
       streamId: STREAM,
       version: 1,
@@ -79,7 +80,7 @@ describe('ingest over RTMP', () => {
       updatedAt: now,
     };
     await bus.store(BUCKETS.streams).put(STREAM, record);
-    await bus.store(BUCKETS.keys).put(KEY, { streamId: STREAM });
+    await bus.store(BUCKETS.keys).put(hashStreamKey(KEY), { streamId: STREAM });
     await bus.store(BUCKETS.chains).put(STREAM, chain);
     consumer = await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: 30_000, maxDeliver: 3 });
 
@@ -156,7 +157,7 @@ describe('ingest over RTMP', () => {
     expect(pushed.code).not.toBe(0);
 
     const refusal = await waitFor('the refusal log line', 5000, () => logs.lines.find((l) => l.level === 'warn' && l.text.includes('publish refused')));
-    expect(refusal.text).toMatch(/publish refused: key "nosu…" \(first 4 chars only\) is owned by no started stream \(app "live", ip 127\.0\.0\.1\)/);
+    expect(refusal.text).toMatch(/publish refused: key #[0-9a-f]{8} \(hash prefix\) is owned by no started stream \(app "live", ip 127\.0\.0\.1\)/);
     expect(logs.lines.filter((l) => l.text.includes('publish refused'))).toHaveLength(1);
     const all = logs.lines.map((l) => l.text).join('\n');
     expect(all).not.toContain(unknown);

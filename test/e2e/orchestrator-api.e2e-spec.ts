@@ -5,6 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Bus, publishStreamEvent } from '@livemesh/bus';
 import {
   BUCKETS,
+  hashStreamKey,
   loadEnv,
   subjects,
   type Env,
@@ -186,10 +187,10 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
         { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1' },
       ],
     });
-    const key = view.publish.rtmp.split('/').pop()!;
+    const key = view.publish.key!;
     expect(view.publish.rtmp).toBe(`rtmp://media.example:${env.RTMP_PORT}/live/${key}`);
     expect(view.playback.hls).toBe(`http://media.example:${env.HTTP_PORT}/hls/match-1/index.m3u8`);
-    expect(key).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(key).not.toContain('match');
     gameKey = key;
 
@@ -198,25 +199,27 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
       { index: 0, service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', next: 'lm.seg.transcode.match-1.1', handOff: 'mezzanine' },
       { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null },
     ]);
-    expect((await keys().get(key))!.value).toEqual({ streamId: 'match-1' });
-    expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', key, chainVersion: 1 });
+    expect((await keys().get(hashStreamKey(key)))!.value).toEqual({ streamId: 'match-1' });
+    expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', keyHash: hashStreamKey(key), chainVersion: 1 });
     expect(runtime.ensured.map((i) => [i.service.name, i.startParams])).toEqual([['pixelate', { threads: 1 }], ['transcode', {}]]);
     await waitFor('chain-ready event', 15_000, () => eventsOf('match-1', 'chain-ready')[0]);
     expect(eventsOf('match-1', 'starting')).toHaveLength(1);
   });
 
-  it('answers a second start of a live stream with the same stream and key (200)', async () => {
+  it('answers a second start of a live stream with the same stream, without its key (200)', async () => {
     const ensuredBefore = runtime.ensured.length;
     const again = await api('POST', '/api/streams', { id: 'match-1', attributes: { category: 'esports' } });
     expect(again.status).toBe(200);
-    expect(again.body.publish.rtmp.endsWith(`/${gameKey}`)).toBe(true);
+    expect(again.body.publish).toEqual({ rtmp: `rtmp://media.example:${env.RTMP_PORT}/live` });
+    expect(JSON.stringify(again.body)).not.toContain(gameKey);
     expect(runtime.ensured.length).toBe(ensuredBefore);
   });
 
   it('lets only one of two concurrent starts of a new id win', async () => {
     const [a, b] = await Promise.all([api('POST', '/api/streams', { id: 'race-1' }), api('POST', '/api/streams', { id: 'race-1' })]);
     expect([a.status, b.status].sort()).toEqual([200, 201]);
-    expect(a.body.publish.rtmp).toBe(b.body.publish.rtmp);
+    // Only the winner's answer holds the key.
+    expect([a.body.publish.key, b.body.publish.key].filter((k) => k !== undefined)).toHaveLength(1);
     expect((await keys().keys()).length).toBe(2);
     const race = await waitFor('race-1 live', 15_000, async () => ((await api('GET', '/api/streams/race-1')).body.state === 'live' ? true : undefined));
     expect(race).toBe(true);
@@ -319,7 +322,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     const res = await api('DELETE', '/api/streams/match-1');
     expect(res.status).toBe(200);
     expect(res.body.state).toBe('ended');
-    expect(await keys().get(gameKey)).toBeUndefined();
+    expect(await keys().get(hashStreamKey(gameKey))).toBeUndefined();
     expect(await chains().get('match-1')).toBeUndefined();
     await waitFor('ended event', 15_000, () => eventsOf('match-1', 'ended')[0]);
     // pixelate was only in match-1's chain; watermark is still used by other streams.

@@ -5,7 +5,7 @@
 // whatever is put on a stream's hop subject stays queued there until the orchestrator purges it.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { BUCKETS, STREAMS, statusKey, subjects, type StreamEvent } from '@livemesh/contracts';
+import { BUCKETS, STREAMS, hashStreamKey, statusKey, subjects, type StreamEvent } from '@livemesh/contracts';
 import { JsonStore, type Bus } from '@livemesh/bus';
 import { startInProcessOrchestrator, type InProcessOrchestrator } from '../support/in-process-orchestrator.js';
 import { waitFor } from '../support/wait.js';
@@ -203,8 +203,8 @@ describe('orchestrator quotas and record expiry (real NATS)', () => {
   }, 30_000);
 
   it('deletes an ended stream record with its chain, key and status entries after STREAM_RECORD_TTL_S', async () => {
-    const view = (await (await post('/api/streams', { id: 'expire-1' })).json()) as { publish: { rtmp: string } };
-    const key = view.publish.rtmp.split('/').at(-1)!;
+    const view = (await (await post('/api/streams', { id: 'expire-1' })).json()) as { publish: { key: string } };
+    const key = hashStreamKey(view.publish.key);
     const keys = new JsonStore<{ streamId: string }>(bus, BUCKETS.keys);
     const status = new JsonStore<unknown>(bus, BUCKETS.status);
     // What delivery would have reported about it.

@@ -39,6 +39,16 @@ export function registerStreamCommands(program: Command, env: Env): void {
     .action(async (id: string) => print(await api().get(`/api/streams/${encodeURIComponent(id)}`)));
 
   stream
+    .command('rotate-key <id>')
+    .description('give a live stream a new publish key and print it (the only time it is shown); the old key stops working at once')
+    .option('--key-stdin', "use the key read from stdin (a platform's own key; strength-checked) instead of a generated one", false)
+    .action(async (id: string, o: { keyStdin: boolean }) => {
+      // Read from stdin, never taken as an argument: argv is readable by every local user.
+      const body = o.keyStdin ? { key: await readKeyFromStdin() } : {};
+      print(await api().request('POST', `/api/streams/${encodeURIComponent(id)}/key`, body));
+    });
+
+  stream
     .command('change <id>')
     .description('replace the chain of a live stream; the next segment takes the new chain')
     .requiredOption('-s, --stage <service[:json]>', 'a stage of the new chain, repeatable, in order', collectStage)
@@ -83,4 +93,14 @@ export function chainLine(hops: StreamView['chain']['hops']): string {
     else parts.push(h.service);
   }
   return parts.join(' -> ');
+}
+
+/** The first line of stdin, trimmed (a key piped in or typed). */
+async function readKeyFromStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 1024) break;
+  }
+  return text.split('\n')[0]!.trim();
 }

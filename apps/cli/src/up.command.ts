@@ -82,7 +82,9 @@ export function registerUpCommand(program: Command, env: Env): void {
         const api = new ApiClient(`http://127.0.0.1:${env.HTTP_PORT}`, async () => ({ token: admin.token, source: admin.where }));
         const base = `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}`;
         if (o.demo) {
-          const demo = await api.request<StreamView>('POST', '/api/streams', { id: 'demo' });
+          let demo = await api.request<StreamView>('POST', '/api/streams', { id: 'demo' });
+          // Still live from the last run (its key was shown then, and is stored hashed): a new key.
+          if (demo.publish.key === undefined) demo = await api.request<StreamView>('POST', '/api/streams/demo/key', {});
           await sup.start({
             name: 'encoder',
             command: env.FFMPEG_PATH,

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Env } from '@livemesh/contracts';
+import { Env, hashStreamKey, keyLabel } from '@livemesh/contracts';
 import NodeMediaServer, { type NmsEvent, type NmsSession } from 'node-media-server';
 import nmsContext from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
@@ -14,7 +15,12 @@ import { redactKey, redactNmsMessage } from './stream-key.redact.js';
 
 interface Publisher {
   streamId: string;
-  key: string;
+  keyHash: string;
+  /**
+   * `/live/<random>`: another name of the publisher's broadcast, which the segmenter plays, so that
+   * the key never appears in the segmenter's argv (any local user can read a process's argv).
+   */
+  playPath: string;
   session: NmsSession;
   socket: Socket;
 }
@@ -34,9 +40,10 @@ export function isLoopback(address: string): boolean {
 
 /**
  * The RTMP listener: node-media-server in-process. Publishers push to
- * rtmp://<host>:<port>/live/<streamKey>; a publish is held (socket paused) until its key is
- * checked against `lm_keys` / `lm_streams` and the stream's segmenter (ffmpeg, playing the same
- * path from 127.0.0.1) is attached, then released. Only that local segmenter may play.
+ * rtmp://<host>:<port>/live/<streamKey>; a publish is held (socket paused) until the key's hash is
+ * checked against `lm_keys` / `lm_streams` and the stream's segmenter (ffmpeg, playing a random
+ * second name of the broadcast from 127.0.0.1) is attached, then released. Only that local
+ * segmenter may play.
  */
 @Injectable()
 export class RtmpIngestServer {
@@ -102,10 +109,10 @@ export class RtmpIngestServer {
     pub.socket.destroy();
   }
 
-  /** Closes the publisher using `key` (the key was deleted: the stream stopped). */
-  closeKey(key: string): void {
+  /** Closes the publisher using the key of `keyHash` (its `lm_keys` entry was deleted: the stream stopped or the key was rotated). */
+  closeKey(keyHash: string): void {
     for (const pub of this.publishers.values()) {
-      if (pub.key === key) this.closeStream(pub.streamId, `key "${redactKey(key)}" was withdrawn`);
+      if (pub.keyHash === keyHash) this.closeStream(pub.streamId, `key ${keyLabel(keyHash)} was withdrawn`);
     }
   }
 
@@ -133,7 +140,7 @@ export class RtmpIngestServer {
   }
 
   private async authorize(session: NmsSession, socket: Socket): Promise<void> {
-    const key = session.streamName;
+    const keyHash = hashStreamKey(session.streamName);
     const ip = addressOf(session.ip);
     let decision: PublishDecision;
     if (this.stopping) {
@@ -141,11 +148,11 @@ export class RtmpIngestServer {
       return;
     }
     try {
-      const keyEntry = session.streamApp === PUBLISH_APP ? await this.directory.lookupKey(key) : undefined;
+      const keyEntry = session.streamApp === PUBLISH_APP ? await this.directory.lookupKey(keyHash) : undefined;
       const record = keyEntry ? await this.directory.record(keyEntry.streamId) : undefined;
       decision = decidePublish({
         app: session.streamApp,
-        key,
+        keyHash,
         ip,
         keyEntry,
         record,
@@ -155,7 +162,7 @@ export class RtmpIngestServer {
       decision = {
         accepted: false,
         reason: 'lookup-failed',
-        message: `publish refused: key "${redactKey(key)}" (first 4 chars only) could not be checked: ${(e as Error).message} (app "${session.streamApp}", ip ${ip})`,
+        message: `publish refused: key ${keyLabel(keyHash)} (hash prefix) could not be checked: ${(e as Error).message} (app "${session.streamApp}", ip ${ip})`,
       };
     }
     if (!decision.accepted) {
@@ -166,15 +173,19 @@ export class RtmpIngestServer {
     }
     const { streamId } = decision;
     if (socket.destroyed) return;
-    const pub: Publisher = { streamId, key, session, socket };
+    const playPath = `/${PUBLISH_APP}/lm-play-${randomBytes(12).toString('hex')}`;
+    const pub: Publisher = { streamId, keyHash, playPath, session, socket };
+    // NMS finds a player's broadcast by path: the second name leads to the publisher's broadcast.
+    if (session.broadcast) nmsContext.broadcasts.set(playPath, session.broadcast);
     this.publishers.set(streamId, pub);
     socket.once('close', () => void this.publisherLeft(pub));
-    this.logger.log(`stream ${streamId}: RTMP publisher accepted (key "${redactKey(key)}", ip ${ip})`);
+    this.logger.log(`stream ${streamId}: RTMP publisher accepted (key ${keyLabel(keyHash)}, ip ${ip})`);
 
-    const playing = this.waitForPlay(session.streamPath);
+    const playing = this.waitForPlay(playPath);
+    const key = session.streamName;
     await this.segmenter.begin(streamId, {
       kind: 'rtmp',
-      input: { url: `rtmp://127.0.0.1:${this.env.RTMP_PORT}/${PUBLISH_APP}/${key}`, protocols: ['rtmp', 'tcp'] },
+      input: { url: `rtmp://127.0.0.1:${this.env.RTMP_PORT}${playPath}`, protocols: ['rtmp', 'tcp'] },
       redact: (text) => text.replaceAll(key, redactKey(key)),
       endInput: () => this.closePlayers(pub),
     });
@@ -183,6 +194,7 @@ export class RtmpIngestServer {
   }
 
   private async publisherLeft(pub: Publisher): Promise<void> {
+    if (nmsContext.broadcasts.get(pub.playPath) === pub.session.broadcast) nmsContext.broadcasts.delete(pub.playPath);
     if (this.publishers.get(pub.streamId) !== pub) return;
     this.publishers.delete(pub.streamId);
     this.logger.log(`stream ${pub.streamId}: RTMP publisher left; flushing its segmenter`);
@@ -196,7 +208,7 @@ export class RtmpIngestServer {
 
   private onPrePlay(session: NmsSession): void {
     const address = addressOf(session.ip);
-    const ours = [...this.publishers.values()].some((p) => p.session.streamPath === session.streamPath);
+    const ours = [...this.publishers.values()].some((p) => p.playPath === session.streamPath);
     if (isLoopback(address) && ours) return;
     this.logger.warn(`play refused: only the local segmenter plays accepted streams (app "${session.streamApp}", key "${redactKey(session.streamName)}", ip ${address})`);
     if (session.socket) session.socket.destroy();

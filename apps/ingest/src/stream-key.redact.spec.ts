@@ -1,29 +1,29 @@
+import { createHash } from 'node:crypto';
 import { redactKey, redactNmsMessage, redactPinned, redactUrl } from './stream-key.redact.js';
 
+const label = (key: string) => `#${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
+
 describe('redactKey', () => {
-  it('keeps the first 4 characters of a normal key', () => {
-    expect(redactKey('abcdefghijklmnop')).toBe('abcd…');
-  });
-  it('shows less than half of a short key', () => {
-    expect(redactKey('abcdef')).toBe('abc…');
-    expect(redactKey('ab')).toBe('a…');
-    expect(redactKey('a')).toBe('…');
-    expect(redactKey('')).toBe('…');
+  it('shows no character of the key, only a prefix of its SHA-256 (its lm_keys name)', () => {
+    expect(redactKey('abcdefghijklmnop')).toBe(label('abcdefghijklmnop'));
+    expect(redactKey('abcdefghijklmnop')).toMatch(/^#[0-9a-f]{8}$/);
+    expect(redactKey('abcdefghijklmnop')).not.toContain('abcd');
+    expect(redactKey('')).toBe(label(''));
   });
 });
 
 describe('redactNmsMessage', () => {
   it('redacts the key in a stream path', () => {
     const line = 'RTMP session x1 127.0.0.1:5555 start push /live/secretkey123456';
-    expect(redactNmsMessage(line)).toBe('RTMP session x1 127.0.0.1:5555 start push /live/secr…');
+    expect(redactNmsMessage(line)).toBe(`RTMP session x1 127.0.0.1:5555 start push /live/${label('secretkey123456')}`);
   });
   it('redacts name= in invalid-path errors', () => {
     expect(redactNmsMessage('invalid stream path characters: app=live, name=topsecret!')).toBe(
-      'invalid stream path characters: app=live, name=tops…',
+      `invalid stream path characters: app=live, name=${label('topsecret!')}`,
     );
   });
   it('redacts streamPath= and leaves file paths and URLs alone', () => {
-    expect(redactNmsMessage('streamPath=/live/secretkey123456 already has a publisher')).toBe('streamPath=/live/secr… already has a publisher');
+    expect(redactNmsMessage('streamPath=/live/secretkey123456 already has a publisher')).toBe(`streamPath=/live/${label('secretkey123456')} already has a publisher`);
     expect(redactNmsMessage('Store ready at /tmp/livemesh-x/data/ingest-store')).toBe('Store ready at /tmp/livemesh-x/data/ingest-store');
     expect(redactNmsMessage('Homepage: https://github.com/illuspas/Node-Media-Server')).toBe('Homepage: https://github.com/illuspas/Node-Media-Server');
   });

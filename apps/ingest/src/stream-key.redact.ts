@@ -1,10 +1,11 @@
+import { hashStreamKey, keyLabel } from '@livemesh/contracts';
+
 /**
- * A publish key is a password: logs show at most its first 4 characters (fewer for a short key,
- * so that never half of it is printed), enough to tell keys apart while debugging.
+ * A publish key is a password: logs show none of it, only `#` and the first 8 hex digits of its
+ * SHA-256, enough to tell keys apart and to find the key's `lm_keys` entry (named by the hash).
  */
 export function redactKey(key: string): string {
-  const shown = Math.min(4, Math.floor(key.length / 2));
-  return `${key.slice(0, shown)}…`;
+  return keyLabel(hashStreamKey(key));
 }
 
 /**

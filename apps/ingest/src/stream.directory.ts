@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { BUCKETS, type StreamKeyEntry, type StreamRecord } from '@livemesh/contracts';
+import { BUCKETS, KEY_HASH_PATTERN, type StreamKeyEntry, type StreamRecord } from '@livemesh/contracts';
 import { cursorKey, initialCursor, isCursor, type IngestCursor } from './ingest.cursor.js';
 
 export type RecordListener = (streamId: string, record: StreamRecord | undefined) => void;
-export type KeyDeletedListener = (key: string) => void;
+export type KeyDeletedListener = (keyHash: string) => void;
 
 /**
  * Ingest's view of the orchestrator's state in KV: publish keys (`lm_keys`), stream records
@@ -24,9 +24,10 @@ export class StreamDirectory implements OnApplicationShutdown {
     this.cursors = bus.store(BUCKETS.ingest);
   }
 
-  /** `lm_keys[key]`, when it holds a well-formed entry. */
-  async lookupKey(key: string): Promise<{ streamId: string } | undefined> {
-    const e = await this.keys.get(key);
+  /** `lm_keys[keyHash]`, when it holds a well-formed entry (the bucket is keyed by the key's SHA-256). */
+  async lookupKey(keyHash: string): Promise<{ streamId: string } | undefined> {
+    if (!KEY_HASH_PATTERN.test(keyHash)) return undefined;
+    const e = await this.keys.get(keyHash);
     const v = e?.value as { streamId?: unknown } | undefined;
     return typeof v?.streamId === 'string' ? { streamId: v.streamId } : undefined;
   }
@@ -40,7 +41,7 @@ export class StreamDirectory implements OnApplicationShutdown {
     this.stops.push(await this.records.watch('*', (id, value) => listener(id, value)));
   }
 
-  /** Calls `listener` for every key deleted from `lm_keys` from now on: its stream stopped. */
+  /** Calls `listener` with the hash of every key deleted from `lm_keys` from now on: its stream stopped or the key was rotated. */
   async watchKeyDeletes(listener: KeyDeletedListener): Promise<void> {
     this.stops.push(
       await this.keys.watch('>', (key, value) => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, publishStreamEvent } from '@livemesh/bus';
-import { Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
+import { Env, SRT_PASSPHRASE, SourceUrlError, loadIngestSecret, openSecret, srtPassphraseAad, type StreamRecord } from '@livemesh/contracts';
 import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
@@ -9,9 +9,6 @@ import { checkOutboundAddresses, checkSourceUrl, parseAddressRanges, pinnedTarge
 import { IngestEgress } from './egress.js';
 import { StreamDirectory } from './stream.directory.js';
 import { redactPinned, redactUrl } from './stream-key.redact.js';
-
-/** What a key must look like to serve as an SRT passphrase (10-79 characters, URL-safe). */
-const SRT_PASSPHRASE = /^[A-Za-z0-9_-]{10,79}$/;
 
 /**
  * Follows the orchestrator's stream records and keys: pulls the URL of a starting/live stream that
@@ -36,13 +33,15 @@ export class StreamWatcher {
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(SrtListeners) private readonly srt: SrtListeners,
     @Inject(IngestEgress) private readonly egress: IngestEgress,
-    @Inject(Env) env: Env,
+    @Inject(Env) private readonly env: Env,
   ) {
     // Parsed at boot: a bad range stops ingest here rather than refusing every pull later.
     this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);
   }
 
   private readonly allowedRanges: AddressRange[];
+  /** The ingest secret once found (the orchestrator creates it; ingest may boot first). */
+  private ingestSecret?: Buffer;
 
   async start(): Promise<void> {
     await this.directory.watchKeyDeletes((key) => this.rtmp.closeKey(key));
@@ -68,6 +67,17 @@ export class StreamWatcher {
     await Promise.all(ids.map((id) => this.segmenter.end(id)));
   }
 
+  /** The stream's SRT passphrase (its key), opened with the ingest secret; undefined, with a log line, when it cannot be. */
+  private async openPassphrase(record: StreamRecord): Promise<string | undefined> {
+    this.ingestSecret ??= await loadIngestSecret(this.env, false);
+    const passphrase = this.ingestSecret ? openSecret(this.ingestSecret, record.srtPassphrase, srtPassphraseAad(record.id, record.keyHash)) : undefined;
+    if (passphrase !== undefined && SRT_PASSPHRASE.test(passphrase)) return passphrase;
+    this.logger.error(
+      `stream ${record.id}: its SRT passphrase cannot be opened (${this.ingestSecret ? 'sealed under another ingest secret' : 'no ingest secret: LIVEMESH_INGEST_SECRET or <LIVEMESH_DATA_DIR>/ingest.secret'}); SRT publishing is off for it`,
+    );
+    return undefined;
+  }
+
   private async onRecord(streamId: string, record: StreamRecord | undefined): Promise<void> {
     const ingesting = record !== undefined && INGESTING_STATES.includes(record.state);
     if (!ingesting) {
@@ -85,7 +95,10 @@ export class StreamWatcher {
     const url = record.request?.source?.url;
     if (typeof url !== 'string') {
       // Published, not pulled: RTMP always listens; SRT gets a listener of its own.
-      if (typeof record.key === 'string' && SRT_PASSPHRASE.test(record.key)) await this.srt.ensure(streamId, record.key);
+      if (this.srt.enabled && record.srtPassphrase) {
+        const passphrase = await this.openPassphrase(record);
+        if (passphrase !== undefined) await this.srt.ensure(streamId, passphrase);
+      }
       return;
     }
     if (this.pulls.get(streamId) === url || this.refusedUrls.get(streamId) === url) return;

@@ -90,6 +90,34 @@ export class JsonStore<T> {
     }
   }
 
+  /**
+   * Removes the older revisions of `key` from the bucket's history, keeping the current one: after
+   * a value that held a secret was rewritten without it, the old revision must not stay readable.
+   */
+  async dropHistory(key: string): Promise<void> {
+    await wrapped(`${this.bucket}: drop the history of ${key}`, async () => {
+      await clientsOf(this.bus).jsm.streams.purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.${key}`, keep: 1 });
+    });
+  }
+
+  /**
+   * Removes every trace of `key`, its name included: no value, no history, and no delete or purge
+   * marker (a marker's subject names the key, which matters when the name itself was a secret).
+   * Watchers see nothing.
+   */
+  async erase(key: string): Promise<void> {
+    await wrapped(`${this.bucket}: erase ${key}`, async () => {
+      await clientsOf(this.bus).jsm.streams.purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.${key}` });
+    });
+  }
+
+  /** Every key the bucket holds anything for: values, history, delete and purge markers. */
+  async keysInHistory(): Promise<string[]> {
+    const prefix = `$KV.${this.bucket}.`;
+    const info = await wrapped(`${this.bucket}: keys in history`, () => clientsOf(this.bus).jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}>` }));
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  }
+
   async delete(key: string): Promise<void> {
     await this.run(`delete ${key}`, (kv) => kv.delete(key));
   }

@@ -51,6 +51,8 @@ export function topologyFromEnv(env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEG
 }
 
 const MiB = 1024 ** 2;
+/** How long LM_KEYS keeps an issued key for the platform to read. */
+export const KEY_ISSUE_MAX_AGE_MS = 15 * 60_000;
 const GiB = 1024 ** 3;
 /** LM_OUT's byte limit, and the output blob store's. */
 const OUTPUT_STORE_BYTES = 8 * GiB;
@@ -143,6 +145,21 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       max_msgs: 100_000,
       max_bytes: 64 * MiB,
       // When full, the oldest advisories go: their segments have aged out of LM_SEG by then.
+      discard: DiscardPolicy.Old,
+    },
+    {
+      // Generated publish keys of streams a platform event started, for the platform to read
+      // (docs/api.md, "Platform events"). Plaintext secrets: in memory only (never on the
+      // server's disk), the latest per stream (an older key is invalid anyway), gone after
+      // KEY_ISSUE_MAX_AGE_MS. Not under lm.evt.>, which many components read.
+      name: STREAMS.keys,
+      subjects: [subjects.allKeys],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.Memory,
+      max_age: nanos(KEY_ISSUE_MAX_AGE_MS),
+      max_msgs_per_subject: 1,
+      max_msgs: 10_000,
+      max_bytes: 8 * MiB,
       discard: DiscardPolicy.Old,
     },
   ];

@@ -6,7 +6,7 @@ import type { ServiceSpec } from './service.js';
 import type { DeliveryStatus, IngestStatus, StreamRecord } from './stream.js';
 import { BUCKETS } from './subjects.js';
 
-/** `lm_keys[<stream key>]`: the stream a publish key belongs to. */
+/** `lm_keys[<sha256 of the stream key, hex>]`: the stream a publish key belongs to. */
 export interface StreamKeyEntry {
   streamId: string;
 }

@@ -227,6 +227,15 @@ export class Env {
   @Matches(/^([0-9A-Fa-f:.]+\/\d{1,3}(\s*,\s*[0-9A-Fa-f:.]+\/\d{1,3})*)?$/, { message: 'LIVEMESH_ALLOW_PRIVATE_SOURCES must be a comma list of CIDR ranges, e.g. 127.0.0.0/8,::1/128' })
   LIVEMESH_ALLOW_PRIVATE_SOURCES = '';
 
+  /**
+   * The secret ingest opens published streams' sealed SRT passphrases with (docs/security.md,
+   * "Stream keys"): 64 hex digits. Empty: `<LIVEMESH_DATA_DIR>/ingest.secret`, which the
+   * orchestrator creates (mode 0600) when it is missing. Give the orchestrator and ingest the same.
+   */
+  @IsString()
+  @Matches(/^([0-9a-fA-F]{64})?$/, { message: 'LIVEMESH_INGEST_SECRET must be 64 hex digits (32 bytes), or be empty' })
+  LIVEMESH_INGEST_SECRET = '';
+
   @IsString()
   FFMPEG_PATH = 'ffmpeg';
 

@@ -157,6 +157,14 @@ export class UnsafeServiceError extends ValidationFailedError {
   override readonly code: string = 'LM_UNSAFE_SERVICE';
 }
 
+/**
+ * A publish key a platform chose (`publish.key`) is too weak (docs/security.md, "Stream keys");
+ * `problems` says which part of the rule it misses, never the key.
+ */
+export class WeakStreamKeyError extends ValidationFailedError {
+  override readonly code: string = 'LM_WEAK_STREAM_KEY';
+}
+
 /** A pull source or push-out target resolves to an address outbound traffic may not go to (loopback, private, link-local, metadata...). */
 export class PrivateAddressError extends SourceUrlError {
   override readonly code: string = 'LM_PRIVATE_ADDRESS';

@@ -35,6 +35,7 @@ export {
   SourceUrlError,
   PrivateAddressError,
   UnsafeServiceError,
+  WeakStreamKeyError,
   StageTimeoutError,
   ValidationFailedError,
   WorkerCrashedError,
@@ -46,6 +47,9 @@ export { decodeMessage, describeValidationErrors, validateMessage } from './vali
 export {
   ChangeChainRequest,
   OutputsDto,
+  PublishDto,
+  RotateKeyRequest,
+  type IssuedStreamKey,
   SourceDto,
   StageDto,
   StartStreamRequest,
@@ -137,3 +141,19 @@ export {
   type ApiTokenView,
   type ParsedApiToken,
 } from './api-auth.js';
+export {
+  INGEST_SECRET_BYTES,
+  KEY_HASH_PATTERN,
+  SRT_PASSPHRASE,
+  STREAM_KEY_RULE,
+  generateStreamKey,
+  hashStreamKey,
+  keyLabel,
+  openSecret,
+  sameKeyHash,
+  sealSecret,
+  srtPassphraseAad,
+  streamKeyProblems,
+  type SealedSecret,
+} from './stream-key.js';
+export { ingestSecretPath, loadIngestSecret } from './ingest-secret.js';

@@ -11,6 +11,7 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
+import type { SealedSecret } from './stream-key.js';
 import { TOKEN_PATTERN } from './subjects.js';
 
 const TOKEN_MESSAGE = (what: string) => `${what} must be 1-64 letters, digits, '-' or '_'`;
@@ -44,6 +45,26 @@ export class OutputsDto {
   @IsString({ each: true })
   @MaxLength(2048, { each: true })
   rtmp?: string[];
+}
+
+/**
+ * How the stream is published. `key`: the publish key the platform gave its streamer; livemesh
+ * checks its strength (STREAM_KEY_RULE, 422 LM_WEAK_STREAM_KEY) and keeps only its hash. Without
+ * it livemesh generates one and hands it out once.
+ */
+export class PublishDto {
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  key?: string;
+}
+
+/** Body of POST /api/streams/:id/key (optional): the new key the platform chose; without it one is generated. */
+export class RotateKeyRequest {
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  key?: string;
 }
 
 /** Body of POST /api/streams and of `lm.evt.platform.stream.started`. */
@@ -90,6 +111,12 @@ export class StartStreamRequest {
   @IsOptional()
   @IsBoolean()
   fuse?: boolean;
+
+  /** The platform's own publish key; never stored (only its hash), never echoed. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PublishDto)
+  publish?: PublishDto;
 }
 
 /** Body of `lm.evt.platform.stream.stopped`. */
@@ -119,8 +146,16 @@ export type StreamState = 'starting' | 'live' | 'stopping' | 'ended' | 'failed';
 export interface StreamRecord {
   id: string;
   state: StreamState;
-  /** The publish key; never derived from the id. */
-  key: string;
+  /** SHA-256 (hex) of the publish key; the key itself is never stored (docs/security.md, "Stream keys"). */
+  keyHash: string;
+  /**
+   * The key sealed under the ingest secret, for ingest's SRT listener (the key is the SRT
+   * passphrase); only for a published stream while SRT is on (SRT_PORT_RANGE).
+   */
+  srtPassphrase?: SealedSecret;
+  /** A record written before keys were hashed held the plaintext here; the orchestrator rewrites it at boot. */
+  key?: string;
+  /** The start request, without `publish.key`. */
   request: StartStreamRequest;
   chainVersion: number;
   createdAt: string;
@@ -133,12 +168,26 @@ export interface StreamView {
   id: string;
   state: StreamState;
   chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number; handOff?: 'mezzanine' }[] };
-  /** `srt` only while ingest listens for SRT for this stream (SRT_PORT_RANGE set). */
-  publish: { rtmp: string; srt?: string };
+  /**
+   * Where to publish. With `key` (only in the answer that creates the stream or rotates its key):
+   * the full URLs. Everywhere else the key is left out: `rtmp` is the application URL (append
+   * `/<key>`), `srt` the listener (append `?streamid=<key>&passphrase=<key>`). `srt` only while
+   * ingest listens for SRT for this stream (SRT_PORT_RANGE set).
+   */
+  publish: { rtmp: string; srt?: string; key?: string };
   playback: { hls: string };
   errors: StreamRecord['errors'];
   /** Ingest-to-playlist latency as delivery measures it, once it has listed a segment. */
   latency?: DeliveryStatus['latency'];
+}
+
+/** Body of `lm.keys.issued.<streamId>`: the key livemesh generated for a stream a platform event started. */
+export interface IssuedStreamKey {
+  streamId: string;
+  key: string;
+  /** The RTMP URL with the key. */
+  rtmp: string;
+  issuedAt: string;
 }
 
 /** `lm_status[<streamId>.ingest]`: written by ingest while it listens for the stream. */

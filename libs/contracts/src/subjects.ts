@@ -37,6 +37,12 @@ export const STREAMS = {
    * orchestrator dead-letters it even when the advisory fired while it was down.
    */
   segmentFaults: 'LM_SEG_FAULTS',
+  /**
+   * `lm.keys.issued.<streamId>`: the publish key livemesh generated for a stream a platform event
+   * started, kept minutes for the platform to read (docs/api.md). Outside `lm.evt.>` on purpose:
+   * only the orchestrator publishes here and only the platform's credential reads it.
+   */
+  keys: 'LM_KEYS',
 } as const;
 
 /** KV buckets and the object store. */
@@ -138,6 +144,12 @@ export const subjects = {
   },
   /** `lm.evt.>` */
   allEvents: 'lm.evt.>',
+  /** `lm.keys.issued.<streamId>`: a generated publish key for a stream started by a platform event (body: IssuedStreamKey). */
+  keyIssued(streamId: string): string {
+    return `lm.keys.issued.${assertToken('stream id', streamId)}`;
+  },
+  /** `lm.keys.>`: everything the LM_KEYS stream stores. */
+  allKeys: 'lm.keys.>',
   /** `lm.dlq.<service>.<streamId>`: a segment that ran out of attempts at a service. */
   deadLetter(service: string, streamId: string): string {
     return `lm.dlq.${assertToken('service', service)}.${assertToken('stream id', streamId)}`;

@@ -57,6 +57,7 @@ declare module 'node-media-server/src/core/logger.js' {
 
 declare module 'node-media-server/src/core/context.js' {
   import type { EventEmitter } from 'node:events';
-  const context: { eventEmitter: EventEmitter };
+  import type { NmsBroadcast } from 'node-media-server';
+  const context: { eventEmitter: EventEmitter; broadcasts: Map<string, NmsBroadcast> };
   export default context;
 }

@@ -8,6 +8,7 @@ import {
   SourceUrlError,
   UnauthenticatedError,
   UnsafeServiceError,
+  WeakStreamKeyError,
   ValidationFailedError,
 } from '@livemesh/contracts';
 import { quotaAnswer } from './quota-answer.js';
@@ -57,6 +58,7 @@ export class LivemeshExceptionFilter implements ExceptionFilter {
     // ChainPlanError is a ValidationFailedError: it must be matched first.
     if (e instanceof ChainPlanError) return answer(422, e.message, e.code, e.problems);
     if (e instanceof UnsafeServiceError) return answer(422, e.message, e.code, e.problems);
+    if (e instanceof WeakStreamKeyError) return answer(422, e.message, e.code, e.problems);
     if (e instanceof ValidationFailedError) return answer(400, e.message, e.code, e.problems);
     if (e instanceof InvalidNameError) return answer(400, e.message, e.code);
     if (e instanceof NotFoundError) return answer(404, e.message, e.code);

@@ -1,7 +1,7 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { publishStreamEvent, Bus } from '@livemesh/bus';
-import { NotFoundError, QuotaExceededError, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects, type FailedData } from '@livemesh/contracts';
+import { NotFoundError, QuotaExceededError, STREAMS, StartStreamRequest, StopStreamRequest, ValidationFailedError, decodeMessage, isToken, subjects, type FailedData } from '@livemesh/contracts';
 import { StreamsService } from '../streams/streams.service.js';
 import { EventGaveUp, withBoundedRetries } from './event-failure.js';
 import { JetStreamContext, orderKey } from './jetstream-event.server.js';
@@ -24,6 +24,14 @@ export class PlatformEventsController {
   // The untyped overload: the typed one insists every argument after the payload is `unknown`.
   @EventPattern<string>(subjects.platformStarted)
   async started(@Payload() data: Uint8Array, @Ctx() ctx: JetStreamContext): Promise<void> {
+    try {
+      await this.start(data, ctx);
+    } finally {
+      await this.forgetKey(data, ctx);
+    }
+  }
+
+  private async start(data: Uint8Array, ctx: JetStreamContext): Promise<void> {
     let request: StartStreamRequest;
     try {
       request = decodeMessage(StartStreamRequest, data, 'platform start event');
@@ -36,6 +44,16 @@ export class PlatformEventsController {
     } catch (e) {
       await this.answerFailure(request.id, 'started', e);
     }
+  }
+
+  /**
+   * A start event that carried the platform's publish key (`publish.key`) leaves LM_EVT once it is
+   * handled: LM_EVT keeps events a day and many components read it, the key must not stay there.
+   */
+  private async forgetKey(data: Uint8Array, ctx: JetStreamContext): Promise<void> {
+    if (!carriesKey(data)) return;
+    const { seq } = ctx.getMessage();
+    await this.bus.deleteMessage(STREAMS.events, seq).catch((e: Error) => this.logger.error(`event ${ctx.getSubject()} (stream seq ${seq}) carries a publish key and could not be removed from ${STREAMS.events}: ${e.message}`));
   }
 
   @EventPattern<string>(subjects.platformStopped)
@@ -87,5 +105,15 @@ export class PlatformEventsController {
     const key = orderKey(data, msg.seq);
     const id = key.startsWith('id:') ? key.slice(3) : undefined;
     if (id !== undefined && isToken(id)) await this.answerFailure(id, event, new EventGaveUp(e, 1, true));
+  }
+}
+
+/** Whether a start event's body names a publish key (valid or not). */
+export function carriesKey(data: Uint8Array): boolean {
+  try {
+    const body = JSON.parse(new TextDecoder().decode(data)) as { publish?: { key?: unknown } } | null;
+    return body?.publish?.key !== undefined;
+  } catch {
+    return false;
   }
 }

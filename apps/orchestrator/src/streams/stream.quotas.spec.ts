@@ -4,7 +4,7 @@ import { lastActivity } from './streams.sweeper.js';
 
 const record = (id: string, state: StreamRecord['state'], pull = false): { key: string; value: StreamRecord } => ({
   key: id,
-  value: { id, state, key: 'k', request: { id, ...(pull ? { source: { url: 'rtmp://x/y' } } : {}) }, chainVersion: 1, createdAt: '', updatedAt: '', errors: [] },
+  value: { id, state, keyHash: 'k', request: { id, ...(pull ? { source: { url: 'rtmp://x/y' } } : {}) }, chainVersion: 1, createdAt: '', updatedAt: '', errors: [] },
 });
 
 function refusal(f: () => unknown): QuotaExceededError {

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, Inject, Param, Patch, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ChangeChainRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
+import { ChangeChainRequest, RotateKeyRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
 import { StreamCounters, type StreamDetailView } from './stream.counters.js';
 import { StreamsService } from './streams.service.js';
 import { Scopes } from '../auth/auth.decorators.js';
@@ -15,7 +15,7 @@ export class StreamsController {
 
   @Post()
   @Scopes('platform')
-  @ApiOperation({ summary: 'Start a stream (201), or get the running one with the same id (200)' })
+  @ApiOperation({ summary: 'Start a stream (201, with its publish key: the only time it is shown), or get the running one with the same id (200, without its key)' })
   @ApiBody({ schema: { $ref: '#/components/schemas/StartStreamRequest' } })
   async start(@Body() body: StartStreamRequest, @Res({ passthrough: true }) res: { status(code: number): unknown }): Promise<StreamView> {
     const { view, created } = await this.streams.start(body, 'http');
@@ -41,6 +41,15 @@ export class StreamsController {
   @ApiOperation({ summary: 'Stop a stream: the publish key goes, in-flight segments drain, the playlist ends' })
   stop(@Param('id') id: string): Promise<StreamView> {
     return this.streams.stop(id);
+  }
+
+  @Post(':id/key')
+  @Scopes('platform')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Give a starting or live stream a new publish key (the body\'s `key`, strength-checked, or a generated one); the answer is the only place it is shown; the old key stops at once' })
+  @ApiBody({ required: false, schema: { $ref: '#/components/schemas/RotateKeyRequest' } })
+  rotateKey(@Param('id') id: string, @Body() body: RotateKeyRequest = {}): Promise<StreamView> {
+    return this.streams.rotateKey(id, body ?? {});
   }
 
   @Patch(':id/chain')

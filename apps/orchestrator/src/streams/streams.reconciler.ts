@@ -30,6 +30,10 @@ export class StreamsReconciler implements OnApplicationBootstrap {
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // Before anything reads a record: no plaintext key is left in the buckets, and the ingest
+    // secret exists before ingest needs it for an SRT listener.
+    await this.streams.prepareIngestSecret().catch((e: Error) => this.logger.error(`ingest secret: ${e.message}; SRT listeners of published streams stay off`));
+    await this.streams.migrateKeys().catch((e: Error) => this.logger.error(`migrating plaintext stream keys failed: ${e.message}`, e.stack));
     // Boot must not fail on one bad record: the API is how an operator would fix it.
     await this.reconcile().catch((e: Error) => this.logger.error(`reconcile at boot failed: ${e.message}`, e.stack));
   }

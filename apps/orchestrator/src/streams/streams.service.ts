@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, JsonStore, publishStreamEvent, type JsonEntry } from '@livemesh/bus';
 import {
@@ -20,6 +19,18 @@ import {
   type StreamRecord,
   type StreamView,
   type StreamKeyEntry,
+  type IssuedStreamKey,
+  type RotateKeyRequest,
+  KEY_HASH_PATTERN,
+  SRT_PASSPHRASE,
+  WeakStreamKeyError,
+  generateStreamKey,
+  hashStreamKey,
+  loadIngestSecret,
+  sealSecret,
+  srtPassphraseAad,
+  streamKeyProblems,
+  subjects,
 } from '@livemesh/contracts';
 import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
@@ -30,9 +41,20 @@ import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 import { purgeStreamSegments } from './stream.purge.js';
 import { StreamQuotas } from './stream.quotas.js';
 import { StreamTable } from './stream.table.js';
-import { toStreamView, type DataPlaneStatus } from './stream.view.js';
+import { rtmpPublishUrl, toStreamView, type DataPlaneStatus } from './stream.view.js';
 
 export type StartOrigin = 'http' | 'platform';
+
+/**
+ * The key a caller chose, checked (422 LM_WEAK_STREAM_KEY, the key never echoed), or a fresh one.
+ * `generated` says whether livemesh made it (and so must hand it out).
+ */
+export function chooseKey(given: string | undefined): { key: string; generated: boolean } {
+  if (given === undefined) return { key: generateStreamKey(), generated: true };
+  const problems = streamKeyProblems(given);
+  if (problems.length) throw new WeakStreamKeyError('publish.key is too weak', problems);
+  return { key: given, generated: false };
+}
 
 /** A start left in 'starting' this long was interrupted (the orchestrator died mid-start) and may be taken over. */
 const STALE_START_MS = 120_000;
@@ -54,6 +76,7 @@ export class StreamsService {
   private readonly chains: JsonStore<ChainSpec>;
   private readonly keys: JsonStore<StreamKeyEntry>;
   private readonly status: JsonStore<IngestStatus | DeliveryStatus>;
+  private ingestSecret?: Promise<Buffer | undefined>;
 
   constructor(
     @Inject(Bus) private readonly bus: Bus,
@@ -76,6 +99,8 @@ export class StreamsService {
    */
   async start(request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
     const id = assertToken('stream id', request.id);
+    // A weak platform key (WeakStreamKeyError -> 422) is refused before anything is read or written.
+    const chosen = chooseKey(request.publish?.key);
     // Refused URLs (SourceUrlError -> 422) are caught before anything is written or announced.
     if (request.source) checkSourceUrl(request.source.url);
     for (const target of request.outputs?.rtmp ?? []) checkPushUrl(target);
@@ -83,7 +108,7 @@ export class StreamsService {
     const release = this.quotas.admit(id, request);
     try {
       await this.checkOutbound(request);
-      return await this.startAdmitted(id, request, origin);
+      return await this.startAdmitted(id, request, origin, chosen);
     } finally {
       // The record (if any) is in the table by now, so the slot stays counted.
       release();
@@ -101,7 +126,12 @@ export class StreamsService {
     for (const target of request.outputs?.rtmp ?? []) await checkOutboundAddresses('RTMP output URL', target, allow);
   }
 
-  private async startAdmitted(id: string, request: StartStreamRequest, origin: StartOrigin): Promise<{ view: StreamView; created: boolean }> {
+  private async startAdmitted(
+    id: string,
+    request: StartStreamRequest,
+    origin: StartOrigin,
+    chosen: { key: string; generated: boolean },
+  ): Promise<{ view: StreamView; created: boolean }> {
     const snapshot = await this.catalogue.snapshot();
     const plan = this.plan(request, snapshot, origin);
     this.quotas.checkRenditions(plan.stages);
@@ -109,16 +139,20 @@ export class StreamsService {
     const existing = await this.records.get(id);
     if (existing && !this.mayStartOver(existing.value)) {
       if (existing.value.state === 'stopping') throw new ConflictException(`stream ${id} is stopping; start it again once it has ended`);
+      // The running stream, without its key: the key was handed out once, when it was created.
       return { view: await this.viewOf(existing.value), created: false };
     }
 
     const now = new Date().toISOString();
+    // Only the key's hash is kept; the stored request loses `publish.key`.
+    const { publish: _publish, ...stored } = request;
+    const keyHash = hashStreamKey(chosen.key);
     const record: StreamRecord = {
       id,
       state: 'starting',
-      // The publish key is the only secret a publisher holds: random, never derived from the id.
-      key: randomBytes(18).toString('base64url'),
-      request: { ...request },
+      keyHash,
+      ...(await this.srtPassphrase(id, keyHash, chosen.key, request)),
+      request: stored as StartStreamRequest,
       // A restarted id continues the version sequence, so no segment of the last run matches the new chain.
       chainVersion: (existing?.value.chainVersion ?? 0) + 1,
       createdAt: now,
@@ -141,17 +175,19 @@ export class StreamsService {
       await this.ensureServices(id, plan, snapshot);
       const chain = buildChainSpec(id, record.chainVersion, plan.stages, plan.fused, new Date(), { latencyBudgetMs: plan.latencyBudgetMs });
       await this.chains.put(id, chain);
-      await this.keys.put(record.key, { streamId: id });
+      await this.keys.put(keyHash, { streamId: id });
+      // A platform that started the stream by event reads a key livemesh made on LM_KEYS.
+      if (origin === 'platform' && chosen.generated) await this.issueKey(id, chosen.key);
       // A stop that came in meanwhile wins: the stream must not come back to life.
       current = await this.save(current, { state: 'live' }, 'starting');
       this.metrics.chainStarts.inc({ source: origin });
       await this.event(id, 'chain-ready', `chain version ${chain.version} ready`, { version: chain.version, hops: chain.hops });
       this.logger.log(`streamId=${id} live, chain version ${chain.version}`);
-      return { view: toStreamView(this.env, current.value, chain), created: true };
+      return { view: toStreamView(this.env, current.value, chain, {}, chosen.key), created: true };
     } catch (e) {
       const message = (e as Error).message;
       this.logger.error(`streamId=${id} start failed: ${message}`, (e as Error).stack);
-      await this.keys.delete(record.key).catch(() => undefined);
+      await this.keys.delete(keyHash).catch(() => undefined);
       await this.chains.delete(id).catch(() => undefined);
       await this.save(current, { state: 'failed', errors: [...current.value.errors, { at: new Date().toISOString(), message }] }).catch(() => undefined);
       await this.event(id, 'failed', message).catch(() => undefined);
@@ -210,7 +246,8 @@ export class StreamsService {
       this.logger.log(`streamId=${id} stopping`);
       await this.event(id, 'stopping', ending.reason === 'idle' ? `stream is stopping: no publisher for ${ending.idleSeconds}s` : 'stream is stopping');
     }
-    await this.keys.delete(entry.value.key);
+    const keyName = storedKeyName(entry.value);
+    if (keyName) await this.keys.delete(keyName);
     const chain = (await this.chains.get(id))?.value;
     if (chain && ending.reason === 'stopped') await this.drain(id, chain);
     // What did not drain (or, idle, all of it) would otherwise sit ahead of other streams' fresh
@@ -227,6 +264,99 @@ export class StreamsService {
     this.logger.log(`streamId=${id} ended`);
     if (chain) await this.releaseUnused(id, chain.hops.map((h) => h.service));
     return toStreamView(this.env, entry.value, undefined);
+  }
+
+  /**
+   * Gives a starting or live stream a new publish key (the platform's, checked, or a generated one)
+   * and answers it once. The old key stops at once: ingest refuses it from the moment the record
+   * changes and closes a publish that used it when its `lm_keys` entry goes.
+   */
+  async rotateKey(id: string, request: RotateKeyRequest = {}): Promise<StreamView> {
+    const chosen = chooseKey(request.key);
+    const entry = await this.require(id);
+    const state = entry.value.state;
+    if (state !== 'live' && state !== 'starting') throw new ConflictException(`stream ${id} is ${state}; only a starting or live stream's key can be rotated`);
+    const oldName = storedKeyName(entry.value);
+    const keyHash = hashStreamKey(chosen.key);
+    await this.keys.put(keyHash, { streamId: id });
+    let saved: JsonEntry<StreamRecord>;
+    try {
+      const { key: _legacy, srtPassphrase: _old, ...rest } = entry.value;
+      const change = { ...rest, keyHash, ...(await this.srtPassphrase(id, keyHash, chosen.key, entry.value.request)) };
+      saved = await this.saveWhole(entry, change, state);
+    } catch (e) {
+      await this.keys.delete(keyHash).catch(() => undefined);
+      throw e;
+    }
+    if (oldName && oldName !== keyHash) await this.keys.delete(oldName);
+    this.logger.log(`streamId=${id} publish key rotated`);
+    return toStreamView(this.env, saved.value, (await this.chains.get(id))?.value, await this.dataPlane(id), chosen.key);
+  }
+
+  /**
+   * Rewrites records written before keys were hashed (a plaintext `key`): the record keeps the
+   * hash, `lm_keys` is re-keyed by it, and the older revisions that held the plaintext are dropped
+   * from both buckets' history. Runs at boot; returns how many records it rewrote.
+   */
+  async migrateKeys(): Promise<number> {
+    let migrated = 0;
+    const current = await this.records.list();
+    for (const r of current) {
+      const legacy = r.value.key;
+      if (typeof legacy !== 'string' || legacy === '') continue;
+      const keyHash = hashStreamKey(legacy);
+      const { key: _plain, ...rest } = r.value;
+      const live = r.value.state === 'live' || r.value.state === 'starting';
+      if (live) await this.keys.put(keyHash, { streamId: r.key });
+      const change = { ...rest, keyHash, ...(live ? await this.srtPassphrase(r.key, keyHash, legacy, r.value.request) : {}) };
+      await this.saveWhole(r, change);
+      await this.records.dropHistory(r.key);
+      migrated++;
+    }
+    // A deleted (expired) record whose history still holds a plaintext key: erased.
+    const kept = new Set(current.map((r) => r.key));
+    for (const id of await this.records.keysInHistory()) {
+      if (!kept.has(id) && (await this.records.history(id)).some((e) => typeof e.value.key === 'string')) await this.records.erase(id);
+    }
+    // Entries named by a plaintext key (not a 64-hex hash), live or deleted: gone without a trace,
+    // since even a delete marker's subject would name the key.
+    for (const name of await this.keys.keysInHistory()) {
+      if (!KEY_HASH_PATTERN.test(name)) await this.keys.erase(name);
+    }
+    if (migrated) this.logger.log(`${migrated} stream record(s) written before keys were hashed now keep the key's hash only`);
+    return migrated;
+  }
+
+  /** With SRT on: the ingest secret exists from boot, so ingest finds it when the first published stream needs a listener. */
+  async prepareIngestSecret(): Promise<void> {
+    if (this.env.SRT_PORT_RANGE) await this.ensureIngestSecret();
+  }
+
+  /** The ingest secret, created on first use (`<LIVEMESH_DATA_DIR>/ingest.secret`) unless LIVEMESH_INGEST_SECRET is set. */
+  ensureIngestSecret(): Promise<Buffer | undefined> {
+    this.ingestSecret ??= loadIngestSecret(this.env, true).catch((e: unknown) => {
+      // Not remembered: the next start tries again (a data dir that was not writable yet).
+      this.ingestSecret = undefined;
+      throw e;
+    });
+    return this.ingestSecret;
+  }
+
+  /** The key sealed for ingest's SRT listener: only for a published stream while SRT is on. */
+  private async srtPassphrase(id: string, keyHash: string, key: string, request: StartStreamRequest): Promise<Pick<StreamRecord, 'srtPassphrase'>> {
+    if (!this.env.SRT_PORT_RANGE || request.source || !SRT_PASSPHRASE.test(key)) return {};
+    // Without the secret the stream still starts, published over RTMP only.
+    const secret = await this.ensureIngestSecret().catch((e: Error) => {
+      this.logger.error(`streamId=${id} no ingest secret (${e.message}); SRT publishing is off for it`);
+      return undefined;
+    });
+    return secret ? { srtPassphrase: sealSecret(secret, key, srtPassphraseAad(id, keyHash)) } : {};
+  }
+
+  /** Hands a generated key to the platform that started the stream by event (LM_KEYS, minutes). */
+  private async issueKey(id: string, key: string): Promise<void> {
+    const body: IssuedStreamKey = { streamId: id, key, rtmp: rtmpPublishUrl(this.env, key), issuedAt: new Date().toISOString() };
+    await this.bus.publish(subjects.keyIssued(id), JSON.stringify(body));
   }
 
   /** Replaces the chain of a live stream with a new version; workers and ingest watch the spec and route the next segment by it. */
@@ -344,6 +474,16 @@ export class StreamsService {
     return { ingest: await read<IngestStatus>(statusKey(id, 'ingest')), delivery: await read<DeliveryStatus>(statusKey(id, 'delivery')) };
   }
 
+  /** Compare-and-set write of a whole new value (fields may go); a concurrent writer makes it fail (409). */
+  private async saveWhole(entry: JsonEntry<StreamRecord>, value: StreamRecord, onlyFrom?: StreamRecord['state']): Promise<JsonEntry<StreamRecord>> {
+    if (onlyFrom && entry.value.state !== onlyFrom) throw new ConflictException(`stream ${entry.key} became ${entry.value.state} meanwhile`);
+    const next = { ...value, updatedAt: new Date().toISOString() };
+    const revision = await this.records.update(entry.key, next, entry.revision);
+    if (revision === undefined) throw new ConflictException(`stream ${entry.key} changed meanwhile; retry`);
+    this.table.apply(entry.key, next, revision);
+    return { key: entry.key, value: next, revision };
+  }
+
   /** Compare-and-set write of a change to the record; a concurrent writer is re-read and the change applied on top. */
   private async save(
     entry: JsonEntry<StreamRecord>,
@@ -371,4 +511,9 @@ export class StreamsService {
   private event<K extends StreamEventKind>(streamId: string, kind: K, message: string, data?: StreamEventData[K]): Promise<void> {
     return publishStreamEvent<K>(this.bus, { streamId, kind, message, ...(data ? { data } : {}) } as NewStreamEvent<K>);
   }
+}
+
+/** The record's name in `lm_keys`: the key's hash (a record from before hashing: its plaintext key, until migrated). */
+function storedKeyName(r: StreamRecord): string {
+  return r.keyHash ?? r.key ?? '';
 }

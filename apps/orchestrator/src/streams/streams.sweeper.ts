@@ -123,7 +123,8 @@ export class StreamsSweeper implements OnApplicationBootstrap, BeforeApplication
     // A chain of a record that is not live is a leftover (a failed start's); a new run writes its
     // record before its chain, so this one cannot be a newer run's.
     if (chain && this.table.get(id)?.revision === revision) await this.chains.delete(id);
-    if (typeof record.key === 'string' && record.key !== '') await this.keys.delete(record.key).catch(() => undefined);
+    const keyName = record.keyHash ?? record.key;
+    if (typeof keyName === 'string' && keyName !== '') await this.keys.delete(keyName).catch(() => undefined);
     await this.status.delete(statusKey(id, 'ingest')).catch(() => undefined);
     await this.status.delete(statusKey(id, 'delivery')).catch(() => undefined);
     if (!(await deleteRecordAt(this.bus, id, revision))) return false;

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from './errors.js';
+import { INGEST_SECRET_BYTES } from './stream-key.js';
+
+/** Where the ingest secret lives when LIVEMESH_INGEST_SECRET is empty. */
+export function ingestSecretPath(dataDir: string): string {
+  return join(dataDir, 'ingest.secret');
+}
+
+/**
+ * The ingest secret (see stream-key.ts, SealedSecret): LIVEMESH_INGEST_SECRET when set, else the
+ * file under the data dir (64 hex digits). `create` (the orchestrator) writes a new random one,
+ * mode 0600, when the file is missing; without it (ingest) a missing file is undefined.
+ */
+export async function loadIngestSecret(env: { LIVEMESH_INGEST_SECRET: string; LIVEMESH_DATA_DIR: string }, create: boolean): Promise<Buffer | undefined> {
+  if (env.LIVEMESH_INGEST_SECRET) return Buffer.from(env.LIVEMESH_INGEST_SECRET, 'hex');
+  const path = ingestSecretPath(env.LIVEMESH_DATA_DIR);
+  let text: string | undefined;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (text === undefined) {
+    if (!create) return undefined;
+    await mkdir(env.LIVEMESH_DATA_DIR, { recursive: true });
+    const fresh = randomBytes(INGEST_SECRET_BYTES).toString('hex');
+    try {
+      // 'wx': a second orchestrator creating it at the same moment does not overwrite the first's.
+      await writeFile(path, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
+      await chmod(path, 0o600);
+      return Buffer.from(fresh, 'hex');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      text = (await readFile(path, 'utf8')).trim();
+    }
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError('ingest secret', [`${path} must hold 64 hex digits`]);
+  return Buffer.from(text, 'hex');
+}
