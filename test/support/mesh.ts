@@ -61,14 +61,29 @@ export async function meshEnv(natsUrl: string, dataDir: string, extraEnv: Record
   };
 }
 
-export async function startMesh(extraEnv: Record<string, string> = {}): Promise<Mesh> {
-  const nats = await startNatsServer();
+export interface MeshOptions {
+  /**
+   * Start nats-server with JWT auth, as `livemesh up` does: each app connects with its own
+   * credential, the orchestrator mints one per worker. `mesh.nats.auth` mints more (a test's own).
+   */
+  natsAuth?: boolean;
+}
+
+export async function startMesh(extraEnv: Record<string, string> = {}, opts: MeshOptions = {}): Promise<Mesh> {
+  const nats = await startNatsServer({ auth: opts.natsAuth === true });
   const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
   const env = await meshEnv(nats.url, dataDir, extraEnv);
+  const appEnv: Record<AppName, Record<string, string>> = { orchestrator: env, delivery: env, ingest: env };
+  if (nats.auth) {
+    const auth = nats.auth;
+    appEnv.orchestrator = { ...env, NATS_CREDS: await auth.credsFile({ role: 'orchestrator' }), NATS_ACCOUNT_SIGNER: auth.signerFile };
+    appEnv.delivery = { ...env, NATS_CREDS: await auth.credsFile({ role: 'delivery' }) };
+    appEnv.ingest = { ...env, NATS_CREDS: await auth.credsFile({ role: 'ingest' }) };
+  }
   const [http, ingestHttp, delivery] = [env.HTTP_PORT, env.INGEST_HTTP_PORT, env.DELIVERY_PORT];
-  const orchestrator = spawnApp('orchestrator', env);
-  const deliveryApp = spawnApp('delivery', env);
-  const ingest = spawnApp('ingest', env);
+  const orchestrator = spawnApp('orchestrator', appEnv.orchestrator);
+  const deliveryApp = spawnApp('delivery', appEnv.delivery);
+  const ingest = spawnApp('ingest', appEnv.ingest);
   const apps: Record<AppName, AppProcess> = { orchestrator, delivery: deliveryApp, ingest };
   const apiUrl = `http://127.0.0.1:${http}`;
   const healthUrl: Record<AppName, string> = {
@@ -113,7 +128,7 @@ export async function startMesh(extraEnv: Record<string, string> = {}): Promise<
       await apps[name].stop(graceMs);
     },
     async startApp(name) {
-      const app = spawnApp(name, env);
+      const app = spawnApp(name, appEnv[name]);
       apps[name] = app;
       await waitHealthy(healthUrl[name], app);
       return app;

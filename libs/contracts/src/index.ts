@@ -117,3 +117,13 @@ export {
   type ImagePolicy,
   type StagePolicy,
 } from './service.policy.js';
+export {
+  KEYS_ISSUED_STREAM,
+  natsAllows,
+  natsInboxPrefix,
+  natsPermissions,
+  natsUserName,
+  subjectMatches,
+  type NatsIdentity,
+  type NatsPermissions,
+} from './nats.permissions.js';

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { busAuthFromEnv } from '@livemesh/bus';
 import { splitList, type Env } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
@@ -10,7 +11,7 @@ import type { ContainerRuntime, RuntimeLogger } from './runtime.types.js';
 import { SwarmRuntime } from './swarm.runtime.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
-export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): ContainerRuntime {
+export function createRuntime(env: Env, opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string> }): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
     case 'process':
       return new ProcessRuntime({
@@ -25,6 +26,7 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         },
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
+        ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}),
       });
     case 'docker':
     case 'swarm': {
@@ -36,7 +38,7 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         limits: containerLimits(env),
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
-        heartbeats: new BusHeartbeatSource(env.NATS_URL),
+        heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
       return env.LIVEMESH_RUNTIME === 'docker' ? new DockerRuntime(common) : new SwarmRuntime(common);
