@@ -36,7 +36,7 @@ export type {
 export { parseMaxDeliveriesAdvisory } from './advisories.js';
 export { TOPOLOGY_DEFAULTS, ensureTopology, topologyFromEnv, waitForTopology, type TopologyOptions, type TopologyStore } from './topology.js';
 export { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
-export { publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
+export { isOwnBlob, publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
 export { bindServiceConsumer, ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
 export { JsonStore, type JsonEntry } from './json.store.js';
 export { ChainCache, type ChainSource } from './chain.cache.js';

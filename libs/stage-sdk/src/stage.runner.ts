@@ -499,6 +499,12 @@ export class StageRunner implements StageHandle {
         await releaseSegmentBlob(this.bus, meta);
         return;
       }
+      // Only the service the chain spec names at this hop works on it: a segment published to
+      // our subject for a hop that is someone else's (or none) is refused, never processed.
+      const named = chain.hops?.[route.hop]?.service;
+      if (named !== this.service) {
+        return await this.rejectBadSegment(msg, route.streamId, route.hop, `chain v${chain.version} of stream ${meta.streamId} runs ${named ?? 'nothing'} at hop ${route.hop}, not ${this.service}: segment refused`);
+      }
       const hop = hopFor(chain, this.service, route.hop);
       members = fusedMembers(chain, hop, this.def, this.opts.peers);
       const scopes = members.map(({ hop: h, def }) => {
