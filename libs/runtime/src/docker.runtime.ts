@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { chown } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
 import { readLines } from '@livemesh/media';
@@ -33,7 +34,15 @@ export interface DockerRuntimeOptions {
    * process) or a user-defined network where NATS_URL's host resolves (docker compose).
    */
   network?: string;
+  /**
+   * Mints a worker's own NATS credential and returns its file on the host; the file is mounted
+   * read-only into that worker's container alone (NATS_CREDS points at it there).
+   */
+  workerCredentials?: (service: string, workerId: string) => Promise<string>;
 }
+
+/** Where a worker container finds its NATS credential. */
+export const WORKER_CREDS_PATH = '/run/livemesh/nats.creds';
 
 interface Desired {
   spec: ServiceSpec;
@@ -209,6 +218,8 @@ export class DockerRuntime implements ContainerRuntime {
   private async createContainer(d: Desired): Promise<ContainerInfo> {
     const name = `lm-${d.spec.name}-${randomBytes(4).toString('hex')}`;
     const env = workerEnvironment(d.spec, d.startParams, this.opts.env, name);
+    const creds = await this.workerCreds(d.spec.name, name);
+    if (creds) env.NATS_CREDS = WORKER_CREDS_PATH;
     const labels = workloadLabels(d.spec, d.image, d.startParams, this.owner);
     let id: string;
     try {
@@ -222,6 +233,8 @@ export class DockerRuntime implements ContainerRuntime {
         Labels: labels,
         User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,
         HostConfig: {
+          // Its own credential only, read-only.
+          ...(creds ? { Binds: [`${creds}:${WORKER_CREDS_PATH}:ro`] } : {}),
           // On the host network workers reach NATS on 127.0.0.1 like every other livemesh process.
           NetworkMode: this.opts.network ?? 'host',
           CapDrop: ['ALL'],
@@ -269,6 +282,18 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /** Pulls the image when the engine does not have it (a pushed service image on another machine). */
+  /** The worker's credential file, readable by the image's user (uid 10001) and nobody else; undefined without a minter. */
+  private async workerCreds(service: string, workerId: string): Promise<string | undefined> {
+    if (!this.opts.workerCredentials) return undefined;
+    const file = await this.opts.workerCredentials(service, workerId);
+    try {
+      await chown(file, IMAGE_USER.uid, IMAGE_USER.gid);
+    } catch (e) {
+      throw new RuntimeError(`service ${service}: cannot hand worker ${workerId} its NATS credential (chown to uid ${IMAGE_USER.uid} needs root): ${(e as Error).message}`, { cause: e });
+    }
+    return file;
+  }
+
   private async ensureImage(image: string): Promise<void> {
     if (await imageExists(this.docker, image)) return;
     // A reference without a registry host would be pulled from Docker Hub: `local` means this engine's images only.

@@ -41,7 +41,10 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger; workerCre
         heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
-      return env.LIVEMESH_RUNTIME === 'docker' ? new DockerRuntime(common) : new SwarmRuntime(common);
+      // Docker mounts each worker's own credential file; swarm workers get none yet (docs/security.md).
+      return env.LIVEMESH_RUNTIME === 'docker'
+        ? new DockerRuntime({ ...common, ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}) })
+        : new SwarmRuntime(common);
     }
   }
 }
