@@ -5,10 +5,11 @@
 // 0; the allowed operations are tried on the same connection and must succeed, so the matrix
 // cannot pass through a dead connection. Then the whole mesh runs the default chain with every
 // component on its own credential (workers on the ones the orchestrator mints).
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bus, ensureServiceConsumer, ensureTopology, topologyFromEnv } from '@livemesh/bus';
+import { Bus, busAuthFromEnv, ensureServiceConsumer, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { BUCKETS, KEYS_ISSUED_STREAM, STREAMS, consumers, loadEnv, natsInboxPrefix, subjects, type NatsIdentity } from '@livemesh/contracts';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
@@ -154,6 +155,39 @@ describe('NATS credentials: the negative matrix', () => {
     } finally {
       await stranger.stop();
     }
+  });
+});
+
+describe('NATS credentials over TLS', () => {
+  let dir: string;
+  let nats: NatsServer;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-tls-'));
+    const sh = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    // A CA and a server certificate for 127.0.0.1, as an operator would make them.
+    sh(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=livemesh test CA']);
+    sh(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+    await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    sh(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext']);
+    nats = await startNatsServer({ auth: true, extraArgs: ['--tls', '--tlscert', join(dir, 'server.pem'), '--tlskey', join(dir, 'server.key')] });
+  });
+
+  afterAll(async () => {
+    await nats?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('connects with NATS_TLS_CA and a credential, and not without the CA', async () => {
+    const creds = await nats.auth!.credsFile({ role: 'orchestrator' });
+    const bus = await Bus.connect({ url: nats.url, name: 'tls', ...busAuthFromEnv({ NATS_CREDS: creds, NATS_TLS_CA: join(dir, 'ca.pem') }) });
+    try {
+      await bus.flush();
+      expect(await bus.rtt()).toBeGreaterThanOrEqual(0);
+    } finally {
+      await bus.close();
+    }
+    await expect(Bus.connect({ url: nats.url, name: 'no-ca', credsFile: creds, connectTimeoutMs: 2_000 })).rejects.toThrow(/cannot connect|refused/);
   });
 });
 
