@@ -82,7 +82,7 @@ describe('components SIGKILLed mid-stream: ingest, delivery, nats-server', () =>
     // A short ack wait: a segment a dead connection held comes back in 2.5 s. A window longer than
     // the stream: every seq stays listed, so the playlist can be checked whole after each restart.
     mesh = await startMesh({ SEGMENT_SECONDS: '1', STAGE_ACK_WAIT_MS: '2500', HLS_WINDOW: '200' });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'faults-components-e2e' });
+    bus = await mesh.connectBus('faults-components-e2e');
     stream = await mesh.startStream({ id: ID });
     const seg = bus.subscribe(stream.chain.hops[0]!.subject);
     void (async () => {

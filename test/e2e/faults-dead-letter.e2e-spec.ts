@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bus, publishSegment } from '@livemesh/bus';
+import { Bus, ensureServiceConsumer, publishSegment } from '@livemesh/bus';
 import { BUCKETS, SEGMENT_HEADERS, STREAMS, consumers, subjects, type ChainSpec, type SegmentMeta, type StreamEvent } from '@livemesh/contracts';
 import { STAGE_KIND } from '@livemesh/stage-sdk';
 import { meshEnv } from '../support/mesh.js';
@@ -112,6 +112,9 @@ describe('faults: a segment whose worker dies on every attempt', () => {
     })();
     await bus.flush();
     for (const id of ['crash1', 'crash2']) await bus.store(BUCKETS.chains).put(id, chain(id));
+    // The orchestrator creates a service's consumer when it starts its workers; this test starts
+    // the worker itself, so it does the orchestrator's part with the same settings.
+    await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: 1000, maxDeliver: MAX_ATTEMPTS });
     // The test's stage lives in its temp dir, which this worker is told to load stages from.
     worker = superviseWorker({ ...env, LIVEMESH_SERVICE: SERVICE, LIVEMESH_STAGE_MODULE: module, LIVEMESH_STAGE_DIR: dir });
     await waitFor('the worker consuming', 30_000, () => worker.runs[0]!.lines.some((l) => /consuming lm\.seg\.crashy/.test(l)), { detail: () => worker.runs[0]!.tail(30) });

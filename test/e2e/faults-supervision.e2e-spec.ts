@@ -82,7 +82,7 @@ describe('supervision: a SIGKILLed orchestrator, a SIGKILLed component under liv
     beforeAll(async () => {
       // A short ack wait: a segment an exiting worker could not finish comes back in 2.5 s.
       mesh = await startMesh({ STAGE_ACK_WAIT_MS: '2500', HLS_WINDOW: '30' });
-      bus = await Bus.connect({ url: mesh.nats.url, name: 'supervision-e2e' });
+      bus = await mesh.connectBus('supervision-e2e');
     });
 
     afterAll(async () => {

@@ -4,7 +4,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bus } from '@livemesh/bus';
 import { watchInChromium } from '../support/browser.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
@@ -69,7 +68,7 @@ describe('the whole mesh on one machine', () => {
 
   it('reports a corrupt segment on the status subject and goes on with the stream', async () => {
     const stream = await mesh.startStream({ id: 'e2e-corrupt' });
-    const bus = await Bus.connect({ url: mesh.nats.url, name: 'e2e-mesh' });
+    const bus = await mesh.connectBus('e2e-mesh');
     try {
       const deadLetter = bus.subscribe(`lm.evt.stream.e2e-corrupt.dead-letter`, { max: 1 });
       const meta: Record<string, string> = {

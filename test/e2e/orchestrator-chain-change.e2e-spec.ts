@@ -30,7 +30,7 @@ describe('live chain change (real mesh)', () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-chain-change-'));
     clip = await generateClip({ seconds: 16, width: 640, height: 360, fps: 25, out: join(dir, 'src.flv') });
     mesh = await startMesh({ HLS_WINDOW: '30' });
-    nc = await Bus.connect({ url: mesh.nats.url, name: 'e2e-chain-change' });
+    nc = await mesh.connectBus('e2e-chain-change');
     nc.subscribe('lm.evt.stream.chg-1.>', {
       callback: (err, m) => {
         if (!err) events.push(m.json());

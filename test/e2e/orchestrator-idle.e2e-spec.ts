@@ -26,7 +26,7 @@ describe('stale streams end after the idle time, across an orchestrator restart 
     clip = await generateClip({ seconds: 16, width: 320, height: 180, fps: 15, out: join(dir, 'src.flv') });
     // The first orchestrator never ends a stream for being idle: it is the one that "went down".
     mesh = await startMesh({ STREAM_IDLE_TIMEOUT_S: '0' });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'orchestrator-idle-e2e' });
+    bus = await mesh.connectBus('orchestrator-idle-e2e');
     bus.subscribe(subjects.streamEvents(), {
       callback: (err, msg) => {
         if (!err) events.push(msg.json<StreamEvent>());

@@ -23,7 +23,7 @@ describe('orchestrator restart mid-stream (real mesh, process runtime)', () => {
     clip = await generateClip({ seconds: 20, width: 640, height: 360, fps: 25, out: join(dir, 'src.flv') });
     // A window longer than the clip keeps every segment in the playlist, so all of them are checked.
     mesh = await startMesh({ HLS_WINDOW: '30' });
-    nc = await Bus.connect({ url: mesh.nats.url, name: 'e2e-restart' });
+    nc = await mesh.connectBus('e2e-restart');
   });
 
   afterAll(async () => {

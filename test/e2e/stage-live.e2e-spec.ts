@@ -22,7 +22,7 @@ import {
   type SegmentsDroppedData,
   type StreamEvent,
 } from '@livemesh/contracts';
-import { Bus, JsonStore, encodeSegmentHeaders, ensureTopology, publishSegment } from '@livemesh/bus';
+import { Bus, JsonStore, encodeSegmentHeaders, ensureServiceConsumer, ensureTopology, publishSegment } from '@livemesh/bus';
 import { createDeliveryApp } from '../../apps/delivery/src/delivery.app.js';
 import { freePort } from '../support/free-port.js';
 import { CapturingLogger } from '../support/logger.js';
@@ -96,6 +96,9 @@ describe('live means live: latency budget and fair scheduling at a stage', () =>
     nats = await startNatsServer();
     bus = await Bus.connect({ url: nats.url, name: 'stage-live-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: 600 });
+    // The orchestrator's part (the worker only binds to its service's consumer), with a worker's default settings.
+    const defaults = loadEnv({});
+    await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: defaults.STAGE_ACK_WAIT_MS, maxDeliver: defaults.STAGE_MAX_ATTEMPTS });
     chains = bus.store(BUCKETS.chains);
     dir = await mkdtemp(join(tmpdir(), 'livemesh-live-'));
     await mkdir(join(dir, 'small'));

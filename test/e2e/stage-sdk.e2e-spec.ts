@@ -16,7 +16,7 @@ import {
   type SegmentMeta,
   type StreamEvent,
 } from '@livemesh/contracts';
-import { Bus, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
+import { Bus, encodeSegmentHeaders, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, streamStartSeconds } from '@livemesh/media';
 import { transcodeStage, watermarkStage } from '@livemesh/services';
 import { runStage, type StageHandle } from '@livemesh/stage-sdk';
@@ -42,6 +42,7 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   const handles: StageHandle[] = [];
   const outputs: Received[] = [];
   const deadLetterEvents: StreamEvent[] = [];
+  const failedEvents: StreamEvent[] = [];
   const deadLetters: Received[] = [];
 
   const ffTimeout = 60_000;
@@ -81,6 +82,10 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
     const evt = bus.subscribe(subjects.streamEvent(STREAM, 'dead-letter'));
     void (async () => {
       for await (const m of evt) deadLetterEvents.push(m.json<StreamEvent>());
+    })();
+    const failed = bus.subscribe(subjects.streamEvent(STREAM, 'segment-failed'));
+    void (async () => {
+      for await (const m of failed) failedEvents.push(m.json<StreamEvent>());
     })();
     await bus.flush();
 
@@ -143,6 +148,26 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
     await publishInput(good, inputs[1]!.data);
     await waitFor('the good segment after the corrupt one', 60_000, () => outputOf(4));
     expect(outputOf(3)).toBeUndefined();
+  }, 150_000);
+
+  it("refuses a segment at a hop the chain gives to another service, and a claim check that is not the segment's own", async () => {
+    // Hop 0 is watermark's: the same segment on transcode's subject for hop 0 is not transcode's to process.
+    const misrouted: SegmentMeta = { ...inputs[0]!.meta, seq: 20, ingestTime: Date.now() };
+    await publishSegment(bus, subjects.segment('transcode', STREAM, 0), { meta: misrouted, data: inputs[0]!.data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
+    const refused = await waitFor('a segment-failed event for seq 20', 60_000, () => failedEvents.find((e) => e.seq === undefined && e.service === 'transcode' && e.hop === 0));
+    expect(refused.message).toMatch(/chain v1 of stream s1 runs watermark at hop 0, not transcode: segment refused/);
+    expect(refused.data).toMatchObject({ code: 'LM_BAD_SEGMENT' });
+
+    // A claim check naming another blob: the worker must neither read it nor delete it.
+    await bus.putBlob('seg/victim', new Uint8Array([1, 2, 3]));
+    const forged: SegmentMeta = { ...inputs[1]!.meta, seq: 21, ingestTime: Date.now(), blob: 'seg/victim' };
+    await bus.publish(subjects.segment('watermark', STREAM, 0), new Uint8Array(0), { msgId: 'forged-21', headers: encodeSegmentHeaders(forged, 'forged-21') });
+    const forgedEvent = await waitFor('a segment-failed event for the forged blob', 60_000, () => failedEvents.find((e) => /seg\/victim/.test(e.message ?? '')));
+    expect(forgedEvent).toMatchObject({ service: 'watermark', hop: 0, data: { code: 'LM_BAD_SEGMENT' } });
+    expect(forgedEvent.message).toMatch(/blob seg\/victim is not this segment's own/);
+    expect(await bus.blobSize('seg/victim')).toBe(3);
+    expect(outputOf(20)).toBeUndefined();
+    expect(outputOf(21)).toBeUndefined();
   }, 150_000);
 
   it('reports heartbeats and metrics', async () => {

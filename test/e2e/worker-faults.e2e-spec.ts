@@ -72,7 +72,7 @@ describe('workers under faults, through the mesh', () => {
     // A short ack wait: a segment held by a dead worker comes back after 2.5 s instead of 30 s.
     // A long playlist window: every segment of the stream stays listed for the continuity check.
     mesh = await startMesh({ STAGE_ACK_WAIT_MS: '2500', HLS_WINDOW: '30', MEDIA_TIMEOUT_MS: '60000' });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'worker-faults-e2e' });
+    bus = await mesh.connectBus('worker-faults-e2e');
     workers = bus.store(BUCKETS.workers);
     const sub = bus.subscribe(subjects.streamEvents());
     void (async () => {

@@ -5,6 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NatsCredentialMinter, createNatsAuthSecrets, natsServerAuthConfig, signerOf, writePrivateFile } from '@livemesh/bus';
+import type { NatsIdentity } from '@livemesh/contracts';
 import { freePort } from './free-port.js';
 import { killOnExit, removeOnExit, terminate } from './processes.js';
 import { requireExecutable } from './tools.js';
@@ -16,6 +18,19 @@ export interface NatsServerOptions {
   extraArgs?: string[];
   /** How long to wait for the server to accept connections, ms. Default 15 000. */
   startTimeoutMs?: number;
+  /**
+   * Turn on JWT auth as `livemesh up` does (an operator, the livemesh account, the memory
+   * resolver); `auth` on the returned server mints credentials for it.
+   */
+  auth?: boolean;
+}
+
+/** The auth of a server started with `auth: true`. */
+export interface NatsServerAuth {
+  /** The file NATS_ACCOUNT_SIGNER names (the account and its signing key), for an orchestrator. */
+  signerFile: string;
+  /** Writes a credential for `id` (mode 0600) and returns its path, for NATS_CREDS. */
+  credsFile(id: NatsIdentity): Promise<string>;
 }
 
 export interface NatsServer {
@@ -26,6 +41,8 @@ export interface NatsServer {
   monitorUrl?: string;
   /** The JetStream store folder; kept across restart(), removed by stop(). */
   storeDir: string;
+  /** Set when started with `auth: true`. */
+  auth?: NatsServerAuth;
   /** The server's recent output (last 500 lines), for failure messages. */
   logs(): string;
   /** Stops the server (SIGTERM, SIGKILL after 5 s) and removes its store. Safe to call twice. */
@@ -47,6 +64,19 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const forgetStore = removeOnExit(storeDir);
   const output: string[] = [];
   const timeoutMs = options.startTimeoutMs ?? 15_000;
+  let extraArgs = options.extraArgs ?? [];
+  let auth: NatsServerAuth | undefined;
+  if (options.auth) {
+    const secrets = createNatsAuthSecrets();
+    const authDir = join(storeDir, 'auth');
+    const conf = join(authDir, 'auth.conf');
+    await writePrivateFile(conf, await natsServerAuthConfig(secrets));
+    const signerFile = join(authDir, 'signer.json');
+    await writePrivateFile(signerFile, JSON.stringify(signerOf(secrets)));
+    const minter = new NatsCredentialMinter(signerOf(secrets), join(authDir, 'creds'));
+    auth = { signerFile, credsFile: (id) => minter.credsFile(id) };
+    extraArgs = ['-c', conf, ...extraArgs];
+  }
 
   let port = 0;
   let monitorPort: number | undefined;
@@ -56,7 +86,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     port = await freePort();
     monitorPort = options.monitor ? await freePort() : undefined;
     try {
-      child = await launch(bin, args(port, monitorPort, storeDir, options.extraArgs), port, output, timeoutMs);
+      child = await launch(bin, args(port, monitorPort, storeDir, extraArgs), port, output, timeoutMs);
       break;
     } catch (err) {
       if (attempt >= 3 || !/address already in use/i.test(output.join('\n'))) {
@@ -73,6 +103,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     port,
     monitorUrl: monitorPort === undefined ? undefined : `http://127.0.0.1:${monitorPort}`,
     storeDir,
+    ...(auth ? { auth } : {}),
     logs: () => output.join('\n'),
     async stop() {
       if (stopped) return;
@@ -102,7 +133,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     async up() {
       if (stopped) throw new Error('up() after stop()');
       if (child) throw new Error('up() while the server runs');
-      child = await launch(bin, args(port, monitorPort, storeDir, options.extraArgs), port, output, timeoutMs);
+      child = await launch(bin, args(port, monitorPort, storeDir, extraArgs), port, output, timeoutMs);
     },
   };
   return server;

@@ -26,6 +26,7 @@ if (env) {
     .description('Run livemesh and operate it: streams, services, pipelines and events.')
     .option('--api <url>', 'orchestrator base URL', `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}`)
     .option('--nats <url>', 'NATS server (events, platform, stream record)', env.NATS_URL)
+    .option('--creds <file>', 'NATS credentials file for --nats (e.g. .livemesh/platform.creds for platform events)', env.NATS_CREDS)
     .showHelpAfterError()
     .addHelpText(
       'after',

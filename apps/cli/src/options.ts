@@ -74,7 +74,8 @@ export async function readSpecFile(path: string): Promise<unknown> {
 
 /** Connects to the NATS server named by --nats; a CLI gives up after a few seconds instead of waiting for a server to appear. */
 export function connectBus(program: Command, name: string): Promise<Bus> {
-  return Bus.connect({ url: program.opts<{ nats: string }>().nats, name, connectTimeoutMs: 5_000 });
+  const o = program.opts<{ nats: string; creds?: string }>();
+  return Bus.connect({ url: o.nats, name, connectTimeoutMs: 5_000, ...(o.creds ? { credsFile: o.creds } : {}) });
 }
 
 export function print(value: unknown): void {

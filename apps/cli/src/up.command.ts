@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
@@ -9,6 +9,7 @@ import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime
 const SIGNAL_BURST_MS = 1_000;
 import { ApiClient } from './api.client.js';
 import { upAdminToken } from './up.admin-token.js';
+import { prepareNats } from './nats.setup.js';
 
 /**
  * `livemesh up`: the whole mesh on one machine. Starts nats-server (unless NATS_URL names one),
@@ -56,28 +57,26 @@ export function registerUpCommand(program: Command, env: Env): void {
 
       try {
         const childEnv: Record<string, string> = {};
+        const appEnv: Record<'orchestrator' | 'delivery' | 'ingest', Record<string, string>> = { orchestrator: childEnv, delivery: childEnv, ingest: childEnv };
         if (!envWasSet('NATS_URL')) {
-          const natsDir = resolve(dataDir, 'nats');
-          await mkdir(natsDir, { recursive: true });
-          // A config file because max_payload has no command-line flag. 8 MiB lets a 2 s segment of
-          // 720p (1-2 MB) travel inline instead of through the object store, several times faster;
-          // publishers cap their inline limit at whatever the server they meet accepts.
-          const natsConf = resolve(dataDir, 'nats.conf');
-          await writeFile(natsConf, `listen: "127.0.0.1:4222"\nmax_payload: 8MB\njetstream {\n  store_dir: ${JSON.stringify(natsDir)}\n}\n`);
+          const nats = await prepareNats(dataDir, env);
           await sup.start({
             name: 'nats',
             command: 'nats-server',
-            args: ['-c', natsConf],
+            args: ['-c', nats.config],
             ready: () => waitForTcp('127.0.0.1', 4222, 15_000),
           });
           childEnv.NATS_URL = 'nats://127.0.0.1:4222';
+          for (const app of ['orchestrator', 'delivery', 'ingest'] as const) appEnv[app] = { ...childEnv, NATS_CREDS: nats.creds[app] };
+          appEnv.orchestrator.NATS_ACCOUNT_SIGNER = nats.signerFile;
+          log(`livemesh: NATS runs with credentials${nats.tls ? ' and TLS' : ''}; a platform publishes stream events with ${nats.platformCreds}`);
         }
         const node = process.execPath;
         const http = (port: number) => `http://127.0.0.1:${port}/health`;
         // Its process runtime gives each worker 15 s to drain; stopping it must not cut that short.
-        await sup.start({ name: 'orchestrator', command: node, args: [appEntry('orchestrator')], env: childEnv, ready: () => waitForHttp(http(env.HTTP_PORT), 60_000), stopGraceMs: 20_000 });
-        await sup.start({ name: 'delivery', command: node, args: [appEntry('delivery')], env: childEnv, ready: () => waitForHttp(http(env.DELIVERY_PORT), 60_000) });
-        await sup.start({ name: 'ingest', command: node, args: [appEntry('ingest')], env: childEnv, ready: () => waitForHttp(http(env.INGEST_HTTP_PORT), 60_000) });
+        await sup.start({ name: 'orchestrator', command: node, args: [appEntry('orchestrator')], env: appEnv.orchestrator, ready: () => waitForHttp(http(env.HTTP_PORT), 60_000), stopGraceMs: 20_000 });
+        await sup.start({ name: 'delivery', command: node, args: [appEntry('delivery')], env: appEnv.delivery, ready: () => waitForHttp(http(env.DELIVERY_PORT), 60_000) });
+        await sup.start({ name: 'ingest', command: node, args: [appEntry('ingest')], env: appEnv.ingest, ready: () => waitForHttp(http(env.INGEST_HTTP_PORT), 60_000) });
 
         const api = new ApiClient(`http://127.0.0.1:${env.HTTP_PORT}`, async () => ({ token: admin.token, source: admin.where }));
         const base = `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}`;

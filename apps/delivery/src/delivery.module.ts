@@ -1,6 +1,6 @@
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { Env } from '@livemesh/contracts';
-import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
+import { BUCKETS, Env } from '@livemesh/contracts';
+import { Bus, busAuthFromEnv, waitForTopology } from '@livemesh/bus';
 import { DeliveryCheckpointer } from './delivery.checkpoint.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { DeliveryStatusReporter } from './delivery.status.js';
@@ -30,8 +30,9 @@ export class DeliveryModule implements OnApplicationShutdown {
           provide: Bus,
           inject: [Env],
           useFactory: async (e: Env): Promise<Bus> => {
-            const bus = await Bus.connect({ url: e.NATS_URL, name: `delivery:${process.pid}` });
-            await ensureTopology(bus, topologyFromEnv(e));
+            const bus = await Bus.connect({ url: e.NATS_URL, name: `delivery:${process.pid}`, ...busAuthFromEnv(e) });
+            // The orchestrator owns the topology (delivery's credential cannot create any): wait for it.
+            await waitForTopology(bus, [BUCKETS.streams, BUCKETS.delivery, BUCKETS.status, BUCKETS.blobs, BUCKETS.outputBlobs]);
             return bus;
           },
         },

@@ -1,6 +1,6 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
-import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
-import { Env } from '@livemesh/contracts';
+import { Bus, busAuthFromEnv, waitForTopology } from '@livemesh/bus';
+import { BUCKETS, Env } from '@livemesh/contracts';
 import { BusStatus } from './bus.status.js';
 import { IngestEgress } from './egress.js';
 import { FirstHops } from './first.hops.js';
@@ -26,8 +26,9 @@ export class IngestModule {
         {
           provide: Bus,
           useFactory: async (): Promise<Bus> => {
-            const bus = await Bus.connect({ url: env.NATS_URL, name: `ingest:${process.pid}` });
-            await ensureTopology(bus, topologyFromEnv(env));
+            const bus = await Bus.connect({ url: env.NATS_URL, name: `ingest:${process.pid}`, ...busAuthFromEnv(env) });
+            // The orchestrator owns the topology (ingest's credential cannot create any): wait for it.
+            await waitForTopology(bus, [BUCKETS.chains, BUCKETS.streams, BUCKETS.keys, BUCKETS.ingest, BUCKETS.status, BUCKETS.blobs]);
             new Logger('IngestModule').log(`connected to ${env.NATS_URL}`);
             return bus;
           },

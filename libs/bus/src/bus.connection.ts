@@ -1,4 +1,5 @@
-import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -25,6 +26,7 @@ import {
 import { toBusError, wrapped } from './bus.errors.js';
 import { JsonStore } from './json.store.js';
 import { openBusRelay } from './socket.relay.js';
+import { inboxPrefixOfCreds } from './nats.auth.js';
 import type {
   BusConsumer,
   BusMsg,
@@ -49,6 +51,18 @@ export interface BusOptions {
   name: string;
   /** Give up connecting after this long (ms); reconnects after a successful connect go on forever. */
   connectTimeoutMs?: number;
+  /**
+   * A NATS credentials file (NATS_CREDS) to connect with; its inbox prefix, when it names one
+   * (the credentials livemesh mints), becomes the connection's, so replies reach only it.
+   */
+  credsFile?: string;
+  /** A CA file (NATS_TLS_CA) to verify the server's TLS certificate with; turns TLS on. */
+  tlsCaFile?: string;
+}
+
+/** The connection settings an Env names: its credentials and TLS CA, when set. */
+export function busAuthFromEnv(env: { NATS_CREDS?: string; NATS_TLS_CA?: string }): Pick<BusOptions, 'credsFile' | 'tlsCaFile'> {
+  return { ...(env.NATS_CREDS ? { credsFile: env.NATS_CREDS } : {}), ...(env.NATS_TLS_CA ? { tlsCaFile: env.NATS_TLS_CA } : {}) };
 }
 
 /** The NATS clients behind a Bus. Only files of libs/bus reach them (through `clientsOf`); index.ts does not export it. */
@@ -90,6 +104,15 @@ export class Bus {
   static async connect(opts: BusOptions): Promise<Bus> {
     const deadline = Date.now() + (opts.connectTimeoutMs ?? 30_000);
     let lastError: unknown;
+    let creds: string | undefined;
+    if (opts.credsFile) {
+      try {
+        creds = await readFile(opts.credsFile, 'utf8');
+      } catch (e) {
+        throw new BusError(`cannot read the NATS credentials file ${opts.credsFile} (NATS_CREDS): ${(e as Error).message}`, { cause: e });
+      }
+    }
+    const inboxPrefix = creds === undefined ? undefined : inboxPrefixOfCreds(creds);
     // `unix:///path` (a worker container without a network): nats.js dials a loopback relay to that socket.
     const relay = await openBusRelay(opts.url);
     // A fresh machine starts nats-server beside us: retry until it listens, then let the client reconnect forever.
@@ -102,11 +125,18 @@ export class Bus {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           timeout: 5_000,
+          ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+          ...(inboxPrefix ? { inboxPrefix } : {}),
+          ...(opts.tlsCaFile ? { tls: { caFile: opts.tlsCaFile } } : {}),
         });
         const jsm = await jetstreamManager(nc, { timeout: 10_000 });
         if (relay) void nc.closed().finally(() => relay.close());
         return new Bus(makeClients(nc, jetstream(nc, { timeout: 10_000 }), jsm));
       } catch (e) {
+        // Wrong credentials do not get better by retrying.
+        if (/authorization violation|authentication/i.test(String((e as Error)?.message ?? e))) {
+          throw new BusError(`NATS at ${opts.url} refused ${opts.credsFile ? `the credentials in ${opts.credsFile}` : 'a connection without credentials (set NATS_CREDS)'}`, { cause: e });
+        }
         lastError = e;
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -241,6 +271,11 @@ export class Bus {
   async orderedConsumer(stream: string, opts: { filter: string | string[]; startAt: StartAt }): Promise<BusConsumer> {
     const config: Partial<OrderedConsumerOptions> = { filter_subjects: opts.filter, ...startConfig(opts.startAt) };
     return wrapConsumer(await wrapped(`ordered consumer on ${stream}`, () => this.c.js.consumers.get(stream, config)), `ordered consumer on ${stream}`);
+  }
+
+  /** An existing durable consumer, bound without creating or changing it. BusError `not-found` when it does not exist. */
+  async boundConsumer(stream: string, name: string): Promise<BusConsumer> {
+    return wrapConsumer(await wrapped(`consumer ${name} on ${stream}`, () => this.c.js.consumers.get(stream, name)), `consumer ${name} on ${stream}`);
   }
 
   /** Creates the durable consumer, or updates its settings when it exists (its position is kept). */

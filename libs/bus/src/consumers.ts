@@ -1,4 +1,4 @@
-import { STREAMS, consumers, subjects } from '@livemesh/contracts';
+import { BusError, STREAMS, consumers, subjects } from '@livemesh/contracts';
 import type { Bus } from './bus.connection.js';
 import type { BusConsumer } from './bus.types.js';
 
@@ -27,4 +27,21 @@ export function ensureServiceConsumer(bus: Bus, service: string, opts: ServiceCo
     maxDeliver: opts.maxDeliver + 1,
     maxAckPending: opts.maxAckPending ?? 256,
   });
+}
+
+/**
+ * The service's durable consumer as the orchestrator created it, for a worker to pull from: a
+ * worker's credential may not create or change it. Waits (up to `timeoutMs`) for it to appear.
+ */
+export async function bindServiceConsumer(bus: Bus, service: string, timeoutMs = 60_000): Promise<BusConsumer> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await bus.boundConsumer(STREAMS.segments, consumers.service(service));
+    } catch (e) {
+      if (!(e instanceof BusError) || e.reason !== 'not-found') throw e;
+      if (Date.now() > deadline) throw new BusError(`consumer ${consumers.service(service)} on ${STREAMS.segments} does not exist after ${timeoutMs} ms: the orchestrator creates it when it starts the service's workers`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }

@@ -1,6 +1,19 @@
 // The public door of @livemesh/bus: the NATS connection, topology, segment transport, KV state and
 // events, in our own types. No NATS client type crosses it (lint keeps @nats-io/* inside libs/bus).
-export { Bus, type BusOptions } from './bus.connection.js';
+export { Bus, busAuthFromEnv, type BusOptions } from './bus.connection.js';
+export {
+  NatsCredentialMinter,
+  createNatsAuthSecrets,
+  inboxPrefixOfCreds,
+  loadOrCreateNatsAuth,
+  mintCreds,
+  natsServerAuthConfig,
+  readAccountSigner,
+  signerOf,
+  writePrivateFile,
+  type NatsAccountSigner,
+  type NatsAuthSecrets,
+} from './nats.auth.js';
 export { isNotFound } from './bus.errors.js';
 export type {
   BusConsumer,
@@ -21,10 +34,10 @@ export type {
   StreamState,
 } from './bus.types.js';
 export { parseMaxDeliveriesAdvisory } from './advisories.js';
-export { TOPOLOGY_DEFAULTS, ensureTopology, topologyFromEnv, type TopologyOptions } from './topology.js';
+export { TOPOLOGY_DEFAULTS, ensureTopology, topologyFromEnv, waitForTopology, type TopologyOptions, type TopologyStore } from './topology.js';
 export { decodeSegmentHeaders, encodeSegmentHeaders } from './segment.codec.js';
-export { publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
-export { ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
+export { isOwnBlob, publishSegment, readSegment, releaseSegmentBlob, type PublishSegmentOptions } from './segment.transport.js';
+export { bindServiceConsumer, ensureServiceConsumer, type ServiceConsumerOptions } from './consumers.js';
 export { JsonStore, type JsonEntry } from './json.store.js';
 export { ConsumeLoop, type ConsumeLoopOptions, type LoopLogger } from './consume.loop.js';
 export { ChainCache, type ChainSource } from './chain.cache.js';

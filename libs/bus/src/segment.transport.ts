@@ -49,10 +49,23 @@ export function inlineCap(serverMax: number | undefined, configured: number): nu
   return serverMax ? Math.min(configured, serverMax - HEADER_ROOM) : configured;
 }
 
+/**
+ * Whether a segment's claim check (`Lm-Blob`) names the segment's own blob: the name
+ * publishSegment derives from its stream, hop, seq and rendition (`seg/seg.<id>.<hop>.<seq>.<r>`
+ * or `out/out.<...>`). Anything else is a forged header that would make its reader read, and
+ * delete, somebody else's blob.
+ */
+export function isOwnBlob(meta: Pick<SegmentMeta, 'streamId' | 'hop' | 'seq' | 'rendition' | 'blob'>): boolean {
+  return meta.blob === blobNames.segment(segmentMsgId(meta, 'seg')) || meta.blob === blobNames.output(segmentMsgId(meta, 'out'));
+}
+
 /** Reads a segment off a JetStream message: validated headers, payload inline or from the object store. */
 export async function readSegment(bus: Bus, msg: Pick<BusMsg, 'headers' | 'data'>): Promise<Segment> {
   const meta = decodeSegmentHeaders(msg.headers);
   if (!meta.blob) return { meta, data: msg.data };
+  if (!isOwnBlob(meta)) {
+    throw new BadSegmentError(`segment ${meta.streamId}#${meta.seq} hop ${meta.hop}: blob ${meta.blob} is not this segment's own (expected ${blobNames.segment(segmentMsgId(meta, 'seg'))}): refused`);
+  }
   const data = await bus.getBlob(meta.blob);
   if (!data) throw new BadSegmentError(`segment ${meta.streamId}#${meta.seq}: blob ${meta.blob} is missing from the object store`);
   return { meta, data };
@@ -60,7 +73,7 @@ export async function readSegment(bus: Bus, msg: Pick<BusMsg, 'headers' | 'data'
 
 /** Deletes a consumed segment's blob, if it had one; the store's TTL catches what this misses. */
 export async function releaseSegmentBlob(bus: Bus, meta: SegmentMeta): Promise<void> {
-  if (!meta.blob) return;
+  if (!meta.blob || !isOwnBlob(meta)) return;
   await bus.deleteBlob(meta.blob).catch(() => undefined);
 }
 

@@ -7,9 +7,9 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
-import { BUCKETS, STREAMS, subjects, type BucketName, type Env } from '@livemesh/contracts';
+import { BUCKETS, BusError, STREAMS, subjects, type BucketName, type Env } from '@livemesh/contracts';
 import { clientsOf, type Bus } from './bus.connection.js';
-import { isNotFound, wrapped } from './bus.errors.js';
+import { isNotFound, toBusError, wrapped } from './bus.errors.js';
 
 export interface TopologyOptions {
   /** How long finished segments stay on `lm.out.>` (the time-shift window), seconds. */
@@ -81,8 +81,9 @@ const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; ma
 
 /**
  * Creates (or updates) every stream, bucket and store livemesh uses, each with explicit limits
- * (the table in docs/design.md). Idempotent: every process calls it at boot, so whichever starts
- * first on an empty server sets the bus up, and a later boot brings older limits up to date.
+ * (the table in docs/design.md). Idempotent: the orchestrator calls it at boot (it owns the
+ * topology; other components wait for it with waitForTopology), and a later boot brings older
+ * limits up to date.
  */
 export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<void> {
   const o = { ...TOPOLOGY_DEFAULTS, ...definedOnly(opts) };
@@ -233,3 +234,30 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+
+/** The stores a component opens, for waitForTopology. */
+export type TopologyStore = BucketName | typeof BUCKETS.carry | typeof BUCKETS.blobs | typeof BUCKETS.outputBlobs;
+
+/**
+ * Waits until the orchestrator has created the KV buckets and object stores `stores` (it owns
+ * the topology: other components only bind to it, and their credentials cannot create any).
+ * Throws a BusError naming what is missing after `timeoutMs`.
+ */
+export async function waitForTopology(bus: Bus, stores: readonly TopologyStore[], timeoutMs = 60_000): Promise<void> {
+  const { js } = clientsOf(bus);
+  const deadline = Date.now() + timeoutMs;
+  for (const store of stores) {
+    const isObj = store === BUCKETS.blobs || store === BUCKETS.outputBlobs;
+    for (;;) {
+      try {
+        if (isObj) await new Objm(js).open(store);
+        else await new Kvm(js).open(store);
+        break;
+      } catch (e) {
+        if (!isNotFound(e) && !/not found/i.test(String((e as Error)?.message))) throw toBusError(e, `open ${store}`);
+        if (Date.now() > deadline) throw new BusError(`${isObj ? 'object store' : 'bucket'} ${store} does not exist after ${timeoutMs} ms: the orchestrator creates it (is it running on this NATS?)`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+}

@@ -19,6 +19,38 @@ export class Env {
   @Matches(/^((nats|tls|ws|wss):\/\/[^\s]+|unix:\/\/\/[^\s,]+)$/, { message: 'NATS_URL must look like nats://host:port (or unix:///path of a bus relay socket)' })
   NATS_URL = 'nats://127.0.0.1:4222';
 
+  /**
+   * A NATS credentials file (JWT and seed) this process connects with; empty: none. `livemesh up`
+   * sets it for each process it starts, the orchestrator for each worker it starts.
+   */
+  @IsOptional()
+  @IsString()
+  NATS_CREDS?: string = undefined;
+
+  /**
+   * Orchestrator only: a file holding the livemesh NATS account and its signing key
+   * (`{"account":"A...","signingKeySeed":"SA..."}`); when set, the orchestrator mints each worker
+   * its own credential. `livemesh up` writes it for the nats-server it starts.
+   */
+  @IsOptional()
+  @IsString()
+  NATS_ACCOUNT_SIGNER?: string = undefined;
+
+  /** CA file that signed the NATS server's certificate: clients verify the server with it (TLS on). */
+  @IsOptional()
+  @IsString()
+  NATS_TLS_CA?: string = undefined;
+
+  /** `livemesh up`: the certificate of the nats-server it starts (PEM); with NATS_TLS_KEY turns TLS on. */
+  @IsOptional()
+  @IsString()
+  NATS_TLS_CERT?: string = undefined;
+
+  /** `livemesh up`: the private key of NATS_TLS_CERT (PEM). */
+  @IsOptional()
+  @IsString()
+  NATS_TLS_KEY?: string = undefined;
+
   /** Address every HTTP and RTMP listener binds to. */
   @IsString()
   LIVEMESH_BIND = '127.0.0.1';

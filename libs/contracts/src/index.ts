@@ -157,3 +157,13 @@ export {
   type SealedSecret,
 } from './stream-key.js';
 export { ingestSecretPath, loadIngestSecret } from './ingest-secret.js';
+export {
+  KEYS_ISSUED_STREAM,
+  natsAllows,
+  natsInboxPrefix,
+  natsPermissions,
+  natsUserName,
+  subjectMatches,
+  type NatsIdentity,
+  type NatsPermissions,
+} from './nats.permissions.js';

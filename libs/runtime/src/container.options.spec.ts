@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { ConfigError, loadEnv } from '@livemesh/contracts';
-import { BUS_MOUNT, RELAYED_NATS_URL, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type WorkerContainer } from './container.options.js';
+import { BUS_MOUNT, RELAYED_NATS_URL, WORKER_CREDS_PATH, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type WorkerContainer } from './container.options.js';
 import { DockerRuntime, workerNetworkOf } from './docker.runtime.js';
 import { WorkerBusRelay } from './worker.bus.relay.js';
 
@@ -56,6 +56,16 @@ describe('worker container options', () => {
     expect(JSON.stringify(o)).not.toMatch(/docker\.sock/);
     expect(o.Env).toEqual([`NATS_URL=${RELAYED_NATS_URL}`, 'LIVEMESH_SERVICE=pixelate']);
     expect(RELAYED_NATS_URL).toBe('unix:///run/livemesh-bus/nats.sock');
+  });
+
+  it("mounts the worker's own NATS credential read-only beside the relay, and points NATS_CREDS at it", () => {
+    const o = containerCreateOptions(worker({ credsFile: '/srv/livemesh/nats/creds/worker.pixelate.lm-pixelate-1.creds' }));
+    expect(o.HostConfig?.Mounts).toEqual([
+      { Type: 'bind', Source: '/srv/livemesh/bus-relay/socket', Target: BUS_MOUNT, ReadOnly: true },
+      { Type: 'bind', Source: '/srv/livemesh/nats/creds/worker.pixelate.lm-pixelate-1.creds', Target: WORKER_CREDS_PATH, ReadOnly: true },
+    ]);
+    expect(hostPaths(o)).toEqual(['/srv/livemesh/bus-relay/socket', '/srv/livemesh/nats/creds/worker.pixelate.lm-pixelate-1.creds']);
+    expect(o.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
   });
 
   it('on a network the operator named, mounts nothing and keeps NATS_URL', () => {

@@ -18,7 +18,10 @@ export const BUS_MOUNT = '/run/livemesh-bus';
 /** NATS_URL of a worker on the relay. */
 export const RELAYED_NATS_URL = `unix://${BUS_MOUNT}/${RELAY_SOCKET_NAME}`;
 
-/** The only host path a worker ever sees: the relay's socket directory, read-only. */
+/** Where a worker's own NATS credential is mounted (read-only); NATS_CREDS points at it. */
+export const WORKER_CREDS_PATH = '/run/livemesh/nats.creds';
+
+/** The relay's socket directory on the host, mounted read-only. */
 export interface WorkerBusMount {
   hostDir: string;
 }
@@ -33,17 +36,27 @@ export interface WorkerContainer {
   network: string;
   /** Given when the worker reaches the bus through the relay (network `none`). */
   bus?: WorkerBusMount;
+  /** This worker's own NATS credential file on the host, when the bus has authentication. */
+  credsFile?: string;
 }
 
-/** The environment with NATS_URL pointing at the relay socket when there is one. */
+/** The environment with NATS_URL pointing at the relay socket when there is one, and NATS_CREDS at the mounted credential. */
 function envOf(w: WorkerContainer): string[] {
-  return toEnvList(w.bus ? { ...w.env, NATS_URL: RELAYED_NATS_URL } : w.env);
+  return toEnvList({ ...w.env, ...(w.bus ? { NATS_URL: RELAYED_NATS_URL } : {}), ...(w.credsFile ? { NATS_CREDS: WORKER_CREDS_PATH } : {}) });
+}
+
+/** The host paths a worker sees, all read-only: the relay's socket directory and its own credential. */
+function mountsOf(w: WorkerContainer): Docker.MountSettings[] {
+  return [
+    ...(w.bus ? [{ Type: 'bind' as const, Source: w.bus.hostDir, Target: BUS_MOUNT, ReadOnly: true }] : []),
+    ...(w.credsFile ? [{ Type: 'bind' as const, Source: w.credsFile, Target: WORKER_CREDS_PATH, ReadOnly: true }] : []),
+  ];
 }
 
 /**
  * `POST /containers/create` of one worker (docker runtime): non-root, every capability dropped,
  * no-new-privileges, read-only root with a tmpfs /tmp, memory (no swap), CPU and PID limits, no
- * network unless the operator named one, and no host path but the relay directory.
+ * network unless the operator named one, and no host path but the relay directory and the worker's own credential.
  */
 export function containerCreateOptions(w: WorkerContainer): Docker.ContainerCreateOptions {
   return {
@@ -61,7 +74,7 @@ export function containerCreateOptions(w: WorkerContainer): Docker.ContainerCrea
       SecurityOpt: ['no-new-privileges:true'],
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=512m,mode=1777' },
-      Mounts: w.bus ? [{ Type: 'bind', Source: w.bus.hostDir, Target: BUS_MOUNT, ReadOnly: true }] : [],
+      Mounts: mountsOf(w),
       Memory: w.limits.memoryBytes,
       MemorySwap: w.limits.memoryBytes,
       NanoCpus: w.limits.nanoCpus,

@@ -1,5 +1,5 @@
 import { BUCKETS, type WorkerHeartbeat } from '@livemesh/contracts';
-import { Bus } from '@livemesh/bus';
+import { Bus, type BusOptions } from '@livemesh/bus';
 import type { RuntimeLogger } from './runtime.types.js';
 
 /** Where a container runtime reads workers' heartbeats from. */
@@ -15,10 +15,13 @@ export interface HeartbeatSource {
 export class BusHeartbeatSource implements HeartbeatSource {
   private bus?: Promise<Bus>;
 
-  constructor(private readonly natsUrl: string) {}
+  constructor(
+    private readonly natsUrl: string,
+    private readonly auth: Pick<BusOptions, 'credsFile' | 'tlsCaFile'> = {},
+  ) {}
 
   async list(): Promise<WorkerHeartbeat[]> {
-    this.bus ??= Bus.connect({ url: this.natsUrl, name: 'runtime:heartbeats', connectTimeoutMs: 5_000 });
+    this.bus ??= Bus.connect({ url: this.natsUrl, name: 'runtime:heartbeats', connectTimeoutMs: 5_000, ...this.auth });
     let bus: Bus;
     try {
       bus = await this.bus;

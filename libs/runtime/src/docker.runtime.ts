@@ -1,12 +1,13 @@
-import { LAST_WORDS, demuxLogs } from './docker.logs.js';
 import { randomBytes } from 'node:crypto';
+import { chown } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { ConfigError, RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
 import { readLines } from '@livemesh/media';
 import { followProgress } from './docker.client.js';
 import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
 import { heartbeatAges, type HeartbeatSource } from './docker.heartbeats.js';
-import { imageExists } from './image.base.js';
+import { LAST_WORDS, demuxLogs } from './docker.logs.js';
+import { IMAGE_USER, imageExists } from './image.base.js';
 import { DEFAULT_WORKER_NETWORK, containerCreateOptions } from './container.options.js';
 import type { WorkerBusRelay } from './worker.bus.relay.js';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
@@ -38,6 +39,11 @@ export interface DockerRuntimeOptions {
   network?: string;
   /** The bus relay socket workers on network `none` use; required for that network. */
   busRelay?: WorkerBusRelay;
+  /**
+   * Mints a worker's own NATS credential and returns its file on the host; the file is mounted
+   * read-only into that worker's container alone (NATS_CREDS points at it there).
+   */
+  workerCredentials?: (service: string, workerId: string) => Promise<string>;
 }
 
 interface Desired {
@@ -222,11 +228,12 @@ export class DockerRuntime implements ContainerRuntime {
   private async createContainer(d: Desired): Promise<ContainerInfo> {
     const name = `lm-${d.spec.name}-${randomBytes(4).toString('hex')}`;
     const env = workerEnvironment(d.spec, d.startParams, this.opts.env, name);
+    const creds = await this.workerCreds(d.spec.name, name);
     const labels = workloadLabels(d.spec, d.image, d.startParams, this.owner);
     let id: string;
     try {
       const bus = this.opts.busRelay ? { hostDir: await this.opts.busRelay.hostDir() } : undefined;
-      const container = await this.docker.createContainer(containerCreateOptions({ name, image: d.image, env, labels, limits: this.opts.limits, network: this.network, bus }));
+      const container = await this.docker.createContainer(containerCreateOptions({ name, image: d.image, env, labels, limits: this.opts.limits, network: this.network, bus, ...(creds ? { credsFile: creds } : {}) }));
       id = container.id;
       await container.start();
     } catch (e) {
@@ -267,6 +274,18 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (!isGone(e)) this.opts.logger.warn(`containerId=${short(c.Id)} removal failed: ${(e as Error).message}`);
     }
+  }
+
+  /** The worker's credential file, readable by the image's user (uid 10001) and nobody else; undefined without a minter. */
+  private async workerCreds(service: string, workerId: string): Promise<string | undefined> {
+    if (!this.opts.workerCredentials) return undefined;
+    const file = await this.opts.workerCredentials(service, workerId);
+    try {
+      await chown(file, IMAGE_USER.uid, IMAGE_USER.gid);
+    } catch (e) {
+      throw new RuntimeError(`service ${service}: cannot hand worker ${workerId} its NATS credential (chown to uid ${IMAGE_USER.uid} needs root): ${(e as Error).message}`, { cause: e });
+    }
+    return file;
   }
 
   /** Pulls the image when the engine does not have it (a pushed service image on another machine). */

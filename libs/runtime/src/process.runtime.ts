@@ -10,7 +10,15 @@ export interface ProcessRuntimeOptions {
   /** How long a released service keeps its workers before they are stopped, ms. */
   idleGraceMs: number;
   logger: RuntimeLogger;
+  /**
+   * Mints the NATS credential of one worker and returns its file's path, handed to that worker
+   * alone as NATS_CREDS. Without it workers connect as the orchestrator's environment says.
+   */
+  workerCredentials?: (service: string, workerId: string) => Promise<string>;
 }
+
+/** Variables of the orchestrator's own NATS identity: a worker never inherits them. */
+const ORCHESTRATOR_ONLY = ['NATS_ACCOUNT_SIGNER', 'NATS_TLS_CERT', 'NATS_TLS_KEY'];
 
 interface Replica {
   id: string;
@@ -20,6 +28,8 @@ interface Replica {
   startedAt: string;
   restarts: number;
   state: ServiceInstance['state'];
+  /** Its own NATS credential file, when the runtime mints them. */
+  credsFile?: string;
 }
 
 /**
@@ -57,7 +67,11 @@ export class ProcessRuntime implements ContainerRuntime {
     const envProblems = serviceEnvProblems(service.env);
     if (envProblems.length) throw new UnsafeServiceError(`service ${service.name} may not run`, envProblems);
     const list = (this.replicas.get(service.name) ?? []).filter((r) => r.state !== 'exited');
-    while (list.length < replicas) list.push(this.startReplica(service, startParams));
+    while (list.length < replicas) {
+      const id = `${service.name}-${++this.seq}`;
+      const credsFile = await this.opts.workerCredentials?.(service.name, id);
+      list.push(this.startReplica(service, startParams, id, 0, credsFile));
+    }
     const surplus = list.splice(replicas);
     this.replicas.set(service.name, list);
     await Promise.all(surplus.map((r) => this.stopReplica(r)));
@@ -97,9 +111,13 @@ export class ProcessRuntime implements ContainerRuntime {
     this.releaseTimers.delete(service);
   }
 
-  private startReplica(spec: ServiceSpec, startParams: StartInstruction['startParams'], id = `${spec.name}-${++this.seq}`, restarts = 0): Replica {
+  private startReplica(spec: ServiceSpec, startParams: StartInstruction['startParams'], id: string, restarts: number, credsFile: string | undefined): Replica {
+    const inherited: Record<string, string | undefined> = { ...process.env };
+    for (const k of ORCHESTRATOR_ONLY) delete inherited[k];
+    // With minted credentials each worker gets its own, never the orchestrator's.
+    if (this.opts.workerCredentials) delete inherited.NATS_CREDS;
     const env: Record<string, string> = {
-      ...process.env,
+      ...inherited,
       ...(spec.env ?? {}),
       ...this.opts.env,
       NO_COLOR: '1',
@@ -115,6 +133,7 @@ export class ProcessRuntime implements ContainerRuntime {
     // API credentials are the orchestrator's and the CLI's, never a stage's.
     delete env.LIVEMESH_ADMIN_TOKEN;
     delete env.LIVEMESH_TOKEN;
+    if (credsFile) env.NATS_CREDS = credsFile;
     const log = (line: string) => this.opts.logger.log(`[${id}] ${line}`);
     const proc = new SupervisedProcess(process.execPath, [this.opts.workerEntry], {
       env,
@@ -123,7 +142,7 @@ export class ProcessRuntime implements ContainerRuntime {
       onStdoutLine: log,
       onStderrLine: log,
     });
-    const replica: Replica = { id, spec, startParams, proc, startedAt: new Date().toISOString(), restarts, state: 'starting' };
+    const replica: Replica = { id, spec, startParams, proc, startedAt: new Date().toISOString(), restarts, state: 'starting', ...(credsFile ? { credsFile } : {}) };
     proc.on('started', () => (replica.state = 'running'));
     proc.on('start-failed', (e) => {
       replica.state = 'exited';
@@ -140,7 +159,7 @@ export class ProcessRuntime implements ContainerRuntime {
       this.opts.logger.warn(`service=${spec.name} worker=${id} exited (code ${x.code}, signal ${x.signal}); replacing it in ${delay} ms`);
       setTimeout(() => {
         if (this.closing || list.indexOf(replica) < 0) return;
-        list[list.indexOf(replica)] = this.startReplica(spec, startParams, id, restarts + 1);
+        list[list.indexOf(replica)] = this.startReplica(spec, startParams, id, restarts + 1, credsFile);
       }, delay).unref();
     });
     proc.start();

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { busAuthFromEnv } from '@livemesh/bus';
 import { splitList, type Env } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
@@ -11,7 +12,7 @@ import { SwarmRuntime } from './swarm.runtime.js';
 import { WorkerBusRelay } from './worker.bus.relay.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
-export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): ContainerRuntime {
+export function createRuntime(env: Env, opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string> }): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
     case 'process':
       return new ProcessRuntime({
@@ -26,6 +27,7 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         },
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
+        ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}),
       });
     case 'docker':
     case 'swarm': {
@@ -37,13 +39,14 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger }): Contai
         limits: containerLimits(env),
         idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
         logger: opts.logger,
-        heartbeats: new BusHeartbeatSource(env.NATS_URL),
+        heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
       if (env.LIVEMESH_RUNTIME === 'swarm') return new SwarmRuntime(common);
       // No network: the bus through a socket the orchestrator serves (docs/security.md, "Containers").
       const busRelay = env.WORKER_NETWORK === 'none' ? new WorkerBusRelay({ dataDir: env.LIVEMESH_DATA_DIR, natsUrl: env.NATS_URL, logger: opts.logger }) : undefined;
-      return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}) });
+      // Each worker gets its own NATS credential, mounted read-only; swarm workers get none yet (docs/security.md).
+      return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}), ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}) });
     }
   }
 }

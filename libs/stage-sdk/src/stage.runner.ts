@@ -29,9 +29,12 @@ import {
   ChainCache,
   decodeSegmentHeaders,
   encodeSegmentHeaders,
+  bindServiceConsumer,
+  busAuthFromEnv,
   ensureServiceConsumer,
   ensureTopology,
   topologyFromEnv,
+  waitForTopology,
   publishSegment,
   publishStreamEvent,
   readSegment,
@@ -56,6 +59,13 @@ export interface RunStageOptions {
   env?: Env;
   /** Share an open connection (tests, several stages in one process); the caller closes it. */
   bus?: Bus;
+  /**
+   * Whether this runner sets up the bus itself (streams, buckets and its service's durable
+   * consumer). A worker process does not: the orchestrator owns the topology and a worker's NATS
+   * credential may not create any of it, so the runner waits for it and binds. Default: true when
+   * given a `bus` (a host with its own rights, e.g. a test), false when it connects itself.
+   */
+  ownsTopology?: boolean;
   /** Segments processed at once; defaults to env.STAGE_CONCURRENCY. */
   concurrency?: number;
   /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms; defaults to env.STAGE_ACK_WAIT_MS. */
@@ -209,11 +219,13 @@ export class StageRunner implements StageHandle {
     const env = this.env;
     if (this.opts.bus) this.bus = this.opts.bus;
     else {
-      this.bus = await Bus.connect({ url: env.NATS_URL, name: `worker:${this.service}:${this.workerId}` });
+      this.bus = await Bus.connect({ url: env.NATS_URL, name: `worker:${this.service}:${this.workerId}`, ...busAuthFromEnv(env) });
       this.ownsBus = true;
     }
+    const ownsTopology = this.opts.ownsTopology ?? this.opts.bus !== undefined;
     try {
-      await ensureTopology(this.bus, topologyFromEnv(env));
+      if (ownsTopology) await ensureTopology(this.bus, topologyFromEnv(env));
+      else await waitForTopology(this.bus, [BUCKETS.chains, BUCKETS.workers, BUCKETS.carry, BUCKETS.blobs, BUCKETS.outputBlobs]);
       this.chains = new ChainCache(this.bus.store(BUCKETS.chains), (streamId) => {
         if (this.streamState.delete(streamId)) this.logger.log(`service=${this.service} streamId=${streamId} chain gone: stream state dropped`);
       });
@@ -234,7 +246,9 @@ export class StageRunner implements StageHandle {
         inFlight: this.inFlight.size,
       }), this.opts.heartbeatIntervalMs);
       await this.heartbeat.start();
-      this.consumer = await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts });
+      this.consumer = ownsTopology
+        ? await ensureServiceConsumer(this.bus, this.service, { ackWaitMs: this.ackWaitMs, maxDeliver: this.maxAttempts })
+        : await bindServiceConsumer(this.bus, this.service);
     } catch (e) {
       await this.release();
       throw e;
@@ -484,6 +498,12 @@ export class StageRunner implements StageHandle {
         msg.ack();
         await releaseSegmentBlob(this.bus, meta);
         return;
+      }
+      // Only the service the chain spec names at this hop works on it: a segment published to
+      // our subject for a hop that is someone else's (or none) is refused, never processed.
+      const named = chain.hops?.[route.hop]?.service;
+      if (named !== this.service) {
+        return await this.rejectBadSegment(msg, route.streamId, route.hop, `chain v${chain.version} of stream ${meta.streamId} runs ${named ?? 'nothing'} at hop ${route.hop}, not ${this.service}: segment refused`);
       }
       const hop = hopFor(chain, this.service, route.hop);
       members = fusedMembers(chain, hop, this.def, this.opts.peers);

@@ -1,5 +1,5 @@
 import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Bus, ensureTopology, topologyFromEnv } from '@livemesh/bus';
+import { Bus, busAuthFromEnv, ensureTopology, topologyFromEnv } from '@livemesh/bus';
 import { Env } from '@livemesh/contracts';
 
 /** The one connected Bus of the orchestrator; the topology exists before anything uses it. */
@@ -10,7 +10,7 @@ import { Env } from '@livemesh/contracts';
       inject: [Env],
       useFactory: async (env: Env): Promise<Bus> => {
         const logger = new Logger('BusModule');
-        const bus = await Bus.connect({ url: env.NATS_URL, name: `orchestrator:${process.pid}` });
+        const bus = await Bus.connect({ url: env.NATS_URL, name: `orchestrator:${process.pid}`, ...busAuthFromEnv(env) });
         await ensureTopology(bus, topologyFromEnv(env));
         logger.log(`connected to ${env.NATS_URL}; streams, buckets and stores are in place`);
         return bus;

@@ -1,12 +1,18 @@
 import { Inject, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { join, resolve } from 'node:path';
+import { Bus, NatsCredentialMinter, readAccountSigner } from '@livemesh/bus';
 import { Env } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
+import { BusModule } from '../bus/bus.module.js';
+import { ConsumerOwningRuntime } from './consumer-owning.runtime.js';
 import { CONTAINER_RUNTIME } from './runtime.tokens.js';
 
 /**
  * Provides the ContainerRuntime chosen by LIVEMESH_RUNTIME, or the one handed in (tests, the
- * embedded mesh). The runtime is closed at shutdown only when this module created it: a runtime
- * handed in belongs to whoever made it.
+ * embedded mesh), wrapped so that a service's durable consumer exists before its workers start.
+ * The runtime is closed at shutdown only when this module created it: a runtime handed in
+ * belongs to whoever made it. With NATS_ACCOUNT_SIGNER set, each worker the runtime starts gets
+ * a NATS credential of its own, minted here.
  */
 @Module({})
 export class RuntimeModule implements OnApplicationShutdown {
@@ -18,20 +24,27 @@ export class RuntimeModule implements OnApplicationShutdown {
     return {
       module: RuntimeModule,
       global: true,
+      imports: [BusModule],
       providers: [
-        runtime
-          ? { provide: CONTAINER_RUNTIME, useValue: runtime }
-          : {
-              provide: CONTAINER_RUNTIME,
-              inject: [Env],
-              useFactory: async (env: Env): Promise<ContainerRuntime> => {
-                // Loaded only when no runtime is handed in, so an embedding (or a test) never loads dockerode.
-                const { createRuntime } = await import('@livemesh/runtime');
-                const created = createRuntime(env, { logger: new Logger('ContainerRuntime') });
-                RuntimeModule.owned.add(created);
-                return created;
-              },
-            },
+        {
+          provide: CONTAINER_RUNTIME,
+          inject: [Env, Bus],
+          useFactory: async (env: Env, bus: Bus): Promise<ContainerRuntime> => {
+            if (runtime) return new ConsumerOwningRuntime(runtime, bus, env);
+            // Loaded only when no runtime is handed in, so an embedding (or a test) never loads dockerode.
+            const { createRuntime } = await import('@livemesh/runtime');
+            const minter = env.NATS_ACCOUNT_SIGNER
+              ? new NatsCredentialMinter(await readAccountSigner(env.NATS_ACCOUNT_SIGNER), join(resolve(env.LIVEMESH_DATA_DIR), 'nats', 'creds'))
+              : undefined;
+            const created = createRuntime(env, {
+              logger: new Logger('ContainerRuntime'),
+              ...(minter ? { workerCredentials: (service: string, workerId: string) => minter.credsFile({ role: 'worker', service, workerId }) } : {}),
+            });
+            const wrapped = new ConsumerOwningRuntime(created, bus, env);
+            RuntimeModule.owned.add(wrapped);
+            return wrapped;
+          },
+        },
       ],
       exports: [CONTAINER_RUNTIME],
     };
