@@ -59,9 +59,13 @@ export function isOwnBlob(meta: Pick<SegmentMeta, 'streamId' | 'hop' | 'seq' | '
   return meta.blob === blobNames.segment(segmentMsgId(meta, 'seg')) || meta.blob === blobNames.output(segmentMsgId(meta, 'out'));
 }
 
-/** Reads a segment off a JetStream message: validated headers, payload inline or from the object store. */
-export async function readSegment(bus: Bus, msg: Pick<BusMsg, 'headers' | 'data'>): Promise<Segment> {
-  const meta = decodeSegmentHeaders(msg.headers);
+/**
+ * Reads a segment off a JetStream message: validated headers, payload inline or from the object
+ * store. `decoded`: the headers already decoded and validated from this very message (a caller
+ * that looked at them first), so they are not decoded twice.
+ */
+export async function readSegment(bus: Bus, msg: Pick<BusMsg, 'headers' | 'data'>, decoded?: SegmentMeta): Promise<Segment> {
+  const meta = decoded ?? decodeSegmentHeaders(msg.headers);
   if (!meta.blob) return { meta, data: msg.data };
   if (!isOwnBlob(meta)) {
     throw new BadSegmentError(`segment ${meta.streamId}#${meta.seq} hop ${meta.hop}: blob ${meta.blob} is not this segment's own (expected ${blobNames.segment(segmentMsgId(meta, 'seg'))}): refused`);

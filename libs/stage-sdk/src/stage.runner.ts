@@ -351,7 +351,7 @@ export class StageRunner implements StageHandle {
         void this.side(this.dropLate(held));
         continue;
       }
-      const work = this.handle(held.msg).catch((e: unknown) => {
+      const work = this.handle(held.msg, held.meta).catch((e: unknown) => {
         this.logger.error(`service=${this.service} unexpected failure handling ${held.msg.subject}: ${describeError(e)}`);
       });
       this.inFlight.add(work);
@@ -453,7 +453,8 @@ export class StageRunner implements StageHandle {
     if (due.length) void this.side(this.reportDrops(due));
   }
 
-  private async handle(msg: ConsumedMsg): Promise<void> {
+  /** Runs one segment; `admitted`: its headers as admit() decoded them, when they were valid. */
+  private async handle(msg: ConsumedMsg, admitted?: SegmentMeta): Promise<void> {
     const started = performance.now();
     const route = parseSegmentSubject(msg.subject);
     if (!route || route.service !== this.service) {
@@ -461,7 +462,7 @@ export class StageRunner implements StageHandle {
     }
     let segment: Segment;
     try {
-      segment = await readSegment(this.bus, msg);
+      segment = await readSegment(this.bus, msg, admitted);
     } catch (e) {
       if (e instanceof BadSegmentError) return this.rejectBadSegment(msg, route.streamId, route.hop, e.message);
       // The object store was unreachable: worth another attempt.
