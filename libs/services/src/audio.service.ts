@@ -212,7 +212,7 @@ export const audioStage = defineStage<AudioParams>({
 });
 
 export const audioSpec = serviceSpecOf(audioStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Loudness normalisation (EBU R128, gain carried across segments), volume and mute, re-encoded without clicks at segment joins; video copied.',
   builtIn: true,
 });

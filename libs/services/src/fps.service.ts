@@ -30,7 +30,7 @@ export const fpsStage = defineStage<FpsParams>({
 });
 
 export const fpsSpec = serviceSpecOf(fpsStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Changes the frame rate (drops or repeats frames on the source timeline); audio copied.',
   builtIn: true,
 });

@@ -39,7 +39,7 @@ export const scaleStage = defineStage<ScaleParams>({
 });
 
 export const scaleSpec = serviceSpecOf(scaleStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Resizes the picture (exact size, or fit inside keeping the aspect ratio); audio copied, timeline kept.',
   builtIn: true,
 });
