@@ -253,6 +253,9 @@ describe('transfer parameters between stages', () => {
     const e = planError(() => planChain({ id: 's', stages: [{ service: 'watermark' }, { service: 'keyer' }] }, cat));
     expect(e.problems).toEqual(['stages[1].transfer.reads.sceneCuts: stage "keyer" requires transfer parameter "sceneCuts", which no stage before it emits']);
     expect(planChain({ id: 's', stages: [{ service: 'detect' }, { service: 'watermark' }, { service: 'keyer' }] }, cat).stages).toHaveLength(3);
+    // Listed with the other problems, in one go; but not after an unknown service, which may be the emitter misspelt.
+    expect(planError(() => planChain({ id: 's', stages: [{ service: 'watermark', params: { text: 1 } }, { service: 'keyer' }] }, cat)).problems).toHaveLength(2);
+    expect(planError(() => planChain({ id: 's', stages: [{ service: 'detekt' }, { service: 'keyer' }] }, cat)).problems).toEqual(['stages[0].service: unknown service "detekt"']);
   });
 
   it('does not fuse a stage that reads what an earlier stage emits, and fuses it otherwise', () => {

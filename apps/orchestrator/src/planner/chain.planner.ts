@@ -88,8 +88,9 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
       ...(spec.transfer ? { transfer: spec.transfer } : {}),
     };
   });
-  // Adjacent stages must fit: only once every service is known, or each unknown one misleads.
-  if (problems.length === 0) problems.push(...transferFitProblems(stages));
+  // Adjacent stages must fit: only once every service is known (an unknown one declares nothing,
+  // so a stage after it would be reported unfed when the real fault is the name).
+  if (stages.every((s) => catalogue.services.has(s.service))) problems.push(...transferFitProblems(stages));
 
   if (problems.length > 0) throw new ChainPlanError(`cannot plan a chain for stream ${request.id}`, problems);
   const fuse = request.fuse ?? chosen.fuse ?? true;
