@@ -1,3 +1,5 @@
+import type { HopTransfer } from './transfer.js';
+
 /**
  * The chain spec: what the orchestrator decided for one stream, stored in the `lm_chains` bucket
  * under the stream id. Ingest reads hop 0's subject from it; each worker reads its hop's
@@ -34,6 +36,11 @@ export interface HopSpec {
    * catalogue (the built-in video stages). Absent: the hop's own encode.
    */
   handOff?: 'mezzanine';
+  /**
+   * The transfer parameters (`Lm-Transfer`) the hop's service emits and reads, from its catalogue
+   * spec (ServiceSpec.transfer); absent when it declares none.
+   */
+  transfer?: HopTransfer;
 }
 
 /** How a hop's video leaves it: at its stage's own settings, or as a mezzanine for a re-encoding next hop. */

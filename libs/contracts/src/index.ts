@@ -105,7 +105,19 @@ export { STREAM_EVENT_FIELDS } from './events.js';
 export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export type { BucketName, BucketValue, BucketValues, CatalogueValue, CheckpointEntry, DeliveryPosition, DeliveryStreamCheckpoint, IngestCursor, PlaylistCheckpoint, ScaleRecord, StreamKeyEntry } from './buckets.js';
-export { checkParamSchema, validateParams } from './params.js';
+export { checkParamSchema, checkValueSchema, validateParams, validateValue } from './params.js';
+export {
+  MAX_TRANSFER_PARAMS,
+  checkTransferDecl,
+  hopTransferOf,
+  transferFitProblems,
+  transferSchemaFits,
+  transferSources,
+  type HopTransfer,
+  type TransferDecl,
+  type TransferRead,
+  type TransferStage,
+} from './transfer.js';
 export { Env, envWasSet, loadEnv } from './env.js';
 export {
   SERVICE_ENV_LIMITS,

@@ -99,10 +99,10 @@ export function unsafePatternReason(pattern: string): string | undefined {
 }
 
 /** Problems with the schema's size, depth and regular expressions (see PARAM_SCHEMA_LIMITS). */
-function checkSchemaBounds(schema: object): string[] {
+export function checkSchemaBounds(schema: object, prefix = 'paramSchema'): string[] {
   const L = PARAM_SCHEMA_LIMITS;
   const bytes = Buffer.byteLength(JSON.stringify(schema));
-  if (bytes > L.maxBytes) return [`paramSchema: is ${bytes} bytes as JSON, more than ${L.maxBytes}`];
+  if (bytes > L.maxBytes) return [`${prefix}: is ${bytes} bytes as JSON, more than ${L.maxBytes}`];
   const problems: string[] = [];
   const walk = (node: unknown, path: string, depth: number): void => {
     if (node === null || typeof node !== 'object') return;
@@ -125,7 +125,7 @@ function checkSchemaBounds(schema: object): string[] {
       walk(v, at, depth + 1);
     }
   };
-  walk(schema, 'paramSchema', 1);
+  walk(schema, prefix, 1);
   return problems;
 }
 
@@ -145,6 +145,31 @@ export function checkParamSchema(schema: unknown): string[] {
     problems.push(`paramSchema: ${(e as Error).message}`);
   }
   return problems;
+}
+
+/**
+ * Problems with a schema of one value (a transfer parameter, see transfer.ts): any JSON Schema the
+ * validator compiles, within PARAM_SCHEMA_LIMITS. Empty when it is usable.
+ */
+export function checkValueSchema(schema: unknown, prefix: string): string[] {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return [`${prefix}: must be a JSON Schema object`];
+  const problems = checkSchemaBounds(schema, prefix);
+  if (problems.length) return problems;
+  try {
+    ajv.compile(schema);
+  } catch (e) {
+    return [`${prefix}: ${(e as Error).message}`];
+  }
+  return [];
+}
+
+/** Validates one value (not copied, no defaults filled into it) against `schema`; problems prefixed with `prefix`. */
+export function validateValue(schema: object, value: unknown, prefix: string): string[] {
+  const long = longStrings(value, prefix);
+  if (long.length) return long;
+  const v = validatorFor(schema);
+  if (v(structuredClone(value))) return [];
+  return (v.errors ?? []).map((e) => describe(prefix, e));
 }
 
 function validatorFor(schema: object): ValidateFunction {

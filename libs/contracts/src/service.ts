@@ -16,6 +16,7 @@ import {
 } from 'class-validator';
 import { INPUT_KINDS, type InputKind } from './segment.js';
 import { TOKEN_PATTERN } from './subjects.js';
+import type { TransferDecl } from './transfer.js';
 
 /** How a service's containers are started. */
 export class ServiceRunDto {
@@ -91,6 +92,16 @@ export class ServiceSpec {
   @IsOptional()
   @IsObject()
   startParams?: Record<string, string | number | boolean>;
+
+  /**
+   * Transfer parameters (`Lm-Transfer`) the service emits and reads, each with a JSON Schema of its
+   * value (see transfer.ts; checked with checkTransferDecl). The planner refuses a chain where a
+   * required one has no earlier emitter or an emitter's schema does not fit; the SDK checks the
+   * values on every segment.
+   */
+  @IsOptional()
+  @IsObject()
+  transfer?: TransferDecl;
 
   /** JSON Schema of the per-hop parameters: type object, additionalProperties false. */
   @IsObject()

@@ -13,6 +13,7 @@ import {
 } from 'class-validator';
 import type { SealedSecret } from './stream-key.js';
 import { TOKEN_PATTERN } from './subjects.js';
+import type { HopTransfer } from './transfer.js';
 
 const TOKEN_MESSAGE = (what: string) => `${what} must be 1-64 letters, digits, '-' or '_'`;
 
@@ -167,7 +168,10 @@ export interface StreamRecord {
 export interface StreamView {
   id: string;
   state: StreamState;
-  chain: { version: number; hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number; handOff?: 'mezzanine' }[] };
+  chain: {
+    version: number;
+    hops: { service: string; params: Record<string, unknown>; subject: string; fusedThrough?: number; fusedInto?: number; handOff?: 'mezzanine'; transfer?: HopTransfer }[];
+  };
   /**
    * Where to publish. With `key` (only in the answer that creates the stream or rotates its key):
    * the full URLs. Everywhere else the key is left out: `rtmp` is the application URL (append

@@ -1,5 +1,6 @@
 import { ValidationFailedError } from '@livemesh/contracts';
 import {
+  forceKeyFramesArgs,
   inputArgs,
   parseSegmentListLine,
   segmentStageArgs,
@@ -87,6 +88,21 @@ describe('x264Args', () => {
 
   it.each([{ crf: 52 }, { crf: 1.5 }, { bitrateKbps: -1 }, { threads: NaN }])('refuses %j', (v) => {
     expect(() => x264Args(v)).toThrow(ValidationFailedError);
+  });
+});
+
+describe('forceKeyFramesArgs', () => {
+  it('lists the times sorted, deduplicated, to the millisecond, and nothing for none', () => {
+    expect(forceKeyFramesArgs([12.6, 12, 12.0004])).toEqual(['-force_key_frames', '12.000,12.600']);
+    expect(forceKeyFramesArgs([])).toEqual([]);
+    expect(after(segmentStageArgs({ video: { preset: 'veryfast' }, audio: 'copy', forceKeyFramesAt: [3.5] }), '-force_key_frames')).toBe('3.500');
+  });
+
+  it('refuses times that are not finite seconds >= 0, too many, or on copied video', () => {
+    expect(() => forceKeyFramesArgs([Number.NaN])).toThrow(ValidationFailedError);
+    expect(() => forceKeyFramesArgs([-1])).toThrow(ValidationFailedError);
+    expect(() => forceKeyFramesArgs(Array.from({ length: 65 }, (_, i) => i))).toThrow(ValidationFailedError);
+    expect(() => segmentStageArgs({ video: 'copy', audio: 'copy', forceKeyFramesAt: [1] })).toThrow(ValidationFailedError);
   });
 });
 

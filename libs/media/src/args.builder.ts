@@ -181,7 +181,25 @@ export interface SegmentStageOptions {
   audioFilter?: string;
   /** Which encoded audio packets are written (see keepAudioPacketsArgs); all by default. */
   keepAudioPackets?: AudioPacketRange;
+  /** Source-timeline seconds at which the video gets a key frame besides its first (see forceKeyFramesArgs). */
+  forceKeyFramesAt?: readonly number[];
   maxAllocBytes?: number;
+}
+
+/** At most this many forced key frames per segment: a cut every few frames is noise, not scenes. */
+export const MAX_FORCED_KEY_FRAMES = 64;
+
+/**
+ * `-force_key_frames` at source-timeline seconds (with `-copyts` the encoder sees source time):
+ * each time gets a key frame on the first frame at or after it. Times must be finite and >= 0;
+ * they are sorted, deduplicated and written with millisecond precision. Empty -> no options.
+ */
+export function forceKeyFramesArgs(times: readonly number[]): string[] {
+  const bad = times.filter((t) => typeof t !== 'number' || !Number.isFinite(t) || t < 0);
+  if (bad.length) invalid('forced key frames', [`times must be finite seconds >= 0 (got ${bad.slice(0, 3).join(', ')})`]);
+  if (times.length > MAX_FORCED_KEY_FRAMES) invalid('forced key frames', [`at most ${MAX_FORCED_KEY_FRAMES} times`]);
+  const list = [...new Set(times.map((t) => t.toFixed(3)))].sort((a, b) => Number(a) - Number(b));
+  return list.length ? ['-force_key_frames', list.join(',')] : [];
 }
 
 /** Encoded audio packets by index, [from, to): 0 is a fresh AAC encoder's priming packet; no `to` keeps the rest. */
@@ -212,6 +230,7 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
   if (o.video === 'copy' && o.videoFilter) invalid('stage options', ['a video filter needs video encoding, not copy']);
   if (o.audio === 'copy' && o.audioFilter) invalid('stage options', ['an audio filter needs audio encoding, not copy']);
   if (o.audio === 'copy' && o.keepAudioPackets) invalid('stage options', ['choosing audio packets needs audio encoding, not copy']);
+  if (o.video === 'copy' && o.forceKeyFramesAt?.length) invalid('stage options', ['forcing key frames needs video encoding, not copy']);
   return [
     '-copyts',
     ...inputArgs({ source: 'pipe', format: 'mpegts', maxAllocBytes: o.maxAllocBytes }),
@@ -219,6 +238,7 @@ export function segmentStageArgs(o: SegmentStageOptions): string[] {
     '-map', '0:a:0?',
     ...(o.videoFilter ? ['-filter:v', o.videoFilter] : []),
     ...(o.video === 'copy' ? ['-c:v', 'copy'] : x264OnSourceTimeline(o.video)),
+    ...(o.video !== 'copy' && o.forceKeyFramesAt ? forceKeyFramesArgs(o.forceKeyFramesAt) : []),
     ...(o.audioFilter ? ['-filter:a', o.audioFilter] : []),
     ...(o.audio === 'copy' ? ['-c:a', 'copy'] : audioEncodeArgs(o.audio)),
     ...(o.keepAudioPackets ? keepAudioPacketsArgs(o.keepAudioPackets) : []),

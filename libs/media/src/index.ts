@@ -6,6 +6,8 @@ export {
   inputArgs,
   parseSegmentListLine,
   segmentStageArgs,
+  forceKeyFramesArgs,
+  MAX_FORCED_KEY_FRAMES,
   x264OnSourceTimeline,
   mpegtsOnSourceTimeline,
   segmenterArgs,

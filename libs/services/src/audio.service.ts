@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { carriedAudioStageArgs, escapeFilterValue, readAdtsTrack, segmentStageArgs, splitAdtsFrames } from '@livemesh/media';
 import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
+import { emitsOf } from './transfer.params.js';
 
 export interface AudioParams {
   /** Follow EBU R128: steer the gain towards targetLufs, segment by segment. */
@@ -140,6 +141,7 @@ export function keptPackets(prefix: number, samples: number): { from: number; to
 export const audioStage = defineStage<AudioParams>({
   name: 'audio',
   params: paramSchema,
+  transfer: { emits: emitsOf('audioGainDb', 'muted') },
   async process(ctx) {
     const p = ctx.params;
     const { pts, duration } = ctx.segment.meta;
@@ -210,7 +212,7 @@ export const audioStage = defineStage<AudioParams>({
 });
 
 export const audioSpec = serviceSpecOf(audioStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Loudness normalisation (EBU R128, gain carried across segments), volume and mute, re-encoded without clicks at segment joins; video copied.',
   builtIn: true,
 });

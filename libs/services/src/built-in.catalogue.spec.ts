@@ -124,4 +124,14 @@ describe('stage arguments', () => {
     expect(out).toMatchObject({ rendition: 'r480' });
   });
 
+  it('transcode forces a key frame at each scene cut handed on, through ffmpeg rather than the engine', async () => {
+    const { ctx, calls } = fakeContext({ ...validateParams(transcodeSpec.paramSchema, {}).params } as never, dir);
+    const ffmpegCalls: string[][] = [];
+    Object.assign(ctx, { transfer: { sceneCuts: [11.2, 12.04] }, handOff: 'final', ffmpeg: async (args: string[]) => (ffmpegCalls.push(args), new Uint8Array([0x47])) });
+    const out = await transcodeStage.process(ctx);
+    expect(calls).toEqual([]);
+    expect(ffmpegCalls[0]![ffmpegCalls[0]!.indexOf('-force_key_frames') + 1]).toBe('11.200,12.040');
+    expect(out).toMatchObject({ rendition: 'main', transfer: { width: 854, height: 480 } });
+  });
+
 });

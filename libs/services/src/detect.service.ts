@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { escapeFilterValue, inputArgs } from '@livemesh/media';
 import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
+import { emitsOf } from './transfer.params.js';
 
 export interface DetectParams {
   black: boolean;
@@ -81,10 +82,23 @@ export function parseDetections(log: string): Detection[] {
   return out;
 }
 
+/**
+ * The scene cuts strictly after the segment's first frame and before its end (a segment opens on a
+ * key frame anyway), ascending, in milliseconds precision, at most 64 (TRANSFER_SCHEMAS.sceneCuts).
+ */
+export function sceneCutsWithin(found: readonly Detection[], meta: { pts: number; duration: number }): number[] {
+  const times = found
+    .filter((d) => d.type === 'scene' && d.start !== undefined && d.start > meta.pts + 0.001 && d.start < meta.pts + meta.duration)
+    .map((d) => Number(d.start!.toFixed(3)));
+  return [...new Set(times)].sort((a, b) => a - b).slice(0, 64);
+}
+
 export const detectStage = defineStage<DetectParams>({
   name: 'detect',
   params: paramSchema,
   input: 'frames',
+  // The scene cuts inside the segment travel on: transcode forces a key frame at each.
+  transfer: { emits: emitsOf('sceneCuts') },
   async process(ctx) {
     const p = ctx.params;
     const dir = await ctx.workDir();
@@ -115,12 +129,12 @@ export const detectStage = defineStage<DetectParams>({
     const text = async (f: string) => readFile(f, 'utf8').catch(() => '');
     const found = [...parseDetections(await text(vFile)), ...parseDetections(await text(aFile))];
     for (const d of found) await ctx.report('detection', { ...d }, `${d.type} ${d.start ?? '…'}-${d.end ?? '…'}`);
-    return { data: ctx.segment.data };
+    return { data: ctx.segment.data, transfer: { sceneCuts: sceneCutsWithin(found, ctx.segment.meta) } };
   },
 });
 
 export const detectSpec = serviceSpecOf(detectStage, {
-  version: '1.0.0',
-  description: 'Reports black frames, frozen picture, silence and scene cuts as detection events; segments pass through unchanged.',
+  version: '1.1.0',
+  description: 'Reports black frames, frozen picture, silence and scene cuts as detection events and hands the scene cuts on (transfer sceneCuts); segments pass through unchanged.',
   builtIn: true,
 });

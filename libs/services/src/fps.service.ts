@@ -1,5 +1,6 @@
 import { defineStage, fpsGridFilter, serviceSpecOf } from '@livemesh/stage-sdk';
 import { crfParam, presetParam, type StagePreset } from './encode.params.js';
+import { emitsOf } from './transfer.params.js';
 
 export interface FpsParams {
   fps: number;
@@ -20,6 +21,7 @@ const paramSchema = {
 export const fpsStage = defineStage<FpsParams>({
   name: 'fps',
   params: paramSchema,
+  transfer: { emits: emitsOf('fps') },
   video({ params: p, media }) {
     // Frames on a grid of 1/fps counted from 0 on the source timeline (copyts), not from the
     // segment's start, so neighbouring segments share the grid and join without a gap or a repeat.
@@ -28,7 +30,7 @@ export const fpsStage = defineStage<FpsParams>({
 });
 
 export const fpsSpec = serviceSpecOf(fpsStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Changes the frame rate (drops or repeats frames on the source timeline); audio copied.',
   builtIn: true,
 });

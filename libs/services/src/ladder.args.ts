@@ -1,5 +1,5 @@
 import { ValidationFailedError } from '@livemesh/contracts';
-import { inputArgs, mpegtsOnSourceTimeline, scaleFilter, x264OnSourceTimeline, type X264Preset } from '@livemesh/media';
+import { forceKeyFramesArgs, inputArgs, mpegtsOnSourceTimeline, scaleFilter, x264OnSourceTimeline, type X264Preset } from '@livemesh/media';
 import { fpsGridFilter } from '@livemesh/stage-sdk';
 
 /** One rung of an ABR ladder. */
@@ -21,6 +21,8 @@ export interface LadderOptions {
    * returns stdout, so the last rung usually goes there and the others to files in ctx.workDir().
    */
   targets: string[];
+  /** Source-timeline seconds where every rung gets a key frame (transcode: detect's scene cuts). */
+  forceKeyFramesAt?: readonly number[];
 }
 
 /**
@@ -53,6 +55,7 @@ export function ladderStageArgs(o: LadderOptions): string[] {
     '-map', `[lm_o${i}]`,
     '-map', '0:a:0?',
     ...x264OnSourceTimeline({ preset: o.preset, bitrateKbps: r.videoBitrateKbps }),
+    ...forceKeyFramesArgs(o.forceKeyFramesAt ?? []),
     '-c:a', 'copy',
     ...mpegtsOnSourceTimeline(o.targets[i] === 'pipe:1' ? 'pipe:1' : `file:${o.targets[i]}`),
   ]);

@@ -1,6 +1,7 @@
 import { scaleFilter } from '@livemesh/media';
 import { defineStage, serviceSpecOf } from '@livemesh/stage-sdk';
 import { crfParam, presetParam, type StagePreset } from './encode.params.js';
+import { emitsOf } from './transfer.params.js';
 
 export interface ScaleParams {
   width: number;
@@ -26,6 +27,7 @@ const paramSchema = {
 export const scaleStage = defineStage<ScaleParams>({
   name: 'scale',
   params: paramSchema,
+  transfer: { emits: emitsOf('width', 'height') },
   video({ params: p }) {
     return {
       filter: scaleFilter({ width: p.width, height: p.height, keepAspect: p.keepAspect }),
@@ -37,7 +39,7 @@ export const scaleStage = defineStage<ScaleParams>({
 });
 
 export const scaleSpec = serviceSpecOf(scaleStage, {
-  version: '1.1.0',
+  version: '1.2.0',
   description: 'Resizes the picture (exact size, or fit inside keeping the aspect ratio); audio copied, timeline kept.',
   builtIn: true,
 });

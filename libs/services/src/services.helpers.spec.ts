@@ -1,7 +1,21 @@
 import { keptPackets, nextGainDb, parseIntegratedLoudness, volumeRamp, volumeRamps } from './audio.service.js';
-import { parseDetections } from './detect.service.js';
+import { parseDetections, sceneCutsWithin } from './detect.service.js';
 import { ladderStageArgs } from './ladder.args.js';
 import { logoDemuxer, overlayGraph } from './watermark.service.js';
+
+describe('detect scene cuts handed on', () => {
+  it('keeps the cuts strictly inside the segment, ascending, to the millisecond', () => {
+    const found = [
+      { type: 'scene' as const, start: 13.0004, score: 40 },
+      { type: 'scene' as const, start: 10, score: 40 },
+      { type: 'black' as const, start: 11 },
+      { type: 'scene' as const, start: 11.2, score: 40 },
+      { type: 'scene' as const, start: 12, score: 40 },
+    ];
+    expect(sceneCutsWithin(found, { pts: 10, duration: 2 })).toEqual([11.2]);
+    expect(sceneCutsWithin(found, { pts: 10, duration: 4 })).toEqual([11.2, 12, 13]);
+  });
+});
 
 describe('audio gain', () => {
   it('steps halfway towards what the last loudness asks for, within ±20 dB, and holds through silence', () => {

@@ -22,6 +22,7 @@ export {
   type StageResult,
   type VideoStep,
 } from './stage.definition.js';
+export { checkTransferIn, checkTransferOut, transferOf } from './transfer.check.js';
 export { serviceSpecOf, type CatalogueInfo } from './stage.catalogue.js';
 export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameStageInput } from './frame.stage.js';
 export { fpsGridFilter, sourceFrameRate } from './fps.grid.js';

@@ -12,8 +12,8 @@ export interface CatalogueInfo {
 }
 
 /**
- * A service's catalogue entry from its stage definition: the parameter schema, input kind and
- * fusion come from the one definition the worker runs, so the catalogue cannot drift from it.
+ * A service's catalogue entry from its stage definition: the parameter schema, input kind,
+ * transfer parameters and fusion come from the one definition the worker runs, so the catalogue cannot drift from it.
  */
 export function serviceSpecOf(def: StageDefinition<object>, info: CatalogueInfo): ServiceSpec {
   return {
@@ -22,6 +22,7 @@ export function serviceSpecOf(def: StageDefinition<object>, info: CatalogueInfo)
     description: info.description,
     paramSchema: def.params,
     input: def.input,
+    ...(def.transfer ? { transfer: structuredClone(def.transfer) } : {}),
     minReplicas: info.minReplicas ?? 0,
     maxReplicas: info.maxReplicas ?? 8,
     ...(info.builtIn ? { builtIn: true } : {}),

@@ -17,6 +17,12 @@ describe('defineStage', () => {
     expect(() => defineStage({ name: 'a.b', process: () => [] })).toThrow(/not a valid name/);
   });
 
+  it('keeps the transfer parameters it declares, and refuses an unusable declaration when the module loads', () => {
+    const stage = defineStage({ name: 'x', transfer: { emits: { cuts: { type: 'array', items: { type: 'number' } } } }, process: () => [] });
+    expect(stage.transfer).toEqual({ emits: { cuts: { type: 'array', items: { type: 'number' } } } });
+    expect(() => defineStage({ name: 'x', transfer: { reads: { cuts: { schema: { type: 'nope' } } } }, process: () => [] })).toThrow(/transfer\.reads\.cuts\.schema: /);
+  });
+
   it('refuses a schema that lets unknown parameters through', () => {
     expect(() => defineStage({ name: 'x', params: { type: 'object', properties: {} }, process: () => [] })).toThrow(ValidationFailedError);
   });

@@ -1,4 +1,4 @@
-import { ValidationFailedError, assertToken, checkParamSchema, isToken, type HandOff, type SegmentMeta, type StreamEventData } from '@livemesh/contracts';
+import { ValidationFailedError, assertToken, checkParamSchema, checkTransferDecl, isToken, type HandOff, type SegmentMeta, type StreamEventData, type TransferDecl } from '@livemesh/contracts';
 import type { Carry } from '@livemesh/bus';
 import type { ProbeResult, SegmentTransform, TsInspection, VideoEncode } from '@livemesh/media';
 import { encodeFor } from './stage.routing.js';
@@ -27,7 +27,11 @@ export interface SegmentScope<P extends object = Record<string, unknown>> {
   segment: { meta: SegmentMeta; data: Uint8Array };
   /** This hop's parameters from the chain spec, checked against the stage's schema, defaults filled. */
   params: P;
-  /** What the previous hop passed on (`Lm-Transfer`); `{}` when it passed nothing. */
+  /**
+   * What the hops before passed on (`Lm-Transfer`); `{}` when they passed nothing. Every parameter
+   * the stage declares in `transfer.reads` has been checked against its schema (a required one is
+   * present) before the stage is called; type it with `transferOf<T>(ctx)`.
+   */
   transfer: Record<string, unknown>;
   /**
    * What the SDK read from the segment's MPEG-TS in-process, without a decoder: its streams,
@@ -143,7 +147,11 @@ export type ReportKind = (typeof REPORT_KINDS)[number];
 /** One result: the segment continues with these bytes (and the input's rendition unless given). */
 export interface StageOutput {
   data: Uint8Array;
-  /** Passed on to the next hop; without it the input's transfer is passed on unchanged. */
+  /**
+   * Transfer parameters this stage emits, laid over what came in and passed on to the next hop
+   * (without it the input's transfer is passed on unchanged). Each one that differs from what came
+   * in must be declared in the stage's `transfer.emits` and fit its schema, or the segment fails.
+   */
   transfer?: Record<string, unknown>;
   rendition?: string;
 }
@@ -175,6 +183,8 @@ export interface StageDefinition<P extends object = Record<string, unknown>> {
   readonly inspect: boolean;
   /** Set for a video stage: the planner may fuse it with adjacent video stages. */
   readonly fusion?: StageFusion;
+  /** The transfer parameters the stage emits and reads (see StageDefinitionInput.transfer). */
+  readonly transfer?: TransferDecl;
   /** A video stage's step; undefined for parameters it cannot express as one (then `process` runs). */
   video?(ctx: SegmentScope<P>): Promise<VideoStep | undefined>;
   process(ctx: StageContext<P>): Promise<StageResult>;
@@ -199,6 +209,14 @@ export interface StageDefinitionInput<P extends object> {
   video?(ctx: SegmentScope<P>): Promise<VideoStep | undefined> | VideoStep | undefined;
   /** Parameters for which `video` returns undefined: a hop that has any of them is not fused. */
   exceptWith?: readonly string[];
+  /**
+   * Transfer parameters (`Lm-Transfer`) the stage emits and reads, each with a JSON Schema of its
+   * value; a read one may be `required`. They go into the service's catalogue spec, the planner
+   * checks that a chain's stages fit, and the SDK checks the values on every segment: an emitted
+   * one undeclared or off its schema fails the segment, a read one missing (when required) or off
+   * its schema rejects it as bad input. See docs/writing-a-service.md.
+   */
+  transfer?: TransferDecl;
   /** Required unless `video` handles every parameter set. */
   process?(ctx: StageContext<P>): Promise<StageResult> | StageResult;
 }
@@ -214,6 +232,8 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
   const params = input.params ?? EMPTY_SCHEMA;
   const problems = checkParamSchema(params);
   if (problems.length) throw new ValidationFailedError(`stage ${input.name}: parameter schema is unusable`, problems);
+  const transferProblems = checkTransferDecl(input.transfer);
+  if (transferProblems.length) throw new ValidationFailedError(`stage ${input.name}: transfer declaration is unusable`, transferProblems);
   const kind = input.input ?? 'segments';
   if (kind !== 'segments' && kind !== 'frames') {
     throw new ValidationFailedError(`stage ${input.name}: unsupported input`, ['input: must be "segments" or "frames"']);
@@ -235,6 +255,7 @@ export function defineStage<P extends object = Record<string, unknown>>(input: S
     params,
     input: kind,
     inspect: input.inspect ?? true,
+    ...(input.transfer ? { transfer: structuredClone(input.transfer) } : {}),
     ...(video ? { fusion: Object.freeze({ exceptWith: Object.freeze([...(input.exceptWith ?? [])]) }), video: async (ctx: SegmentScope<P>) => video(ctx) } : {}),
     // A video stage's step runs as one transform; parameters it cannot express go to process.
     process: async (ctx: StageContext<P>): Promise<StageResult> => {
@@ -261,6 +282,7 @@ export function describeNotAStage(value: unknown): string[] {
   if (!isToken(v.name)) problems.push('name: must be 1-64 letters, digits, \'-\' or \'_\'');
   if (typeof v.process !== 'function') problems.push('process: must be a function');
   problems.push(...checkParamSchema(v.params));
+  problems.push(...checkTransferDecl(v.transfer));
   if (v.input !== 'segments' && v.input !== 'frames') problems.push('input: must be "segments" or "frames"');
   return problems;
 }

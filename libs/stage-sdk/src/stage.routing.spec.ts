@@ -26,11 +26,13 @@ describe('planPublishes', () => {
     expect(p!.segment.meta.blob).toBeUndefined();
   });
 
-  it('sends the last hop to the output subject of the rendition and replaces transfer when given', () => {
+  it('sends the last hop to the output subject of the rendition and lays the transfer it emits over what came in', () => {
     const [p] = planPublishes({ ...meta, hop: 1 }, chain, chain.hops[1]!, { data: bytes, rendition: 'r480', transfer: { x: 1 } });
     expect(p!.subject).toBe(subjects.output('s1', 'r480'));
     expect(p!.kind).toBe('out');
-    expect(p!.segment.meta).toMatchObject({ hop: 1, rendition: 'r480', transfer: { x: 1 } });
+    expect(p!.segment.meta).toMatchObject({ hop: 1, rendition: 'r480' });
+    // Carried forward: what an earlier hop emitted reaches every later one (contracts transfer.ts).
+    expect(p!.segment.meta.transfer).toEqual({ faces: 2, x: 1 });
   });
 
   it('fans an ABR ladder out, each rendition on its own to the same next subject', () => {

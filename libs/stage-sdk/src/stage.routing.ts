@@ -81,6 +81,8 @@ export function encodeFor(hop: { handOff?: HandOff }, own: VideoEncode): VideoEn
 /**
  * Where each result goes. The timeline (pts, duration) and the ingest time travel unchanged, so
  * delivery can keep one continuous playlist and measure ingest-to-playlist latency at the end.
+ * Transfer parameters are carried forward: a result's own are laid over what came in, so a
+ * parameter reaches every later hop until another stage emits the same name (contracts transfer.ts).
  */
 export function planPublishes(input: SegmentMeta, chain: ChainSpec, hop: HopSpec, result: StageResult): PublishPlan[] {
   const outputs = Array.isArray(result) ? result : [{ ...result, rendition: result?.rendition ?? input.rendition }];
@@ -115,7 +117,8 @@ export function planPublishes(input: SegmentMeta, chain: ChainSpec, hop: HopSpec
       hop: nextHop ?? hop.fusedThrough ?? hop.index,
       rendition: o.rendition,
       chainVersion: chain.version,
-      transfer: o.transfer ?? input.transfer,
+      // Carried forward: what came in, with what this stage emitted laid over it.
+      transfer: o.transfer ? { ...input.transfer, ...o.transfer } : input.transfer,
       blob: undefined,
     };
     return next !== null

@@ -52,6 +52,7 @@ import { checkSegmentProbe, probeSegment, type SegmentProbe } from './segment.in
 import { REPORT_KINDS, runVideoStep, type ReportKind, type SegmentScope, type StageContext, type StageDefinition, type StageLog, type StageResult, type VideoStep } from './stage.definition.js';
 import { StageMetrics, type FailureOutcome } from './stage.metrics.js';
 import { decideFailure, describeError, errorCode, fusedMembers, headerSafe, hopFor, planPublishes, retryDelayMs, type HopMember } from './stage.routing.js';
+import { checkTransferIn, checkTransferOut } from './transfer.check.js';
 import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
 
 export interface RunStageOptions {
@@ -513,6 +514,7 @@ export class StageRunner implements StageHandle {
         if (checked.problems.length) throw new ValidationFailedError(`parameters of ${def.name} for stream ${meta.streamId} are invalid`, checked.problems);
         return checked.params;
       });
+      for (const m of members) checkTransferIn(m.def, meta.transfer);
 
       // The cheap checks (whole packets, streams, picture size from the SPS, media time) in-process;
       // a segment that still cannot be decoded fails in the engine as an input error, at once.
@@ -592,6 +594,7 @@ export class StageRunner implements StageHandle {
         }
         result = await Promise.race([runVideoStep({ transform, transfer: meta.transfer ?? {}, handOff: hop.handOff ?? 'final' }, composeSteps(steps)), aborted]);
       }
+      checkTransferOut(members.map((m) => m.def), meta.transfer, result);
       const plans = planPublishes(meta, chain, hop, result);
       for (const p of plans) {
         await publishSegment(this.bus, p.subject, p.segment, { inlineLimit: this.env.INLINE_LIMIT_BYTES, kind: p.kind });

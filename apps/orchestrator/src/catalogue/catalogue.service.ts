@@ -7,6 +7,7 @@ import {
   NotFoundError,
   ValidationFailedError,
   checkParamSchema,
+  checkTransferDecl,
   checkServiceSafety,
   imagePolicyOf,
   stagePolicyOf,
@@ -200,6 +201,7 @@ function checkServiceShape(spec: ServiceSpec): void {
   if (unsafe.length && unsafe.length === problems.length) {
     throw new UnprocessableEntityException({ statusCode: 422, error: 'Unprocessable Entity', message: 'service paramSchema is unsafe to run', problems, code: 'LM_UNSAFE_SCHEMA' });
   }
+  problems.push(...checkTransferDecl(spec.transfer));
   if (spec.minReplicas > spec.maxReplicas) problems.push(`minReplicas: must not exceed maxReplicas (${spec.minReplicas} > ${spec.maxReplicas})`);
   for (const [k, v] of Object.entries(spec.env ?? {})) {
     if (typeof v !== 'string') problems.push(`env.${k}: must be a string`);

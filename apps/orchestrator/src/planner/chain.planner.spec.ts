@@ -237,3 +237,39 @@ describe('fusion', () => {
     });
   });
 });
+
+describe('transfer parameters between stages', () => {
+  const cuts = { type: 'array', items: { type: 'number' } };
+  const video = (s: ServiceSpec): ServiceSpec => ({ ...s, builtIn: true, fusion: {} });
+  const typed = new Map<string, ServiceSpec>([
+    ['detect', { ...service('detect', {}), transfer: { emits: { sceneCuts: cuts } } }],
+    ['watermark', video(service('watermark', { text: { type: 'string', default: 'x' } }))],
+    ['transcode', video({ ...service('transcode', {}), transfer: { reads: { sceneCuts: { schema: cuts } }, emits: { width: { type: 'integer' } } } })],
+    ['keyer', { ...service('keyer', {}), transfer: { reads: { sceneCuts: { schema: cuts, required: true } } } }],
+  ]);
+  const cat: CatalogueSnapshot = { services: typed, pipelines: [] };
+
+  it('refuses a stage whose required transfer parameter no earlier stage emits (422 problems name stage and parameter)', () => {
+    const e = planError(() => planChain({ id: 's', stages: [{ service: 'watermark' }, { service: 'keyer' }] }, cat));
+    expect(e.problems).toEqual(['stages[1].transfer.reads.sceneCuts: stage "keyer" requires transfer parameter "sceneCuts", which no stage before it emits']);
+    expect(planChain({ id: 's', stages: [{ service: 'detect' }, { service: 'watermark' }, { service: 'keyer' }] }, cat).stages).toHaveLength(3);
+    // Listed with the other problems, in one go; but not after an unknown service, which may be the emitter misspelt.
+    expect(planError(() => planChain({ id: 's', stages: [{ service: 'watermark', params: { text: 1 } }, { service: 'keyer' }] }, cat)).problems).toHaveLength(2);
+    expect(planError(() => planChain({ id: 's', stages: [{ service: 'detekt' }, { service: 'keyer' }] }, cat)).problems).toEqual(['stages[0].service: unknown service "detekt"']);
+  });
+
+  it('does not fuse a stage that reads what an earlier stage emits, and fuses it otherwise', () => {
+    expect(planChain({ id: 's', stages: [{ service: 'detect' }, { service: 'watermark' }, { service: 'transcode' }] }, cat).fused).toEqual([]);
+    expect(planChain({ id: 's', stages: [{ service: 'watermark' }, { service: 'transcode' }] }, cat).fused).toEqual([[0, 1]]);
+  });
+
+  it('shows in the chain spec what each hop emits and reads', () => {
+    const plan = planChain({ id: 's', stages: [{ service: 'detect' }, { service: 'watermark' }, { service: 'transcode' }] }, cat);
+    const chain = buildChainSpec('s', 1, plan.stages, plan.fused);
+    expect(chain.hops.map((h) => h.transfer)).toEqual([
+      { emits: ['sceneCuts'], reads: [] },
+      undefined,
+      { emits: ['width'], reads: [{ name: 'sceneCuts', required: false }] },
+    ]);
+  });
+});

@@ -1,8 +1,11 @@
 import {
   ChainPlanError,
+  hopTransferOf,
   pipelineMatches,
   publishTarget,
   subjects,
+  transferFitProblems,
+  transferSources,
   validateParams,
   type ChainSpec,
   type HopSpec,
@@ -10,6 +13,7 @@ import {
   type ServiceSpec,
   type StageDto,
   type StartStreamRequest,
+  type TransferDecl,
 } from '@livemesh/contracts';
 
 /** What the planner reads from the catalogue; a plain snapshot so planning stays pure. */
@@ -28,6 +32,8 @@ export interface PlannedStage {
    * then hands on a mezzanine (HopSpec.handOff).
    */
   reencodesVideo?: true;
+  /** The transfer parameters its service emits and reads (ServiceSpec.transfer), when it declares any. */
+  transfer?: TransferDecl;
 }
 
 export interface ChainPlan {
@@ -49,7 +55,9 @@ export type PlanRequest = Pick<StartStreamRequest, 'id' | 'stages' | 'pipeline' 
  * Decides the stages of a stream: explicit stages, else the named pipeline, else the
  * highest-priority pipeline whose selectors match the attributes, else the default pipeline.
  * Overrides are laid over the chosen parameters, then every stage is checked against its
- * service's parameter schema. Every problem is collected so the caller can fix them in one go.
+ * service's parameter schema, and adjacent stages are checked to fit on transfer parameters (a
+ * required one emitted earlier in the chain, with a schema that fits: transferFitProblems).
+ * Every problem is collected so the caller can fix them in one go.
  */
 export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): ChainPlan {
   const problems: string[] = [];
@@ -73,8 +81,16 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
     }
     const checked = validateParams(spec.paramSchema, merged, `stages[${i}].params`);
     problems.push(...checked.problems);
-    return { service: stage.service, params: checked.params, ...(spec.fusion ? { reencodesVideo: true as const } : {}) };
+    return {
+      service: stage.service,
+      params: checked.params,
+      ...(spec.fusion ? { reencodesVideo: true as const } : {}),
+      ...(spec.transfer ? { transfer: spec.transfer } : {}),
+    };
   });
+  // Adjacent stages must fit: only once every service is known (an unknown one declares nothing,
+  // so a stage after it would be reported unfed when the real fault is the name).
+  if (stages.every((s) => catalogue.services.has(s.service))) problems.push(...transferFitProblems(stages));
 
   if (problems.length > 0) throw new ChainPlanError(`cannot plan a chain for stream ${request.id}`, problems);
   const fuse = request.fuse ?? chosen.fuse ?? true;
@@ -89,12 +105,18 @@ export function planChain(request: PlanRequest, catalogue: CatalogueSnapshot): C
 /**
  * Adjacent stages whose services can share one decode and one encode: both built in (one worker
  * image holds them) and both declaring `fusion`, with none of the parameters their `exceptWith`
- * lists. Each group of two or more becomes one hop; the rest run alone.
+ * lists. A stage that reads a transfer parameter an earlier stage of the chain emits runs alone:
+ * what it does then depends on each segment's values (transcode forces key frames at detect's
+ * scene cuts), which a filter step planned for the whole hop cannot follow, and inside a fused hop
+ * it would see only what came into the hop. Each group of two or more becomes one hop; the rest
+ * run alone.
  */
 export function fusionGroups(stages: readonly PlannedStage[], services: ReadonlyMap<string, ServiceSpec>): number[][] {
-  const fusable = stages.map((s) => {
+  const sources = transferSources(stages);
+  const fusable = stages.map((s, i) => {
     const spec = services.get(s.service);
     if (!spec?.builtIn || !spec.fusion) return false;
+    if ((sources.get(i)?.size ?? 0) > 0) return false;
     return !(spec.fusion.exceptWith ?? []).some((p) => s.params[p] !== undefined);
   });
   const groups: number[][] = [];
@@ -142,6 +164,11 @@ function byPriority(pipelines: readonly PipelineSpec[]): PipelineSpec[] {
   return [...pipelines].sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0) || a.name.localeCompare(b.name));
 }
 
+function withTransfer(decl: TransferDecl | undefined): Pick<HopSpec, 'transfer'> {
+  const transfer = hopTransferOf(decl);
+  return transfer ? { transfer } : {};
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -169,6 +196,7 @@ export function buildChainSpec(
     params: s.params,
     subject: inputs[i]!,
     next: inputs[i + 1] ?? null,
+    ...withTransfer(s.transfer),
   }));
   for (const group of fused) {
     const [head, ...rest] = group;

@@ -24,7 +24,7 @@ export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | 
     state: record.state,
     chain: {
       version: chain?.version ?? record.chainVersion,
-      hops: (chain?.hops ?? []).map((h) => ({ service: h.service, params: h.params, subject: h.subject, ...(h.fusedThrough !== undefined ? { fusedThrough: h.fusedThrough } : {}), ...(h.fusedInto !== undefined ? { fusedInto: h.fusedInto } : {}), ...(h.handOff ? { handOff: h.handOff } : {}) })),
+      hops: (chain?.hops ?? []).map((h) => ({ service: h.service, params: h.params, subject: h.subject, ...(h.fusedThrough !== undefined ? { fusedThrough: h.fusedThrough } : {}), ...(h.fusedInto !== undefined ? { fusedInto: h.fusedInto } : {}), ...(h.handOff ? { handOff: h.handOff } : {}), ...(h.transfer ? { transfer: h.transfer } : {}) })),
     },
     publish: {
       rtmp: rtmpPublishUrl(env, key),
