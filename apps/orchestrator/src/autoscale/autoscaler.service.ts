@@ -8,6 +8,8 @@ import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 
 /** How often the loop looks for a service whose period is up, ms. */
 const TICK_MS = 1000;
+/** With no service autoscaled, the catalogue is read this often instead (a newly enabled one waits at most this long). */
+const IDLE_MS = 5000;
 
 /**
  * The autoscaling loop (docs/scaling.md, "Autoscaling"). For each service with `autoscale.enabled`
@@ -25,6 +27,7 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
   private readonly states = new Map<string, AutoscaleState & { evaluatedAt: number }>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private idleUntil = 0;
 
   constructor(
     @Inject(Bus) private readonly bus: Bus,
@@ -50,10 +53,14 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
 
   /** One pass over the catalogue; each service is evaluated when its period is up. */
   async tick(now = Date.now()): Promise<void> {
+    if (now < this.idleUntil) return;
     const services = (await this.catalogue.listServices()).filter((s) => s.autoscale?.enabled);
     const names = new Set(services.map((s) => s.name));
     for (const name of this.states.keys()) if (!names.has(name)) this.states.delete(name);
-    if (!services.length) return;
+    if (!services.length) {
+      this.idleUntil = now + IDLE_MS;
+      return;
+    }
     const scales = new Map((await this.catalogue.listScales()).map((r) => [r.service, Date.parse(r.updatedAt)]));
     for (const spec of services) {
       const prev = this.states.get(spec.name);
