@@ -44,12 +44,19 @@ export interface InProcessOrchestrator {
   close(): Promise<void>;
 }
 
-/** Starts nats-server and the orchestrator (STOP_DRAIN_SECONDS=1, TEST_ADMIN_TOKEN as admin token, plus `env`), listening on 127.0.0.1. */
-export async function startInProcessOrchestrator(name: string, env: Record<string, string> = {}): Promise<InProcessOrchestrator> {
+/**
+ * Starts nats-server and the orchestrator (STOP_DRAIN_SECONDS=1, TEST_ADMIN_TOKEN as admin token, plus `env`), listening on 127.0.0.1.
+ * `runtime` replaces the fake one (a function gets the nats-server's URL, e.g. for a ProcessRuntime's workers).
+ */
+export async function startInProcessOrchestrator(
+  name: string,
+  env: Record<string, string> = {},
+  runtime: ContainerRuntime | ((natsUrl: string) => ContainerRuntime) = new FakeRuntime(),
+): Promise<InProcessOrchestrator> {
   const nats = await startNatsServer();
   const port = await freePort();
   const config = loadEnv({ NATS_URL: nats.url, HTTP_PORT: String(port), DELIVERY_URL: `http://127.0.0.1:${await freePort()}`, STOP_DRAIN_SECONDS: '1', ...ALLOW_LOOPBACK_SOURCES, ...ADMIN_TOKEN_ENV, ...env });
-  const app = await createOrchestratorApp(config, { runtime: new FakeRuntime(), logger: ['error'] });
+  const app = await createOrchestratorApp(config, { runtime: typeof runtime === 'function' ? runtime(nats.url) : runtime, logger: ['error'] });
   await app.startAllMicroservices();
   await app.listen(config.HTTP_PORT, '127.0.0.1');
   const bus = await Bus.connect({ url: nats.url, name });

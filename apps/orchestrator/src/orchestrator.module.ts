@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { Env } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { AuthModule } from './auth/auth.module.js';
+import { AutoscaleModule } from './autoscale/autoscale.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { EnvModule } from './config/env.module.js';
@@ -30,6 +31,7 @@ export class OrchestratorModule {
         HealthModule,
         HlsModule,
         FaultsModule,
+        AutoscaleModule,
       ],
     };
   }

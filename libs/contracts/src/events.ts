@@ -1,5 +1,5 @@
 import type { HopSpec } from './chain.js';
-import type { StreamEventKind } from './subjects.js';
+import type { ServiceEventKind, StreamEventKind } from './subjects.js';
 
 /**
  * Body of `lm.evt.stream.<streamId>.<kind>`: the fields every kind has. `data` depends on the kind
@@ -166,6 +166,26 @@ export const STREAM_EVENT_FIELDS: { readonly [K in StreamEventKind]: { readonly 
   ended: { reason: 'stopped | idle', idleSeconds: 'idle only', lastActivityAt: 'idle only, ISO time', purgedSegments: 'queued segments purged', lastSeq: 'last seq, when known' },
   failed: { code: 'error code', problems: 'what was wrong', event: 'platform event: started | stopped', final: 'given up for good', attempts: 'attempts made', limit: 'quota name', current: 'quota figure', max: 'quota limit' },
 };
+
+/** `data` of a service's `autoscaled` event: the orchestrator's autoscaler changed its replica count. */
+export interface AutoscaledData {
+  direction: 'up' | 'down';
+  from: number;
+  to: number;
+  /** The lag it followed: pending + ack-pending of the service's durable consumer. */
+  lag: number;
+  /** ceil(lag / targetLagPerReplica), clamped to the service's min/max, before rate limits and stabilisation. */
+  desired: number;
+  reason: string;
+}
+
+/** The `data` of each kind of service event. */
+export interface ServiceEventData {
+  autoscaled: AutoscaledData;
+}
+
+/** Body of `lm.evt.service.<service>.<kind>`. */
+export type ServiceEvent = { [K in ServiceEventKind]: { service: string; kind: K; at: string; message?: string; data: ServiceEventData[K] } }[ServiceEventKind];
 
 /** What a worker writes to the `lm_workers` bucket every few seconds. */
 export interface WorkerHeartbeat {

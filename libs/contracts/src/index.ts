@@ -3,6 +3,7 @@ export {
   BUCKETS,
   STREAMS,
   STREAM_EVENT_KINDS,
+  SERVICE_EVENT_KINDS,
   TOKEN_PATTERN,
   assertToken,
   blobNames,
@@ -15,6 +16,7 @@ export {
   carryKey,
   subjects,
   type StreamEventKind,
+  type ServiceEventKind,
 } from './subjects.js';
 export {
   BadSegmentError,
@@ -102,7 +104,8 @@ export type {
   WorkerHeartbeat,
 } from './events.js';
 export { STREAM_EVENT_FIELDS } from './events.js';
-export { FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec } from './service.js';
+export { AUTOSCALE_DEFAULTS, AutoscaleDto, FusionDto, ScaleRequest, ServiceRunDto, ServiceSpec, autoscaleSettings, type AutoscaleSettings } from './service.js';
+export type { AutoscaledData, ServiceEvent, ServiceEventData } from './events.js';
 export { PipelineSpec, pipelineMatches } from './pipeline.js';
 export type { BucketName, BucketValue, BucketValues, CatalogueValue, CheckpointEntry, DeliveryPosition, DeliveryStreamCheckpoint, IngestCursor, PlaylistCheckpoint, ScaleRecord, StreamKeyEntry } from './buckets.js';
 export { checkParamSchema, checkValueSchema, validateParams, validateValue } from './params.js';

@@ -5,6 +5,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsObject,
   IsOptional,
   IsString,
@@ -56,6 +57,94 @@ export class FusionDto {
   @Matches(TOKEN_PATTERN, { each: true })
   exceptWith?: string[];
 }
+
+// --- autoscaling (issue 14 item 2) -------------------------------------------------------------
+
+/**
+ * Autoscaling on the lag of the service's durable consumer (pending + ack-pending), done by the
+ * orchestrator for runtimes without an autoscaler of their own. Off unless `enabled`; every other
+ * field has a default (AUTOSCALE_DEFAULTS). See docs/scaling.md, "Autoscaling".
+ */
+export class AutoscaleDto {
+  @IsBoolean()
+  enabled!: boolean;
+
+  /** KEDA (or another outside autoscaler) owns the replica count: the orchestrator never scales the service. */
+  @IsOptional()
+  @IsBoolean()
+  keda?: boolean;
+
+  /** Lag one replica is meant to carry (KEDA's AverageValue target): desired = ceil(lag / this). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  targetLagPerReplica?: number;
+
+  /** No change while lag / (replicas x target) is within 1 +- this (0.1: 10 %). */
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  tolerance?: number;
+
+  /** Seconds between two evaluations; also the spacing of scale-ups and of single-replica removals. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  periodSeconds?: number;
+
+  /** Scale down only to the highest recommendation of this many past seconds. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  stabilisationSeconds?: number;
+
+  /** A scale-up adds at most max(this % of the replicas, scaleUpPods) per period. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  scaleUpPercent?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  scaleUpPods?: number;
+
+  /** After an operator's `POST /api/services/:name/scale`, the autoscaler leaves the count alone this long. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(7 * 24 * 3600)
+  operatorHoldSeconds?: number;
+}
+
+/** Every autoscale setting, defaults filled in. */
+export type AutoscaleSettings = Required<Omit<AutoscaleDto, 'enabled' | 'keda'>> & { enabled: boolean; keda: boolean };
+
+/** Conservative, HPA-like defaults (HPA: 10 % tolerance, 300 s scale-down window, +100 % or +4 pods per period). */
+export const AUTOSCALE_DEFAULTS: Omit<AutoscaleSettings, 'enabled' | 'keda'> = {
+  targetLagPerReplica: 10,
+  tolerance: 0.1,
+  periodSeconds: 15,
+  stabilisationSeconds: 300,
+  scaleUpPercent: 100,
+  scaleUpPods: 4,
+  operatorHoldSeconds: 600,
+};
+
+/** A service's autoscale settings with defaults; `enabled: false` when the spec has none. */
+export function autoscaleSettings(spec: Pick<ServiceSpec, 'autoscale'>): AutoscaleSettings {
+  const a = spec.autoscale;
+  const set = Object.fromEntries(Object.entries(a ?? {}).filter(([, v]) => v !== undefined));
+  return { ...AUTOSCALE_DEFAULTS, ...set, enabled: a?.enabled === true, keda: a?.keda === true };
+}
+
+// --- end of autoscaling
 
 /** A business service in the catalogue (`lm_catalogue`, key `service.<name>`). */
 export class ServiceSpec {
@@ -125,6 +214,12 @@ export class ServiceSpec {
   @ValidateNested()
   @Type(() => FusionDto)
   fusion?: FusionDto;
+
+  /** Autoscaling on consumer lag (off unless enabled); see AutoscaleDto. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AutoscaleDto)
+  autoscale?: AutoscaleDto;
 
   /** Set by livemesh for the services it ships; cannot be removed. */
   @IsOptional()

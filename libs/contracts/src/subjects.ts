@@ -142,6 +142,14 @@ export const subjects = {
   streamEventsOfKind(kind: StreamEventKind): string {
     return `lm.evt.stream.*.${kind}`;
   },
+  /** `lm.evt.service.<service>.<kind>`: a service-level event, e.g. an autoscaling decision (body: ServiceEvent). */
+  serviceEvent(service: string, kind: ServiceEventKind): string {
+    return `lm.evt.service.${assertToken('service', service)}.${kind}`;
+  },
+  /** `lm.evt.service.<service>.>` or, without a name, `lm.evt.service.>` */
+  serviceEvents(service?: string): string {
+    return service === undefined ? 'lm.evt.service.>' : `lm.evt.service.${assertToken('service', service)}.>`;
+  },
   /** `lm.evt.>` */
   allEvents: 'lm.evt.>',
   /** `lm.keys.issued.<streamId>`: a generated publish key for a stream started by a platform event (body: IssuedStreamKey). */
@@ -241,3 +249,7 @@ export const STREAM_EVENT_KINDS = [
   'failed',
 ] as const;
 export type StreamEventKind = (typeof STREAM_EVENT_KINDS)[number];
+
+/** Kinds of service-level event published on `lm.evt.service.<service>.<kind>`. */
+export const SERVICE_EVENT_KINDS = ['autoscaled'] as const;
+export type ServiceEventKind = (typeof SERVICE_EVENT_KINDS)[number];

@@ -26,3 +26,4 @@ export {
   type ServiceImageOptions,
 } from './image.builder.js';
 export { IMAGE_ENGINE_PATH } from './image.base.js';
+export { initialAutoscaleState, recommendReplicas, type AutoscaleDecision, type AutoscaleInput, type AutoscaleState } from './autoscale.policy.js';

@@ -1,5 +1,5 @@
 import type { ArgumentMetadata } from '@nestjs/common';
-import { ChangeChainRequest, PipelineSpec, ScaleRequest, ServiceSpec, StartStreamRequest, ValidationFailedError } from '@livemesh/contracts';
+import { AUTOSCALE_DEFAULTS, ChangeChainRequest, PipelineSpec, ScaleRequest, ServiceSpec, StartStreamRequest, ValidationFailedError, autoscaleSettings } from '@livemesh/contracts';
 import { livemeshValidationPipe } from './validation.pipe.js';
 
 const pipe = livemeshValidationPipe();
@@ -40,6 +40,22 @@ describe('HTTP body validation with the contracts DTOs', () => {
         expect.stringMatching(/^input must be one of the following values/),
       ]),
     );
+  });
+
+  it('checks the autoscale block like the other fields, and fills its defaults', async () => {
+    const p = await problems(ServiceSpec, { ...service, autoscale: { enabled: 'yes', tolerance: 2, periodSeconds: 0, targetLagPerReplica: 1.5, surprise: 1 } });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        'autoscale.enabled must be a boolean value',
+        'autoscale.tolerance must not be greater than 1',
+        'autoscale.periodSeconds must not be less than 1',
+        'autoscale.targetLagPerReplica must be an integer number',
+        'autoscale.surprise: property surprise should not exist',
+      ]),
+    );
+    const ok = (await pipe.transform({ ...service, autoscale: { enabled: true, periodSeconds: 2 } }, body(ServiceSpec))) as ServiceSpec;
+    expect(autoscaleSettings(ok)).toEqual({ ...AUTOSCALE_DEFAULTS, periodSeconds: 2, enabled: true, keda: false });
+    expect(autoscaleSettings(service as ServiceSpec).enabled).toBe(false);
   });
 
   it('refuses a pipeline without stages and a stage with a bad service name', async () => {

@@ -18,6 +18,8 @@ export class MetricsService {
   readonly chainStarts: Counter<'source'>;
   readonly planFailures: Counter<'origin'>;
   readonly chainChanges: Counter;
+  readonly autoscalerDesired: Gauge<'service'>;
+  readonly autoscalerDecisions: Counter<'service' | 'direction'>;
 
   constructor(
     @Inject(Bus) bus: Bus,
@@ -39,6 +41,18 @@ export class MetricsService {
     this.chainChanges = new Counter({
       name: 'livemesh_chain_changes_total',
       help: 'Chains of running streams replaced with a new version.',
+      registers: [this.registry],
+    });
+    this.autoscalerDesired = new Gauge({
+      name: 'livemesh_autoscaler_desired_replicas',
+      help: "Replicas the autoscaler recommends for a service (its consumer lag over the target per replica, within min/max), at its last evaluation.",
+      labelNames: ['service'],
+      registers: [this.registry],
+    });
+    this.autoscalerDecisions = new Counter({
+      name: 'livemesh_autoscaler_decisions_total',
+      help: 'Autoscaler evaluations of a service, by outcome: up, down or hold.',
+      labelNames: ['service', 'direction'],
       registers: [this.registry],
     });
     // collect() runs with the gauge as `this`; the constructor parameters stay in scope.
