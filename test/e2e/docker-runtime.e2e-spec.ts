@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { Bus } from '@livemesh/bus';
-import { RELAYED_NATS_URL } from '@livemesh/runtime';
+import { RELAYED_NATS_URL, WORKER_CREDS_PATH } from '@livemesh/runtime';
 import { describeDocker, dockerHost } from '../support/docker.js';
 import { startDockerProxy, type DockerProxy } from '../support/docker-proxy.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
@@ -80,7 +80,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     // The orchestrator's engine is the filtering proxy (an engine given as tcp:// is used as it is).
     if (dockerHost().startsWith('unix://')) proxy = await startDockerProxy(dockerHost().slice('unix://'.length));
     mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: proxy?.host ?? dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'docker-e2e' });
+    bus = await mesh.connectBus('docker-e2e');
   }, 300_000);
 
   afterAll(async () => {
@@ -126,10 +126,13 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     expect(info.HostConfig.Memory).toBeGreaterThan(0);
     expect(info.HostConfig.NanoCpus).toBeGreaterThan(0);
     expect(info.HostConfig.PidsLimit).toBeGreaterThan(0);
-    // No Docker socket (nor anything else of the host) inside a worker: only the relay's socket directory, read-only.
+    // No Docker socket (nor anything else of the host) inside a worker: only the relay's socket
+    // directory and the worker's own NATS credential, both read-only.
     expect(info.Mounts.filter((m) => m.Type === 'bind').map((m) => ({ source: m.Source, target: m.Destination, rw: m.RW }))).toEqual([
       { source: join(mesh.env.LIVEMESH_DATA_DIR!, 'bus-relay', 'socket'), target: '/run/livemesh-bus', rw: false },
+      { source: expect.stringMatching(new RegExp(`/worker\\.pixelate\\.${info.Config.Hostname}\\.creds$`)), target: WORKER_CREDS_PATH, rw: false },
     ]);
+    expect(info.Config.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);
@@ -141,7 +144,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const beats = await waitFor('a heartbeat counting 5 processed segments', 20_000, async () => {
       const now = await heartbeats(bus, 'pixelate');
       return now.length === 1 && now[0]!.processed >= 5 ? now : undefined;
-    });
+    }, { detail: () => mesh.apps.orchestrator.tail(30) });
     expect(beats.map((b) => b.host)).toEqual([info.Config.Hostname]);
     // Inside the container the stage ran on the warm media engine the base image carries.
     const logs = (await d.getContainer(c!.Id).logs({ stdout: true, stderr: true })).toString('utf8');

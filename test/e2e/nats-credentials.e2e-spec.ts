@@ -42,9 +42,8 @@ describe('NATS credentials: the negative matrix', () => {
     await ensureServiceConsumer(bus, SERVICE, { ackWaitMs: 5_000, maxDeliver: 3 });
     await ensureServiceConsumer(bus, OTHER, { ackWaitMs: 5_000, maxDeliver: 3 });
     admin = await probeConnect(nats.url, orchestratorCreds);
-    // The stream of issued one-time keys (made by the orchestrator; here by hand), with one key in it.
-    await attempts.createStream(admin, KEYS_ISSUED_STREAM, 'lm.keys.issued.>')();
-    await attempts.jsPublish(admin, 'lm.keys.issued.s1', '{"key":"k"}')();
+    // One key in the stream of issued one-time keys (the topology made it).
+    await attempts.jsPublish(admin, subjects.keyIssued('s1'), '{"key":"k"}')();
     await attempts.kvPut(admin, BUCKETS.chains, 'matrix', '{"streamId":"matrix"}')();
     // A segment waiting for the other service: pulling it would be stealing another service's work.
     await attempts.jsPublish(admin, subjects.segment(OTHER, 'matrix', 0), 'segment')();

@@ -73,14 +73,13 @@ export interface MeshOptions {
    * Start nats-server with JWT auth, as `livemesh up` does: each app connects with its own
    * credential, the orchestrator mints one per worker, so every mesh test runs on least-privilege
    * credentials. `mesh.nats.auth` mints more (a test's own); `mesh.connectBus` connects with full
-   * rights. Default: on, except for the swarm runtime (its workers get no credential yet) and the
-   * docker runtime (its container network is being reworked; docs/security.md).
+   * rights. Default: on, except for the swarm runtime (its workers get no credential yet; docs/security.md).
    */
   natsAuth?: boolean;
 }
 
 export async function startMesh(extraEnv: Record<string, string> = {}, opts: MeshOptions = {}): Promise<Mesh> {
-  const auth = opts.natsAuth ?? !['docker', 'swarm'].includes(extraEnv.LIVEMESH_RUNTIME ?? 'process');
+  const auth = opts.natsAuth ?? extraEnv.LIVEMESH_RUNTIME !== 'swarm';
   const nats = await startNatsServer({ auth });
   const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
   const env = await meshEnv(nats.url, dataDir, extraEnv);
