@@ -188,7 +188,10 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 3, 90_000);
     await encoder;
-    expect((await containersOf(d, 'pixelate')).map((c) => c.Id)).toEqual(before.map((c) => c.Id));
+    const after = await containersOf(d, 'pixelate');
+    if (after.map((c) => c.Id).join() !== before.map((c) => c.Id).join()) {
+      throw new Error(`the container was not reused: ${before.map((c) => c.Id.slice(0, 12))} -> ${after.map((c) => c.Id.slice(0, 12))}; the orchestrator said:\n${mesh.apps.orchestrator.lines.filter((l) => /ContainerRuntime|pixelate/.test(l)).slice(-40).join('\n')}`);
+    }
   }, 180_000);
 
   it('scales to 2 containers that share the work of a stream', async () => {
