@@ -9,6 +9,7 @@ import type Docker from 'dockerode';
 import { BUCKETS, SEGMENT_HEADERS, subjects, type WorkerHeartbeat } from '@livemesh/contracts';
 import { Bus } from '@livemesh/bus';
 import { LABELS, buildAppImage, createDockerClient } from '@livemesh/runtime';
+import { TEST_ADMIN_TOKEN } from '../support/auth.js';
 import { dockerHost } from '../support/docker.js';
 import { freePort } from '../support/free-port.js';
 import { REPO_ROOT, spawnNode, type AppProcess } from '../support/processes.js';
@@ -69,8 +70,9 @@ export async function registryDigest(registry: string, repo: string, tag: string
 }
 
 /** `livemesh ...` as a child process. */
+/** The CLI, with the test admin token its API calls need (LIVEMESH_TOKEN). */
 export function cli(args: string[], env: Record<string, string>): AppProcess {
-  return spawnNode('livemesh', [join(REPO_ROOT, 'apps/cli/dist/main.js'), ...args], env);
+  return spawnNode('livemesh', [join(REPO_ROOT, 'apps/cli/dist/main.js'), ...args], { LIVEMESH_TOKEN: TEST_ADMIN_TOKEN, ...env });
 }
 
 /** Containers of a service, running ones first. */

@@ -13,8 +13,8 @@ import { generateClip, publishRtmp } from '../support/media.js';
 import { waitFor } from '../support/wait.js';
 
 const SERVICE = 'start-params';
-// Nested and of several types, so a hand-over that flattens or stringifies values shows.
-const START_PARAMS = { threads: 2, mode: 'x', gpu: false, lanes: [1, 'two'], tuning: { level: 3 } };
+// Every value type a ServiceSpec's startParams holds, so a hand-over that stringifies values shows.
+const START_PARAMS = { threads: 2, mode: 'x', gpu: false };
 
 // Passes each segment on unchanged; reports its start parameters once per stream.
 const STAGE_MODULE = `
