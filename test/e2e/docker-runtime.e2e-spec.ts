@@ -61,6 +61,8 @@ async function busyContainer(d: Docker, candidates: Docker.ContainerInfo[], time
   throw new Error(`no pixelate container was seen in the middle of a segment within ${timeoutMs} ms`);
 }
 
+const START_PARAMS = { threads: 2, mode: 'x', gpu: false };
+
 describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => {
   let d: Docker;
   let registry: Registry;
@@ -79,7 +81,7 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 12, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
     // The orchestrator's engine is the filtering proxy (an engine given as tcp:// is used as it is).
     if (dockerHost().startsWith('unix://')) proxy = await startDockerProxy(dockerHost().slice('unix://'.length));
-    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: proxy?.host ?? dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000' });
+    mesh = await startMesh({ LIVEMESH_RUNTIME: 'docker', DOCKER_HOST: proxy?.host ?? dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, WORKER_MILLICPUS: '1000', IDLE_GRACE_SECONDS: '60', STAGE_ACK_WAIT_MS: '2000', LOG_LEVEL: 'debug' });
     bus = await mesh.connectBus('docker-e2e');
   }, 300_000);
 
@@ -116,6 +118,9 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
   }, 180_000);
 
   it('runs the chain in a locked-down container and delivers continuous HLS from what it processed', async () => {
+    // Start parameters on the catalogue entry `service build` registered: the container's worker gets them.
+    const { body: spec } = await mesh.api('GET', '/api/services/pixelate');
+    expect((await mesh.api('PUT', '/api/services/pixelate', { ...spec, startParams: START_PARAMS })).status).toBe(200);
     const stream = await mesh.startStream({ id: 'dk1', stages: [{ service: 'pixelate', params: PIXELATE }] });
     const [c] = await waitFor('one running pixelate container', 60_000, async () => ((await containersOf(d, 'pixelate')).length === 1 ? containersOf(d, 'pixelate') : undefined));
     const info = await d.getContainer(c!.Id).inspect();
@@ -149,6 +154,11 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     // Inside the container the stage ran on the warm media engine the base image carries.
     const logs = (await d.getContainer(c!.Id).logs({ stdout: true, stderr: true })).toString('utf8');
     expect(logs).toMatch(/consuming lm\.seg\.pixelate\.> .*warm media engine/);
+    // The start instruction's parameters reached the container (its environment) and the worker in it (what it logged at start, LOG_LEVEL=debug).
+    expect(info.Config.Env).toContain(`LIVEMESH_START_PARAMS=${JSON.stringify(START_PARAMS)}`);
+    const said = logs.match(/service=pixelate worker=\S+ startParams=(\{.*\})/);
+    expect(said).not.toBeNull();
+    expect(JSON.parse(said![1]!)).toEqual(START_PARAMS);
   }, 180_000);
 
   it('gives a worker no network: only loopback inside, loopback ports of the host out of reach, the bus through the relay', async () => {

@@ -1,5 +1,8 @@
 // The orchestrator's HTTP API and platform events against a real nats-server. Only the container
 // runtime is a fake (our own interface, at the edge): it records the start instructions it gets.
+// The orchestrator and nats-server are shared, but every test makes what it needs (its own stream
+// ids, services and pipelines) and compares only against what it made, so any test passes alone
+// (`-t "<name>"`) and in any order.
 import { createServer, type Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { Bus, publishStreamEvent } from '@livemesh/bus';
@@ -112,28 +115,51 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     await nats?.stop();
   });
 
-  const pixelate = {
-    name: 'pixelate',
+  /** A service like the example pixelate, under a name of the test's own. */
+  const pixelateLike = (name: string) => ({
+    name,
     version: '1.0.0',
     paramSchema: { type: 'object', additionalProperties: false, properties: { block: { type: 'integer', minimum: 2, default: 16 } } },
     input: 'segments',
     minReplicas: 0,
     maxReplicas: 3,
     startParams: { threads: 1 },
-  };
+  });
+  async function registerPixelateLike(name: string): Promise<void> {
+    expect((await api('POST', '/api/services', pixelateLike(name))).status).toBe(201);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async function startStream(body: Record<string, unknown>): Promise<any> {
+    const res = await api('POST', '/api/streams', body);
+    expect(res.status).toBe(201);
+    return res.body;
+  }
+  async function waitLive(id: string): Promise<StreamView> {
+    return waitFor(`${id} live`, 15_000, async () => {
+      const r = await api('GET', `/api/streams/${id}`);
+      return r.status === 200 && r.body.state === 'live' ? (r.body as StreamView) : undefined;
+    });
+  }
+  /** The streamIds that lm_keys holds a key for. */
+  async function keyOwners(): Promise<string[]> {
+    const owners: string[] = [];
+    for (const k of await keys().keys()) owners.push((await keys().get(k))!.value.streamId);
+    return owners;
+  }
 
   it('lists the built-in services and the default pipeline', async () => {
     const services = await api('GET', '/api/services');
     expect(services.status).toBe(200);
-    expect(services.body.map((s: ServiceSpec) => s.name)).toEqual(expect.arrayContaining(['transcode', 'watermark']));
-    expect(services.body.every((s: ServiceSpec) => s.builtIn === true)).toBe(true);
+    const builtIn = (services.body as ServiceSpec[]).filter((s) => s.builtIn === true).map((s) => s.name);
+    expect(builtIn).toEqual(expect.arrayContaining(['transcode', 'watermark', 'passthrough', 'thumbnail']));
     const p = await api('GET', '/api/pipelines/default');
     expect(p.body).toMatchObject({ default: true, stages: [{ service: 'watermark' }, { service: 'transcode' }] });
   });
 
   it('registers a service and refuses bad ones, naming the field', async () => {
+    const pixelate = pixelateLike('pix-reg');
     expect((await api('POST', '/api/services', pixelate)).status).toBe(201);
-    expect((await api('GET', '/api/services/pixelate')).body).toMatchObject({ name: 'pixelate', builtIn: false });
+    expect((await api('GET', '/api/services/pix-reg')).body).toMatchObject({ name: 'pix-reg', builtIn: false });
     expect((await api('POST', '/api/services', pixelate)).status).toBe(409);
 
     const unknownField = await api('POST', '/api/services', { ...pixelate, name: 'p2', colour: 'red' });
@@ -155,34 +181,41 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect((await api('GET', '/api/services/p3')).status).toBe(404);
     expect((await api('DELETE', '/api/services/watermark')).status).toBe(409);
 
-    const scaled = await api('POST', '/api/services/pixelate/scale', { replicas: 2 });
+    const scaledBefore = runtime.scaled.length;
+    const scaled = await api('POST', '/api/services/pix-reg/scale', { replicas: 2 });
     expect(scaled.status).toBe(200);
     expect(scaled.body.instances).toHaveLength(2);
-    expect(runtime.scaled).toEqual([{ service: 'pixelate', replicas: 2 }]);
-    expect((await api('POST', '/api/services/pixelate/scale', { replicas: 9 })).status).toBe(400);
+    expect(runtime.scaled.slice(scaledBefore)).toEqual([{ service: 'pix-reg', replicas: 2 }]);
+    expect((await api('POST', '/api/services/pix-reg/scale', { replicas: 9 })).status).toBe(400);
   });
 
   it('creates a pipeline with selectors and refuses one that cannot plan', async () => {
-    const games = { name: 'games', priority: 10, selectors: { category: ['game', 'esports'] }, stages: [{ service: 'pixelate', params: { block: 8 } }, { service: 'transcode', params: { width: 640, height: 360 } }] };
+    await registerPixelateLike('pix-pipe');
+    const games = { name: 'games-pipe', priority: 10, selectors: { category: ['game-pipe'] }, stages: [{ service: 'pix-pipe', params: { block: 8 } }, { service: 'transcode', params: { width: 640, height: 360 } }] };
     expect((await api('POST', '/api/pipelines', games)).status).toBe(201);
-    const bad = await api('POST', '/api/pipelines', { name: 'broken', stages: [{ service: 'ghost' }, { service: 'pixelate', params: { blk: 3 } }] });
+    const bad = await api('POST', '/api/pipelines', { name: 'broken', stages: [{ service: 'ghost' }, { service: 'pix-pipe', params: { blk: 3 } }] });
     expect(bad.status).toBe(422);
     expect(bad.body.problems).toEqual(['stages[0].service: unknown service "ghost"', 'stages[1].params: unknown parameter "blk"']);
-    expect((await api('GET', '/api/pipelines')).body.map((p: { name: string }) => p.name).sort()).toEqual(['default', 'games']);
+    const names = (await api('GET', '/api/pipelines')).body.map((p: { name: string }) => p.name);
+    expect(names).toEqual(expect.arrayContaining(['default', 'games-pipe']));
+    expect(names).not.toContain('broken');
+    // Its selectors choose it for a stream of that category.
+    const view = await startStream({ id: 'pipe-1', attributes: { category: 'game-pipe' } });
+    expect(view.chain.hops.map((h: { service: string }) => h.service)).toEqual(['pix-pipe', 'transcode']);
   });
 
-  let gameKey = '';
-
   it('starts a stream by HTTP: chain spec with subjects and params in KV, key in lm_keys, status events', async () => {
-    const res = await api('POST', '/api/streams', { id: 'match-1', attributes: { category: 'esports' }, overrides: { pixelate: { block: 4 } } });
-    expect(res.status).toBe(201);
-    const view = res.body as StreamView;
+    await registerPixelateLike('pix-start');
+    const pipeline = { name: 'start-pipe', priority: 10, selectors: { category: ['esports-start'] }, stages: [{ service: 'pix-start', params: { block: 8 } }, { service: 'transcode', params: { width: 640, height: 360 } }] };
+    expect((await api('POST', '/api/pipelines', pipeline)).status).toBe(201);
+    const ensuredBefore = runtime.ensured.length;
+    const view = (await startStream({ id: 'match-1', attributes: { category: 'esports-start' }, overrides: { 'pix-start': { block: 4 } } })) as StreamView;
     expect(view.state).toBe('live');
     expect(view.chain).toEqual({
       version: 1,
       hops: [
         // Its output goes to transcode, which encodes again: it hands on a mezzanine, not final quality.
-        { service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', handOff: 'mezzanine' },
+        { service: 'pix-start', params: { block: 4 }, subject: 'lm.seg.pix-start.match-1.0', handOff: 'mezzanine' },
         // The service's schema fills the parameters the pipeline leaves out.
         { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1' },
       ],
@@ -192,47 +225,49 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(view.playback.hls).toBe(`http://media.example:${env.HTTP_PORT}/hls/match-1/index.m3u8`);
     expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(key).not.toContain('match');
-    gameKey = key;
 
     const chain = (await chains().get('match-1'))!.value;
     expect(chain.hops).toEqual([
-      { index: 0, service: 'pixelate', params: { block: 4 }, subject: 'lm.seg.pixelate.match-1.0', next: 'lm.seg.transcode.match-1.1', handOff: 'mezzanine' },
+      { index: 0, service: 'pix-start', params: { block: 4 }, subject: 'lm.seg.pix-start.match-1.0', next: 'lm.seg.transcode.match-1.1', handOff: 'mezzanine' },
       { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null },
     ]);
     expect((await keys().get(hashStreamKey(key)))!.value).toEqual({ streamId: 'match-1' });
     expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', keyHash: hashStreamKey(key), chainVersion: 1 });
-    expect(runtime.ensured.map((i) => [i.service.name, i.startParams])).toEqual([['pixelate', { threads: 1 }], ['transcode', {}]]);
+    expect(runtime.ensured.slice(ensuredBefore).map((i) => [i.service.name, i.startParams])).toEqual([['pix-start', { threads: 1 }], ['transcode', {}]]);
     await waitFor('chain-ready event', 15_000, () => eventsOf('match-1', 'chain-ready')[0]);
     expect(eventsOf('match-1', 'starting')).toHaveLength(1);
   });
 
   it('answers a second start of a live stream with the same stream, without its key (200)', async () => {
+    const first = await startStream({ id: 'again-1' });
     const ensuredBefore = runtime.ensured.length;
-    const again = await api('POST', '/api/streams', { id: 'match-1', attributes: { category: 'esports' } });
+    const again = await api('POST', '/api/streams', { id: 'again-1' });
     expect(again.status).toBe(200);
     expect(again.body.publish).toEqual({ rtmp: `rtmp://media.example:${env.RTMP_PORT}/live` });
-    expect(JSON.stringify(again.body)).not.toContain(gameKey);
+    expect(JSON.stringify(again.body)).not.toContain(first.publish.key);
     expect(runtime.ensured.length).toBe(ensuredBefore);
   });
 
   it('lets only one of two concurrent starts of a new id win', async () => {
     const [a, b] = await Promise.all([api('POST', '/api/streams', { id: 'race-1' }), api('POST', '/api/streams', { id: 'race-1' })]);
     expect([a.status, b.status].sort()).toEqual([200, 201]);
-    // Only the winner's answer holds the key.
-    expect([a.body.publish.key, b.body.publish.key].filter((k) => k !== undefined)).toHaveLength(1);
-    expect((await keys().keys()).length).toBe(2);
-    const race = await waitFor('race-1 live', 15_000, async () => ((await api('GET', '/api/streams/race-1')).body.state === 'live' ? true : undefined));
-    expect(race).toBe(true);
+    // Only the winner's answer holds the key, and lm_keys holds that one key for the stream.
+    const handedOut = [a.body.publish.key, b.body.publish.key].filter((k) => k !== undefined);
+    expect(handedOut).toHaveLength(1);
+    expect((await keyOwners()).filter((id) => id === 'race-1')).toHaveLength(1);
+    expect((await keys().get(hashStreamKey(handedOut[0])))!.value).toEqual({ streamId: 'race-1' });
+    await waitLive('race-1');
   });
 
   it('shows per-hop counters (processed, pending, failed) from what JetStream holds', async () => {
+    await startStream({ id: 'count-1' });
     // No worker runs under the fake runtime, so what is published stays where it is put.
     const put = (subject: string, n: number) => Promise.all(Array.from({ length: n }, () => bus.publish(subject, new Uint8Array([0x47]))));
-    await put('lm.seg.watermark.race-1.0', 2);
-    await put('lm.seg.transcode.race-1.1', 1);
-    await put(subjects.deadLetter('transcode', 'race-1'), 1);
-    await put(subjects.output('race-1', 'main'), 3);
-    const res = await api('GET', '/api/streams/race-1');
+    await put('lm.seg.watermark.count-1.0', 2);
+    await put('lm.seg.transcode.count-1.1', 1);
+    await put(subjects.deadLetter('transcode', 'count-1'), 1);
+    await put(subjects.output('count-1', 'main'), 3);
+    const res = await api('GET', '/api/streams/count-1');
     expect(res.status).toBe(200);
     expect(res.body.chain.hops.map((h: { service: string; counters: object }) => [h.service, h.counters])).toEqual([
       ['watermark', { processed: 5, pending: 2, failed: 0 }],
@@ -242,15 +277,16 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   });
 
   it("lists a stream's lost segments among its errors: which one, where and why", async () => {
+    await startStream({ id: 'lost-1' });
     // What a worker announces when it gives a segment up, plus two events that must not count:
     // another kind, and a body that is not a StreamEvent.
-    await bus.publish(subjects.streamEvent('race-1', 'thumbnail'), JSON.stringify({ streamId: 'race-1', kind: 'thumbnail', at: new Date().toISOString() }));
-    await bus.publish(subjects.streamEvent('race-1', 'dead-letter'), 'not json');
-    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data', data: { code: 'LM_MEDIA_INPUT', attempts: 1 } });
+    await bus.publish(subjects.streamEvent('lost-1', 'thumbnail'), JSON.stringify({ streamId: 'lost-1', kind: 'thumbnail', at: new Date().toISOString() }));
+    await bus.publish(subjects.streamEvent('lost-1', 'dead-letter'), 'not json');
+    await publishStreamEvent(bus, { streamId: 'lost-1', kind: 'dead-letter', service: 'transcode', hop: 1, seq: 7, message: 'LM_MEDIA_INPUT: ffmpeg exited with code 1: invalid data', data: { code: 'LM_MEDIA_INPUT', attempts: 1 } });
     // Segments given up to keep the stream live are lost to the viewer too: listed the same way.
-    await publishStreamEvent(bus, { streamId: 'race-1', kind: 'segments-dropped', service: 'watermark', hop: 0, seq: 9, message: 'seqs 9-11 dropped: past the 6000 ms latency budget', data: { reason: 'late', from: 9, to: 11, count: 3 } });
+    await publishStreamEvent(bus, { streamId: 'lost-1', kind: 'segments-dropped', service: 'watermark', hop: 0, seq: 9, message: 'seqs 9-11 dropped: past the 6000 ms latency budget', data: { reason: 'late', from: 9, to: 11, count: 3 } });
     const errors = await waitFor('the dead letter and the drop in the stream record', 15_000, async () => {
-      const res = await api('GET', '/api/streams/race-1');
+      const res = await api('GET', '/api/streams/lost-1');
       return res.body.errors.length > 1 ? (res.body.errors as { message: string; service?: string }[]) : undefined;
     });
     expect(errors).toEqual([
@@ -266,6 +302,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(res.body.problems).toEqual(['stages[0].service: unknown service "nope"', 'stages[1].params.text: must be string']);
     expect(await records().get('bad-1')).toBeUndefined();
     expect(await chains().get('bad-1')).toBeUndefined();
+    expect(await keyOwners()).not.toContain('bad-1');
     const missing = await api('GET', '/api/streams/bad-1');
     expect(missing.status).toBe(404);
     expect(missing.body.message).toBe('stream "bad-1" does not exist');
@@ -283,75 +320,97 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
   });
 
   it('handles an event published while the orchestrator was down once it is back', async () => {
+    await registerPixelateLike('pix-restart');
+    await startStream({ id: 'before-restart-1', stages: [{ service: 'pix-restart' }] });
+    const liveServices = new Set(
+      ((await api('GET', '/api/streams')).body as StreamView[]).filter((s) => s.state === 'live').flatMap((s) => s.chain.hops.map((h) => h.service)),
+    );
     await app!.close();
     app = undefined;
     await bus.publish(subjects.platformStarted, JSON.stringify({ id: 'offline-1' }));
     const ensuredBefore = runtime.ensured.length;
     await startApp();
-    // At boot the services of every live stream get their start instruction again (only match-1 uses pixelate).
-    expect(new Set(runtime.ensured.slice(ensuredBefore).map((i) => i.service.name))).toEqual(new Set(['pixelate', 'transcode', 'watermark']));
-    const view = await waitFor('offline-1 live', 15_000, async () => {
-      const r = await api('GET', '/api/streams/offline-1');
-      return r.status === 200 && r.body.state === 'live' ? (r.body as StreamView) : undefined;
-    });
+    // At boot the services of every live stream get their start instruction again (pix-restart is
+    // only used by before-restart-1), then offline-1's chain (the default pipeline) is planned.
+    const ensured = () => new Set(runtime.ensured.slice(ensuredBefore).map((i) => i.service.name));
+    expect([...ensured()]).toEqual(expect.arrayContaining([...liveServices]));
+    expect(liveServices).toContain('pix-restart');
+    const view = await waitLive('offline-1');
     expect(view.chain.hops.map((h) => h.service)).toEqual(['watermark', 'transcode']);
+    // Transcode runs fused in watermark's workers there, so it gets no start instruction of its own.
+    expect(ensured()).toEqual(new Set([...liveServices, 'watermark']));
     // State survived the restart too.
-    expect((await api('GET', '/api/streams/match-1')).body.state).toBe('live');
+    expect((await api('GET', '/api/streams/before-restart-1')).body.state).toBe('live');
   });
 
   it('changes the chain of a live stream: version 2, new subjects, chain-changed event', async () => {
-    const res = await api('PATCH', '/api/streams/match-1/chain', { stages: [{ service: 'watermark', params: { text: 'v2' } }, { service: 'pixelate' }] });
+    await registerPixelateLike('pix-change');
+    await startStream({ id: 'change-1', stages: [{ service: 'transcode' }] });
+    const res = await api('PATCH', '/api/streams/change-1/chain', { stages: [{ service: 'watermark', params: { text: 'v2' } }, { service: 'pix-change' }] });
     expect(res.status).toBe(200);
     expect(res.body.chain).toEqual({
       version: 2,
       hops: [
-        { service: 'watermark', params: expect.objectContaining({ text: 'v2' }), subject: 'lm.seg.watermark.match-1.0' },
-        { service: 'pixelate', params: { block: 16 }, subject: 'lm.seg.pixelate.match-1.1' },
+        { service: 'watermark', params: expect.objectContaining({ text: 'v2' }), subject: 'lm.seg.watermark.change-1.0' },
+        { service: 'pix-change', params: { block: 16 }, subject: 'lm.seg.pix-change.change-1.1' },
       ],
     });
-    const chain = (await chains().get('match-1'))!.value;
+    const chain = (await chains().get('change-1'))!.value;
     expect(chain.version).toBe(2);
-    expect(chain.hops[0]!.next).toBe('lm.seg.pixelate.match-1.1');
-    await waitFor('chain-changed event', 15_000, () => eventsOf('match-1', 'chain-changed')[0]);
-    expect((await api('PATCH', '/api/streams/match-1/chain', { stages: [{ service: 'ghost' }] })).status).toBe(422);
-    expect((await chains().get('match-1'))!.value.version).toBe(2);
+    expect(chain.hops[0]!.next).toBe('lm.seg.pix-change.change-1.1');
+    await waitFor('chain-changed event', 15_000, () => eventsOf('change-1', 'chain-changed')[0]);
+    expect((await api('PATCH', '/api/streams/change-1/chain', { stages: [{ service: 'ghost' }] })).status).toBe(422);
+    expect((await chains().get('change-1'))!.value.version).toBe(2);
   });
 
   it('stops a stream: key gone, ended event, chain deleted, unused services released', async () => {
+    await registerPixelateLike('pix-stop');
+    const stopped = await startStream({ id: 'stop-1', stages: [{ service: 'pix-stop' }, { service: 'watermark' }] });
+    // Keeps watermark in use after stop-1 ends.
+    await startStream({ id: 'stop-2', stages: [{ service: 'watermark' }] });
     const released = runtime.released.length;
-    const res = await api('DELETE', '/api/streams/match-1');
+    const res = await api('DELETE', '/api/streams/stop-1');
     expect(res.status).toBe(200);
     expect(res.body.state).toBe('ended');
-    expect(await keys().get(hashStreamKey(gameKey))).toBeUndefined();
-    expect(await chains().get('match-1')).toBeUndefined();
-    await waitFor('ended event', 15_000, () => eventsOf('match-1', 'ended')[0]);
-    // pixelate was only in match-1's chain; watermark is still used by other streams.
-    expect(runtime.released.slice(released)).toEqual(['pixelate']);
-    expect((await api('DELETE', '/api/streams/match-1')).body.state).toBe('ended');
+    expect(await keys().get(hashStreamKey(stopped.publish.key))).toBeUndefined();
+    expect(await chains().get('stop-1')).toBeUndefined();
+    await waitFor('ended event', 15_000, () => eventsOf('stop-1', 'ended')[0]);
+    // pix-stop was only in stop-1's chain; watermark is still used by stop-2.
+    expect(runtime.released.slice(released)).toEqual(['pix-stop']);
+    expect((await api('DELETE', '/api/streams/stop-1')).body.state).toBe('ended');
     expect((await api('DELETE', '/api/streams/ghost')).status).toBe(404);
   });
 
   it('stops a stream from a platform event', async () => {
-    await bus.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-1' }));
-    await waitFor('plat-1 ended', 15_000, async () => ((await api('GET', '/api/streams/plat-1')).body.state === 'ended' ? true : undefined));
+    await startStream({ id: 'plat-stop-1' });
+    await bus.publish(subjects.platformStopped, JSON.stringify({ id: 'plat-stop-1' }));
+    await waitFor('plat-stop-1 ended', 15_000, async () => ((await api('GET', '/api/streams/plat-stop-1')).body.state === 'ended' ? true : undefined));
   });
 
   it('serves health, metrics, OpenAPI and proxies /hls to delivery (502 while it is down)', async () => {
+    await startStream({ id: 'metrics-1' });
     const health = await api('GET', '/health');
     expect(health.status).toBe(200);
     expect(health.body.nats.connected).toBe(true);
 
+    // Before the first scrape: a scrape reads lm_workers at most once a second.
     const beat = (workerId: string, processed: number, failed: number) =>
       ({ service: 'watermark', workerId, pid: 1, host: 'h', startedAt: new Date().toISOString(), at: new Date().toISOString(), processed, failed, inFlight: 1 });
     await bus.store(BUCKETS.workers).put('watermark.w1', beat('w1', 7, 1));
     await bus.store(BUCKETS.workers).put('watermark.w2', beat('w2', 5, 0));
+    const metric = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const planFailures = 'livemesh_plan_failures_total{origin="change"}';
+    const failuresBefore = metric((await api('GET', '/metrics')).body, planFailures);
+    expect((await api('PATCH', '/api/streams/metrics-1/chain', { stages: [{ service: 'ghost' }] })).status).toBe(422);
+
+    const live = ((await api('GET', '/api/streams')).body as StreamView[]).filter((s) => s.state === 'live').length;
     const metrics = await api('GET', '/metrics');
     expect(metrics.body).toMatch(/livemesh_service_workers\{service="watermark"\} 2/);
     expect(metrics.body).toMatch(/livemesh_service_segments_processed\{service="watermark"\} 12/);
     expect(metrics.body).toMatch(/livemesh_service_segments_failed\{service="watermark"\} 1/);
-    expect(metrics.body).toMatch(/livemesh_streams\{state="live"\} 2/);
-    expect(metrics.body).toMatch(/livemesh_plan_failures_total\{origin="change"\} 1/);
-    expect(metrics.body).not.toMatch(/match-1/);
+    expect(metric(metrics.body, 'livemesh_streams{state="live"}')).toBe(live);
+    expect(metric(metrics.body, planFailures)).toBe(failuresBefore + 1);
+    expect(metrics.body).not.toMatch(/metrics-1/);
 
     const docs = await api('GET', '/api/docs-json');
     expect(docs.status).toBe(200);
@@ -364,21 +423,21 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     expect(docs.body.paths['/api/services'].post['x-livemesh-scopes']).toEqual(['admin']);
     expect(docs.body.paths['/health'].get['x-livemesh-scopes']).toEqual(['public']);
 
-    const down = await api('GET', '/hls/offline-1/index.m3u8');
+    const down = await api('GET', '/hls/metrics-1/index.m3u8');
     expect(down.status).toBe(502);
     expect(down.body.message).toMatch(/delivery .* is not reachable/);
 
     const delivery: Server = createServer((req, res) => {
-      res.writeHead(req.url === '/hls/offline-1/index.m3u8' ? 200 : 404, { 'content-type': 'application/vnd.apple.mpegurl', 'x-from': 'delivery' });
+      res.writeHead(req.url === '/hls/metrics-1/index.m3u8' ? 200 : 404, { 'content-type': 'application/vnd.apple.mpegurl', 'x-from': 'delivery' });
       res.end('#EXTM3U\n');
     });
     await new Promise<void>((r) => delivery.listen(Number(new URL(env.DELIVERY_URL).port), '127.0.0.1', r));
     try {
-      const res = await fetch(`${base}/hls/offline-1/index.m3u8`);
+      const res = await fetch(`${base}/hls/metrics-1/index.m3u8`);
       expect(res.status).toBe(200);
       expect(res.headers.get('x-from')).toBe('delivery');
       expect(await res.text()).toBe('#EXTM3U\n');
-      expect((await fetch(`${base}/hls/offline-1/nope.ts`)).status).toBe(404);
+      expect((await fetch(`${base}/hls/metrics-1/nope.ts`)).status).toBe(404);
       expect((await fetch(`${base}/hls/..%2f..%2fetc/passwd`)).status).toBe(400);
     } finally {
       await new Promise((r) => delivery.close(r));

@@ -262,6 +262,8 @@ export class StageRunner implements StageHandle {
       else this.opts.signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
     if (this.opts.handleSignals) this.installSignalHandlers();
+    // What the start instruction said: how an operator (and the Docker e2e test) sees what a replica got.
+    this.logger.debug(`service=${this.service} worker=${this.workerId} startParams=${JSON.stringify(this.startParams)}`);
     this.logger.log(`service=${this.service} worker=${this.workerId} consuming ${subjects.serviceFilter(this.service)} (concurrency ${this.concurrency}, lookahead ${this.lookahead}, ${this.maxAttempts} attempts, ${this.engine.kind} media engine${this.metricsPort ? `, metrics on :${this.metricsPort}` : ''})`);
   }
 
