@@ -216,8 +216,8 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
       hops: [
         // Its output goes to transcode, which encodes again: it hands on a mezzanine, not final quality.
         { service: 'pix-start', params: { block: 4 }, subject: 'lm.seg.pix-start.match-1.0', handOff: 'mezzanine' },
-        // The service's schema fills the parameters the pipeline leaves out.
-        { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1' },
+        // The service's schema fills the parameters the pipeline leaves out; the hop shows the transfer parameters transcode emits and reads.
+        { service: 'transcode', params: expect.objectContaining({ width: 640, height: 360, rendition: 'main' }), subject: 'lm.seg.transcode.match-1.1', transfer: { emits: ['width', 'height', 'videoBitrateKbps'], reads: [{ name: 'sceneCuts', required: false }] } },
       ],
     });
     const key = view.publish.key!;
@@ -229,7 +229,7 @@ describe('orchestrator API (real NATS, fake runtime)', () => {
     const chain = (await chains().get('match-1'))!.value;
     expect(chain.hops).toEqual([
       { index: 0, service: 'pix-start', params: { block: 4 }, subject: 'lm.seg.pix-start.match-1.0', next: 'lm.seg.transcode.match-1.1', handOff: 'mezzanine' },
-      { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null },
+      { index: 1, service: 'transcode', params: expect.objectContaining({ width: 640, height: 360 }), subject: 'lm.seg.transcode.match-1.1', next: null, transfer: { emits: ['width', 'height', 'videoBitrateKbps'], reads: [{ name: 'sceneCuts', required: false }] } },
     ]);
     expect((await keys().get(hashStreamKey(key)))!.value).toEqual({ streamId: 'match-1' });
     expect((await records().get('match-1'))!.value).toMatchObject({ state: 'live', keyHash: hashStreamKey(key), chainVersion: 1 });
