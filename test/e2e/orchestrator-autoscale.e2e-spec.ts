@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { publishSegment } from '@livemesh/bus';
+import { ensureServiceConsumer, publishSegment } from '@livemesh/bus';
 import { BUCKETS, SEGMENT_HEADERS, STREAMS, consumers, subjects, type ChainSpec, type SegmentMeta, type ServiceEvent, type ServiceSpec } from '@livemesh/contracts';
 import { ProcessRuntime } from '@livemesh/runtime';
 import { STAGE_KIND } from '@livemesh/stage-sdk';
@@ -81,7 +81,9 @@ describe('orchestrator: autoscaling a slowed stage on its consumer lag (process 
     };
     const created = await o.fetch('/api/services', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
     expect(created.status).toBe(201);
-    // What a stream start does: one replica (min 1). No operator scale, so nothing pins the count.
+    // What a stream start does: the service's consumer (the orchestrator owns the topology), then
+    // one replica (min 1). No operator scale, so nothing pins the count.
+    await ensureServiceConsumer(o.bus, SERVICE, { ackWaitMs: 30_000, maxDeliver: 3 });
     await runtime.ensure({ service: spec, startParams: {} });
     await waitFor('the consumer of the first replica', 30_000, async () => (await o.bus.consumerInfo(STREAMS.segments, consumers.service(SERVICE))).name, { retryErrors: true });
     const chain: ChainSpec = { streamId: STREAM, version: 1, updatedAt: new Date().toISOString(), hops: [{ index: 0, service: SERVICE, params: {}, subject: subjects.segment(SERVICE, STREAM, 0), next: null }] };
