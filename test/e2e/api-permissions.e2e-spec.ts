@@ -38,6 +38,7 @@ const ROWS: Row[] = [
   { method: 'GET', route: '/api/streams/:id', needs: 'read', path: '/api/streams/perm-live' },
   { method: 'DELETE', route: '/api/streams/:id', needs: 'platform', path: (who: Who) => `/api/streams/perm-stop-${who}` },
   { method: 'POST', route: '/api/streams/:id/key', needs: 'platform', path: '/api/streams/perm-live/key', body: {} },
+  { method: 'POST', route: '/api/streams/:id/playback-url', needs: 'platform', path: '/api/streams/perm-signed/playback-url', body: { ttlSeconds: 60 }, ok: 200 },
   { method: 'PATCH', route: '/api/streams/:id/chain', needs: 'platform', path: '/api/streams/perm-live/chain', body: { stages: [{ service: 'passthrough' }] } },
   { method: 'GET', route: '/api/streams/:id/thumbnail.jpg', needs: 'read', path: '/api/streams/perm-live/thumbnail.jpg', ok: 404 },
   { method: 'GET', route: '/api/services', needs: 'admin', path: '/api/services' },
@@ -114,6 +115,7 @@ describe('API permission matrix (real NATS, in-process orchestrator)', () => {
     tokens.expired = expired.token;
     // What the allowed calls act on.
     await mustAdmin('POST', '/api/streams', { id: 'perm-live' });
+    await mustAdmin('POST', '/api/streams', { id: 'perm-signed', playback: { signed: true } });
     for (const who of WHO) await mustAdmin('POST', '/api/streams', { id: `perm-stop-${who}` });
     for (const name of ['permsvc', 'permdel']) await mustAdmin('POST', '/api/services', service(name));
     await mustAdmin('POST', '/api/pipelines', { name: 'permpipedel', stages: [{ service: 'passthrough' }] });

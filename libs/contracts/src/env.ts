@@ -268,6 +268,15 @@ export class Env {
   @Matches(/^([0-9a-fA-F]{64})?$/, { message: 'LIVEMESH_INGEST_SECRET must be 64 hex digits (32 bytes), or be empty' })
   LIVEMESH_INGEST_SECRET = '';
 
+  /**
+   * The secret signed playback URLs are made with (docs/security.md, "Signed playback"): 64 hex
+   * digits. Empty: `<LIVEMESH_DATA_DIR>/playback.secret`, created (mode 0600) on first use.
+   * Orchestrator only; give every orchestrator replica the same.
+   */
+  @IsString()
+  @Matches(/^([0-9a-fA-F]{64})?$/, { message: 'LIVEMESH_PLAYBACK_SECRET must be 64 hex digits (32 bytes), or be empty' })
+  LIVEMESH_PLAYBACK_SECRET = '';
+
   @IsString()
   FFMPEG_PATH = 'ffmpeg';
 

@@ -197,3 +197,14 @@ export class ForbiddenError extends LivemeshError {
     super(message);
   }
 }
+
+/** A signed stream's HLS request without a valid, unexpired playback token (docs/security.md, "Signed playback"). HTTP 403. */
+export class PlaybackSignatureError extends LivemeshError {
+  override readonly code: string = 'LM_PLAYBACK_SIGNATURE';
+  constructor(
+    readonly reason: 'missing' | 'bad' | 'expired',
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -44,11 +44,14 @@ export {
   UnauthenticatedError,
   type UnauthenticatedReason,
   ForbiddenError,
+  PlaybackSignatureError,
 } from './errors.js';
 export { decodeMessage, describeValidationErrors, validateMessage } from './validate.js';
 export {
   ChangeChainRequest,
   OutputsDto,
+  PlaybackDto,
+  PlaybackUrlRequest,
   PublishDto,
   RotateKeyRequest,
   type IssuedStreamKey,
@@ -171,7 +174,8 @@ export {
   streamKeyProblems,
   type SealedSecret,
 } from './stream-key.js';
-export { ingestSecretPath, loadIngestSecret } from './ingest-secret.js';
+export { ingestSecretPath, loadDataDirSecret, loadIngestSecret, loadPlaybackSecret, playbackSecretPath } from './ingest-secret.js';
+export * from './playback-signature.js';
 export {
   KEYS_ISSUED_STREAM,
   natsAllows,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { INGEST_SECRET_BYTES } from './stream-key.js';
 
@@ -14,9 +14,30 @@ export function ingestSecretPath(dataDir: string): string {
  * file under the data dir (64 hex digits). `create` (the orchestrator) writes a new random one,
  * mode 0600, when the file is missing; without it (ingest) a missing file is undefined.
  */
-export async function loadIngestSecret(env: { LIVEMESH_INGEST_SECRET: string; LIVEMESH_DATA_DIR: string }, create: boolean): Promise<Buffer | undefined> {
-  if (env.LIVEMESH_INGEST_SECRET) return Buffer.from(env.LIVEMESH_INGEST_SECRET, 'hex');
-  const path = ingestSecretPath(env.LIVEMESH_DATA_DIR);
+export function loadIngestSecret(env: { LIVEMESH_INGEST_SECRET: string; LIVEMESH_DATA_DIR: string }, create: boolean): Promise<Buffer | undefined> {
+  return loadDataDirSecret('ingest secret', env.LIVEMESH_INGEST_SECRET, ingestSecretPath(env.LIVEMESH_DATA_DIR), create);
+}
+
+/** Where the playback secret lives when LIVEMESH_PLAYBACK_SECRET is empty. */
+export function playbackSecretPath(dataDir: string): string {
+  return join(dataDir, 'playback.secret');
+}
+
+/**
+ * The secret signed playback URLs are made with (playback-signature.ts): LIVEMESH_PLAYBACK_SECRET
+ * when set, else `<LIVEMESH_DATA_DIR>/playback.secret`, created (mode 0600) on first use.
+ */
+export async function loadPlaybackSecret(env: { LIVEMESH_PLAYBACK_SECRET: string; LIVEMESH_DATA_DIR: string }): Promise<Buffer> {
+  return (await loadDataDirSecret('playback secret', env.LIVEMESH_PLAYBACK_SECRET, playbackSecretPath(env.LIVEMESH_DATA_DIR), true))!;
+}
+
+/**
+ * A 32-byte secret: `value` (64 hex digits, already validated by Env) when set, else the file at
+ * `path`. `create` writes a new random one, mode 0600, when the file is missing; without it a
+ * missing file is undefined.
+ */
+export async function loadDataDirSecret(what: string, value: string, path: string, create: boolean): Promise<Buffer | undefined> {
+  if (value) return Buffer.from(value, 'hex');
   let text: string | undefined;
   try {
     text = (await readFile(path, 'utf8')).trim();
@@ -25,7 +46,7 @@ export async function loadIngestSecret(env: { LIVEMESH_INGEST_SECRET: string; LI
   }
   if (text === undefined) {
     if (!create) return undefined;
-    await mkdir(env.LIVEMESH_DATA_DIR, { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
     const fresh = randomBytes(INGEST_SECRET_BYTES).toString('hex');
     try {
       // 'wx': a second orchestrator creating it at the same moment does not overwrite the first's.
@@ -37,6 +58,6 @@ export async function loadIngestSecret(env: { LIVEMESH_INGEST_SECRET: string; LI
       text = (await readFile(path, 'utf8')).trim();
     }
   }
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError('ingest secret', [`${path} must hold 64 hex digits`]);
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(what, [`${path} must hold 64 hex digits`]);
   return Buffer.from(text, 'hex');
 }

@@ -4,13 +4,17 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
+  IsInt,
   IsObject,
   IsOptional,
   IsString,
   Matches,
+  Max,
   MaxLength,
+  Min,
   ValidateNested,
 } from 'class-validator';
+import { PLAYBACK_TTL_MAX, PLAYBACK_TTL_MIN } from './playback-signature.js';
 import type { SealedSecret } from './stream-key.js';
 import { TOKEN_PATTERN } from './subjects.js';
 import type { HopTransfer } from './transfer.js';
@@ -68,6 +72,29 @@ export class RotateKeyRequest {
   key?: string;
 }
 
+/** How a stream is played: public (default) or only with signed URLs (docs/security.md, "Signed playback"). */
+export class PlaybackDto {
+  @IsBoolean()
+  signed!: boolean;
+
+  /** How long a signed URL in the stream's view stays valid, in seconds (default 3600). */
+  @IsOptional()
+  @IsInt()
+  @Min(PLAYBACK_TTL_MIN)
+  @Max(PLAYBACK_TTL_MAX)
+  ttlSeconds?: number;
+}
+
+/** Body of POST /api/streams/:id/playback-url. */
+export class PlaybackUrlRequest {
+  /** Default: the stream's `playback.ttlSeconds`, else 3600. */
+  @IsOptional()
+  @IsInt()
+  @Min(PLAYBACK_TTL_MIN)
+  @Max(PLAYBACK_TTL_MAX)
+  ttlSeconds?: number;
+}
+
 /** Body of POST /api/streams and of `lm.evt.platform.stream.started`. */
 export class StartStreamRequest {
   /** Stream id: letters, digits, '-' and '_'. */
@@ -118,6 +145,12 @@ export class StartStreamRequest {
   @ValidateNested()
   @Type(() => PublishDto)
   publish?: PublishDto;
+
+  /** `{ signed: true }`: the playlist and segments need a signed URL. Unset: public. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PlaybackDto)
+  playback?: PlaybackDto;
 }
 
 /** Body of `lm.evt.platform.stream.stopped`. */
@@ -179,7 +212,8 @@ export interface StreamView {
    * ingest listens for SRT for this stream (SRT_PORT_RANGE set).
    */
   publish: { rtmp: string; srt?: string; key?: string };
-  playback: { hls: string };
+  /** `hls`: for a signed stream, a signed URL valid until `expiresAt` (docs/api.md). */
+  playback: { hls: string; signed?: boolean; expiresAt?: string };
   errors: StreamRecord['errors'];
   /** Ingest-to-playlist latency as delivery measures it, once it has listed a segment. */
   latency?: DeliveryStatus['latency'];

@@ -1,12 +1,16 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Controller, Get, Inject, Logger, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { Env } from '@livemesh/contracts';
+import { Env, PlaybackSignatureError } from '@livemesh/contracts';
 import { Public } from '../auth/auth.decorators.js';
+import { PlaybackSigner, playbackPolicy } from '../streams/playback.signer.js';
+import { StreamTable } from '../streams/stream.table.js';
 
 /** Headers that describe one hop's connection, not the content (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 const SAFE_PATH = /^\/hls\/[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_.-]{1,128})*$/;
+/** /hls/<id>/t/<token>/<rest>: a signed playback path (docs/security.md, "Signed playback"). */
+const TOKEN_PATH = /^\/hls\/([A-Za-z0-9_-]{1,64})\/t\/([^/]*)(\/.*)$/;
 
 /**
  * Viewers only ever talk to the orchestrator's port: /hls/* is streamed through to delivery's
@@ -19,15 +23,42 @@ export class HlsProxyController {
   private readonly logger = new Logger(HlsProxyController.name);
   private readonly upstream: URL;
 
-  constructor(@Inject(Env) env: Env) {
+  constructor(
+    @Inject(Env) env: Env,
+    @Inject(StreamTable) private readonly table: StreamTable,
+    @Inject(PlaybackSigner) private readonly signer: PlaybackSigner,
+  ) {
     this.upstream = new URL(env.DELIVERY_URL);
   }
 
+  /**
+   * The path to ask delivery for, or the reason a signed stream's request is refused. A signed
+   * stream needs `/hls/<id>/t/<exp>.<sig>/...` with a valid, unexpired token, which is then taken
+   * out; a public stream is served on the plain path, and a token path to it is taken out unchecked.
+   */
+  private async authorise(pathname: string): Promise<{ path: string } | PlaybackSignatureError> {
+    const m = TOKEN_PATH.exec(pathname);
+    const id = m ? m[1]! : pathname.split('/')[2]!;
+    const path = m ? `/hls/${id}${m[3]!}` : pathname;
+    const record = this.table.get(id)?.value;
+    if (!record || !playbackPolicy(record).signed) return { path };
+    await this.signer.ready();
+    const verdict = this.signer.verify(id, m?.[2]);
+    if (verdict.ok) return { path };
+    const why = { missing: 'needs a signed playback URL', bad: 'was given a playback token that is not valid for it', expired: 'was given an expired playback token' }[verdict.reason];
+    return new PlaybackSignatureError(verdict.reason, `stream "${id}" ${why}: ask the platform for a fresh URL (POST /api/streams/${id}/playback-url)`);
+  }
+
   @Get('*path')
-  proxy(@Req() req: IncomingMessage & { originalUrl?: string }, @Res() res: ServerResponse): void {
+  async proxy(@Req() req: IncomingMessage & { originalUrl?: string }, @Res() res: ServerResponse): Promise<void> {
     const url = new URL(req.originalUrl ?? req.url ?? '/', 'http://proxy.invalid');
     if (!SAFE_PATH.test(url.pathname) || url.pathname.includes('..')) {
       send(res, 400, { statusCode: 400, error: 'Bad Request', message: `not an HLS path: ${url.pathname}` });
+      return;
+    }
+    const allowed = await this.authorise(url.pathname);
+    if (allowed instanceof PlaybackSignatureError) {
+      send(res, 403, { statusCode: 403, error: 'Forbidden', message: allowed.message, code: allowed.code, reason: allowed.reason });
       return;
     }
     const headers: Record<string, string> = {};
@@ -41,7 +72,7 @@ export class HlsProxyController {
         hostname: this.upstream.hostname,
         port: this.upstream.port,
         method: 'GET',
-        path: url.pathname + url.search,
+        path: allowed.path + url.search,
         headers,
         timeout: 10_000,
       },

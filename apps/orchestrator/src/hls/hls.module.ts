@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { StreamsModule } from '../streams/streams.module.js';
 import { HlsProxyController } from './hls-proxy.controller.js';
 
-@Module({ controllers: [HlsProxyController] })
+@Module({ imports: [StreamsModule], controllers: [HlsProxyController] })
 export class HlsModule {}

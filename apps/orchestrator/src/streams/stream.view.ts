@@ -1,4 +1,5 @@
-import type { ChainSpec, DeliveryStatus, Env, IngestStatus, StreamRecord, StreamView } from '@livemesh/contracts';
+import { playbackPath, type ChainSpec, type DeliveryStatus, type Env, type IngestStatus, type StreamRecord, type StreamView } from '@livemesh/contracts';
+import { playbackPolicy, type PlaybackSigner } from './playback.signer.js';
 
 /** What ingest and delivery report about a stream (`lm_status`). */
 export interface DataPlaneStatus {
@@ -15,8 +16,10 @@ export function rtmpPublishUrl(env: Pick<Env, 'LIVEMESH_PUBLIC_HOST' | 'RTMP_POR
  * What a caller sees of a stream: the chain in force, where to publish and play it, and its
  * latency. `key` only in the answer that creates the stream or rotates its key (docs/api.md).
  */
-export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}, key?: string): StreamView {
+export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}, key?: string, signer?: PlaybackSigner): StreamView {
   const host = env.LIVEMESH_PUBLIC_HOST;
+  const policy = playbackPolicy(record);
+  const signed = policy.signed && signer ? signer.sign(record.id, policy.ttlSeconds) : undefined;
   const srtPort = status.ingest?.srt?.port;
   const live = record.state === 'starting' || record.state === 'live';
   return {
@@ -32,8 +35,18 @@ export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | 
       ...(live && Number.isInteger(srtPort) ? { srt: `srt://${host}:${srtPort}${key === undefined ? '' : `?streamid=${key}&passphrase=${key}`}` } : {}),
       ...(key === undefined ? {} : { key }),
     },
-    playback: { hls: `http://${host}:${env.HTTP_PORT}/hls/${record.id}/index.m3u8` },
+    playback: signed ? signedPlayback(env, record.id, signed) : { hls: playbackUrl(env, record.id) },
     errors: record.errors,
     ...(status.delivery?.latency ? { latency: status.delivery.latency } : {}),
   };
+}
+
+/** The playlist URL viewers open, through the orchestrator's /hls proxy; with a token for a signed stream. */
+export function playbackUrl(env: Pick<Env, 'LIVEMESH_PUBLIC_HOST' | 'HTTP_PORT'>, streamId: string, token?: string): string {
+  return `http://${env.LIVEMESH_PUBLIC_HOST}:${env.HTTP_PORT}${playbackPath(streamId, token)}`;
+}
+
+/** A signed stream's `playback`: the URL with `signed` = { token, exp }, and when it stops working. */
+export function signedPlayback(env: Pick<Env, 'LIVEMESH_PUBLIC_HOST' | 'HTTP_PORT'>, streamId: string, signed: { token: string; exp: number }): StreamView['playback'] {
+  return { hls: playbackUrl(env, streamId, signed.token), signed: true, expiresAt: new Date(signed.exp * 1000).toISOString() };
 }

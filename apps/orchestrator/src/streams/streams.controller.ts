@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ChangeChainRequest, RotateKeyRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
+import { ChangeChainRequest, PlaybackUrlRequest, RotateKeyRequest, StartStreamRequest, type StreamView } from '@livemesh/contracts';
 import { StreamCounters, type StreamDetailView } from './stream.counters.js';
 import { StreamsService } from './streams.service.js';
 import { Scopes } from '../auth/auth.decorators.js';
@@ -50,6 +50,15 @@ export class StreamsController {
   @ApiBody({ required: false, schema: { $ref: '#/components/schemas/RotateKeyRequest' } })
   rotateKey(@Param('id') id: string, @Body() body: RotateKeyRequest = {}): Promise<StreamView> {
     return this.streams.rotateKey(id, body ?? {});
+  }
+
+  @Post(':id/playback-url')
+  @Scopes('platform')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'A fresh signed playback URL for a stream started with playback.signed, valid ttlSeconds (default: the stream\'s)' })
+  @ApiBody({ required: false, schema: { $ref: '#/components/schemas/PlaybackUrlRequest' } })
+  playbackUrl(@Param('id') id: string, @Body() body: PlaybackUrlRequest = {}): Promise<StreamView['playback']> {
+    return this.streams.playbackUrl(id, body ?? {});
   }
 
   @Patch(':id/chain')

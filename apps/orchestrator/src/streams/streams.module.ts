@@ -2,6 +2,7 @@ import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from 
 import { BusModule } from '../bus/bus.module.js';
 import { CatalogueModule } from '../catalogue/catalogue.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { PlaybackSigner } from './playback.signer.js';
 import { QuotaFastPath } from './quota.fast-path.js';
 import { StreamCounters } from './stream.counters.js';
 import { StreamErrorsRecorder } from './stream-errors.recorder.js';
@@ -16,8 +17,8 @@ import { ThumbnailController } from './thumbnail.controller.js';
 @Module({
   imports: [BusModule, CatalogueModule, MetricsModule],
   controllers: [StreamsController, ThumbnailController],
-  providers: [StreamTable, StreamQuotas, StreamsService, StreamsReconciler, StreamsSweeper, StreamCounters, StreamErrorsRecorder],
-  exports: [StreamsService],
+  providers: [PlaybackSigner, StreamTable, StreamQuotas, StreamsService, StreamsReconciler, StreamsSweeper, StreamCounters, StreamErrorsRecorder],
+  exports: [StreamsService, StreamTable, PlaybackSigner],
 })
 export class StreamsModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -31,6 +31,8 @@ import {
   srtPassphraseAad,
   streamKeyProblems,
   subjects,
+  type PlaybackUrlRequest,
+  ValidationFailedError,
 } from '@livemesh/contracts';
 import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
@@ -41,7 +43,8 @@ import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 import { purgeStreamSegments } from './stream.purge.js';
 import { StreamQuotas } from './stream.quotas.js';
 import { StreamTable } from './stream.table.js';
-import { rtmpPublishUrl, toStreamView, type DataPlaneStatus } from './stream.view.js';
+import { playbackUrl, rtmpPublishUrl, signedPlayback, toStreamView, type DataPlaneStatus } from './stream.view.js';
+import { PlaybackSigner, playbackPolicy } from './playback.signer.js';
 
 export type StartOrigin = 'http' | 'platform';
 
@@ -86,6 +89,7 @@ export class StreamsService {
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(StreamTable) private readonly table: StreamTable,
     @Inject(StreamQuotas) private readonly quotas: StreamQuotas,
+    @Inject(PlaybackSigner) private readonly signer: PlaybackSigner,
   ) {
     this.records = bus.store(BUCKETS.streams);
     this.chains = bus.store(BUCKETS.chains);
@@ -183,7 +187,7 @@ export class StreamsService {
       this.metrics.chainStarts.inc({ source: origin });
       await this.event(id, 'chain-ready', `chain version ${chain.version} ready`, { version: chain.version, hops: chain.hops });
       this.logger.log(`streamId=${id} live, chain version ${chain.version}`);
-      return { view: toStreamView(this.env, current.value, chain, {}, chosen.key), created: true };
+      return { view: await this.view(current.value, chain, {}, chosen.key), created: true };
     } catch (e) {
       const message = (e as Error).message;
       this.logger.error(`streamId=${id} start failed: ${message}`, (e as Error).stack);
@@ -198,7 +202,7 @@ export class StreamsService {
   async list(): Promise<StreamView[]> {
     const [records, chains] = await Promise.all([this.records.list(), this.chains.list()]);
     const byId = new Map(chains.map((c) => [c.key, c.value]));
-    return Promise.all(records.map(async (r) => toStreamView(this.env, r.value, byId.get(r.key), await this.dataPlane(r.key))));
+    return Promise.all(records.map(async (r) => this.view(r.value, byId.get(r.key), await this.dataPlane(r.key))));
   }
 
   async get(id: string): Promise<StreamView> {
@@ -263,7 +267,7 @@ export class StreamsService {
     entry = await this.save(entry, { state: 'ended' });
     this.logger.log(`streamId=${id} ended`);
     if (chain) await this.releaseUnused(id, chain.hops.map((h) => h.service));
-    return toStreamView(this.env, entry.value, undefined);
+    return this.view(entry.value, undefined);
   }
 
   /**
@@ -290,7 +294,7 @@ export class StreamsService {
     }
     if (oldName && oldName !== keyHash) await this.keys.delete(oldName);
     this.logger.log(`streamId=${id} publish key rotated`);
-    return toStreamView(this.env, saved.value, (await this.chains.get(id))?.value, await this.dataPlane(id), chosen.key);
+    return this.view(saved.value, (await this.chains.get(id))?.value, await this.dataPlane(id), chosen.key);
   }
 
   /**
@@ -382,7 +386,7 @@ export class StreamsService {
     this.logger.log(`streamId=${id} chain changed to version ${version}: ${plan.stages.map((s) => s.service).join(' -> ')}`);
     const dropped = (current?.value.hops ?? []).map((h) => h.service).filter((s) => !plan.stages.some((p) => p.service === s));
     await this.releaseUnused(undefined, dropped);
-    return toStreamView(this.env, saved.value, chain);
+    return this.view(saved.value, chain);
   }
 
   private plan(request: PlanRequest, snapshot: CatalogueSnapshot, origin: string): ChainPlan {
@@ -464,8 +468,25 @@ export class StreamsService {
     return e;
   }
 
+  private async view(record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}, key?: string): Promise<StreamView> {
+    if (playbackPolicy(record).signed) await this.signer.ready();
+    return toStreamView(this.env, record, chain, status, key, this.signer);
+  }
+
+  /**
+   * A fresh signed playback URL for a signed stream (POST /api/streams/:id/playback-url), valid
+   * `ttlSeconds` (default: the stream's own). A public stream has none to give.
+   */
+  async playbackUrl(id: string, request: PlaybackUrlRequest = {}): Promise<StreamView['playback']> {
+    const record = (await this.require(id)).value;
+    const policy = playbackPolicy(record);
+    if (!policy.signed) throw new ValidationFailedError(`stream "${id}" has public playback`, [`its playlist is ${playbackUrl(this.env, id)}; start it with playback: { signed: true } to sign its URLs`]);
+    await this.signer.ready();
+    return signedPlayback(this.env, id, this.signer.sign(id, request.ttlSeconds ?? policy.ttlSeconds));
+  }
+
   private async viewOf(record: StreamRecord): Promise<StreamView> {
-    return toStreamView(this.env, record, (await this.chains.get(record.id))?.value, await this.dataPlane(record.id));
+    return this.view(record, (await this.chains.get(record.id))?.value, await this.dataPlane(record.id));
   }
 
   /** What ingest (SRT port) and delivery (latency) report about the stream; missing reports are left out. */
