@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { Bus } from '@livemesh/bus';
-import { LABELS, buildServiceImage, pushImage, swarmServiceName } from '@livemesh/runtime';
+import type { Bus } from '@livemesh/bus';
+import { LABELS, WORKER_CREDS_PATH, buildServiceImage, pushImage, swarmServiceName } from '@livemesh/runtime';
 import { describeDocker, dockerHost } from '../support/docker.js';
 import { assertContinuous, generateClip, probeHls, publishRtmp } from '../support/media.js';
 import { startMesh, waitForSegments, type Mesh } from '../support/mesh.js';
@@ -57,7 +57,7 @@ describeDocker('services on Docker Swarm (LIVEMESH_RUNTIME=swarm)', () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-swarm-e2e-'));
     [registry, clip] = await Promise.all([useRegistry(), generateClip({ seconds: 10, width: 320, height: 240, fps: 25, out: join(dir, 'src.flv') }), buildWorkerImage(d)]);
     mesh = await startMesh({ LIVEMESH_RUNTIME: 'swarm', DOCKER_HOST: dockerHost(), LIVEMESH_WORKER_IMAGE: WORKER_IMAGE, LIVEMESH_IMAGE_REGISTRIES: `local,${registry.address}`, IDLE_GRACE_SECONDS: '60', WORKER_NETWORK: 'host' });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'swarm-e2e' });
+    bus = await mesh.connectBus('swarm-e2e');
     const build = cli(['--api', mesh.apiUrl, 'service', 'build', 'examples/pixelate', '--push', registry.address, '--worker-image', WORKER_IMAGE], { DOCKER_HOST: dockerHost() });
     const { code } = await build.exited;
     if (code !== 0) throw new Error(`service build failed:\n${build.tail(30)}`);
@@ -84,6 +84,9 @@ describeDocker('services on Docker Swarm (LIVEMESH_RUNTIME=swarm)', () => {
     expect(tt.ContainerSpec).toMatchObject({ User: '10001:10001', ReadOnly: true, CapabilityDrop: ['ALL'] });
     expect(tt.Resources.Limits).toMatchObject({ NanoCPUs: expect.any(Number), MemoryBytes: expect.any(Number), Pids: expect.any(Number) });
     expect(tt.Networks).toEqual([expect.objectContaining({ Target: expect.any(String) })]);
+    // The bus has authentication: the tasks share the service's credential, a Docker secret, not a host path.
+    expect(tt.ContainerSpec.Secrets).toEqual([expect.objectContaining({ SecretName: expect.stringMatching(/^lm-pixelate-nats-creds-/), File: expect.objectContaining({ Name: WORKER_CREDS_PATH, UID: '10001', Mode: 0o400 }) })]);
+    expect(tt.ContainerSpec.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
 
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     await waitForSegments(stream.playback.hls, 2, 90_000);

@@ -73,13 +73,13 @@ export interface MeshOptions {
    * Start nats-server with JWT auth, as `livemesh up` does: each app connects with its own
    * credential, the orchestrator mints one per worker, so every mesh test runs on least-privilege
    * credentials. `mesh.nats.auth` mints more (a test's own); `mesh.connectBus` connects with full
-   * rights. Default: on, except for the swarm runtime (its workers get no credential yet; docs/security.md).
+   * rights. Default: on, for every runtime (swarm workers share one credential per service; docs/security.md).
    */
   natsAuth?: boolean;
 }
 
 export async function startMesh(extraEnv: Record<string, string> = {}, opts: MeshOptions = {}): Promise<Mesh> {
-  const auth = opts.natsAuth ?? extraEnv.LIVEMESH_RUNTIME !== 'swarm';
+  const auth = opts.natsAuth ?? true;
   const nats = await startNatsServer({ auth });
   const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
   const env = await meshEnv(nats.url, dataDir, extraEnv);

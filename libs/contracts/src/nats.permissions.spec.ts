@@ -63,6 +63,18 @@ describe('NATS permissions', () => {
     }
   });
 
+  it("lets a service-wide (swarm) worker credential write any replica's heartbeat of its service and nothing more", () => {
+    const replicas: NatsIdentity = { role: 'worker', service: 'transcode' };
+    expect(can(replicas, 'pub', `$KV.${BUCKETS.workers}.transcode.lm-transcode-1-abc`)).toBe(true);
+    expect(can(replicas, 'pub', `$KV.${BUCKETS.workers}.watermark.lm-watermark-1-abc`)).toBe(false);
+    expect(can(replicas, 'pub', `$KV.${BUCKETS.workers}.transcode.a.b`)).toBe(false);
+    expect(can(replicas, 'pub', `$JS.API.CONSUMER.MSG.NEXT.${STREAMS.segments}.${consumers.service('transcode')}`)).toBe(true);
+    expect(can(replicas, 'pub', `$JS.API.CONSUMER.MSG.NEXT.${STREAMS.segments}.${consumers.service('watermark')}`)).toBe(false);
+    expect(natsInboxPrefix(replicas)).toBe('_LM_INBOX.workers.transcode');
+    expect(can(replicas, 'sub', `${natsInboxPrefix(worker)}.abc`)).toBe(false);
+    expect(can(worker, 'sub', `${natsInboxPrefix(replicas)}.abc`)).toBe(false);
+  });
+
   it('gives each identity an inbox only it may subscribe to', () => {
     const other: NatsIdentity = { role: 'worker', service: 'watermark', workerId: 'w1' };
     expect(can(worker, 'sub', `${natsInboxPrefix(worker)}.abc`)).toBe(true);

@@ -19,7 +19,9 @@ export type NatsIdentity =
   | { role: 'ingest' }
   | { role: 'delivery' }
   | { role: 'platform' }
-  | { role: 'worker'; service: string; workerId: string };
+  | { role: 'worker'; service: string; workerId: string }
+  /** Every replica of one service (swarm: Swarm starts the tasks, so they share one credential): heartbeats under `<service>.*`. */
+  | { role: 'worker'; service: string; workerId?: undefined };
 
 export interface NatsPermissions {
   /** undefined: no restriction (the orchestrator). */
@@ -31,7 +33,9 @@ export interface NatsPermissions {
 export function natsInboxPrefix(id: NatsIdentity): string {
   switch (id.role) {
     case 'worker':
-      return `_LM_INBOX.worker.${assertToken('service', id.service)}.${assertToken('worker id', id.workerId)}`;
+      return id.workerId === undefined
+        ? `_LM_INBOX.workers.${assertToken('service', id.service)}`
+        : `_LM_INBOX.worker.${assertToken('service', id.service)}.${assertToken('worker id', id.workerId)}`;
     default:
       return `_LM_INBOX.${id.role}`;
   }
@@ -39,7 +43,8 @@ export function natsInboxPrefix(id: NatsIdentity): string {
 
 /** The user name put into the credential (shown by the server's monitoring). */
 export function natsUserName(id: NatsIdentity): string {
-  return id.role === 'worker' ? `worker.${id.service}.${id.workerId}` : id.role;
+  if (id.role !== 'worker') return id.role;
+  return id.workerId === undefined ? `workers.${id.service}` : `worker.${id.service}.${id.workerId}`;
 }
 
 const api = (verb: string, stream: string, rest?: string) => `$JS.API.${verb}.${stream}${rest === undefined ? '' : `.${rest}`}`;
@@ -98,7 +103,8 @@ export function natsPermissions(id: NatsIdentity): NatsPermissions {
   switch (id.role) {
     case 'worker': {
       const service = assertToken('service', id.service);
-      const workerId = assertToken('worker id', id.workerId);
+      // A service-wide credential writes the heartbeat of any one replica of the service, no other service's.
+      const workerId = id.workerId === undefined ? '*' : assertToken('worker id', id.workerId);
       return of([
         ...pullDurable(STREAMS.segments, consumers.service(service)),
         subjects.allSegments,

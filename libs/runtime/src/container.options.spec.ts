@@ -89,6 +89,19 @@ describe('worker container options', () => {
     expect(swarmNetworkOf('lm-overlay')).toBe('lm-overlay');
   });
 
+  it("hands every task of a swarm service the service's NATS credential as a secret file only the image's user reads, and no host path", () => {
+    const plain = swarmTaskTemplate(worker({ network: 'host', bus: undefined }), 15) as { ContainerSpec: Record<string, unknown> };
+    expect(plain.ContainerSpec).not.toHaveProperty('Secrets');
+    expect((plain.ContainerSpec.Env as string[]).some((e) => e.startsWith('NATS_CREDS='))).toBe(false);
+    const t = swarmTaskTemplate({ ...worker({ network: 'host', bus: undefined }), credsSecret: { id: 'sec123', name: 'lm-pixelate-nats-creds-abc' } }, 15) as { ContainerSpec: Record<string, unknown> };
+    expect(t.ContainerSpec.Secrets).toEqual([
+      { SecretID: 'sec123', SecretName: 'lm-pixelate-nats-creds-abc', File: { Name: WORKER_CREDS_PATH, UID: '10001', GID: '10001', Mode: 0o400 } },
+    ]);
+    expect(t.ContainerSpec.Env).toContain(`NATS_CREDS=${WORKER_CREDS_PATH}`);
+    expect(t.ContainerSpec.Env).toContain('NATS_URL=nats://127.0.0.1:4222');
+    expect(hostPaths(t)).toEqual([]);
+  });
+
   it('defaults WORKER_NETWORK to none, which needs the relay; other networks do without it', () => {
     const relay = {} as WorkerBusRelay;
     expect(loadEnv({}).WORKER_NETWORK).toBe('none');

@@ -86,16 +86,33 @@ export function containerCreateOptions(w: WorkerContainer): Docker.ContainerCrea
   };
 }
 
+/** A Docker secret (swarm) holding the NATS credential shared by every task of one service. */
+export interface SwarmCredsSecret {
+  id: string;
+  name: string;
+}
+
+export type SwarmWorker = Omit<WorkerContainer, 'bus' | 'credsFile'> & {
+  /** The service's NATS credential, when the bus has authentication: mounted at WORKER_CREDS_PATH on whichever node a task runs. */
+  credsSecret?: SwarmCredsSecret;
+};
+
 /**
  * The task template of one worker service (swarm runtime), with the same isolation but for the
  * network: Swarm has no `none` network for services (`host`, or an overlay network), so
  * swarmNetworkOf refuses it and the relay is not used here. Swarm expands `{{...}}` in `name` per task.
+ * The credential comes as a Docker secret, not a host path: Swarm hands it to the task on any node,
+ * as a file readable by the image's user alone.
  */
-export function swarmTaskTemplate(w: Omit<WorkerContainer, 'bus'>, stopGraceSeconds: number): Record<string, unknown> {
+export function swarmTaskTemplate(w: SwarmWorker, stopGraceSeconds: number): Record<string, unknown> {
+  const secret = w.credsSecret;
   return {
     ContainerSpec: {
       Image: w.image,
-      Env: toEnvList(w.env),
+      Env: toEnvList({ ...w.env, ...(secret ? { NATS_CREDS: WORKER_CREDS_PATH } : {}) }),
+      ...(secret
+        ? { Secrets: [{ SecretID: secret.id, SecretName: secret.name, File: { Name: WORKER_CREDS_PATH, UID: String(IMAGE_USER.uid), GID: String(IMAGE_USER.gid), Mode: 0o400 } }] }
+        : {}),
       Labels: w.labels,
       Hostname: w.name,
       User: `${IMAGE_USER.uid}:${IMAGE_USER.gid}`,

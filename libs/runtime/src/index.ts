@@ -8,7 +8,7 @@ export { ADMIN_TOKEN_FILE, adminTokenPath, ensureAdminTokenFile, readAdminTokenF
 export { createDockerClient, followProgress, type ProgressSink } from './docker.client.js';
 export { LABELS, pinnedImage, type ContainerLimits } from './docker.labels.js';
 export { DockerRuntime, type DockerRuntimeOptions } from './docker.runtime.js';
-export { BUS_MOUNT, DEFAULT_WORKER_NETWORK, RELAYED_NATS_URL, WORKER_CREDS_PATH, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type WorkerContainer } from './container.options.js';
+export { BUS_MOUNT, DEFAULT_WORKER_NETWORK, RELAYED_NATS_URL, WORKER_CREDS_PATH, containerCreateOptions, swarmNetworkOf, swarmTaskTemplate, type SwarmCredsSecret, type SwarmWorker, type WorkerContainer } from './container.options.js';
 export { WorkerBusRelay } from './worker.bus.relay.js';
 export { SwarmRuntime, swarmServiceName, type SwarmRuntimeOptions } from './swarm.runtime.js';
 export { BusHeartbeatSource, type HeartbeatSource } from './docker.heartbeats.js';

@@ -12,7 +12,10 @@ import { SwarmRuntime } from './swarm.runtime.js';
 import { WorkerBusRelay } from './worker.bus.relay.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
-export function createRuntime(env: Env, opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string> }): ContainerRuntime {
+export function createRuntime(
+  env: Env,
+  opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string>; serviceCredentials?: (service: string) => Promise<string> },
+): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
     case 'process':
       return new ProcessRuntime({
@@ -42,10 +45,10 @@ export function createRuntime(env: Env, opts: { logger: RuntimeLogger; workerCre
         heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
-      if (env.LIVEMESH_RUNTIME === 'swarm') return new SwarmRuntime(common);
+      if (env.LIVEMESH_RUNTIME === 'swarm') return new SwarmRuntime({ ...common, ...(opts.serviceCredentials ? { serviceCredentials: opts.serviceCredentials } : {}) });
       // No network: the bus through a socket the orchestrator serves (docs/security.md, "Containers").
       const busRelay = env.WORKER_NETWORK === 'none' ? new WorkerBusRelay({ dataDir: env.LIVEMESH_DATA_DIR, natsUrl: env.NATS_URL, logger: opts.logger }) : undefined;
-      // Each worker gets its own NATS credential, mounted read-only; swarm workers get none yet (docs/security.md).
+      // Each worker gets its own NATS credential, mounted read-only (swarm: one per service, as a Docker secret; docs/security.md).
       return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}), ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}) });
     }
   }

@@ -1,15 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
 import { LABELS, assertRunnable, heartbeatHealth, imageOf, pinnedImage, workerEnvironment, workloadLabels } from './docker.labels.js';
 import { heartbeatAges } from './docker.heartbeats.js';
 import type { DockerRuntimeOptions } from './docker.runtime.js';
-import { swarmNetworkOf, swarmTaskTemplate } from './container.options.js';
+import { swarmNetworkOf, swarmTaskTemplate, type SwarmCredsSecret } from './container.options.js';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from './runtime.types.js';
 
-export type SwarmRuntimeOptions = Omit<DockerRuntimeOptions, 'reconcileIntervalMs' | 'busRelay'> & {
+export type SwarmRuntimeOptions = Omit<DockerRuntimeOptions, 'reconcileIntervalMs' | 'busRelay' | 'workerCredentials'> & {
   /** How long ensure() and scale() wait for tasks to run, ms. */
   convergeTimeoutMs?: number;
+  /**
+   * Mints the NATS credential shared by every task of one service (Swarm starts the tasks, so they
+   * cannot get one each) and returns its file; it reaches the tasks as a Docker secret.
+   */
+  serviceCredentials?: (service: string) => Promise<string>;
 };
 
 interface SwarmTask {
@@ -21,6 +27,9 @@ interface SwarmTask {
   Status?: { State?: string; Timestamp?: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
   Spec?: { ContainerSpec?: { Image?: string } };
 }
+
+/** Marks the Docker secrets that hold a service's NATS credential. */
+const CREDS_LABEL = 'livemesh.nats-creds';
 
 /** The one Swarm service name of a livemesh service. */
 export function swarmServiceName(service: string): string {
@@ -90,7 +99,7 @@ export class SwarmRuntime implements ContainerRuntime {
   async rollOut(spec: ServiceSpec, startParams: StartInstruction['startParams'] = spec.startParams ?? {}, replicas?: number): Promise<void> {
     const svc = await this.find(spec.name);
     if (!svc) throw new RuntimeError(`service ${spec.name} has no swarm service to update`);
-    const next = this.serviceSpec(spec, startParams, replicas ?? svc.Spec?.Mode?.Replicated?.Replicas ?? 1);
+    const next = await this.serviceSpec(spec, startParams, replicas ?? svc.Spec?.Mode?.Replicated?.Replicas ?? 1);
     this.opts.logger.log(`service=${spec.name} rolling out version ${spec.version} (${imageOf(spec, this.opts.defaultImage)})`);
     try {
       await this.docker.getService(svc.ID).update({ ...next, version: svc.Version?.Index } as never);
@@ -150,11 +159,34 @@ export class SwarmRuntime implements ContainerRuntime {
           .catch((e: Error) => this.opts.logger.warn(`swarm service ${s.Spec?.Name} removal failed: ${e.message}`)),
       ),
     );
+    await this.removeCredsSecrets({ owner: this.owner });
     await this.opts.heartbeats?.close();
   }
 
+  /** A fresh credential of the service in a new Docker secret (secrets cannot change); older ones go once no task uses them. */
+  private async credsSecret(service: string): Promise<SwarmCredsSecret | undefined> {
+    if (!this.opts.serviceCredentials) return undefined;
+    await this.removeCredsSecrets({ service });
+    const name = `${swarmServiceName(service)}-nats-creds-${randomBytes(4).toString('hex')}`;
+    try {
+      const data = await readFile(await this.opts.serviceCredentials(service));
+      const secret = (await this.docker.createSecret({ Name: name, Data: data.toString('base64'), Labels: { [LABELS.managed]: 'true', [LABELS.service]: service, [LABELS.owner]: this.owner, [CREDS_LABEL]: 'true' } })) as { id: string };
+      return { id: secret.id, name };
+    } catch (e) {
+      throw new RuntimeError(`service ${service}: cannot hand its tasks a NATS credential (docker secret ${name}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Removes this runtime's credential secrets of a service (or of this runtime); the engine keeps those a task still uses. */
+  private async removeCredsSecrets(by: { service: string } | { owner: string }): Promise<void> {
+    if (!this.opts.serviceCredentials) return;
+    const label = 'service' in by ? `${LABELS.service}=${by.service}` : `${LABELS.owner}=${by.owner}`;
+    const secrets = (await this.docker.listSecrets({ filters: { label: [`${CREDS_LABEL}=true`, label] } }).catch(() => [])) as unknown as { ID: string }[];
+    await Promise.all(secrets.map((s) => this.docker.getSecret(s.ID).remove().catch(() => undefined)));
+  }
+
   private async create(spec: ServiceSpec, startParams: StartInstruction['startParams'], replicas: number): Promise<void> {
-    const body = this.serviceSpec(spec, startParams, replicas);
+    const body = await this.serviceSpec(spec, startParams, replicas);
     try {
       await this.docker.createService(body as Docker.CreateServiceOptions);
     } catch (e) {
@@ -169,14 +201,15 @@ export class SwarmRuntime implements ContainerRuntime {
     return { ...workloadLabels(spec, pinnedImage(spec, this.opts.defaultImage), startParams, this.owner), 'livemesh.min-replicas': String(spec.minReplicas) };
   }
 
-  private serviceSpec(spec: ServiceSpec, startParams: StartInstruction['startParams'], replicas: number): Record<string, unknown> {
+  private async serviceSpec(spec: ServiceSpec, startParams: StartInstruction['startParams'], replicas: number): Promise<Record<string, unknown>> {
     // Every create and roll-out goes through here: nothing the operator did not allow reaches the swarm.
     assertRunnable(spec, this.opts);
     const name = swarmServiceName(spec.name);
     // Swarm expands these per task: each replica gets a host name (and worker id) of its own.
     const taskId = '{{.Service.Name}}-{{.Task.Slot}}-{{.Task.ID}}';
     const labels = this.labels(spec, startParams);
-    const worker = { name: taskId, image: pinnedImage(spec, this.opts.defaultImage), env: workerEnvironment(spec, startParams, this.opts.env, taskId), labels, limits: this.opts.limits, network: this.network };
+    const credsSecret = await this.credsSecret(spec.name);
+    const worker = { name: taskId, image: pinnedImage(spec, this.opts.defaultImage), env: workerEnvironment(spec, startParams, this.opts.env, taskId), labels, limits: this.opts.limits, network: this.network, ...(credsSecret ? { credsSecret } : {}) };
     return {
       Name: name,
       Labels: labels,

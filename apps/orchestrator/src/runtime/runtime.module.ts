@@ -38,7 +38,13 @@ export class RuntimeModule implements OnApplicationShutdown {
               : undefined;
             const created = createRuntime(env, {
               logger: new Logger('ContainerRuntime'),
-              ...(minter ? { workerCredentials: (service: string, workerId: string) => minter.credsFile({ role: 'worker', service, workerId }) } : {}),
+              ...(minter
+                ? {
+                    workerCredentials: (service: string, workerId: string) => minter.credsFile({ role: 'worker', service, workerId }),
+                    // Swarm: one credential for all tasks of a service, heartbeats limited to that service.
+                    serviceCredentials: (service: string) => minter.credsFile({ role: 'worker', service }),
+                  }
+                : {}),
             });
             const wrapped = new ConsumerOwningRuntime(created, bus, env);
             RuntimeModule.owned.add(wrapped);
