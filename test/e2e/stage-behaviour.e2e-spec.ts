@@ -150,6 +150,8 @@ describe('runStage behaviour', () => {
       name: 'ladder',
       // Its segments are a few bytes of text, not MPEG-TS: no probe.
       inspect: false,
+      // What it hands on beside each rendition is declared, as every emitted transfer parameter must be.
+      transfer: { emits: { rung: { type: 'string', enum: ['hi', 'lo'] } } },
       process: (ctx) => ['hi', 'lo'].map((rendition) => ({ rendition, data: bytes(`${rendition}:${text(ctx.segment.data)}`), transfer: { rung: rendition } })),
     });
     await oneHop('r2', 'ladder');
