@@ -121,6 +121,10 @@ export interface StageHandle {
 const DEFAULT_DRAIN_MS = 10_000;
 /** How long one pull waits for segments when the queue is empty, ms. */
 const FETCH_EXPIRES_MS = 1_000;
+/** Pause before pulling again after a pull failed. */
+const FETCH_RETRY_MS = 250;
+/** Pulls failing in a row for this long end the worker (its consumer is gone, or NATS is), so its runtime replaces it. */
+const FETCH_GIVE_UP_MS = 60_000;
 
 /** A pulled segment waiting for its turn: its headers read, its chain looked up, no work spent yet. */
 interface Held {
@@ -283,6 +287,8 @@ export class StageRunner implements StageHandle {
     // idle replica that asked for more than its free slots would keep its pull first in line and
     // take every new segment, leaving the service's other replicas idle.
     let backlog = false;
+    /** When pulls began to fail in a row; undefined while they succeed. */
+    let failingSince: number | undefined;
     try {
       while (!this.stopping) {
         const room: number = this.concurrency + (backlog ? this.recent.lookahead(Date.now(), this.lookahead) : 0) - this.inFlight.size - this.held.size;
@@ -290,19 +296,35 @@ export class StageRunner implements StageHandle {
           await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
           continue;
         }
-        const batch = await this.consumer!.fetch({ maxMessages: room, expiresMs: FETCH_EXPIRES_MS });
-        this.messages = batch;
-        if (this.stopping) batch.stop();
         let received = 0;
-        for await (const msg of batch) {
-          received++;
-          if (this.stopping) {
-            // Pulled but not started: hand it straight back so another replica takes it now.
-            msg.nak();
-            continue;
+        try {
+          const batch = await this.consumer!.fetch({ maxMessages: room, expiresMs: FETCH_EXPIRES_MS });
+          this.messages = batch;
+          if (this.stopping) batch.stop();
+          for await (const msg of batch) {
+            received++;
+            if (this.stopping) {
+              // Pulled but not started: hand it straight back so another replica takes it now.
+              msg.nak();
+              continue;
+            }
+            await this.admit(msg);
+            this.dispatch();
           }
-          await this.admit(msg);
-          this.dispatch();
+          failingSince = undefined;
+        } catch (e) {
+          if (this.stopping) break;
+          // One pull that failed (its idle heartbeats came late on a loaded host, a NATS
+          // reconnect) is no reason to die: what it admitted is held, and the next pull goes on.
+          // A consumer that keeps failing past FETCH_GIVE_UP_MS is (the worker exits; its runtime
+          // replaces it).
+          const now = Date.now();
+          if (failingSince === undefined) {
+            failingSince = now;
+            this.logger.warn(`service=${this.service} a pull failed (${describeError(e)}); pulling again`);
+          } else if (now - failingSince > FETCH_GIVE_UP_MS) throw e;
+          await new Promise((r) => setTimeout(r, FETCH_RETRY_MS));
+          continue;
         }
         backlog = received >= room;
       }
