@@ -258,7 +258,8 @@ describe('stream keys: shown once, stored as hashes, rotated', () => {
     const rotated = await api('POST', '/api/streams/k-srt/key', {});
     const newKey = rotated.body.publish.key as string;
     secrets.push(newKey);
-    expect(rotated.body.publish.srt).toMatch(new RegExp(`^srt://127\\.0\\.0\\.1:\\d+\\?streamid=${newKey}&passphrase=${newKey}$`));
+    // Its SRT port is not in the answer (the listener restarts, maybe on another port); GET shows it once it is up.
+    expect(rotated.body.publish).not.toHaveProperty('srt');
     await waitFor('the SRT listener with the new passphrase', 10_000, () => logs.text().includes(`(passphrase = key "#${hashStreamKey(newKey).slice(0, 8)}")`), { detail: logsOf('k-srt') });
     const srt = ((await api('GET', '/api/streams/k-srt')).body as { publish: { srt: string } }).publish.srt;
     const refused = await ffmpeg(['-re', '-i', tsClip, '-c', 'copy', '-f', 'mpegts', `${srt}?streamid=${key}&passphrase=${key}`], 15_000).done;

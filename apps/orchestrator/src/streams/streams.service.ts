@@ -294,7 +294,10 @@ export class StreamsService {
     }
     if (oldName && oldName !== keyHash) await this.keys.delete(oldName);
     this.logger.log(`streamId=${id} publish key rotated`);
-    return this.view(saved.value, (await this.chains.get(id))?.value, await this.dataPlane(id), chosen.key);
+    // No SRT URL in this answer: ingest restarts the stream's listener with the new passphrase,
+    // on a port GET /api/streams/:id shows once it is up; the one known now may be gone.
+    const { ingest: _restarting, ...dataPlane } = await this.dataPlane(id);
+    return this.view(saved.value, (await this.chains.get(id))?.value, dataPlane, chosen.key);
   }
 
   /**
