@@ -35,7 +35,9 @@ describe('livemesh stream record (built CLI, real mesh)', () => {
     const stream = await mesh.startStream({ id: 'rec1', stages: [{ service: 'passthrough' }] });
     const file = join(dir, 'rec1.ts');
     // Started before the encoder, without --from-start: it records what comes while it runs.
-    const rec = spawnNode('livemesh', ['apps/cli/dist/main.js', '--nats', mesh.nats.url, 'stream', 'record', 'rec1', file], { ...mesh.env, NO_COLOR: '1' });
+    // The mesh's NATS has credentials: the recorder reads LM_OUT with a full one, as an operator's would (docs/security.md).
+    const creds = mesh.nats.auth ? ['--creds', await mesh.nats.auth.credsFile({ role: 'orchestrator' })] : [];
+    const rec = spawnNode('livemesh', ['apps/cli/dist/main.js', '--nats', mesh.nats.url, ...creds, 'stream', 'record', 'rec1', file], { ...mesh.env, NO_COLOR: '1' });
     try {
       await waitFor('the recorder to be connected', 10_000, async () => (await stat(file).catch(() => undefined)) !== undefined);
       const { code } = await publishRtmp(clip, stream.publish.rtmp, { realtime: true });

@@ -43,7 +43,7 @@ describe('start parameters reach a real worker (process runtime)', () => {
     await writeFile(join(dir, 'start-params.mjs'), STAGE_MODULE);
     clip = await generateClip({ seconds: 4, width: 320, height: 180, fps: 25, out: join(dir, 'clip.flv') });
     mesh = await startMesh({ LIVEMESH_STAGE_DIR: dir });
-    bus = await Bus.connect({ url: mesh.nats.url, name: 'start-params-e2e' });
+    bus = await mesh.connectBus('start-params-e2e');
     const sub = bus.subscribe(subjects.streamEvents());
     void (async () => {
       for await (const m of sub) events.push(m.json<StreamEvent>());
