@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUCKETS, SEGMENT_HEADERS, subjects, type ChainSpec, type SegmentMeta } from '@livemesh/contracts';
-import { Bus, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
+import { Bus, ensureServiceConsumer, ensureTopology, publishSegment, readSegment, type BusHeaders } from '@livemesh/bus';
 import { probe, runFfmpeg, streamStartSeconds, testSourceArgs } from '@livemesh/media';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { waitFor } from '../support/wait.js';
@@ -60,6 +60,8 @@ describe('a stage module from outside libs/services in a worker process', () => 
     nats = await startNatsServer();
     bus = await Bus.connect({ url: nats.url, name: 'stage-example-e2e' });
     await ensureTopology(bus, { outputRetentionSeconds: 600 });
+    // The orchestrator creates a service's consumer before its workers start; this test starts the worker by hand.
+    await ensureServiceConsumer(bus, 'pixelate', { ackWaitMs: 30_000, maxDeliver: 3 });
   }, 180_000);
 
   afterAll(async () => {
