@@ -133,7 +133,8 @@ describeDocker('services in Docker containers (LIVEMESH_RUNTIME=docker)', () => 
     expect(info.HostConfig.PidsLimit).toBeGreaterThan(0);
     // No Docker socket (nor anything else of the host) inside a worker: only the relay's socket
     // directory and the worker's own NATS credential, both read-only.
-    expect(info.Mounts.filter((m) => m.Type === 'bind').map((m) => ({ source: m.Source, target: m.Destination, rw: m.RW }))).toEqual([
+    // Sorted by target: `docker inspect` lists mounts in no fixed order.
+    expect(info.Mounts.filter((m) => m.Type === 'bind').map((m) => ({ source: m.Source, target: m.Destination, rw: m.RW })).sort((a, b) => (a.target < b.target ? -1 : 1))).toEqual([
       { source: join(mesh.env.LIVEMESH_DATA_DIR!, 'bus-relay', 'socket'), target: '/run/livemesh-bus', rw: false },
       { source: expect.stringMatching(new RegExp(`/worker\\.pixelate\\.${info.Config.Hostname}\\.creds$`)), target: WORKER_CREDS_PATH, rw: false },
     ]);
