@@ -81,7 +81,7 @@ describe('stream start: source and output URL policy', () => {
   });
 
   it('refuses an RTMP output that is a local file', async () => {
-    const r = await post({ id: 'bad-out', outputs: { rtmp: ['rtmp://cdn.example/live/k', 'file:///tmp/x.flv'] } });
+    const r = await post({ id: 'bad-out', outputs: { rtmp: ['rtmp://127.0.0.1:1/live/k', 'file:///tmp/x.flv'] } });
     expect(r.status).toBe(422);
     expect(r.body.message).toMatch(/RTMP output URL scheme "file:" is not allowed/);
     expect(await bus.store(BUCKETS.streams).get('bad-out')).toBeUndefined();
