@@ -1,7 +1,6 @@
-import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { NatsCredentialMinter, loadOrCreateNatsAuth, mintCreds, natsServerAuthConfig, signerOf, writePrivateFile } from '@livemesh/bus';
-import { ConfigError, type Env } from '@livemesh/contracts';
+import { NatsCredentialMinter, loadOrCreateNatsAuth, mintCreds, natsServerAuthConfig, signerOf } from '@livemesh/bus';
+import { ConfigError, ensurePrivateDir, writePrivateFile, type Env } from '@livemesh/contracts';
 
 export interface PreparedNats {
   /** The nats-server configuration file. */
@@ -23,10 +22,9 @@ export interface PreparedNats {
  */
 export async function prepareNats(dataDir: string, env: Pick<Env, 'NATS_TLS_CERT' | 'NATS_TLS_KEY'>): Promise<PreparedNats> {
   const natsDir = resolve(dataDir, 'nats');
-  await mkdir(natsDir, { recursive: true, mode: 0o700 });
   // Seeds and credentials live here: only the user that runs livemesh may read them.
-  await chmod(resolve(dataDir), 0o700);
-  await chmod(natsDir, 0o700);
+  await ensurePrivateDir(resolve(dataDir));
+  await ensurePrivateDir(natsDir);
   const secrets = await loadOrCreateNatsAuth(natsDir);
   if (Boolean(env.NATS_TLS_CERT) !== Boolean(env.NATS_TLS_KEY)) {
     throw new ConfigError('NATS TLS is half configured', ['set both NATS_TLS_CERT and NATS_TLS_KEY, or neither']);

@@ -10,7 +10,6 @@ export {
   natsServerAuthConfig,
   readAccountSigner,
   signerOf,
-  writePrivateFile,
   type NatsAccountSigner,
   type NatsAuthSecrets,
 } from './nats.auth.js';

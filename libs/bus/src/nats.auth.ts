@@ -6,11 +6,11 @@
  * by its signature alone, so the orchestrator can mint a credential for a new worker without
  * touching the server's configuration.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { decode, encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
 import { createAccount, createOperator, createUser, fromSeed } from '@nats-io/nkeys';
-import { ConfigError, natsPermissions, natsUserName, type NatsIdentity } from '@livemesh/contracts';
+import { ConfigError, natsPermissions, natsUserName, readOrCreatePrivateFile, writePrivateFile, type NatsIdentity } from '@livemesh/contracts';
 
 /** The seeds behind a mesh's NATS auth: whoever holds them rules the bus. Stored 0600. */
 export interface NatsAuthSecrets {
@@ -120,27 +120,11 @@ export function inboxPrefixOfCreds(creds: string): string | undefined {
   return inbox?.slice(0, -2);
 }
 
-/** Writes `text` at `path` readable by its owner only (0600), its folder 0700; atomic. */
-export async function writePrivateFile(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
-}
-
 /** The mesh's secrets in `<dir>/nats-auth.json`, created (0600, folder 0700) on first use. */
 export async function loadOrCreateNatsAuth(dir: string): Promise<NatsAuthSecrets> {
   const path = join(dir, 'nats-auth.json');
-  try {
-    return parseSecrets(await readFile(path, 'utf8'), path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  const secrets = createNatsAuthSecrets();
-  await writePrivateFile(path, `${JSON.stringify(secrets, null, 2)}\n`);
-  await chmod(dir, 0o700);
-  return secrets;
+  const { text } = await readOrCreatePrivateFile(path, () => `${JSON.stringify(createNatsAuthSecrets(), null, 2)}\n`);
+  return parseSecrets(text, path);
 }
 
 function parseSecrets(text: string, path: string): NatsAuthSecrets {

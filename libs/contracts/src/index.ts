@@ -174,6 +174,7 @@ export {
   streamKeyProblems,
   type SealedSecret,
 } from './stream-key.js';
+export { ensurePrivateDir, readOrCreatePrivateFile, readPrivateFile, writePrivateFile } from './private-file.js';
 export { ingestSecretPath, loadDataDirSecret, loadIngestSecret, loadPlaybackSecret, playbackSecretPath } from './ingest-secret.js';
 export * from './playback-signature.js';
 export {

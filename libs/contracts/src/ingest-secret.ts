@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError } from './errors.js';
+import { readOrCreatePrivateFile, readPrivateFile } from './private-file.js';
 import { INGEST_SECRET_BYTES } from './stream-key.js';
 
 /** Where the ingest secret lives when LIVEMESH_INGEST_SECRET is empty. */
@@ -38,26 +38,10 @@ export async function loadPlaybackSecret(env: { LIVEMESH_PLAYBACK_SECRET: string
  */
 export async function loadDataDirSecret(what: string, value: string, path: string, create: boolean): Promise<Buffer | undefined> {
   if (value) return Buffer.from(value, 'hex');
-  let text: string | undefined;
-  try {
-    text = (await readFile(path, 'utf8')).trim();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  if (text === undefined) {
-    if (!create) return undefined;
-    await mkdir(dirname(path), { recursive: true });
-    const fresh = randomBytes(INGEST_SECRET_BYTES).toString('hex');
-    try {
-      // 'wx': a second orchestrator creating it at the same moment does not overwrite the first's.
-      await writeFile(path, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
-      await chmod(path, 0o600);
-      return Buffer.from(fresh, 'hex');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      text = (await readFile(path, 'utf8')).trim();
-    }
-  }
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(what, [`${path} must hold 64 hex digits`]);
-  return Buffer.from(text, 'hex');
+  const text = create
+    ? (await readOrCreatePrivateFile(path, () => `${randomBytes(INGEST_SECRET_BYTES).toString('hex')}\n`)).text
+    : await readPrivateFile(path);
+  if (text === undefined) return undefined;
+  if (!/^[0-9a-fA-F]{64}$/.test(text.trim())) throw new ConfigError(what, [`${path} must hold 64 hex digits`]);
+  return Buffer.from(text.trim(), 'hex');
 }
