@@ -4,6 +4,7 @@
 import {
   BUCKETS,
   SEGMENT_HEADERS,
+  STREAMS,
   loadEnv,
   subjects,
   type ChainSpec,
@@ -223,12 +224,19 @@ describe('runStage behaviour', () => {
     const h: StageHandle = await runStage(slow, { env, bus, drainTimeoutMs: 10_000 });
     await publishSegment(bus, subjects.segment('slow', 'r4', 0), { meta: meta('r4', 0), data: bytes('late') }, { inlineLimit: 1 << 20 });
     await waitFor('the slow segment to start', 15_000, () => started);
+    // What LM_OUT holds for r4 at the moment stop() resolves (JetStream stores a message before it
+    // acks its publisher): a publish after stop() resolved would not be counted yet.
+    const storedOutputs = async () => Object.values((await bus.streamInfo(STREAMS.output, { subjects: 'lm.out.r4.>' })).subjects).reduce((a, n) => a + n, 0);
     let stopped = false;
-    const stopping = h.stop().then(() => (stopped = true));
+    const stopping = h.stop().then(async () => {
+      stopped = true;
+      return storedOutputs();
+    });
     await bus.flush();
     expect(stopped).toBe(false);
+    expect(await storedOutputs()).toBe(0);
     release();
-    await stopping;
+    expect(await stopping).toBe(1);
     await h.done;
     await waitFor('the drained segment on the output', 5_000, () => outputsOf('r4').length === 1);
   }, 30_000);
