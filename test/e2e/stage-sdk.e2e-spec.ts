@@ -187,6 +187,11 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
   it('drops segments of a stream whose chain is gone, and stop() drains and removes the heartbeat', async () => {
     await bus.store(BUCKETS.chains).delete(STREAM);
     const before = outputs.length;
+    // What LM_OUT stores, not what this test's subscription has seen so far: a stage acks its input
+    // only once its output is stored, so an output for seq 5 would be counted here by the time the
+    // input is gone, while a subscriber might not have it yet.
+    const stored = async () => Object.values((await bus.streamInfo(STREAMS.output, { subjects: subjects.output(STREAM, 'main') })).subjects).reduce((a, n) => a + n, 0);
+    const storedBefore = await stored();
     const late: SegmentMeta = { ...inputs[2]!.meta, seq: 5, ingestTime: Date.now() };
     await publishInput(late, inputs[2]!.data);
     // The work-queue stream is empty once the stage has acked (dropped) it: nothing left behind,
@@ -196,6 +201,7 @@ describe('stage SDK with the built-in watermark -> transcode chain', () => {
       const s = await bus.streamInfo(STREAMS.segments);
       return c.pending === 0 && c.ackPending === 0 && s.messages === 0;
     });
+    expect(await stored()).toBe(storedBefore);
     expect(outputs.length).toBe(before);
 
     await Promise.all(handles.map((h) => h.stop()));
