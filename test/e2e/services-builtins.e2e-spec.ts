@@ -313,6 +313,40 @@ describe('built-in services on real media', () => {
     }
   }, 90_000);
 
+  it('a frame stage hands on what it measured as a declared transfer parameter, and an undeclared one fails the segment', async () => {
+    // The mean brightness of the first frame, as the next hop would read it from Lm-Transfer.
+    let mean = -1;
+    const measure = (emit: string) => defineFrameStage({
+      name: 'brightness',
+      sample: { format: 'gray', width: 32 },
+      transfer: { emits: { meanLuma: { type: 'number', minimum: 0, maximum: 255 } } },
+      onFrame: (frame) => {
+        if (frame.index === 0) mean = frame.data.reduce((a, v) => a + v, 0) / frame.data.length;
+      },
+      onSegmentEnd: () => ({ transfer: { [emit]: Math.round(mean) } }),
+    });
+    const h = await runStage(measure('meanLuma'), { env, bus, ackWaitMs: 20_000 });
+    try {
+      const out = await runHop('luma', 'brightness', {}, main.slice(0, 1));
+      const seg = await readSegment(bus, out.get('main#0')!);
+      expect(mean).toBeGreaterThan(0);
+      expect(seg.meta.transfer).toEqual({ meanLuma: Math.round(mean) });
+      // The segment itself goes on unchanged.
+      expect(seg.data).toEqual(main[0]!.data);
+    } finally {
+      await h.stop();
+    }
+    const bad = await runStage(measure('luma'), { env, bus, ackWaitMs: 20_000 });
+    try {
+      await chains.put('luma2', { streamId: 'luma2', version: 1, updatedAt: new Date().toISOString(), latencyBudgetMs: NOT_ABOUT_LATENCY_MS, hops: [{ index: 0, service: 'brightness', params: {}, subject: subjects.segment('brightness', 'luma2', 0), next: null }] });
+      await publishSegment(bus, subjects.segment('brightness', 'luma2', 0), { meta: { ...main[0]!.meta, streamId: 'luma2' }, data: main[0]!.data }, { inlineLimit: env.INLINE_LIMIT_BYTES });
+      const failed = await waitFor('the undeclared transfer to fail the segment', 30_000, () => events.find((e) => e.streamId === 'luma2' && (e.kind === 'segment-failed' || e.kind === 'dead-letter')));
+      expect(failed.message).toMatch(/luma/);
+    } finally {
+      await bad.stop();
+    }
+  }, 90_000);
+
   describe('bad input', () => {
     const good = () => main[0]!;
     const mp4 = async () => {

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MediaInputError, ValidationFailedError } from '@livemesh/contracts';
+import { MediaInputError, ValidationFailedError, type TransferDecl } from '@livemesh/contracts';
 import { escapeFilterValue, inputArgs, mpegtsOnSourceTimeline, x264OnSourceTimeline, type ProbeResult } from '@livemesh/media';
 import { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
 import { defineStage, type ParamSchema, type StageContext, type StageDefinition, type StageResult } from './stage.definition.js';
@@ -44,8 +44,19 @@ export interface FrameStageInput<P extends object> {
    * to replace the frame, and the SDK re-encodes the segment from the returned frames.
    */
   onFrame(frame: Frame, ctx: StageContext<P>): Promise<Uint8Array | void> | Uint8Array | void;
-  /** After the last frame of a segment (a summary, a state update). */
-  onSegmentEnd?(frames: number, ctx: StageContext<P>): Promise<void> | void;
+  /**
+   * After the last frame of a segment (a summary, a state update). What it returns in `transfer`
+   * is laid over the segment's transfer parameters for the next hop, as a segment stage's result is.
+   */
+  onSegmentEnd?(frames: number, ctx: StageContext<P>): Promise<FrameSegmentEnd | void> | FrameSegmentEnd | void;
+  /** The transfer parameters the stage emits and reads, as a segment stage declares them. */
+  transfer?: TransferDecl;
+}
+
+/** What onSegmentEnd may hand on. */
+export interface FrameSegmentEnd {
+  /** Transfer parameters to emit, each declared in the stage's `transfer.emits`. */
+  transfer?: Record<string, unknown>;
 }
 
 /** Frame bytes a segment may decode to; above it the stage must sample fewer or smaller frames. */
@@ -62,6 +73,7 @@ export function defineFrameStage<P extends object = Record<string, unknown>>(inp
     name: input.name,
     params: input.params,
     input: 'frames',
+    ...(input.transfer ? { transfer: input.transfer } : {}),
     process: (ctx) => processFrames(input, ctx),
   });
 }
@@ -93,15 +105,16 @@ async function processFrames<P extends object>(def: FrameStageInput<P>, ctx: Sta
     replaced ??= [...pictures];
     replaced[i] = out;
   }
-  await def.onSegmentEnd?.(pictures.length, ctx);
-  if (!replaced) return { data: ctx.segment.data };
+  const end = await def.onSegmentEnd?.(pictures.length, ctx);
+  const transfer = end?.transfer ? { transfer: { ...ctx.transfer, ...end.transfer } } : {};
+  if (!replaced) return { data: ctx.segment.data, ...transfer };
   if (sampling.fps !== undefined || sampling.width !== undefined) {
     throw new ValidationFailedError(`stage ${def.name}: frames were replaced from a sampled decode`, ['sample: a stage that returns frames must take every frame at the source size (no fps, no width)']);
   }
   const segmentFile = join(dir, 'segment.ts');
   await writeFile(segmentFile, ctx.segment.data);
   const data = await ctx.ffmpeg(frameEncodeArgs({ size, format: sampling.format as Exclude<FrameFormat, 'jpeg'>, times, segmentFile }), concat(replaced));
-  return { data };
+  return { data, ...transfer };
 }
 
 function videoSize(probe: ProbeResult): { width: number; height: number } {

@@ -24,7 +24,7 @@ export {
 } from './stage.definition.js';
 export { checkTransferIn, checkTransferOut, transferOf } from './transfer.check.js';
 export { serviceSpecOf, type CatalogueInfo } from './stage.catalogue.js';
-export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameStageInput } from './frame.stage.js';
+export { defineFrameStage, type Frame, type FrameFormat, type FrameSampling, type FrameSegmentEnd, type FrameStageInput } from './frame.stage.js';
 export { fpsGridFilter, sourceFrameRate } from './fps.grid.js';
 export { checkSegmentBytes, probeSegment, type SegmentProbe, checkSegmentProbe } from './segment.inspect.js';
 export type { Carry } from '@livemesh/bus';
