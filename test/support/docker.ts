@@ -2,6 +2,7 @@
 // Where none answers they are skipped with one line saying why, except in CI, where
 // LIVEMESH_REQUIRE_DOCKER=1 turns the missing engine into a failing test.
 import { spawnSync } from 'node:child_process';
+import { holdDockerEngine } from './docker-lock.js';
 
 export type DockerAvailability = { ok: true } | { ok: false; why: string };
 
@@ -37,6 +38,9 @@ req.end();
 
 let cached: DockerAvailability | undefined;
 
+/** How long a Docker suite may wait for another to finish with the engine (the slowest takes ~2 min). */
+const DOCKER_LOCK_WAIT_MS = 15 * 60_000;
+
 /**
  * Whether an engine answers, synchronously, so describeDocker can register its suite while the test file
  * loads (jest collects describe blocks synchronously). Runs the ping in a child Node process.
@@ -55,13 +59,23 @@ export function dockerAvailableSync(): DockerAvailability {
 }
 
 /**
- * `describe` for suites that need a Docker engine. Without one: `describe.skip` and one line
+ * `describe` for suites that need a Docker engine; one such suite at a time holds the engine
+ * (docker-lock.ts). Without one: `describe.skip` and one line
  * "skipping <title>: <why>", or, with LIVEMESH_REQUIRE_DOCKER=1, a failing test whose message is why.
  */
 export function describeDocker(title: string, fn: () => void): void {
   const available = dockerAvailableSync();
   if (available.ok) {
-    describe(title, fn);
+    describe(title, () => {
+      // Jest runs hooks of one block in the order they are declared: the lock is taken before the
+      // suite's own beforeAll and let go after its own afterAll (its clean-up included).
+      let release: (() => Promise<void>) | undefined;
+      beforeAll(async () => {
+        release = await holdDockerEngine(title);
+      }, DOCKER_LOCK_WAIT_MS);
+      fn();
+      afterAll(() => release?.());
+    });
     return;
   }
   if (process.env.LIVEMESH_REQUIRE_DOCKER === '1') {

@@ -7,6 +7,11 @@ export default class SuiteTimesReporter {
   constructor(globalConfig) {
     this.rootDir = globalConfig.rootDir;
     this.times = [];
+    this.started = Date.now();
+  }
+
+  onRunStart() {
+    this.started = Date.now();
   }
 
   onTestResult(test, result) {
@@ -21,6 +26,7 @@ export default class SuiteTimesReporter {
     const total = sorted.reduce((s, t) => s + t.ms, 0);
     const width = Math.max(...sorted.map((t) => t.file.length));
     const lines = sorted.map((t) => `  ${(t.ms / 1000).toFixed(1).padStart(7)} s  ${t.project.padEnd(4)}  ${t.file.padEnd(width)}${t.failed ? '  FAILED' : ''}`.trimEnd());
-    process.stdout.write(`\nTime per test file (slowest first), ${(total / 1000).toFixed(0)} s in all:\n${lines.join('\n')}\n`);
+    const wall = (Date.now() - this.started) / 1000;
+    process.stdout.write(`\nTime per test file (slowest first), ${(total / 1000).toFixed(0)} s in all, ${wall.toFixed(0)} s from start to end:\n${lines.join('\n')}\n`);
   }
 }

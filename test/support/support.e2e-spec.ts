@@ -1,12 +1,14 @@
 // Checks the e2e helpers themselves against the real tools, so a failing suite elsewhere is not
 // blamed on the harness.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { runFfmpeg } from '@livemesh/media';
+import { holdDockerEngine } from './docker-lock.js';
 import { freePort } from './free-port.js';
 import { assertContinuous, ffprobeJson, generateClip, parseM3u8, probeHls, type HlsProbe } from './media.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
@@ -123,4 +125,29 @@ describe('test support', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('lets one Docker suite hold the engine at a time, and takes over the lock of a suite that died', async () => {
+    const lock = join(dir, 'docker.lock');
+    const first = await holdDockerEngine('first', lock);
+    let secondHeld = false;
+    const second = holdDockerEngine('second', lock).then((release) => {
+      secondHeld = true;
+      return release;
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(secondHeld).toBe(false);
+    await first();
+    const releaseSecond = await second;
+    expect(secondHeld).toBe(true);
+    await releaseSecond();
+
+    // A lock left by a process that is gone (a killed jest worker) does not block the next suite.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    await writeFile(lock, `${gone}\n`);
+    const taken = await Promise.race([holdDockerEngine('third', lock), new Promise<undefined>((r) => setTimeout(r, 5_000, undefined))]);
+    expect(taken).toBeDefined();
+    expect((await readFile(lock, 'utf8')).trim()).toBe(String(process.pid));
+    await taken!();
+  });
 });
+
