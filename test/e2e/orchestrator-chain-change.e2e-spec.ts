@@ -65,7 +65,7 @@ describe('live chain change (real mesh)', () => {
     expect(stream.chain.hops.map((h) => [h.service, h.fusedThrough, h.fusedInto])).toEqual([['watermark', 1, undefined], ['transcode', undefined, 0]]);
     const encoder = publishRtmp(clip, stream.publish.rtmp, { realtime: true });
     const playlist = `${mesh.apiUrl}/hls/chg-1/index.m3u8`;
-    await waitForSegments(playlist, 3, 60_000);
+    await waitForSegments(playlist, 2, 60_000);
     // Fused: the watermark worker ran both stages, so no transcode worker was started for it.
     const workers = nc.store(BUCKETS.workers);
     const transcodeWorkers = async () => {
@@ -74,9 +74,6 @@ describe('live chain change (real mesh)', () => {
       return keys;
     };
     expect(await transcodeWorkers()).toEqual([]);
-    const fusedFirst = await probeHls(playlist);
-    expect(fusedFirst.segments.length).toBeGreaterThanOrEqual(3);
-    expect(fusedFirst.segments.map((s) => [s.width, s.height])).toEqual(fusedFirst.segments.map(() => [854, 480]));
 
     const changed = await mesh.api('PATCH', '/api/streams/chg-1/chain', {
       stages: [{ service: 'passthrough' }, { service: 'watermark', params: { text: 'v2' } }, { service: 'transcode', params: { width: 854, height: 480 } }],
@@ -89,6 +86,12 @@ describe('live chain change (real mesh)', () => {
       ['lm.seg.watermark.chg-1.1', undefined],
       ['lm.seg.transcode.chg-1.2', undefined],
     ]);
+
+    // Changed as soon as the fused chain's output plays, so most of the 16 s clip goes through v2
+    // however slow the machine is; the fused segments are still in the playlist for this probe.
+    const fusedFirst = await probeHls(playlist);
+    expect(fusedFirst.segments.length).toBeGreaterThanOrEqual(2);
+    expect(fusedFirst.segments.map((s) => [s.width, s.height])).toEqual(fusedFirst.segments.map(() => [854, 480]));
 
     const { code, stderr } = await encoder;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
