@@ -48,7 +48,7 @@ describe('orchestrator: autoscaling a slowed stage on its consumer lag (process 
       // The runtime the orchestrator builds for LIVEMESH_RUNTIME=process, with real worker processes.
       runtime = new ProcessRuntime({
         workerEntry: join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js'),
-        env: { NATS_URL: natsUrl, LIVEMESH_DATA_DIR: dir, LOG_LEVEL: 'log', LIVEMESH_STAGE_DIR: dir, LIVEMESH_STAGE_PACKAGES: '' },
+        env: { NATS_URL: natsUrl, LOG_LEVEL: 'log', LIVEMESH_STAGE_DIR: dir, LIVEMESH_STAGE_PACKAGES: '' },
         idleGraceMs: 60_000,
         logger,
       });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Env } from '@livemesh/contracts';
+import type { CliSettings } from '@livemesh/contracts';
 import { adminTokenPath, readAdminTokenFile } from '@livemesh/runtime';
 
 /** The token the CLI sends and where it came from (named in 401/403 messages). */
@@ -9,14 +9,14 @@ export interface Credential {
 }
 
 /** LIVEMESH_TOKEN, else the admin token `livemesh up` wrote to `<LIVEMESH_DATA_DIR>/admin.token`, else none. */
-export async function cliCredential(env: Env): Promise<Credential | undefined> {
+export async function cliCredential(env: CliSettings): Promise<Credential | undefined> {
   if (env.LIVEMESH_TOKEN) return { token: env.LIVEMESH_TOKEN, source: 'LIVEMESH_TOKEN' };
   const token = await readAdminTokenFile(env.LIVEMESH_DATA_DIR);
   return token ? { token, source: adminTokenPath(env.LIVEMESH_DATA_DIR) } : undefined;
 }
 
 /** The API client of a command: --api's URL and the CLI's credential. */
-export function apiClient(program: Command, env: Env): ApiClient {
+export function apiClient(program: Command, env: CliSettings): ApiClient {
   return new ApiClient(program.opts<{ api: string }>().api, () => cliCredential(env), adminTokenPath(env.LIVEMESH_DATA_DIR));
 }
 

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import type { Env } from '@livemesh/contracts';
+import type { CliSettings } from '@livemesh/contracts';
 import { apiClient } from './api.client.js';
 import { parseCount, print, readSpecFile } from './options.js';
 import { registerServiceBuildCommand } from './service-build.command.js';
 
-export function registerCatalogueCommands(program: Command, env: Env): void {
+export function registerCatalogueCommands(program: Command, env: CliSettings): void {
   const api = () => apiClient(program, env);
 
   const service = program.command('service').description('list, show, register, build and scale the business services in the catalogue');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { BusError, loadEnv, type Env } from '@livemesh/contracts';
+import { BusError, loadProcessEnv, type CliSettings } from '@livemesh/contracts';
 import { registerEventCommands } from './events.command.js';
 import { registerCatalogueCommands } from './catalogue.commands.js';
 import { registerStreamCommands } from './stream.commands.js';
@@ -14,9 +14,9 @@ function fail(e: Error): void {
   process.exitCode = 1;
 }
 
-let env: Env | undefined;
+let env: CliSettings | undefined;
 try {
-  env = loadEnv();
+  env = loadProcessEnv('cli');
 } catch (e) {
   fail(e as Error);
 }

@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { ServiceSpec, validateMessage, type Env } from '@livemesh/contracts';
+import { ServiceSpec, validateMessage, type CliSettings } from '@livemesh/contracts';
 import { describeNotAStage, type StageDefinition } from '@livemesh/stage-sdk';
 import {
   APP_IMAGES,
@@ -66,7 +66,7 @@ async function checkoutRoot(): Promise<string> {
  * SDK as an image on the worker image, records its environment and configuration as labels,
  * pushes it, and registers it in the catalogue with the image and the pushed digest.
  */
-export function registerServiceBuildCommand(service: Command, program: Command, env: Env): void {
+export function registerServiceBuildCommand(service: Command, program: Command, env: CliSettings): void {
   service
     .command('build <dir>')
     .description('build a stage-SDK service (its folder, built) into an image, push it and register it in the catalogue')
@@ -140,7 +140,7 @@ export function registerServiceBuildCommand(service: Command, program: Command, 
 }
 
 /** `livemesh image build [apps...]`: the base and app images (deploy/<app>/Dockerfile) from this checkout. */
-export function registerImageCommands(program: Command, env: Env): void {
+export function registerImageCommands(program: Command, env: CliSettings): void {
   program
     .command('image')
     .description('livemesh\'s own images')

@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { readSegment } from '@livemesh/bus';
-import { STREAMS, subjects, type Env, type StreamView } from '@livemesh/contracts';
+import { STREAMS, subjects, type StreamView, type CliSettings } from '@livemesh/contracts';
 import { apiClient } from './api.client.js';
 import { collectPair, collectStage, connectBus, print, startRequestBody, type StartFlags } from './options.js';
 
-export function registerStreamCommands(program: Command, env: Env): void {
+export function registerStreamCommands(program: Command, env: CliSettings): void {
   const api = () => apiClient(program, env);
   const stream = program.command('stream').description('start, stop, inspect, change and record live streams');
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { API_SCOPES, type ApiScope, type ApiTokenView, type Env } from '@livemesh/contracts';
+import { API_SCOPES, type ApiScope, type ApiTokenView, type CliSettings } from '@livemesh/contracts';
 import { apiClient } from './api.client.js';
 
 /** A repeatable --scope. */
@@ -16,7 +16,7 @@ export function parseExpiry(value: string, now = Date.now()): string {
   throw new InvalidArgumentError(`expected a duration (30d, 12h, 90m) or an ISO date-time, got "${value}"`);
 }
 
-export function registerTokenCommands(program: Command, env: Env): void {
+export function registerTokenCommands(program: Command, env: CliSettings): void {
   const api = () => apiClient(program, env);
   const token = program.command('token').description('create, list and revoke API tokens (admin)');
   token

@@ -1,4 +1,4 @@
-import type { Env } from '@livemesh/contracts';
+import type { CliSettings } from '@livemesh/contracts';
 import { ensureAdminTokenFile } from '@livemesh/runtime';
 
 /**
@@ -7,7 +7,7 @@ import { ensureAdminTokenFile } from '@livemesh/runtime';
  * and reused after. The orchestrator child reads the same file or variable: the token is never in
  * an argv. `where` says where it is, for the start-up message.
  */
-export async function upAdminToken(env: Env, dataDir: string): Promise<{ token: string; where: string }> {
+export async function upAdminToken(env: CliSettings, dataDir: string): Promise<{ token: string; where: string }> {
   if (env.LIVEMESH_ADMIN_TOKEN) return { token: env.LIVEMESH_ADMIN_TOKEN, where: 'LIVEMESH_ADMIN_TOKEN' };
   const file = await ensureAdminTokenFile(dataDir);
   return { token: file.token, where: `${file.path}${file.created ? ' (new)' : ''}` };

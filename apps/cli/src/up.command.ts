@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { envWasSet, type Env, type StreamView } from '@livemesh/contracts';
+import { envWasSet, type StreamView, type CliSettings } from '@livemesh/contracts';
 import { ignoreBrokenLogPipes, testSourceArgs } from '@livemesh/media';
 import { Supervisor, appEntry, waitForHttp, waitForTcp } from '@livemesh/runtime';
 
@@ -19,7 +19,7 @@ import { prepareNats } from './nats.setup.js';
  * a process supervisor would (Docker, Swarm and Kubernetes do it with their restart policy).
  * Ctrl-C stops every child, in reverse order; a second Ctrl-C kills them at once.
  */
-export function registerUpCommand(program: Command, env: Env): void {
+export function registerUpCommand(program: Command, env: CliSettings): void {
   program
     .command('up')
     .description('run the whole mesh on this machine (nats-server, orchestrator, workers, ingest, delivery)')

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Env, type Segment } from '@livemesh/contracts';
+import { loadProcessEnv, type Segment } from '@livemesh/contracts';
 import { BadCheckpointError, decodePosition, decodeStreamCheckpoint, streamCheckpointKey } from './checkpoint.codec.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsPlaylist } from './hls.playlist.js';
@@ -16,7 +16,7 @@ function segment(seq: number, opts: { epoch?: number; ref?: number; rendition?: 
 }
 
 function registry(): HlsRegistry {
-  const env = Object.assign(new Env(), { HLS_WINDOW: 3, DELIVERY_KEEP_SECONDS: 60, OUTPUT_RETENTION_SECONDS: 600 });
+  const env = Object.assign(loadProcessEnv('delivery', {}), { HLS_WINDOW: 3, DELIVERY_KEEP_SECONDS: 60, OUTPUT_RETENTION_SECONDS: 600 });
   const metrics = new DeliveryMetrics();
   return new HlsRegistry(env, metrics, new Refusals(metrics));
 }

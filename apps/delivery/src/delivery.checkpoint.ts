@@ -1,5 +1,5 @@
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { BUCKETS, Env, STREAMS, type DeliveryPosition, type DeliveryStreamCheckpoint } from '@livemesh/contracts';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { ENV, BUCKETS, STREAMS, type DeliveryPosition, type DeliveryStreamCheckpoint, type DeliverySettings } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
 import { BadCheckpointError, POSITION_KEY, decodePosition, decodeStreamCheckpoint, streamCheckpointKey } from './checkpoint.codec.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
@@ -35,7 +35,7 @@ export class DeliveryCheckpointer implements OnModuleDestroy {
 
   constructor(
     private readonly bus: Bus,
-    env: Env,
+    @Inject(ENV) env: DeliverySettings,
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,
   ) {

@@ -1,5 +1,5 @@
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { BUCKETS, Env } from '@livemesh/contracts';
+import { BUCKETS, ENV, type DeliverySettings } from '@livemesh/contracts';
 import { Bus, busAuthFromEnv, waitForTopology } from '@livemesh/bus';
 import { DeliveryCheckpointer } from './delivery.checkpoint.js';
 import { DeliveryMetrics } from './delivery.metrics.js';
@@ -20,16 +20,16 @@ export class DeliveryModule implements OnApplicationShutdown {
 
   constructor(private readonly bus: Bus) {}
 
-  static forRoot(env: Env): DynamicModule {
+  static forRoot(env: DeliverySettings): DynamicModule {
     return {
       module: DeliveryModule,
       controllers: [HlsController, HealthController],
       providers: [
-        { provide: Env, useValue: env },
+        { provide: ENV, useValue: env },
         {
           provide: Bus,
-          inject: [Env],
-          useFactory: async (e: Env): Promise<Bus> => {
+          inject: [ENV],
+          useFactory: async (e: DeliverySettings): Promise<Bus> => {
             const bus = await Bus.connect({ url: e.NATS_URL, name: `delivery:${process.pid}`, ...busAuthFromEnv(e) });
             // The orchestrator owns the topology (delivery's credential cannot create any): wait for it.
             await waitForTopology(bus, [BUCKETS.streams, BUCKETS.delivery, BUCKETS.status, BUCKETS.blobs, BUCKETS.outputBlobs]);

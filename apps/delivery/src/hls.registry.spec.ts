@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Env, type Segment } from '@livemesh/contracts';
+import { loadProcessEnv, type Segment } from '@livemesh/contracts';
 import type { Bus } from '@livemesh/bus';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { HlsRegistry } from './hls.registry.js';
@@ -16,7 +16,7 @@ function segment(streamId: string, rendition: string, seq: number, bytes: number
 beforeAll(() => Logger.overrideLogger(false));
 
 function setup() {
-  const env = Object.assign(new Env(), { HLS_WINDOW: 3, DELIVERY_KEEP_SECONDS: 60 });
+  const env = Object.assign(loadProcessEnv('delivery', {}), { HLS_WINDOW: 3, DELIVERY_KEEP_SECONDS: 60 });
   const metrics = new DeliveryMetrics();
   const registry = new HlsRegistry(env, metrics, new Refusals(metrics));
   return { registry, metrics };

@@ -1,5 +1,5 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { Env, type DeliveryStreamCheckpoint, type Segment, type SegmentMeta } from '@livemesh/contracts';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ENV, type DeliveryStreamCheckpoint, type Segment, type SegmentMeta, type DeliverySettings } from '@livemesh/contracts';
 import { DeliveryMetrics } from './delivery.metrics.js';
 import { renderMultivariant, type VariantInfo } from './hls.multivariant.js';
 import { HlsPlaylist, pictureSize, skippedCount, type PlaylistChange, type PlaylistEntry } from './hls.playlist.js';
@@ -87,7 +87,7 @@ export class HlsRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly sessionMarginMs: number;
 
   constructor(
-    private readonly env: Env,
+    @Inject(ENV) private readonly env: DeliverySettings,
     private readonly metrics: DeliveryMetrics,
     private readonly refusals: Refusals,
   ) {

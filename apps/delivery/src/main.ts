@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { loadEnv } from '@livemesh/contracts';
+import { loadProcessEnv } from '@livemesh/contracts';
 import { exitOnSecondSignal, stopWithParent } from '@livemesh/media';
 import { createDeliveryApp } from './delivery.app.js';
 
-const env = loadEnv();
+const env = loadProcessEnv('delivery');
 const app = await createDeliveryApp(env);
 // SIGTERM: stop pulling, finish the segment in hand, close NATS, then exit. A second signal exits at once.
 app.enableShutdownHooks();

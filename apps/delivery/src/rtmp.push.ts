@@ -1,5 +1,5 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BUCKETS, Env, SourceUrlError, type StreamRecord } from '@livemesh/contracts';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { ENV, BUCKETS, SourceUrlError, type StreamRecord, type DeliverySettings } from '@livemesh/contracts';
 import { Bus, JsonStore } from '@livemesh/bus';
 import { EgressProxy, SupervisedProcess, checkOutboundAddresses, checkPushUrl, ffmpegNetworkEnv, inputArgs, parseAddressRanges, pinnedTarget, type AddressRange, type CheckedPushUrl } from '@livemesh/media';
 import { DeliveryMetrics } from './delivery.metrics.js';
@@ -188,7 +188,7 @@ export class RtmpPushService implements OnApplicationBootstrap, BeforeApplicatio
   private stopWatch?: () => void;
 
   constructor(
-    private readonly env: Env,
+    @Inject(ENV) private readonly env: DeliverySettings,
     bus: Bus,
     private readonly registry: HlsRegistry,
     private readonly metrics: DeliveryMetrics,

@@ -1,5 +1,5 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Env, STREAMS, isToken, subjects } from '@livemesh/contracts';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { ENV, STREAMS, isToken, subjects, type DeliverySettings } from '@livemesh/contracts';
 import { Bus, ConsumeLoop } from '@livemesh/bus';
 import { HlsRegistry } from './hls.registry.js';
 
@@ -19,7 +19,7 @@ export class StreamEndListener implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     bus: Bus,
     private readonly registry: HlsRegistry,
-    env?: Env,
+    @Inject(ENV) env?: DeliverySettings,
   ) {
     const lookBackMs = Math.max(env?.DELIVERY_KEEP_SECONDS ?? 0, env?.OUTPUT_RETENTION_SECONDS ?? 0) * 1000;
     this.loop = new ConsumeLoop(

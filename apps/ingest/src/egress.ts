@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Env } from '@livemesh/contracts';
+import { ENV, type IngestSettings } from '@livemesh/contracts';
 import { EgressProxy, parseAddressRanges } from '@livemesh/media';
 
 /**
@@ -12,7 +12,7 @@ export class IngestEgress {
   private readonly logger = new Logger('Egress');
   private readonly proxy: EgressProxy;
 
-  constructor(@Inject(Env) env: Env) {
+  constructor(@Inject(ENV) env: IngestSettings) {
     this.proxy = new EgressProxy({
       allow: parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES),
       log: (level, line) => (level === 'warn' ? this.logger.warn(line) : this.logger.debug(line)),

@@ -1,6 +1,6 @@
 import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { Bus, busAuthFromEnv, waitForTopology } from '@livemesh/bus';
-import { BUCKETS, Env } from '@livemesh/contracts';
+import { BUCKETS, ENV, type IngestSettings } from '@livemesh/contracts';
 import { BusStatus } from './bus.status.js';
 import { IngestEgress } from './egress.js';
 import { FirstHops } from './first.hops.js';
@@ -17,12 +17,12 @@ import { StreamWatcher } from './stream.watcher.js';
 /** The ingest app: RTMP and pulled sources in, segments out on hop 0 of each stream's chain. */
 @Module({})
 export class IngestModule {
-  static forRoot(env: Env): DynamicModule {
+  static forRoot(env: IngestSettings): DynamicModule {
     return {
       module: IngestModule,
       controllers: [HealthController, MetricsController],
       providers: [
-        { provide: Env, useValue: env },
+        { provide: ENV, useValue: env },
         {
           provide: Bus,
           useFactory: async (): Promise<Bus> => {

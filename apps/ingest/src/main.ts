@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { loadEnv } from '@livemesh/contracts';
+import { loadProcessEnv } from '@livemesh/contracts';
 import { exitOnSecondSignal, stopWithParent } from '@livemesh/media';
 import { createIngestApp } from './ingest.app.js';
 
-const env = loadEnv();
+const env = loadProcessEnv('ingest');
 const app = await createIngestApp(env);
 // SIGTERM: no new publishers, every segmenter's last segment flushed to the bus, then NATS closes.
 // A second signal exits at once.

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Env, hashStreamKey, keyLabel } from '@livemesh/contracts';
+import { hashStreamKey, keyLabel, ENV, type IngestSettings } from '@livemesh/contracts';
 import NodeMediaServer, { type NmsEvent, type NmsSession } from 'node-media-server';
 import nmsContext from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
@@ -61,7 +61,7 @@ export class RtmpIngestServer {
   ];
 
   constructor(
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: IngestSettings,
     @Inject(StreamDirectory) private readonly directory: StreamDirectory,
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
     @Inject(IngestMetrics) private readonly metrics: IngestMetrics,

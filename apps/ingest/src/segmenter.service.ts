@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, publishSegment, publishStreamEvent } from '@livemesh/bus';
-import { Env, assertToken } from '@livemesh/contracts';
+import { assertToken, ENV, type IngestSettings } from '@livemesh/contracts';
 import type { UrlSource } from '@livemesh/media';
 import { BusStatus } from './bus.status.js';
 import { FirstHops } from './first.hops.js';
@@ -62,7 +62,7 @@ export class SegmenterService {
   private readonly outlet: SegmentOutlet;
 
   constructor(
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: IngestSettings,
     @Inject(Bus) private readonly bus: Bus,
     @Inject(FirstHops) private readonly chains: FirstHops,
     @Inject(StreamDirectory) private readonly directory: StreamDirectory,

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, JsonStore } from '@livemesh/bus';
-import { BUCKETS, Env, statusKey, type IngestStatus } from '@livemesh/contracts';
+import { BUCKETS, statusKey, type IngestStatus, ENV, type IngestSettings } from '@livemesh/contracts';
 import { SegmenterService } from './segmenter.service.js';
 import { redactKey } from './stream-key.redact.js';
 
@@ -55,7 +55,7 @@ export class SrtListeners {
   private readonly status: JsonStore<IngestStatus>;
 
   constructor(
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: IngestSettings,
     @Inject(Bus) bus: Bus,
     @Inject(SegmenterService) private readonly segmenter: SegmenterService,
   ) {

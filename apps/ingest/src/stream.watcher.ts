@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus, publishStreamEvent } from '@livemesh/bus';
-import { Env, SRT_PASSPHRASE, SourceUrlError, loadIngestSecret, openSecret, srtPassphraseAad, type StreamRecord } from '@livemesh/contracts';
+import { SRT_PASSPHRASE, SourceUrlError, loadIngestSecret, openSecret, srtPassphraseAad, type StreamRecord, ENV, type IngestSettings } from '@livemesh/contracts';
 import { INGESTING_STATES } from './publish.policy.js';
 import { RtmpIngestServer } from './rtmp.server.js';
 import { SegmenterService } from './segmenter.service.js';
@@ -33,7 +33,7 @@ export class StreamWatcher {
     @Inject(RtmpIngestServer) private readonly rtmp: RtmpIngestServer,
     @Inject(SrtListeners) private readonly srt: SrtListeners,
     @Inject(IngestEgress) private readonly egress: IngestEgress,
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: IngestSettings,
   ) {
     // Parsed at boot: a bad range stops ingest here rather than refusing every pull later.
     this.allowedRanges = parseAddressRanges(env.LIVEMESH_ALLOW_PRIVATE_SOURCES);

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { loadEnv } from '@livemesh/contracts';
+import { loadProcessEnv } from '@livemesh/contracts';
 import { exitOnSecondSignal, stopWithParent } from '@livemesh/media';
 import { createOrchestratorApp } from './orchestrator.app.js';
 
-const env = loadEnv();
+const env = loadProcessEnv('orchestrator');
 const app = await createOrchestratorApp(env);
 // SIGTERM: platform events in hand are finished, the HTTP server closes, the runtime's workers
 // drain, then NATS closes (Nest's shutdown hooks). A second signal exits at once.

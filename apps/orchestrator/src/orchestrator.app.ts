@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Bus } from '@livemesh/bus';
-import { STREAMS, consumers, subjects, type Env } from '@livemesh/contracts';
+import { STREAMS, consumers, subjects, type OrchestratorSettings } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { LivemeshExceptionFilter } from './http/livemesh-exception.filter.js';
 import { setupOpenApi } from './http/openapi.js';
@@ -29,7 +29,7 @@ const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
  * listening yet: call `app.startAllMicroservices()` and `app.listen(port, host)`. main.ts does
  * that; tests start it in-process with a runtime of their own.
  */
-export async function createOrchestratorApp(env: Env, overrides: OrchestratorOverrides = {}): Promise<INestApplication> {
+export async function createOrchestratorApp(env: OrchestratorSettings, overrides: OrchestratorOverrides = {}): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(OrchestratorModule.forRoot(env, overrides.runtime), {
     logger: overrides.logger ?? LEVELS.slice(0, LEVELS.indexOf(env.LOG_LEVEL) + 1),
     abortOnError: false,

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { Env } from '@livemesh/contracts';
+import type { OrchestratorSettings } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { AuthModule } from './auth/auth.module.js';
 import { AutoscaleModule } from './autoscale/autoscale.module.js';
@@ -16,7 +16,7 @@ import { StreamsModule } from './streams/streams.module.js';
 
 @Module({})
 export class OrchestratorModule {
-  static forRoot(env: Env, runtime?: ContainerRuntime): DynamicModule {
+  static forRoot(env: OrchestratorSettings, runtime?: ContainerRuntime): DynamicModule {
     return {
       module: OrchestratorModule,
       imports: [

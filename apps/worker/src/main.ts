@@ -1,6 +1,6 @@
 // A worker hosts one stage: `LIVEMESH_SERVICE=<name> node apps/worker/dist/main.js`.
 import { Logger, type LogLevel } from '@nestjs/common';
-import { ConfigError, loadEnv } from '@livemesh/contracts';
+import { ConfigError, loadProcessEnv } from '@livemesh/contracts';
 import { ignoreBrokenLogPipes, watchParent } from '@livemesh/media';
 import { findBuiltIn } from '@livemesh/services';
 import { runStage } from '@livemesh/stage-sdk';
@@ -9,7 +9,7 @@ import { loadStage } from './stage.loader.js';
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 const logger = new Logger('WorkerMain');
 try {
-  const env = loadEnv();
+  const env = loadProcessEnv('worker');
   Logger.overrideLogger(LEVELS.slice(0, LEVELS.indexOf(env.LOG_LEVEL) + 1));
   ignoreBrokenLogPipes();
   // The built-ins share this image, so a fused hop headed by this worker's stage can run them too.

@@ -124,7 +124,28 @@ export {
   type TransferRead,
   type TransferStage,
 } from './transfer.js';
-export { Env, envWasSet, loadEnv } from './env.js';
+export {
+  ENV,
+  ENV_GROUPS,
+  ENV_VARIABLES,
+  PROCESS_GROUPS,
+  configurationTable,
+  envWasSet,
+  loadEnv,
+  loadProcessEnv,
+  workerHandOver,
+  type CliSettings,
+  type DeliverySettings,
+  type Env,
+  type EnvName,
+  type EnvOf,
+  type IngestSettings,
+  type OrchestratorSettings,
+  type ProcessName,
+  type WorkerEnvironment,
+  type WorkerHandOver,
+  type WorkerSettings,
+} from './env.js';
 export {
   SERVICE_ENV_LIMITS,
   checkServiceSafety,

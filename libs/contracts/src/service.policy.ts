@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { Env } from './env.js';
+import { ENV_VARIABLES, type Env } from './env.js';
 import { UnsafeServiceError } from './errors.js';
 
 /**
@@ -146,7 +146,7 @@ export function deniedEnvKey(key: string): string | undefined {
   return undefined;
 }
 
-const ENV_KEYS = new Set(Object.keys(new Env()).map((k) => k.toUpperCase()));
+const ENV_KEYS = new Set(ENV_VARIABLES.map((k) => k.toUpperCase()));
 
 /** Every problem of a service's `env`, one per field (`env.NODE_OPTIONS: ...`); empty when it may be applied. */
 export function serviceEnvProblems(env: unknown): string[] {

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { RELAY_SOCKET_NAME } from '@livemesh/bus';
-import { ConfigError } from '@livemesh/contracts';
+import { ConfigError, type WorkerEnvironment } from '@livemesh/contracts';
 import { toEnvList, type ContainerLimits } from './docker.labels.js';
 import { IMAGE_USER } from './image.base.js';
 
@@ -42,7 +42,8 @@ export interface WorkerContainer {
 
 /** The environment with NATS_URL pointing at the relay socket when there is one, and NATS_CREDS at the mounted credential. */
 function envOf(w: WorkerContainer): string[] {
-  return toEnvList({ ...w.env, ...(w.bus ? { NATS_URL: RELAYED_NATS_URL } : {}), ...(w.credsFile ? { NATS_CREDS: WORKER_CREDS_PATH } : {}) });
+  const handOver: WorkerEnvironment = { ...(w.bus ? { NATS_URL: RELAYED_NATS_URL } : {}), ...(w.credsFile ? { NATS_CREDS: WORKER_CREDS_PATH } : {}) };
+  return toEnvList({ ...w.env, ...handOver } as Record<string, string>);
 }
 
 /** The host paths a worker sees, all read-only: the relay's socket directory and its own credential. */
@@ -109,7 +110,7 @@ export function swarmTaskTemplate(w: SwarmWorker, stopGraceSeconds: number): Rec
   return {
     ContainerSpec: {
       Image: w.image,
-      Env: toEnvList({ ...w.env, ...(secret ? { NATS_CREDS: WORKER_CREDS_PATH } : {}) }),
+      Env: toEnvList({ ...w.env, ...(secret ? ({ NATS_CREDS: WORKER_CREDS_PATH } satisfies WorkerEnvironment) : {}) }),
       ...(secret
         ? { Secrets: [{ SecretID: secret.id, SecretName: secret.name, File: { Name: WORKER_CREDS_PATH, UID: String(IMAGE_USER.uid), GID: String(IMAGE_USER.gid), Mode: 0o400 } }] }
         : {}),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UnsafeServiceError, imageProblem, serviceEnvProblems, type ServiceSpec } from '@livemesh/contracts';
+import { UnsafeServiceError, imageProblem, serviceEnvProblems, workerHandOver, type ServiceSpec, type WorkerEnvironment } from '@livemesh/contracts';
 import type { ServiceInstance, StartInstruction } from './runtime.types.js';
 
 /**
@@ -73,17 +73,10 @@ export function assertRunnable(spec: ServiceSpec, opts: { defaultImage: string; 
 export function workerEnvironment(
   spec: ServiceSpec,
   startParams: StartInstruction['startParams'],
-  base: Record<string, string>,
+  base: WorkerEnvironment,
   workerId: string,
 ): Record<string, string> {
-  return {
-    ...base,
-    ...(spec.env ?? {}),
-    LIVEMESH_SERVICE: spec.name,
-    LIVEMESH_WORKER_ID: workerId,
-    LIVEMESH_START_PARAMS: JSON.stringify(startParams),
-    LIVEMESH_SERVICE_CONFIG: JSON.stringify(spec.config ?? {}),
-  };
+  return { ...base, ...(spec.env ?? {}), ...workerHandOver({ service: spec.name, workerId, startParams, config: spec.config }) } as Record<string, string>;
 }
 
 export function toEnvList(env: Record<string, string>): string[] {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chown } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import { ConfigError, RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec } from '@livemesh/contracts';
+import { ConfigError, RuntimeError, ValidationFailedError, imageRegistry, type ServiceSpec, type WorkerEnvironment } from '@livemesh/contracts';
 import { readLines } from '@livemesh/media';
 import { followProgress } from './docker.client.js';
 import { LABELS, assertRunnable, heartbeatHealth, pinnedImage, workerEnvironment, workloadLabels, type ContainerLimits } from './docker.labels.js';
@@ -14,8 +14,8 @@ import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction
 
 export interface DockerRuntimeOptions {
   docker: Docker;
-  /** Environment every worker gets (NATS_URL, LOG_LEVEL...), under the service's own. */
-  env: Record<string, string>;
+  /** Environment every worker gets (NATS_URL, LOG_LEVEL...), under the service's own: only variables a worker reads. */
+  env: WorkerEnvironment;
   /** Image of services whose catalogue entry names none (the built-ins). */
   defaultImage: string;
   /** LIVEMESH_IMAGE_REGISTRIES: where other images may come from (`local`: this engine's own, never pulled). */

@@ -1,12 +1,12 @@
-import { UnsafeServiceError, ValidationFailedError, serviceEnvProblems, type ServiceSpec } from '@livemesh/contracts';
+import { UnsafeServiceError, ValidationFailedError, serviceEnvProblems, workerHandOver, type ServiceSpec, type WorkerEnvironment } from '@livemesh/contracts';
 import { SupervisedProcess } from '@livemesh/media';
 import type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 
 export interface ProcessRuntimeOptions {
   /** The worker's entry file (apps/worker's main). */
   workerEntry: string;
-  /** Environment every worker gets on top of the inherited one (NATS_URL, limits...). */
-  env: Record<string, string>;
+  /** Environment every worker gets on top of the inherited one (NATS_URL, limits...): only variables a worker reads. */
+  env: WorkerEnvironment;
   /** How long a released service keeps its workers before they are stopped, ms. */
   idleGraceMs: number;
   logger: RuntimeLogger;
@@ -121,19 +121,21 @@ export class ProcessRuntime implements ContainerRuntime {
       ...(spec.env ?? {}),
       ...this.opts.env,
       NO_COLOR: '1',
-      LIVEMESH_SERVICE: spec.name,
-      LIVEMESH_WORKER_ID: id,
-      // The worker drains and exits once this process is gone: a SIGKILLed orchestrator leaves no
-      // orphans for the next one to duplicate (its own group keeps it out of our group's signals).
-      LIVEMESH_PARENT_PID: String(process.pid),
-      LIVEMESH_START_PARAMS: JSON.stringify(startParams),
-      LIVEMESH_SERVICE_CONFIG: JSON.stringify(spec.config ?? {}),
+      ...workerHandOver({
+        service: spec.name,
+        workerId: id,
+        startParams,
+        config: spec.config,
+        stageModule: spec.run?.module,
+        credsFile,
+        // The worker drains and exits once this process is gone: a SIGKILLed orchestrator leaves no
+        // orphans for the next one to duplicate (its own group keeps it out of our group's signals).
+        parentPid: process.pid,
+      }),
     } as Record<string, string>;
-    if (spec.run?.module) env.LIVEMESH_STAGE_MODULE = spec.run.module;
     // API credentials are the orchestrator's and the CLI's, never a stage's.
     delete env.LIVEMESH_ADMIN_TOKEN;
     delete env.LIVEMESH_TOKEN;
-    if (credsFile) env.NATS_CREDS = credsFile;
     const log = (line: string) => this.opts.logger.log(`[${id}] ${line}`);
     const proc = new SupervisedProcess(process.execPath, [this.opts.workerEntry], {
       env,

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { busAuthFromEnv } from '@livemesh/bus';
-import { splitList, type Env } from '@livemesh/contracts';
+import { splitList, type OrchestratorSettings, type WorkerEnvironment } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
 import type { ContainerLimits } from './docker.labels.js';
@@ -13,7 +13,7 @@ import { WorkerBusRelay } from './worker.bus.relay.js';
 
 /** The runtime named by LIVEMESH_RUNTIME. */
 export function createRuntime(
-  env: Env,
+  env: OrchestratorSettings,
   opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string>; serviceCredentials?: (service: string) => Promise<string> },
 ): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
@@ -22,7 +22,6 @@ export function createRuntime(
         workerEntry: appEntry('worker'),
         env: {
           NATS_URL: env.NATS_URL,
-          LIVEMESH_DATA_DIR: env.LIVEMESH_DATA_DIR,
           LOG_LEVEL: env.LOG_LEVEL,
           // The worker's loader holds LIVEMESH_STAGE_MODULE to the same rule the catalogue did.
           LIVEMESH_STAGE_DIR: resolve(env.LIVEMESH_STAGE_DIR),
@@ -55,7 +54,7 @@ export function createRuntime(
 }
 
 /** What a worker in a container needs of the orchestrator's settings; the rest stays on the host. */
-export function containerWorkerEnv(env: Env): Record<string, string> {
+export function containerWorkerEnv(env: OrchestratorSettings): WorkerEnvironment {
   return {
     NATS_URL: env.NATS_URL,
     LOG_LEVEL: env.LOG_LEVEL,
@@ -64,13 +63,10 @@ export function containerWorkerEnv(env: Env): Record<string, string> {
     STAGE_CONCURRENCY: String(env.STAGE_CONCURRENCY),
     STAGE_ACK_WAIT_MS: String(env.STAGE_ACK_WAIT_MS),
     INLINE_LIMIT_BYTES: String(env.INLINE_LIMIT_BYTES),
-    OUTPUT_RETENTION_SECONDS: String(env.OUTPUT_RETENTION_SECONDS),
     LIVEMESH_BIND: '127.0.0.1',
-    // The root filesystem is read-only; /tmp is the container's only writable place.
-    LIVEMESH_DATA_DIR: '/tmp/livemesh',
   };
 }
 
-export function containerLimits(env: Env): ContainerLimits {
+export function containerLimits(env: Pick<OrchestratorSettings, 'WORKER_MEMORY_MB' | 'WORKER_MILLICPUS' | 'WORKER_PIDS_LIMIT'>): ContainerLimits {
   return { memoryBytes: env.WORKER_MEMORY_MB * 1024 * 1024, nanoCpus: env.WORKER_MILLICPUS * 1_000_000, pids: env.WORKER_PIDS_LIMIT };
 }

@@ -12,16 +12,17 @@ import {
   isToken,
   latencyBudgetMs,
   loadEnv,
+  loadProcessEnv,
   parseSegmentSubject,
   segmentMsgId,
   subjects,
   validateParams,
-  type Env,
   type ChainSpec,
   type Segment,
   type SegmentMeta,
   type NewStreamEvent,
   type SegmentsDroppedData,
+  type WorkerSettings,
 } from '@livemesh/contracts';
 import {
   Bus,
@@ -42,6 +43,7 @@ import {
   type BusConsumer,
   type BusHeaders,
   type ConsumedMsg,
+  type TopologyOptions,
 } from '@livemesh/bus';
 import { checkInspection, inspectTs, runFfmpeg, type SegmentTransform, type TsInspection } from '@livemesh/media';
 import { LiveMetrics } from './live.metrics.js';
@@ -56,8 +58,8 @@ import { checkTransferIn, checkTransferOut } from './transfer.check.js';
 import { WorkerHeartbeatWriter, makeWorkerId } from './worker.heartbeat.js';
 
 export interface RunStageOptions {
-  /** Defaults to loadEnv(). */
-  env?: Env;
+  /** Defaults to the worker's own environment, loadProcessEnv('worker'). */
+  env?: WorkerSettings;
   /** Share an open connection (tests, several stages in one process); the caller closes it. */
   bus?: Bus;
   /**
@@ -67,6 +69,8 @@ export interface RunStageOptions {
    * given a `bus` (a host with its own rights, e.g. a test), false when it connects itself.
    */
   ownsTopology?: boolean;
+  /** The topology it sets up when it owns it; default: the bus limits' defaults (docs/configuration.md). */
+  topology?: TopologyOptions;
   /** Segments processed at once; defaults to env.STAGE_CONCURRENCY. */
   concurrency?: number;
   /** Time JetStream waits for an ack or an in-progress signal before redelivering, ms; defaults to env.STAGE_ACK_WAIT_MS. */
@@ -148,7 +152,7 @@ export async function runStage<P extends object>(def: StageDefinition<P>, opts: 
  */
 export class StageRunner implements StageHandle {
   private readonly logger = new Logger(StageRunner.name);
-  private readonly env: Env;
+  private readonly env: WorkerSettings;
   readonly service: string;
   readonly workerId: string;
   metricsPort?: number;
@@ -199,7 +203,7 @@ export class StageRunner implements StageHandle {
     private readonly def: StageDefinition,
     private readonly opts: RunStageOptions,
   ) {
-    this.env = opts.env ?? loadEnv();
+    this.env = opts.env ?? loadProcessEnv('worker');
     this.service = def.name;
     this.workerId = opts.workerId ?? (this.env.LIVEMESH_WORKER_ID || makeWorkerId());
     this.startParams = opts.startParams ?? (JSON.parse(this.env.LIVEMESH_START_PARAMS) as Record<string, unknown>);
@@ -229,7 +233,7 @@ export class StageRunner implements StageHandle {
     }
     const ownsTopology = this.opts.ownsTopology ?? this.opts.bus !== undefined;
     try {
-      if (ownsTopology) await ensureTopology(this.bus, topologyFromEnv(env));
+      if (ownsTopology) await ensureTopology(this.bus, this.opts.topology ?? topologyFromEnv(loadEnv({})));
       else await waitForTopology(this.bus, [BUCKETS.chains, BUCKETS.workers, BUCKETS.carry, BUCKETS.blobs, BUCKETS.outputBlobs]);
       this.chains = new ChainCache(this.bus.store(BUCKETS.chains), (streamId) => {
         if (this.streamState.delete(streamId)) this.logger.log(`service=${this.service} streamId=${streamId} chain gone: stream state dropped`);

@@ -3,7 +3,6 @@ import { Bus, type JsonStore } from '@livemesh/bus';
 import {
   BUCKETS,
   ConfigError,
-  Env,
   NotFoundError,
   UnauthenticatedError,
   ValidationFailedError,
@@ -16,6 +15,8 @@ import {
   type ApiTokenRecord,
   type ApiTokenView,
   type CreateTokenRequest,
+  ENV,
+  type OrchestratorSettings,
 } from '@livemesh/contracts';
 import { ensureAdminTokenFile } from '@livemesh/runtime';
 
@@ -52,7 +53,7 @@ export class ApiTokensService implements OnModuleInit {
 
   constructor(
     @Inject(Bus) bus: Bus,
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: OrchestratorSettings,
   ) {
     this.store = bus.store(BUCKETS.tokens);
   }

@@ -1,14 +1,14 @@
 import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Bus, busAuthFromEnv, ensureTopology, topologyFromEnv } from '@livemesh/bus';
-import { Env } from '@livemesh/contracts';
+import { ENV, type OrchestratorSettings } from '@livemesh/contracts';
 
 /** The one connected Bus of the orchestrator; the topology exists before anything uses it. */
 @Module({
   providers: [
     {
       provide: Bus,
-      inject: [Env],
-      useFactory: async (env: Env): Promise<Bus> => {
+      inject: [ENV],
+      useFactory: async (env: OrchestratorSettings): Promise<Bus> => {
         const logger = new Logger('BusModule');
         const bus = await Bus.connect({ url: env.NATS_URL, name: `orchestrator:${process.pid}`, ...busAuthFromEnv(env) });
         await ensureTopology(bus, topologyFromEnv(env));

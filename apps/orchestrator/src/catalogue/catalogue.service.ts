@@ -3,7 +3,6 @@ import { ConflictException, Inject, Injectable, Logger, type OnModuleInit } from
 import { Bus, JsonStore } from '@livemesh/bus';
 import {
   BUCKETS,
-  Env,
   NotFoundError,
   ValidationFailedError,
   checkParamSchema,
@@ -14,6 +13,8 @@ import {
   type PipelineSpec,
   type ScaleRecord,
   type ServiceSpec,
+  ENV,
+  type OrchestratorSettings,
 } from '@livemesh/contracts';
 import { planChain, type CatalogueSnapshot } from '../planner/chain.planner.js';
 import { BUILT_IN_CATALOGUE, type BuiltInCatalogue } from './catalogue.builtins.js';
@@ -36,7 +37,7 @@ export class CatalogueService implements OnModuleInit {
   constructor(
     @Inject(Bus) bus: Bus,
     @Inject(BUILT_IN_CATALOGUE) private readonly builtIns: BuiltInCatalogue,
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: OrchestratorSettings,
   ) {
     this.store = bus.store(BUCKETS.catalogue);
   }

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Controller, Get, Inject, Logger, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { Env, PlaybackSignatureError } from '@livemesh/contracts';
+import { PlaybackSignatureError, ENV, type OrchestratorSettings } from '@livemesh/contracts';
 import { Public } from '../auth/auth.decorators.js';
 import { PlaybackSigner, playbackPolicy } from '../streams/playback.signer.js';
 import { StreamTable } from '../streams/stream.table.js';
@@ -24,7 +24,7 @@ export class HlsProxyController {
   private readonly upstream: URL;
 
   constructor(
-    @Inject(Env) env: Env,
+    @Inject(ENV) env: OrchestratorSettings,
     @Inject(StreamTable) private readonly table: StreamTable,
     @Inject(PlaybackSigner) private readonly signer: PlaybackSigner,
   ) {

@@ -1,5 +1,5 @@
 import { ensureServiceConsumer, type Bus } from '@livemesh/bus';
-import type { Env, ServiceSpec } from '@livemesh/contracts';
+import type { ServiceSpec, Env } from '@livemesh/contracts';
 import type { ContainerRuntime, ServiceInstance, StartInstruction } from '@livemesh/runtime';
 
 /**

@@ -1,7 +1,7 @@
 import { Inject, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { join, resolve } from 'node:path';
 import { Bus, NatsCredentialMinter, readAccountSigner } from '@livemesh/bus';
-import { Env } from '@livemesh/contracts';
+import { ENV, type OrchestratorSettings } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { BusModule } from '../bus/bus.module.js';
 import { ConsumerOwningRuntime } from './consumer-owning.runtime.js';
@@ -28,8 +28,8 @@ export class RuntimeModule implements OnApplicationShutdown {
       providers: [
         {
           provide: CONTAINER_RUNTIME,
-          inject: [Env, Bus],
-          useFactory: async (env: Env, bus: Bus): Promise<ContainerRuntime> => {
+          inject: [ENV, Bus],
+          useFactory: async (env: OrchestratorSettings, bus: Bus): Promise<ContainerRuntime> => {
             if (runtime) return new ConsumerOwningRuntime(runtime, bus, env);
             // Loaded only when no runtime is handed in, so an embedding (or a test) never loads dockerode.
             const { createRuntime } = await import('@livemesh/runtime');

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Env, PLAYBACK_TTL_DEFAULT, loadPlaybackSecret, signPlaybackToken, verifyPlaybackToken, type PlaybackSignatureReason, type StreamRecord } from '@livemesh/contracts';
+import { PLAYBACK_TTL_DEFAULT, loadPlaybackSecret, signPlaybackToken, verifyPlaybackToken, type PlaybackSignatureReason, type StreamRecord, ENV, type OrchestratorSettings } from '@livemesh/contracts';
 
 /**
  * Signs and checks playback tokens (docs/security.md, "Signed playback") with the playback
@@ -10,7 +10,7 @@ export class PlaybackSigner {
   private loading?: Promise<Buffer>;
   private secret?: Buffer;
 
-  constructor(@Inject(Env) private readonly env: Env) {}
+  constructor(@Inject(ENV) private readonly env: OrchestratorSettings) {}
 
   /** Loads the secret once; a failure (unreadable file) is retried on the next call. */
   async ready(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Env, QuotaExceededError, type StartStreamRequest, type StreamRecord } from '@livemesh/contracts';
+import { QuotaExceededError, type StartStreamRequest, type StreamRecord, ENV, type OrchestratorSettings } from '@livemesh/contracts';
 import type { PlannedStage } from '../planner/chain.planner.js';
 import { StreamTable } from './stream.table.js';
 
@@ -21,7 +21,7 @@ interface Holding {
 }
 
 /** The quotas from the environment; SRT listeners are also capped by the ports ingest may use. */
-export function quotaLimits(env: Env): QuotaLimits {
+export function quotaLimits(env: OrchestratorSettings): QuotaLimits {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(env.SRT_PORT_RANGE);
   const ports = m ? Math.max(0, Number(m[2]) - Number(m[1]) + 1) : 0;
   return {
@@ -128,7 +128,7 @@ export class QuotaBook {
 /** The orchestrator's quota book, over its stream table. */
 @Injectable()
 export class StreamQuotas extends QuotaBook {
-  constructor(@Inject(Env) env: Env, @Inject(StreamTable) table: StreamTable) {
+  constructor(@Inject(ENV) env: OrchestratorSettings, @Inject(StreamTable) table: StreamTable) {
     super(quotaLimits(env), () => table.all());
   }
 }

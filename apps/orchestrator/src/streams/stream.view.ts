@@ -1,4 +1,4 @@
-import { playbackPath, type ChainSpec, type DeliveryStatus, type Env, type IngestStatus, type StreamRecord, type StreamView } from '@livemesh/contracts';
+import { playbackPath, type ChainSpec, type DeliveryStatus, type IngestStatus, type StreamRecord, type StreamView, type OrchestratorSettings, type Env } from '@livemesh/contracts';
 import { playbackPolicy, type PlaybackSigner } from './playback.signer.js';
 
 /** What ingest and delivery report about a stream (`lm_status`). */
@@ -16,7 +16,7 @@ export function rtmpPublishUrl(env: Pick<Env, 'LIVEMESH_PUBLIC_HOST' | 'RTMP_POR
  * What a caller sees of a stream: the chain in force, where to publish and play it, and its
  * latency. `key` only in the answer that creates the stream or rotates its key (docs/api.md).
  */
-export function toStreamView(env: Env, record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}, key?: string, signer?: PlaybackSigner): StreamView {
+export function toStreamView(env: OrchestratorSettings, record: StreamRecord, chain: ChainSpec | undefined, status: DataPlaneStatus = {}, key?: string, signer?: PlaybackSigner): StreamView {
   const host = env.LIVEMESH_PUBLIC_HOST;
   const policy = playbackPolicy(record);
   const signed = policy.signed && signer ? signer.sign(record.id, policy.ttlSeconds) : undefined;

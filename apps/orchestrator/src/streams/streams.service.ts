@@ -3,7 +3,6 @@ import { Bus, JsonStore, publishStreamEvent, type JsonEntry } from '@livemesh/bu
 import {
   BUCKETS,
   ChainPlanError,
-  Env,
   NotFoundError,
   STREAMS,
   assertToken,
@@ -33,6 +32,8 @@ import {
   subjects,
   type PlaybackUrlRequest,
   ValidationFailedError,
+  ENV,
+  type OrchestratorSettings,
 } from '@livemesh/contracts';
 import { checkOutboundAddresses, checkPushUrl, checkSourceUrl, parseAddressRanges } from '@livemesh/media';
 import type { ContainerRuntime } from '@livemesh/runtime';
@@ -83,7 +84,7 @@ export class StreamsService {
 
   constructor(
     @Inject(Bus) private readonly bus: Bus,
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: OrchestratorSettings,
     @Inject(CatalogueService) private readonly catalogue: CatalogueService,
     @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
     @Inject(MetricsService) private readonly metrics: MetricsService,

@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { Bus, JsonStore } from '@livemesh/bus';
 import {
   BUCKETS,
-  Env,
   statusKey,
   type ChainSpec,
   type DeliveryStatus,
@@ -10,6 +9,8 @@ import {
   type IngestStatus,
   type StreamKeyEntry,
   type StreamRecord,
+  ENV,
+  type OrchestratorSettings,
 } from '@livemesh/contracts';
 import { deleteRecordAt } from './stream.purge.js';
 import { StreamTable } from './stream.table.js';
@@ -55,7 +56,7 @@ export class StreamsSweeper implements OnApplicationBootstrap, BeforeApplication
 
   constructor(
     @Inject(Bus) private readonly bus: Bus,
-    @Inject(Env) private readonly env: Env,
+    @Inject(ENV) private readonly env: OrchestratorSettings,
     @Inject(StreamTable) private readonly table: StreamTable,
     @Inject(StreamsService) private readonly streams: StreamsService,
   ) {
