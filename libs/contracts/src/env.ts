@@ -116,9 +116,9 @@ export class Env {
   @Matches(/^(\*|[A-Za-z0-9.:\[\]-]+(\s*,\s*[A-Za-z0-9.:\[\]-]+)*)?$/, { message: 'LIVEMESH_ALLOWED_HOSTS must be * or a comma list of host names or addresses' })
   LIVEMESH_ALLOWED_HOSTS = '';
 
-  /** process (local child processes), docker or swarm. */
-  @IsIn(['process', 'docker', 'swarm'])
-  LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' = 'process';
+  /** process (local child processes), docker, swarm or k8s (one Deployment per service; docs/scaling.md, "Runtimes"). */
+  @IsIn(['process', 'docker', 'swarm', 'k8s'])
+  LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' | 'k8s' = 'process';
 
   /** Local state (nats-server data, temp files). */
   @IsString()
@@ -515,6 +515,36 @@ export class Env {
   @IsString()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'WORKER_NETWORK must be a Docker network name' })
   WORKER_NETWORK = 'none';
+
+  /**
+   * The Kubernetes namespace of the worker Deployments (k8s runtime); the orchestrator's Role is
+   * granted there. Unset: the orchestrator pod's own namespace (its service account's), else `default`.
+   */
+  @IsOptional()
+  @Matches(/^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'LIVEMESH_K8S_NAMESPACE must be a Kubernetes namespace name (DNS-1123 label, at most 63 characters)' })
+  LIVEMESH_K8S_NAMESPACE?: string = undefined;
+
+  /** A kubeconfig file for the k8s runtime; unset: the in-cluster service account, else KUBECONFIG or ~/.kube/config. */
+  @IsOptional()
+  @IsString()
+  LIVEMESH_KUBECONFIG?: string = undefined;
+
+  /**
+   * host:port of the NATS monitoring endpoint KEDA's nats-jetstream trigger reads (k8s runtime,
+   * services with autoscale.keda). The official NATS Helm chart (release `nats` in namespace `nats`)
+   * serves it on port 8222 of its headless Service; KEDA reaches a cluster's consumer leader as
+   * `<pod>.<this host>`, which the headless Service resolves.
+   */
+  @Matches(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: 'LIVEMESH_K8S_NATS_MONITORING must be host:port, e.g. nats-headless.nats.svc.cluster.local:8222' })
+  LIVEMESH_K8S_NATS_MONITORING = 'nats-headless.nats.svc.cluster.local:8222';
+
+  /**
+   * The NATS account KEDA looks up in /jsz: `$G` without auth; with JWT auth, the livemesh account's
+   * public key (unset: taken from NATS_ACCOUNT_SIGNER when set, else `$G`).
+   */
+  @IsOptional()
+  @Matches(/^(\$G|A[A-Z2-7]{55}|[A-Za-z0-9_-]{1,64})$/, { message: 'LIVEMESH_K8S_NATS_ACCOUNT must be $G, an account public key (A...) or an account name' })
+  LIVEMESH_K8S_NATS_ACCOUNT?: string = undefined;
 
   /**
    * How long JetStream waits for a worker's ack (or in-progress signal) before it redelivers a

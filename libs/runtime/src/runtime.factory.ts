@@ -1,10 +1,13 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { busAuthFromEnv } from '@livemesh/bus';
 import { splitList, type Env } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
 import type { ContainerLimits } from './docker.labels.js';
 import { DockerRuntime } from './docker.runtime.js';
+import { K8sRuntime } from './k8s.runtime.js';
 import { ProcessRuntime } from './process.runtime.js';
 import { appEntry } from './readiness.js';
 import type { ContainerRuntime, RuntimeLogger } from './runtime.types.js';
@@ -14,9 +17,28 @@ import { WorkerBusRelay } from './worker.bus.relay.js';
 /** The runtime named by LIVEMESH_RUNTIME. */
 export function createRuntime(
   env: Env,
-  opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string>; serviceCredentials?: (service: string) => Promise<string> },
+  opts: {
+    logger: RuntimeLogger;
+    workerCredentials?: (service: string, workerId: string) => Promise<string>;
+    serviceCredentials?: (service: string) => Promise<string>;
+    /** The livemesh NATS account's public key (from NATS_ACCOUNT_SIGNER), for KEDA's /jsz lookup. */
+    natsAccount?: string;
+  },
 ): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
+    case 'k8s': {
+      const kubeConfig = new KubeConfig();
+      if (env.LIVEMESH_KUBECONFIG) kubeConfig.loadFromFile(env.LIVEMESH_KUBECONFIG);
+      else kubeConfig.loadFromDefault();
+      return new K8sRuntime({
+        kubeConfig,
+        namespace: k8sNamespace(env, kubeConfig),
+        // Pods reach NATS over the cluster network (the NATS Helm chart's Service), as NATS_URL names it.
+        ...containerCommon(env, opts.logger),
+        keda: { monitoringEndpoint: env.LIVEMESH_K8S_NATS_MONITORING, account: env.LIVEMESH_K8S_NATS_ACCOUNT ?? opts.natsAccount ?? '$G' },
+        ...(opts.serviceCredentials ? { serviceCredentials: opts.serviceCredentials } : {}),
+      });
+    }
     case 'process':
       return new ProcessRuntime({
         workerEntry: appEntry('worker'),
@@ -36,12 +58,7 @@ export function createRuntime(
     case 'swarm': {
       const common = {
         docker: createDockerClient(env.DOCKER_HOST),
-        env: containerWorkerEnv(env),
-        defaultImage: env.LIVEMESH_WORKER_IMAGE,
-        imageRegistries: splitList(env.LIVEMESH_IMAGE_REGISTRIES),
-        limits: containerLimits(env),
-        idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
-        logger: opts.logger,
+        ...containerCommon(env, opts.logger),
         heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
@@ -52,6 +69,18 @@ export function createRuntime(
       return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}), ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}) });
     }
   }
+}
+
+/** What every container runtime (docker, swarm, k8s) takes from the environment alike. */
+function containerCommon(env: Env, logger: RuntimeLogger) {
+  return {
+    env: containerWorkerEnv(env),
+    defaultImage: env.LIVEMESH_WORKER_IMAGE,
+    imageRegistries: splitList(env.LIVEMESH_IMAGE_REGISTRIES),
+    limits: containerLimits(env),
+    idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
+    logger,
+  };
 }
 
 /** What a worker in a container needs of the orchestrator's settings; the rest stays on the host. */
@@ -69,6 +98,16 @@ export function containerWorkerEnv(env: Env): Record<string, string> {
     // The root filesystem is read-only; /tmp is the container's only writable place.
     LIVEMESH_DATA_DIR: '/tmp/livemesh',
   };
+}
+
+/** The in-cluster service account's namespace file (present in every pod that mounts its token). */
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** LIVEMESH_K8S_NAMESPACE, else the orchestrator pod's own namespace, else the kubeconfig context's, else `default`. */
+export function k8sNamespace(env: Pick<Env, 'LIVEMESH_K8S_NAMESPACE'>, kubeConfig: KubeConfig): string {
+  if (env.LIVEMESH_K8S_NAMESPACE) return env.LIVEMESH_K8S_NAMESPACE;
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+  return kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
 }
 
 export function containerLimits(env: Env): ContainerLimits {
