@@ -42,7 +42,7 @@ describe('loadEnv', () => {
 
   it('is documented variable by variable in .env.example', () => {
     const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
-    const documented = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]));
+    const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
     const known = Object.keys(new Env());
     expect(known.filter((k) => !documented.has(k))).toEqual([]);
   });
