@@ -174,6 +174,13 @@ describe('k8s runtime against a fake API server (not a cluster test)', () => {
     }
   });
 
+  it("passes the API server's refusal on with its message", async () => {
+    api.failNextPatch = { code: 403, reason: 'Forbidden', message: 'admission webhook "policy.example" denied the request: images must come from registry.example' };
+    await expect(runtime.ensure({ service: spec({ name: 'denied' }), startParams: {} })).rejects.toThrow(
+      'kubernetes: apply secret lm-denied-nats-creds failed (403): admission webhook "policy.example" denied the request: images must come from registry.example',
+    );
+  });
+
   it('refuses a count over maxReplicas without calling the API server', async () => {
     const before = api.calls.length;
     await expect(runtime.scale(spec({ name: 'gone' }), 99)).rejects.toThrow(/replicas: must be an integer from 0 to 6/);

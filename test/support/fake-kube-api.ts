@@ -36,6 +36,8 @@ export interface FakeKubeApi {
   get(kind: 'Deployment' | 'Secret' | 'ScaledObject', namespace: string, name: string): Obj | undefined;
   /** Pods come up ready (default) or stay Pending with this waiting reason. */
   podsPending?: string;
+  /** The next PATCH is refused with this Status (an admission webhook, a quota), then the fake serves again. */
+  failNextPatch?: { code: number; reason: string; message: string };
   /** Writes a kubeconfig that points at this server (bearer token `fake-token`, namespace `ns`). */
   kubeconfig(file: string, ns: string): Promise<void>;
   close(): Promise<void>;
@@ -142,6 +144,11 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     const call: KubeCall = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), status: 0, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), ...(body ? { body } : {}) };
     calls.push(call);
     if (!route) return (call.status = status(res, 404, 'NotFound', `the fake API server does not serve ${req.method} ${url.pathname}`));
+    const fail = req.method === 'PATCH' ? api.failNextPatch : undefined;
+    if (fail) {
+      delete api.failNextPatch;
+      return (call.status = status(res, fail.code, fail.reason, fail.message));
+    }
     const [, ns, name] = route.m!;
     const { kind } = route.r;
 
