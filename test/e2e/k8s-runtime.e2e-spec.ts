@@ -156,10 +156,7 @@ describe('k8s runtime against a fake API server (not a cluster test)', () => {
   });
 
   it('brings a released service down to its minReplicas after the idle grace, and says why pods do not come up', async () => {
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(join(dir, 'kubeconfig'));
-    const quick = new K8sRuntime({ kubeConfig, namespace: NS, env: {}, defaultImage: 'w:1', imageRegistries: [], limits: { memoryBytes: 256 << 20, nanoCpus: 5e8, pids: 64 }, idleGraceMs: 50, logger, keda: { monitoringEndpoint: 'n:8222', account: '$G' }, convergeTimeoutMs: 600, pollMs: 100 });
+    const quick = new K8sRuntime({ kubeconfig: join(dir, 'kubeconfig'), namespace: NS, env: {}, defaultImage: 'w:1', imageRegistries: [], limits: { memoryBytes: 256 << 20, nanoCpus: 5e8, pids: 64 }, idleGraceMs: 50, logger, keda: { monitoringEndpoint: 'n:8222', account: '$G' }, convergeTimeoutMs: 600, pollMs: 100 });
     await quick.ensure({ service: spec({ name: 'idle' }), startParams: {} });
     await quick.release('idle');
     const n = api.calls.length;

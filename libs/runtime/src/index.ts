@@ -1,7 +1,7 @@
 // The public door of @livemesh/runtime: where service containers run, and the local supervisor.
 export type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js';
-export { containerLimits, containerWorkerEnv, createRuntime, k8sNamespace } from './runtime.factory.js';
+export { containerLimits, containerWorkerEnv, createRuntime } from './runtime.factory.js';
 export { K8sRuntime, type K8sRuntimeOptions } from './k8s.runtime.js';
 export {
   FIELD_MANAGERS,

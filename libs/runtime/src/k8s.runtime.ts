@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { existsSync, readFileSync } from 'node:fs';
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1Deployment, V1Pod, setHeaderOptions } from '@kubernetes/client-node';
 import { RuntimeError, ValidationFailedError, type ServiceSpec } from '@livemesh/contracts';
 import { assertRunnable, pinnedImage, workerEnvironment, workloadLabels, LABELS } from './docker.labels.js';
 import type { DockerRuntimeOptions } from './docker.runtime.js';
@@ -21,10 +22,13 @@ import type { ContainerRuntime, ServiceInstance, StartInstruction } from './runt
 
 /** The Docker runtime's settings that mean the same here (env, images, limits, idle grace, stop grace), and the cluster's. */
 export type K8sRuntimeOptions = Pick<DockerRuntimeOptions, 'env' | 'defaultImage' | 'imageRegistries' | 'limits' | 'idleGraceMs' | 'logger' | 'stopGraceSeconds'> & {
-  /** Where the API server is and how to reach it (in-cluster service account, or a kubeconfig). */
-  kubeConfig: KubeConfig;
-  /** The namespace of the workers; the orchestrator's Role grants it there alone. */
-  namespace: string;
+  /** A kubeconfig file (LIVEMESH_KUBECONFIG); unset: the in-cluster service account, else KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string;
+  /**
+   * The namespace of the workers; the orchestrator's Role grants it there alone. Unset: the
+   * orchestrator pod's own (its service account's), else the kubeconfig context's, else `default`.
+   */
+  namespace?: string;
   /** Where KEDA reads the lag of a KEDA-owned service (its ScaledObject's trigger). */
   keda: KedaNatsTarget;
   /** Mints the NATS credential all pods of one service share; it reaches them as a Secret. */
@@ -50,18 +54,18 @@ const OWNER = 'k8s';
  */
 export class K8sRuntime implements ContainerRuntime {
   readonly kind = 'k8s' as const;
-  private readonly apps: AppsV1Api;
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
+  /** The API clients, made on first use: @kubernetes/client-node takes seconds to load, and only this runtime needs it. */
+  private kubeApi?: Promise<Kube>;
   private readonly specs = new Map<string, { spec: ServiceSpec; startParams: StartInstruction['startParams'] }>();
   private readonly releaseTimers = new ReleaseTimers();
-  private readonly ns: string;
 
-  constructor(private readonly opts: K8sRuntimeOptions) {
-    this.apps = opts.kubeConfig.makeApiClient(AppsV1Api);
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.ns = opts.namespace;
+  constructor(private readonly opts: K8sRuntimeOptions) {}
+
+  private kube(): Promise<Kube> {
+    this.kubeApi ??= connect(this.opts);
+    // A failed load is tried again on the next call.
+    this.kubeApi.catch(() => (this.kubeApi = undefined));
+    return this.kubeApi;
   }
 
   async ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }> {
@@ -112,7 +116,7 @@ export class K8sRuntime implements ContainerRuntime {
   }
 
   async list(service?: string): Promise<ServiceInstance[]> {
-    const pods = await this.call(`list pods of ${service ?? 'every service'}`, () => this.core.listNamespacedPod({ namespace: this.ns, labelSelector: podSelector(service) }));
+    const pods = await this.call(`list pods of ${service ?? 'every service'}`, (k) => k.core.listNamespacedPod({ namespace: k.ns, labelSelector: podSelector(service) }));
     return pods.items.map((p) => podView(p)).filter((v): v is ServiceInstance => v !== undefined);
   }
 
@@ -137,7 +141,7 @@ export class K8sRuntime implements ContainerRuntime {
 
   /** KEDA scales the service: the orchestrator's autoscaler must keep out. */
   async scaledExternally(service: ServiceSpec): Promise<string | undefined> {
-    return (await this.kedaOwned(service)) ? `KEDA ScaledObject ${this.ns}/${k8sName(service.name)}` : undefined;
+    return (await this.kedaOwned(service)) ? `KEDA ScaledObject ${(await this.kube()).ns}/${k8sName(service.name)}` : undefined;
   }
 
   private async kedaOwned(spec: ServiceSpec): Promise<boolean> {
@@ -149,17 +153,18 @@ export class K8sRuntime implements ContainerRuntime {
   private async apply(spec: ServiceSpec, startParams: StartInstruction['startParams'], creating: boolean): Promise<void> {
     const name = k8sName(spec.name);
     const image = pinnedImage(spec, this.opts.defaultImage);
+    const { ns } = await this.kube();
     let credsSecret: string | undefined;
     if (this.opts.serviceCredentials) {
       credsSecret = credsSecretName(spec.name);
       const creds = await readFile(await this.opts.serviceCredentials(spec.name));
-      await this.call(`apply secret ${credsSecret}`, () =>
-        this.core.patchNamespacedSecret({ name: credsSecret!, namespace: this.ns, body: credsSecretManifest(spec, this.ns, creds), fieldManager: FIELD_MANAGERS.spec, force: true }, APPLY),
+      await this.call(`apply secret ${credsSecret}`, (k) =>
+        k.core.patchNamespacedSecret({ name: credsSecret!, namespace: ns, body: credsSecretManifest(spec, ns, creds), fieldManager: FIELD_MANAGERS.spec, force: true }, k.apply),
       );
     }
     const body = deploymentManifest({
       spec,
-      namespace: this.ns,
+      namespace: ns,
       image,
       env: workerEnvironment(spec, startParams, this.opts.env, ''),
       limits: this.opts.limits,
@@ -169,13 +174,10 @@ export class K8sRuntime implements ContainerRuntime {
       ...(this.opts.imagePullSecrets ? { imagePullSecrets: this.opts.imagePullSecrets } : {}),
     });
     this.opts.logger.log(`service=${spec.name} ${creating ? 'creating' : 'rolling out'} deployment ${name} version ${spec.version} (${image})`);
-    await this.call(`apply deployment ${name}`, () => this.apps.patchNamespacedDeployment({ name, namespace: this.ns, body, fieldManager: FIELD_MANAGERS.spec, force: true }, APPLY));
+    await this.call(`apply deployment ${name}`, (k) => k.apps.patchNamespacedDeployment({ name, namespace: ns, body, fieldManager: FIELD_MANAGERS.spec, force: true }, k.apply));
     if (spec.autoscale?.keda) {
-      await this.call(`apply scaledobject ${name}`, () =>
-        this.custom.patchNamespacedCustomObject(
-          { ...SCALED_OBJECTS, namespace: this.ns, name, body: scaledObjectManifest(spec, this.ns, this.opts.keda), fieldManager: FIELD_MANAGERS.spec, force: true },
-          APPLY,
-        ),
+      await this.call(`apply scaledobject ${name}`, (k) =>
+        k.custom.patchNamespacedCustomObject({ ...SCALED_OBJECTS, namespace: ns, name, body: scaledObjectManifest(spec, ns, this.opts.keda), fieldManager: FIELD_MANAGERS.spec, force: true }, k.apply),
       );
       if (creating) await this.applyBounds(spec.name, Math.max(1, spec.minReplicas), spec.maxReplicas);
     }
@@ -183,26 +185,26 @@ export class K8sRuntime implements ContainerRuntime {
 
   private async applyBounds(service: string, min: number, max: number): Promise<void> {
     const name = k8sName(service);
-    await this.call(`apply bounds of scaledobject ${name}`, () =>
-      this.custom.patchNamespacedCustomObject({ ...SCALED_OBJECTS, namespace: this.ns, name, body: scaledObjectBounds(service, this.ns, min, max), fieldManager: FIELD_MANAGERS.bounds, force: true }, APPLY),
+    await this.call(`apply bounds of scaledobject ${name}`, (k) =>
+      k.custom.patchNamespacedCustomObject({ ...SCALED_OBJECTS, namespace: k.ns, name, body: scaledObjectBounds(service, k.ns, min, max), fieldManager: FIELD_MANAGERS.bounds, force: true }, k.apply),
     );
   }
 
   /** PATCH of the scale subresource: the count alone. */
   private async setReplicas(service: string, replicas: number): Promise<void> {
     const name = k8sName(service);
-    await this.call(`scale deployment ${name}`, () => this.apps.patchNamespacedDeploymentScale({ name, namespace: this.ns, body: { spec: { replicas } } }, MERGE));
+    await this.call(`scale deployment ${name}`, (k) => k.apps.patchNamespacedDeploymentScale({ name, namespace: k.ns, body: { spec: { replicas } } }, k.merge));
   }
 
   private async readDeployment(service: string): Promise<V1Deployment | undefined> {
     const name = k8sName(service);
-    return this.orNone(() => this.apps.readNamespacedDeployment({ name, namespace: this.ns }), `read deployment ${name}`);
+    return this.orNone((k) => k.apps.readNamespacedDeployment({ name, namespace: k.ns }), `read deployment ${name}`);
   }
 
   private async readScaledObject(service: string): Promise<{ spec?: { minReplicaCount?: number; maxReplicaCount?: number } } | undefined> {
     const name = k8sName(service);
     // 404 also when KEDA is not installed (no such resource): then no service is KEDA-owned.
-    return this.orNone(() => this.custom.getNamespacedCustomObject({ ...SCALED_OBJECTS, namespace: this.ns, name }) as Promise<{ spec?: { minReplicaCount?: number; maxReplicaCount?: number } }>, `read scaledobject ${name}`);
+    return this.orNone((k) => k.custom.getNamespacedCustomObject({ ...SCALED_OBJECTS, namespace: k.ns, name }) as Promise<{ spec?: { minReplicaCount?: number; maxReplicaCount?: number } }>, `read scaledobject ${name}`);
   }
 
   /** Waits until `replicas` pods of the service are ready (or, for 0, none is left), or says why not. */
@@ -225,26 +227,60 @@ export class K8sRuntime implements ContainerRuntime {
     return workloadLabels(spec, pinnedImage(spec, this.opts.defaultImage), startParams, OWNER)[LABELS.specHash]!;
   }
 
-  private async orNone<T>(fn: () => Promise<T>, what: string): Promise<T | undefined> {
+  private async orNone<T>(fn: (k: Kube) => Promise<T>, what: string): Promise<T | undefined> {
+    const k = await this.kube();
     try {
-      return await fn();
+      return await fn(k);
     } catch (e) {
       if ((e as { code?: number }).code === 404) return undefined;
       throw apiError(what, e);
     }
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: (k: Kube) => Promise<T>): Promise<T> {
+    const k = await this.kube();
     try {
-      return await fn();
+      return await fn(k);
     } catch (e) {
       throw apiError(what, e);
     }
   }
 }
 
-const APPLY = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
-const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** The API clients and the namespace, once loaded. */
+interface Kube {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  ns: string;
+  /** Request options of server-side apply and of a merge patch (the Content-Type header). */
+  apply: ReturnType<typeof setHeaderOptions>;
+  merge: ReturnType<typeof setHeaderOptions>;
+}
+
+async function connect(opts: Pick<K8sRuntimeOptions, 'kubeconfig' | 'namespace'>): Promise<Kube> {
+  const k8s = await import('@kubernetes/client-node');
+  const config = new k8s.KubeConfig();
+  if (opts.kubeconfig) config.loadFromFile(opts.kubeconfig);
+  else config.loadFromDefault();
+  return {
+    apps: config.makeApiClient(k8s.AppsV1Api),
+    core: config.makeApiClient(k8s.CoreV1Api),
+    custom: config.makeApiClient(k8s.CustomObjectsApi),
+    ns: opts.namespace ?? defaultNamespace(config),
+    apply: k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    merge: k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  };
+}
+
+/** The in-cluster service account's namespace file (present in every pod that mounts its token). */
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The orchestrator pod's own namespace, else the kubeconfig context's, else `default`. */
+function defaultNamespace(config: KubeConfig): string {
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+  return config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
+}
 
 /** The API server's own message (a Status object) when there is one. */
 function apiError(what: string, e: unknown): RuntimeError {

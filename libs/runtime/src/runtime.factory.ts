@@ -1,6 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { busAuthFromEnv } from '@livemesh/bus';
 import { splitList, type Env } from '@livemesh/contracts';
 import { createDockerClient } from './docker.client.js';
@@ -27,12 +25,9 @@ export function createRuntime(
 ): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
     case 'k8s': {
-      const kubeConfig = new KubeConfig();
-      if (env.LIVEMESH_KUBECONFIG) kubeConfig.loadFromFile(env.LIVEMESH_KUBECONFIG);
-      else kubeConfig.loadFromDefault();
       return new K8sRuntime({
-        kubeConfig,
-        namespace: k8sNamespace(env, kubeConfig),
+        ...(env.LIVEMESH_KUBECONFIG ? { kubeconfig: env.LIVEMESH_KUBECONFIG } : {}),
+        ...(env.LIVEMESH_K8S_NAMESPACE ? { namespace: env.LIVEMESH_K8S_NAMESPACE } : {}),
         // Pods reach NATS over the cluster network (the NATS Helm chart's Service), as NATS_URL names it.
         ...containerCommon(env, opts.logger),
         keda: { monitoringEndpoint: env.LIVEMESH_K8S_NATS_MONITORING, account: env.LIVEMESH_K8S_NATS_ACCOUNT ?? opts.natsAccount ?? '$G' },
@@ -98,16 +93,6 @@ export function containerWorkerEnv(env: Env): Record<string, string> {
     // The root filesystem is read-only; /tmp is the container's only writable place.
     LIVEMESH_DATA_DIR: '/tmp/livemesh',
   };
-}
-
-/** The in-cluster service account's namespace file (present in every pod that mounts its token). */
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** LIVEMESH_K8S_NAMESPACE, else the orchestrator pod's own namespace, else the kubeconfig context's, else `default`. */
-export function k8sNamespace(env: Pick<Env, 'LIVEMESH_K8S_NAMESPACE'>, kubeConfig: KubeConfig): string {
-  if (env.LIVEMESH_K8S_NAMESPACE) return env.LIVEMESH_K8S_NAMESPACE;
-  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
-  return kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
 }
 
 export function containerLimits(env: Env): ContainerLimits {
