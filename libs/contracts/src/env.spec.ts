@@ -31,7 +31,7 @@ describe('loadEnv', () => {
     expect(e.message).toMatch(/^the orchestrator's environment is invalid: /);
     expect(e.problems.sort()).toEqual([
       'HTTP_PORT="eighty": must be a port number 1-65535',
-      'LIVEMESH_RUNTIME="kubernetes": must be one of process, docker, swarm',
+      'LIVEMESH_RUNTIME="kubernetes": must be one of process, docker, swarm, k8s',
       'NATS_URL="localhost": must be a URL like nats://host:port (several comma-separated), or unix:///path of a bus relay socket',
       'STAGE_ACK_WAIT_MS="10": must be a whole number of milliseconds, 1000-600000',
     ]);
@@ -153,7 +153,7 @@ describe('workerHandOver', () => {
 describe('the documentation of the environment', () => {
   it('lists every variable in .env.example', () => {
     const example = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
-    const documented = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]));
+    const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
     expect(ENV_VARIABLES.filter((k) => !documented.has(k))).toEqual([]);
   });
 

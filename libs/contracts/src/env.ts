@@ -207,9 +207,9 @@ export class RuntimeEnv {
   static readonly title = 'runtime';
   static readonly about = 'the orchestrator alone talks to the container engine; see "Choosing a runtime" below';
 
-  /** process (local child processes), docker or swarm. */
-  @OneOf(['process', 'docker', 'swarm'])
-  LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' = 'process';
+  /** process (local child processes), docker, swarm or k8s (one Deployment per service; docs/scaling.md, "Runtimes"). */
+  @OneOf(['process', 'docker', 'swarm', 'k8s'])
+  LIVEMESH_RUNTIME: 'process' | 'docker' | 'swarm' | 'k8s' = 'process';
 
   /** Seconds an idle worker container is kept before it is reclaimed. */
   @Seconds(0)
@@ -256,6 +256,39 @@ export class DockerEnv {
   /** Image of services without their own (the built-ins) under the docker and swarm runtimes. */
   @Text()
   LIVEMESH_WORKER_IMAGE = 'livemesh/worker:0.1.0';
+}
+
+/** The k8s runtime: where its Deployments go and what KEDA's nats-jetstream trigger reads. */
+export class KubernetesEnv {
+  static readonly title = 'Kubernetes';
+  static readonly about = 'the k8s runtime (docs/scaling.md, "Runtimes"); the orchestrator talks to the API server with a namespaced Role';
+
+  /**
+   * The Kubernetes namespace of the worker Deployments (k8s runtime); the orchestrator's Role is
+   * granted there. Unset: the orchestrator pod's own namespace (its service account's), else `default`.
+   */
+  @Shaped(/^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Kubernetes namespace name (DNS-1123 label, at most 63 characters)')
+  LIVEMESH_K8S_NAMESPACE?: string = undefined;
+
+  /** A kubeconfig file for the k8s runtime; unset: the in-cluster service account, else KUBECONFIG or ~/.kube/config. */
+  @Path()
+  LIVEMESH_KUBECONFIG?: string = undefined;
+
+  /**
+   * host:port of the NATS monitoring endpoint KEDA's nats-jetstream trigger reads (k8s runtime,
+   * services with autoscale.keda). The official NATS Helm chart (release `nats` in namespace `nats`)
+   * serves it on port 8222 of its headless Service; KEDA reaches a cluster's consumer leader as
+   * `<pod>.<this host>`, which the headless Service resolves.
+   */
+  @Shaped(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. nats-headless.nats.svc.cluster.local:8222')
+  LIVEMESH_K8S_NATS_MONITORING = 'nats-headless.nats.svc.cluster.local:8222';
+
+  /**
+   * The NATS account KEDA looks up in /jsz: `$G` without auth; with JWT auth, the livemesh account's
+   * public key (unset: taken from NATS_ACCOUNT_SIGNER when set, else `$G`).
+   */
+  @Shaped(/^(\$G|A[A-Z2-7]{55}|[A-Za-z0-9_-]{1,64})$/, '$G, an account public key (A...) or an account name')
+  LIVEMESH_K8S_NATS_ACCOUNT?: string = undefined;
 }
 
 /** How stages run segments: the orchestrator sizes consumers by them and hands them to container workers. */
@@ -532,7 +565,7 @@ export class CliEnv {
  * to the apps it starts, which validate their own.
  */
 export const PROCESS_GROUPS = {
-  orchestrator: [CommonEnv, ServiceProcessEnv, LocalStateEnv, BusLimitsEnv, OutputRetentionEnv, OrchestratorEnv, ApiEnv, RuntimeEnv, DockerEnv, StageEnv, StagePolicyEnv, SegmentEnv, PublishEnv, OutboundEnv],
+  orchestrator: [CommonEnv, ServiceProcessEnv, LocalStateEnv, BusLimitsEnv, OutputRetentionEnv, OrchestratorEnv, ApiEnv, RuntimeEnv, DockerEnv, KubernetesEnv, StageEnv, StagePolicyEnv, SegmentEnv, PublishEnv, OutboundEnv],
   ingest: [CommonEnv, ServiceProcessEnv, LocalStateEnv, ToolsEnv, SegmentEnv, PublishEnv, OutboundEnv, IngestEnv],
   delivery: [CommonEnv, ServiceProcessEnv, ToolsEnv, SegmentEnv, OutputRetentionEnv, OutboundEnv, DeliveryEnv],
   worker: [CommonEnv, ServiceProcessEnv, ToolsEnv, SegmentEnv, StageEnv, StagePolicyEnv, WorkerEnv, WorkerHandOverEnv],

@@ -2,6 +2,28 @@
 export type { ContainerRuntime, RuntimeLogger, ServiceInstance, StartInstruction } from './runtime.types.js';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './process.runtime.js';
 export { containerLimits, containerWorkerEnv, createRuntime } from './runtime.factory.js';
+export { K8sRuntime, type K8sRuntimeOptions } from './k8s.runtime.js';
+export {
+  FIELD_MANAGERS,
+  K8S_KEYS,
+  KEDA_API_VERSION,
+  credsSecretManifest,
+  credsSecretName,
+  deploymentManifest,
+  isDns1123Label,
+  k8sName,
+  kedaDesiredReplicas,
+  kedaJetStreamLag,
+  podSelector,
+  scaledObjectBounds,
+  scaledObjectManifest,
+  selectorLabels,
+  workerLabels,
+  type JszAnswer,
+  type K8sWorker,
+  type KedaNatsTarget,
+  type ScaledObject,
+} from './k8s.objects.js';
 export { DEFAULT_RESTART_POLICY, Supervisor, restartDelay, type ChildSpec, type RestartPolicy } from './supervisor.js';
 export { appEntry, waitForHttp, waitForTcp } from './readiness.js';
 export { ADMIN_TOKEN_FILE, adminTokenPath, ensureAdminTokenFile, readAdminTokenFile } from './admin-token.js';

@@ -5,6 +5,7 @@ import { createDockerClient } from './docker.client.js';
 import { BusHeartbeatSource } from './docker.heartbeats.js';
 import type { ContainerLimits } from './docker.labels.js';
 import { DockerRuntime } from './docker.runtime.js';
+import { K8sRuntime } from './k8s.runtime.js';
 import { ProcessRuntime } from './process.runtime.js';
 import { appEntry } from './readiness.js';
 import type { ContainerRuntime, RuntimeLogger } from './runtime.types.js';
@@ -14,9 +15,25 @@ import { WorkerBusRelay } from './worker.bus.relay.js';
 /** The runtime named by LIVEMESH_RUNTIME. */
 export function createRuntime(
   env: OrchestratorSettings,
-  opts: { logger: RuntimeLogger; workerCredentials?: (service: string, workerId: string) => Promise<string>; serviceCredentials?: (service: string) => Promise<string> },
+  opts: {
+    logger: RuntimeLogger;
+    workerCredentials?: (service: string, workerId: string) => Promise<string>;
+    serviceCredentials?: (service: string) => Promise<string>;
+    /** The livemesh NATS account's public key (from NATS_ACCOUNT_SIGNER), for KEDA's /jsz lookup. */
+    natsAccount?: string;
+  },
 ): ContainerRuntime {
   switch (env.LIVEMESH_RUNTIME) {
+    case 'k8s': {
+      return new K8sRuntime({
+        ...(env.LIVEMESH_KUBECONFIG ? { kubeconfig: env.LIVEMESH_KUBECONFIG } : {}),
+        ...(env.LIVEMESH_K8S_NAMESPACE ? { namespace: env.LIVEMESH_K8S_NAMESPACE } : {}),
+        // Pods reach NATS over the cluster network (the NATS Helm chart's Service), as NATS_URL names it.
+        ...containerCommon(env, opts.logger),
+        keda: { monitoringEndpoint: env.LIVEMESH_K8S_NATS_MONITORING, account: env.LIVEMESH_K8S_NATS_ACCOUNT ?? opts.natsAccount ?? '$G' },
+        ...(opts.serviceCredentials ? { serviceCredentials: opts.serviceCredentials } : {}),
+      });
+    }
     case 'process':
       return new ProcessRuntime({
         workerEntry: appEntry('worker'),
@@ -35,12 +52,7 @@ export function createRuntime(
     case 'swarm': {
       const common = {
         docker: createDockerClient(env.DOCKER_HOST),
-        env: containerWorkerEnv(env),
-        defaultImage: env.LIVEMESH_WORKER_IMAGE,
-        imageRegistries: splitList(env.LIVEMESH_IMAGE_REGISTRIES),
-        limits: containerLimits(env),
-        idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
-        logger: opts.logger,
+        ...containerCommon(env, opts.logger),
         heartbeats: new BusHeartbeatSource(env.NATS_URL, busAuthFromEnv(env)),
         network: env.WORKER_NETWORK,
       };
@@ -51,6 +63,18 @@ export function createRuntime(
       return new DockerRuntime({ ...common, ...(busRelay ? { busRelay } : {}), ...(opts.workerCredentials ? { workerCredentials: opts.workerCredentials } : {}) });
     }
   }
+}
+
+/** What every container runtime (docker, swarm, k8s) takes from the environment alike. */
+function containerCommon(env: OrchestratorSettings, logger: RuntimeLogger) {
+  return {
+    env: containerWorkerEnv(env),
+    defaultImage: env.LIVEMESH_WORKER_IMAGE,
+    imageRegistries: splitList(env.LIVEMESH_IMAGE_REGISTRIES),
+    limits: containerLimits(env),
+    idleGraceMs: env.IDLE_GRACE_SECONDS * 1000,
+    logger,
+  };
 }
 
 /** What a worker in a container needs of the orchestrator's settings; the rest stays on the host. */

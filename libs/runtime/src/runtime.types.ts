@@ -21,7 +21,7 @@ export interface StartInstruction {
  * orchestrator only ever talks to this interface.
  */
 export interface ContainerRuntime {
-  readonly kind: 'process' | 'docker' | 'swarm';
+  readonly kind: 'process' | 'docker' | 'swarm' | 'k8s';
   /** Reuses a running instance of the service, or starts one. */
   ensure(instr: StartInstruction): Promise<{ instance: ServiceInstance; reused: boolean }>;
   /** Asks for exactly `replicas` instances of the service, whatever streams use it. */
@@ -31,6 +31,12 @@ export interface ContainerRuntime {
   release(service: string): Promise<void>;
   /** Stops everything this runtime started. */
   close(): Promise<void>;
+  /**
+   * Whether something outside the orchestrator scales the service (the k8s runtime: a KEDA
+   * ScaledObject), and which; then the orchestrator's autoscaler keeps out. Runtimes without one
+   * leave it out.
+   */
+  scaledExternally?(service: ServiceSpec): Promise<string | undefined>;
 }
 
 /** What the runtimes log through; Nest's Logger fits. */

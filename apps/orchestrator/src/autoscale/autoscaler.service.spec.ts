@@ -10,7 +10,7 @@ import { AutoscalerService } from './autoscaler.service.js';
 const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec =>
   ({ name: 'blur', version: '1.0.0', paramSchema: {}, input: 'segments', minReplicas: 1, maxReplicas: 5, autoscale: { enabled: true, targetLagPerReplica: 10, periodSeconds: 1, stabilisationSeconds: 0 }, ...over }) as ServiceSpec;
 
-function setup(opts: { services: ServiceSpec[]; lag?: number | Error; replicas?: number; scales?: ScaleRecord[] }) {
+function setup(opts: { services: ServiceSpec[]; lag?: number | Error; replicas?: number; scales?: ScaleRecord[]; scaledExternally?: string }) {
   const scaled: [string, number][] = [];
   const published: { subject: string; body: unknown }[] = [];
   let replicas = opts.replicas ?? 1;
@@ -22,6 +22,7 @@ function setup(opts: { services: ServiceSpec[]; lag?: number | Error; replicas?:
       replicas = n;
       return instances(s.name);
     },
+    ...(opts.scaledExternally ? { scaledExternally: async () => opts.scaledExternally } : {}),
   } as unknown as ContainerRuntime;
   const bus = {
     consumerInfo: async () => {
@@ -59,6 +60,8 @@ describe('AutoscalerService (the loop)', () => {
     const cases = [
       setup({ services: [spec()], lag: new BusError('info of consumer blur on LM_SEG timed out') }),
       setup({ services: [spec({ autoscale: { enabled: true, keda: true } })], lag: 500 }),
+      // The runtime knows KEDA owns it (k8s: a ScaledObject in the namespace), though the catalogue does not say so.
+      setup({ services: [spec()], lag: 500, scaledExternally: 'KEDA ScaledObject media/lm-blur' }),
       setup({ services: [spec()], lag: 500, scales: [{ service: 'blur', replicas: 1, updatedAt: '2026-01-01T00:05:00Z' }] }),
       setup({ services: [spec()], lag: 500, replicas: 0 }),
     ];

@@ -74,7 +74,9 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private async evaluate(spec: ServiceSpec, now: number, operatorScaledAt: number | undefined): Promise<void> {
-    const settings = autoscaleSettings(spec);
+    // A KEDA-owned service (k8s runtime: a ScaledObject in its namespace) is KEDA's to scale.
+    const external = await this.runtime.scaledExternally?.(spec);
+    const settings = { ...autoscaleSettings(spec), ...(external ? { keda: true } : {}) };
     const state = this.states.get(spec.name) ?? { ...initialAutoscaleState(), evaluatedAt: 0 };
     const current = (await this.runtime.list(spec.name)).filter((i) => i.state !== 'exited').length;
     // Not running: no stream uses it; starting it is ensure()'s job and stopping it release()'s.

@@ -43,4 +43,8 @@ export class ConsumerOwningRuntime implements ContainerRuntime {
   close(): Promise<void> {
     return this.inner.close();
   }
+
+  async scaledExternally(service: ServiceSpec): Promise<string | undefined> {
+    return this.inner.scaledExternally?.(service);
+  }
 }

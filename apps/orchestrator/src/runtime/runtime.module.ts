@@ -33,18 +33,18 @@ export class RuntimeModule implements OnApplicationShutdown {
             if (runtime) return new ConsumerOwningRuntime(runtime, bus, env);
             // Loaded only when no runtime is handed in, so an embedding (or a test) never loads dockerode.
             const { createRuntime } = await import('@livemesh/runtime');
-            const minter = env.NATS_ACCOUNT_SIGNER
-              ? new NatsCredentialMinter(await readAccountSigner(env.NATS_ACCOUNT_SIGNER), join(resolve(env.LIVEMESH_DATA_DIR), 'nats', 'creds'))
-              : undefined;
+            const signer = env.NATS_ACCOUNT_SIGNER ? await readAccountSigner(env.NATS_ACCOUNT_SIGNER) : undefined;
+            const minter = signer ? new NatsCredentialMinter(signer, join(resolve(env.LIVEMESH_DATA_DIR), 'nats', 'creds')) : undefined;
             const created = createRuntime(env, {
               logger: new Logger('ContainerRuntime'),
               ...(minter
                 ? {
                     workerCredentials: (service: string, workerId: string) => minter.credsFile({ role: 'worker', service, workerId }),
-                    // Swarm: one credential for all tasks of a service, heartbeats limited to that service.
+                    // Swarm and k8s: one credential for all tasks of a service, heartbeats limited to that service.
                     serviceCredentials: (service: string) => minter.credsFile({ role: 'worker', service }),
                   }
                 : {}),
+              ...(signer ? { natsAccount: signer.account } : {}),
             });
             const wrapped = new ConsumerOwningRuntime(created, bus, env);
             RuntimeModule.owned.add(wrapped);
