@@ -63,7 +63,8 @@ export class EventsController implements BeforeApplicationShutdown {
   @ApiProduces('text/event-stream')
   async events(@Query('stream') stream: string | undefined, @Req() req: SseRequest, @Res() res: SseResponse): Promise<void> {
     if (stream !== undefined && !isToken(stream)) throw new ValidationFailedError('bad query', [`stream "${String(stream).slice(0, 80)}" is not a stream id (letters, digits, '-' and '_', 1-64)`]);
-    const filter = stream ? subjects.streamEvents(stream) : [subjects.streamEvents(), subjects.serviceEvents()];
+    // One filter (a consumer with several needs nats-server 2.10); sseEventOf drops platform events.
+    const filter = stream ? subjects.streamEvents(stream) : subjects.allEvents;
     const consumer = await this.bus.orderedConsumer(STREAMS.events, { filter, startAt: stream ? 'all' : 'new' });
     const feed: MessageFeed<ConsumedMsg> = await consumer.consume();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
