@@ -36,7 +36,7 @@ const ROWS: Row[] = [
   // The console's page and bundle (built by npm run build): public, they hold no data.
   { method: 'GET', route: '/', needs: 'public', path: '/' },
   { method: 'GET', route: '/console/*path', needs: 'public', path: '/console/index.html' },
-  { method: 'GET', route: '/api/events', needs: 'read', path: '/api/events?stream=perm-live' },
+  { method: 'GET', route: '/api/events', needs: 'read', path: '/api/events' },
   { method: 'GET', route: '/api/bus', needs: 'read', path: '/api/bus' },
   { method: 'GET', route: '/api/console/streams', needs: 'read', path: '/api/console/streams' },
   { method: 'GET', route: '/api/console/services', needs: 'admin', path: '/api/console/services' },

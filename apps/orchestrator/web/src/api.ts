@@ -20,6 +20,12 @@ export class ApiError extends Error {
   }
 }
 
+let unauthorised: () => void = () => {};
+/** Called when the API answers 401 (the token was revoked or expired): the console signs out. */
+export function onUnauthorised(cb: () => void): void {
+  unauthorised = cb;
+}
+
 /** A JSON call to the orchestrator with the token; an answer of 400 or more throws ApiError with the API's message. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
@@ -34,6 +40,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   } catch {
     parsed = text;
   }
+  if (res.status === 401 && token) unauthorised();
   if (!res.ok) {
     const b = parsed as { message?: string | string[]; problems?: string[] } | undefined;
     const msg = b?.problems?.length ? b.problems.join('; ') : Array.isArray(b?.message) ? b.message.join('; ') : (b?.message ?? `HTTP ${res.status}`);

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, followEvents, getToken, setToken, type LiveEvent } from './api.js';
+import { api, ApiError, followEvents, getToken, onUnauthorised, setToken, type LiveEvent } from './api.js';
 import { BusView } from './views/bus.js';
 import { HealthView, useHealth } from './views/health.js';
 import { ServicesView } from './views/services.js';
@@ -82,9 +82,7 @@ function App() {
     setToken(null);
     setSignedIn(false);
   };
-  const onUnauthorised = (e: unknown) => {
-    if (e instanceof ApiError && e.status === 401) signOut();
-  };
+  onUnauthorised(signOut);
   return (
     <>
       <header>
@@ -115,7 +113,7 @@ function App() {
       )}
       <main>
         {page === 'stream' && id ? (
-          <StreamView id={decodeURIComponent(id)} live={live} onError={onUnauthorised} />
+          <StreamView id={decodeURIComponent(id)} live={live} />
         ) : page === 'services' ? (
           <ServicesView live={live} />
         ) : page === 'bus' ? (

@@ -4,7 +4,7 @@ import type { Live } from '../main.js';
 import { useLoader } from '../util.js';
 import { StopButton } from './streams.js';
 
-export function StreamView({ id, live, onError }: { id: string; live: Live; onError: (e: unknown) => void }) {
+export function StreamView({ id, live }: { id: string; live: Live }) {
   // This stream's events, from the oldest LM_EVT keeps, then live: the log, and the reason to reload.
   const [events, setEvents] = useState<LiveEvent[]>([]);
   const [tick, setTick] = useState(0);
@@ -18,9 +18,6 @@ export function StreamView({ id, live, onError }: { id: string; live: Live; onEr
   const { data: s, error, reload } = useLoader(() => api<StreamDetail>('GET', `/api/streams/${encodeURIComponent(id)}`), tick, 3000, 500);
   // Replicas per service: admin only; a read or platform token simply does not see them.
   const { data: services } = useLoader(() => api<ServiceStatus[]>('GET', '/api/console/services').catch(() => [] as ServiceStatus[]), live.tick, 5000, 2000);
-  useEffect(() => {
-    if (error) onError(error);
-  }, [error]);
   const thumbTick = events.filter((e) => e.body.kind === 'thumbnail').length;
   if (!s) return <p>{error ?? `Loading ${id}…`}</p>;
   const replicas = new Map((services ?? []).map((x) => [x.name, x.instances.filter((i) => i.state !== 'exited').length]));
@@ -50,7 +47,7 @@ export function StreamView({ id, live, onError }: { id: string; live: Live; onEr
               {h.fusedInto !== undefined && ` · fused into hop ${h.fusedInto}`}
             </small>
             <code title="subject">{h.subject}</code>
-            <span>replicas: {replicas.get(h.service) ?? '?'}</span>
+            <span>{h.fusedInto !== undefined ? `runs in hop ${h.fusedInto}'s workers` : `replicas: ${replicas.get(h.service) ?? '?'}`}</span>
             {h.counters && (
               <span>
                 processed {h.counters.processed} · waiting {h.counters.pending} · failed {h.counters.failed}
