@@ -2,8 +2,9 @@
 // start a stream from the console and publish to it, open it, watch the preview play, read the
 // chain graph, apply a chain change, scale a service, look at the bus and health views, stop the
 // stream. Screenshots of every view go to test-results/console/ (gitignored); console-200 has the
-// page with 200 streams.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+// page with 200 streams. On the same mesh: every metric deploy/monitoring's Grafana dashboard and
+// alert rules name is on /metrics of the orchestrator, ingest, delivery or a worker.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -11,7 +12,9 @@ import { launchChromium } from '../support/browser.js';
 import { TEST_ADMIN_TOKEN } from '../support/auth.js';
 import { generateClip, publishRtmp } from '../support/media.js';
 import { startMesh, type Mesh } from '../support/mesh.js';
-import { REPO_ROOT } from '../support/processes.js';
+import { freePort } from '../support/free-port.js';
+import { REPO_ROOT, spawnApp } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const SHOTS = join(REPO_ROOT, 'test-results', 'console');
 const ID = 'console-demo';
@@ -128,6 +131,36 @@ describe('the operator console in Chromium', () => {
     await log.getByText('stopping', { exact: true }).first().waitFor({ timeout: 20_000 });
   }, 150_000);
 
+  it('serves every metric the Grafana dashboard and the Prometheus alert rules name (deploy/monitoring)', async () => {
+    const dashboard = await readFile(join(REPO_ROOT, 'deploy', 'monitoring', 'grafana-dashboard.json'), 'utf8');
+    const rules = await readFile(join(REPO_ROOT, 'deploy', 'monitoring', 'alerts.yml'), 'utf8');
+    const exprs = [...(JSON.parse(dashboard) as { panels: { targets: { expr: string }[] }[] }).panels.flatMap((p) => p.targets.map((t) => t.expr)), ...[...rules.matchAll(/^\s+expr: (.+)$/gm)].map((m) => m[1]!)];
+    const referenced = [...new Set(exprs.flatMap((e) => e.match(/\blivemesh_[a-z0-9_]+/g) ?? []))].sort();
+    // The process runtime's workers serve no /metrics (they would share one STAGE_METRICS_PORT):
+    // one more thumbnail replica by hand, with a port of its own, serves the workers' metrics.
+    const metricsPort = await freePort();
+    const creds = await mesh.nats.auth!.credsFile({ role: 'worker', service: 'thumbnail', workerId: 'metrics-probe' });
+    const worker = spawnApp('worker', { NATS_URL: mesh.nats.url, NATS_CREDS: creds, LIVEMESH_SERVICE: 'thumbnail', STAGE_METRICS_PORT: String(metricsPort) });
+    try {
+      const scrape = async (url: string, auth = false) => {
+        const res = await fetch(url, auth ? { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } } : {});
+        if (!res.ok) throw new Error(`${url}: ${res.status}`);
+        return res.text();
+      };
+      const texts = [
+        await scrape(`${mesh.apiUrl}/metrics`, true),
+        await scrape(`http://127.0.0.1:${mesh.env.INGEST_HTTP_PORT}/metrics`),
+        await scrape(`http://127.0.0.1:${mesh.env.DELIVERY_PORT}/metrics`),
+        await waitFor('the probe worker to serve /metrics', 30_000, () => scrape(`http://127.0.0.1:${metricsPort}/metrics`), { retryErrors: true, intervalMs: 250, detail: () => worker.tail(20) }),
+      ];
+      const exposed = new Set(texts.flatMap((t) => [...t.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));
+      const missing = referenced.filter((n) => !exposed.has(n) && !exposed.has(n.replace(/_(bucket|sum|count)$/, '')));
+      expect(referenced.length).toBeGreaterThan(15);
+      expect(missing).toEqual([]);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
 });
 
 async function expectText(locator: { textContent(): Promise<string | null> }, re: RegExp): Promise<void> {
