@@ -40,6 +40,7 @@ const ROWS: Row[] = [
   { method: 'GET', route: '/api/bus', needs: 'read', path: '/api/bus' },
   { method: 'GET', route: '/api/console/streams', needs: 'read', path: '/api/console/streams' },
   { method: 'GET', route: '/api/console/services', needs: 'admin', path: '/api/console/services' },
+  { method: 'GET', route: '/api/console/health', needs: 'read', path: '/api/console/health' },
   { method: 'POST', route: '/api/streams', needs: 'platform', path: '/api/streams', body: (who: Who) => ({ id: `perm-new-${who}` }), ok: 201 },
   { method: 'GET', route: '/api/streams', needs: 'read', path: '/api/streams' },
   { method: 'GET', route: '/api/streams/:id', needs: 'read', path: '/api/streams/perm-live' },

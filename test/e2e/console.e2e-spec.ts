@@ -120,6 +120,7 @@ describe('the operator console in Chromium', () => {
 
     await page.getByRole('link', { name: 'Health' }).click();
     await expectText(page.getByLabel('Health report'), /"status": "ok"/);
+    for (const c of ['orchestrator', 'nats', 'delivery']) await page.getByRole('row', { name: `Component ${c}` }).getByText('up', { exact: true }).waitFor();
     expect(await page.getByRole('alert').count()).toBe(0);
     await shot('health');
 
@@ -160,6 +161,17 @@ describe('the operator console in Chromium', () => {
     } finally {
       await worker.stop();
     }
+  }, 60_000);
+
+  it('shows a banner on every view when delivery is down', async () => {
+    await page.goto(`${mesh.apiUrl}/#/streams`);
+    await page.getByRole('heading', { name: 'Streams' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await mesh.stopApp('delivery', 5_000);
+    await page.getByRole('alert').filter({ hasText: /delivery is down/ }).waitFor({ timeout: 20_000 });
+    await page.getByRole('link', { name: 'Health' }).click();
+    await page.getByRole('row', { name: 'Component delivery' }).getByText('down', { exact: true }).waitFor();
+    await shot('health-delivery-down');
   }, 60_000);
 });
 

@@ -49,3 +49,8 @@ export interface ServiceStatus {
   /** The live heartbeats of its workers (lm_workers). */
   heartbeats: Pick<WorkerHeartbeat, 'workerId' | 'host' | 'pid' | 'startedAt' | 'at' | 'processed' | 'failed' | 'inFlight'>[];
 }
+
+/** GET /api/console/health: what the orchestrator can see of each component. */
+export interface ComponentsHealth {
+  components: { name: 'orchestrator' | 'nats' | 'delivery'; up: boolean; detail: string }[];
+}

@@ -186,4 +186,4 @@ export {
   type NatsIdentity,
   type NatsPermissions,
 } from './nats.permissions.js';
-export type { BusView, ServiceStatus, StreamSummary } from './console.js';
+export type { BusView, ComponentsHealth, ServiceStatus, StreamSummary } from './console.js';

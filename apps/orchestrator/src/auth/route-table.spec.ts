@@ -45,6 +45,7 @@ describe('every HTTP route of the orchestrator declares who may call it', () => 
     expect(byRoute.get('GET /api/events')).toEqual(['read']);
     expect(byRoute.get('GET /api/bus')).toEqual(['read']);
     expect(byRoute.get('GET /api/console/streams')).toEqual(['read']);
+    expect(byRoute.get('GET /api/console/health')).toEqual(['read']);
     expect(byRoute.get('GET /api/console/services')).toEqual(['admin']);
   });
 });

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Logger } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Bus, isNotFound } from '@livemesh/bus';
-import { BUCKETS, STREAMS, consumers, isToken, subjects, type BusView, type ServiceStatus, type StreamSummary, type WorkerHeartbeat } from '@livemesh/contracts';
+import { BUCKETS, Env, STREAMS, consumers, isToken, subjects, type BusView, type ComponentsHealth, type ServiceStatus, type StreamSummary, type WorkerHeartbeat } from '@livemesh/contracts';
 import type { ContainerRuntime } from '@livemesh/runtime';
 import { Scopes } from '../auth/auth.decorators.js';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
@@ -25,7 +25,31 @@ export class ConsoleDataController {
     @Inject(StreamsService) private readonly streams: StreamsService,
     @Inject(CatalogueService) private readonly catalogue: CatalogueService,
     @Inject(CONTAINER_RUNTIME) private readonly runtime: ContainerRuntime,
+    @Inject(Env) private readonly env: Env,
   ) {}
+
+  @Get('console/health')
+  @Scopes('read')
+  @ApiOperation({ summary: 'What the orchestrator sees of the components: itself, NATS (round trip) and delivery (its /health, behind /hls)' })
+  async health(): Promise<ComponentsHealth> {
+    const within = <T>(p: Promise<T>): Promise<T> => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2_000).unref())]);
+    let nats: ComponentsHealth['components'][number];
+    try {
+      if (this.bus.isClosed()) throw new Error('connection closed');
+      nats = { name: 'nats', up: true, detail: `round trip ${Math.round((await within(this.bus.rtt())) * 100) / 100} ms` };
+    } catch (e) {
+      nats = { name: 'nats', up: false, detail: (e as Error).message };
+    }
+    let delivery: ComponentsHealth['components'][number];
+    const url = new URL('/health', this.env.DELIVERY_URL);
+    try {
+      const res = await within(fetch(url, { signal: AbortSignal.timeout(2_000) }));
+      delivery = { name: 'delivery', up: res.ok, detail: `${url.href} answered ${res.status}` };
+    } catch (e) {
+      delivery = { name: 'delivery', up: false, detail: `${url.href}: ${(e as Error).message}` };
+    }
+    return { components: [{ name: 'orchestrator', up: true, detail: 'answering' }, nats, delivery] };
+  }
 
   @Get('console/streams')
   @Scopes('read')
