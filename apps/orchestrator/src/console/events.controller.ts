@@ -65,8 +65,16 @@ export class EventsController implements BeforeApplicationShutdown {
     if (stream !== undefined && !isToken(stream)) throw new ValidationFailedError('bad query', [`stream "${String(stream).slice(0, 80)}" is not a stream id (letters, digits, '-' and '_', 1-64)`]);
     // One filter (a consumer with several needs nats-server 2.10); sseEventOf drops platform events.
     const filter = stream ? subjects.streamEvents(stream) : subjects.allEvents;
+    // A client that leaves while the consumer is being made must not leave the consumer behind.
+    let gone = false;
+    req.on('close', () => (gone = true));
     const consumer = await this.bus.orderedConsumer(STREAMS.events, { filter, startAt: stream ? 'all' : 'new' });
     const feed: MessageFeed<ConsumedMsg> = await consumer.consume();
+    if (gone) {
+      feed.stop();
+      res.end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
     res.write(': livemesh events\n\n');
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
