@@ -27,6 +27,7 @@ describe('the operator console in Chromium', () => {
   let browser: Browser;
   let page: Page;
   let dir: string;
+  let clip: string;
   let encoder: Promise<{ code: number | null; stderr: string }> | undefined;
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -34,10 +35,12 @@ describe('the operator console in Chromium', () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-console-'));
     await mkdir(SHOTS, { recursive: true });
     // Long enough for the whole walk through; small, so the two workers keep up on a busy machine.
-    const [clip] = await Promise.all([generateClip({ seconds: 50, width: 480, height: 270, fps: 25, out: join(dir, 'src.flv') }), (async () => (mesh = await startMesh()))()]);
-    browser = await launchChromium();
+    [clip] = await Promise.all([
+      generateClip({ seconds: 50, width: 480, height: 270, fps: 25, out: join(dir, 'src.flv') }),
+      (async () => (mesh = await startMesh()))(),
+      (async () => (browser = await launchChromium()))(),
+    ]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    (page as unknown as { clip: string }).clip = clip;
   }, 120_000);
 
   afterAll(async () => {
@@ -65,7 +68,7 @@ describe('the operator console in Chromium', () => {
     const started = await page.getByRole('status').filter({ hasText: `Started ${ID}` }).textContent();
     const rtmp = /rtmp:\/\/\S+\/live\/[A-Za-z0-9_-]{20,}/.exec(started ?? '')?.[0];
     expect(rtmp).toBeDefined();
-    encoder = publishRtmp((page as unknown as { clip: string }).clip, rtmp!, { realtime: true });
+    encoder = publishRtmp(clip, rtmp!, { realtime: true });
 
     const row = page.getByRole('row', { name: `Stream ${ID}` });
     await row.getByText('live').waitFor({ timeout: 30_000 });
