@@ -3,7 +3,7 @@
 // `livemesh up --demo`. Extra arguments are passed on: `npm start -- --http-port 9000`.
 // Node built-ins only, so it works on a fresh clone before `npm install`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,13 @@ step('preflight', [join(ROOT, 'scripts', 'preflight.mjs')]);
 // tsc -b compares its .tsbuildinfo files with the sources, so an up-to-date tree costs about a
 // second; deciding "is a build needed" ourselves would only duplicate that logic, less well.
 step('build', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'tsconfig.build.json']);
+
+// The console's bundle (Vite), rebuilt only when a file of apps/orchestrator/web is newer than it.
+const WEB = join(ROOT, 'apps', 'orchestrator', 'web');
+const BUILT = join(ROOT, 'apps', 'orchestrator', 'dist', 'web', 'index.html');
+if (!existsSync(BUILT) || newestMtime(WEB) > statSync(BUILT).mtimeMs) {
+  step('console build', [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(WEB, 'vite.config.mjs')]);
+}
 
 if (!existsSync(CLI)) {
   console.error(`start: ${CLI} was not built; is apps/cli part of tsconfig.build.json?`);
@@ -55,4 +62,13 @@ function step(what, args) {
     console.error(`start: ${what} failed${r.signal ? ` (${r.signal})` : ''}; see above.`);
     process.exit(r.status ?? 1);
   }
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
 }

@@ -33,6 +33,14 @@ const ROWS: Row[] = [
   // Nothing listens on the delivery port: the proxy answers 502, past any auth.
   { method: 'GET', route: '/hls/*path', needs: 'public', path: '/hls/perm-live/index.m3u8', ok: 502 },
   { method: 'GET', route: '/metrics', needs: 'read', path: '/metrics' },
+  // The console's page and bundle (built by npm run build): public, they hold no data.
+  { method: 'GET', route: '/', needs: 'public', path: '/' },
+  { method: 'GET', route: '/console/*path', needs: 'public', path: '/console/index.html' },
+  { method: 'GET', route: '/api/events', needs: 'read', path: '/api/events' },
+  { method: 'GET', route: '/api/bus', needs: 'read', path: '/api/bus' },
+  { method: 'GET', route: '/api/console/streams', needs: 'read', path: '/api/console/streams' },
+  { method: 'GET', route: '/api/console/services', needs: 'admin', path: '/api/console/services' },
+  { method: 'GET', route: '/api/console/health', needs: 'read', path: '/api/console/health' },
   { method: 'POST', route: '/api/streams', needs: 'platform', path: '/api/streams', body: (who: Who) => ({ id: `perm-new-${who}` }), ok: 201 },
   { method: 'GET', route: '/api/streams', needs: 'read', path: '/api/streams' },
   { method: 'GET', route: '/api/streams/:id', needs: 'read', path: '/api/streams/perm-live' },
@@ -72,6 +80,11 @@ describe('API permission matrix (real NATS, in-process orchestrator)', () => {
     if (auth !== undefined) headers.authorization = auth;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(o.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    // GET /api/events never ends by itself: an allowed call is known by its status and type.
+    if (res.ok && res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      await res.body?.cancel();
+      return { status: res.status, body: {}, challenge: res.headers.get('www-authenticate') };
+    }
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
     try {

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { requireExecutable } from './tools.js';
 
 export interface PlaybackReport {
@@ -64,14 +64,18 @@ async function servePage(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${addr.port}/`, server };
 }
 
-/** Watches `hlsUrl` for `watchSeconds` after playback starts (waits up to 30 s for it to start). */
-export async function watchInChromium(hlsUrl: string, watchSeconds: number, forceLevel?: number): Promise<PlaybackReport> {
-  const executablePath = requireExecutable('chromium', 'chromium');
-  const { url, server } = await servePage();
-  const browser = await chromium.launch({
-    executablePath,
+/** Headless Chromium from Debian's package, quiet (no network of its own), allowed to autoplay. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: requireExecutable('chromium', 'chromium'),
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
   });
+}
+
+/** Watches `hlsUrl` for `watchSeconds` after playback starts (waits up to 30 s for it to start). */
+export async function watchInChromium(hlsUrl: string, watchSeconds: number, forceLevel?: number): Promise<PlaybackReport> {
+  const { url, server } = await servePage();
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(url);

@@ -92,11 +92,13 @@ export function registerUpCommand(program: Command, env: CliSettings): void {
           });
           log('');
           log('livemesh is running.');
+          log(`  console ${base}/   (sign in with the admin API token in ${admin.where})`);
           log(`  watch   ${demo.playback.hls}   (hls.js, Safari, VLC, or: ffplay ${demo.playback.hls})`);
           log(`  publish ${demo.publish.rtmp}   (the demo encoder is publishing there now)`);
         } else {
           log('');
           log('livemesh is running. Start a stream with: npx livemesh stream start <id>');
+          log(`  console ${base}/   (sign in with the admin API token in ${admin.where})`);
         }
         log(`  API     ${base}/api   docs ${base}/api/docs   health ${base}/health   metrics ${base}/metrics`);
         log(`  token   admin API token in ${admin.where}; the CLI uses it (LIVEMESH_TOKEN overrides)`);

@@ -12,4 +12,4 @@ exitOnSecondSignal();
 stopWithParent(env.LIVEMESH_PARENT_PID, (line) => new Logger('Orchestrator').warn(line));
 await app.startAllMicroservices();
 await app.listen(env.HTTP_PORT, env.LIVEMESH_BIND);
-new Logger('Orchestrator').log(`listening on http://${env.LIVEMESH_BIND}:${env.HTTP_PORT} (API /api, docs /api/docs, HLS /hls)`);
+new Logger('Orchestrator').log(`listening on http://${env.LIVEMESH_BIND}:${env.HTTP_PORT} (console /, API /api, docs /api/docs, HLS /hls)`);

@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { AutoscaleModule } from './autoscale/autoscale.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
+import { ConsoleModule } from './console/console.module.js';
 import { EnvModule } from './config/env.module.js';
 import { FaultsModule } from './faults/segment-faults.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -32,6 +33,7 @@ export class OrchestratorModule {
         HlsModule,
         FaultsModule,
         AutoscaleModule,
+        ConsoleModule,
       ],
     };
   }

@@ -208,3 +208,4 @@ export {
   type NatsIdentity,
   type NatsPermissions,
 } from './nats.permissions.js';
+export type { BusView, ComponentsHealth, ServiceStatus, StreamSummary } from './console.js';

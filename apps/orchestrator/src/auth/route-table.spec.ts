@@ -8,6 +8,8 @@ const PUBLIC_ROUTES = new Set([
   'GET /health/live',
   'GET /health/ready',
   'GET /hls/*path', // playback: viewers have no token
+  'GET /', // the console's page and bundle: no data in them; every call they make carries the operator's token
+  'GET /console/*path',
 ]);
 
 describe('every HTTP route of the orchestrator declares who may call it', () => {
@@ -40,5 +42,10 @@ describe('every HTTP route of the orchestrator declares who may call it', () => 
     expect(byRoute.get('GET /api/streams')).toEqual(['read']);
     expect(byRoute.get('GET /api/streams/:id')).toEqual(['read']);
     expect(byRoute.get('GET /metrics')).toEqual(['read']);
+    expect(byRoute.get('GET /api/events')).toEqual(['read']);
+    expect(byRoute.get('GET /api/bus')).toEqual(['read']);
+    expect(byRoute.get('GET /api/console/streams')).toEqual(['read']);
+    expect(byRoute.get('GET /api/console/health')).toEqual(['read']);
+    expect(byRoute.get('GET /api/console/services')).toEqual(['admin']);
   });
 });

@@ -201,9 +201,14 @@ export class StreamsService {
   }
 
   async list(): Promise<StreamView[]> {
+    return (await this.listWithRecords()).map((s) => s.view);
+  }
+
+  /** Every stream's view with the record it was made from (the console's list reads the start request and creation time). */
+  async listWithRecords(): Promise<{ view: StreamView; record: StreamRecord }[]> {
     const [records, chains] = await Promise.all([this.records.list(), this.chains.list()]);
     const byId = new Map(chains.map((c) => [c.key, c.value]));
-    return Promise.all(records.map(async (r) => this.view(r.value, byId.get(r.key), await this.dataPlane(r.key))));
+    return Promise.all(records.map(async (r) => ({ view: await this.view(r.value, byId.get(r.key), await this.dataPlane(r.key)), record: r.value })));
   }
 
   async get(id: string): Promise<StreamView> {
