@@ -1,18 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { basename, join } from 'node:path';
 import type { Logger } from '@nestjs/common';
 import {
   SupervisedProcess,
   ffmpegNetworkEnv,
-  inputArgs,
   isProgressLine,
   parseSegmentListLine,
-  readLines,
+  readerArgs,
   segmenterArgs,
   segmenterReencodeArgs,
   type AudioEncode,
   type ExitInfo,
   type SegmentListEntry,
+  type SegmenterOptions,
   type UrlSource,
   type VideoEncode,
 } from '@livemesh/media';
@@ -46,45 +45,6 @@ export const REENCODE_VIDEO: VideoEncode = { preset: 'veryfast', crf: 21 };
 
 /** Audio for a source whose audio is not AAC (MP3 over RTMP, MPEG-1 Layer II or AC-3 over SRT). */
 export const REENCODE_AUDIO: AudioEncode = { codec: 'aac', bitrateKbps: 128 };
-
-const PIPE_SOURCE: UrlSource = { url: 'pipe:0', protocols: ['pipe'] };
-
-/**
- * The reader of a run: the source, copied as it is (`-copyts`: its own clock) into MPEG-TS on
- * stdout. At `info` it prints the input report, whose `start:` is the source's first timestamp:
- * the run is planned from it before the segmenter starts.
- */
-export function readerArgs(o: Pick<SegmenterRunOptions, 'input' | 'rwTimeoutMs'>): string[] {
-  return [
-    '-nostats',
-    '-copyts',
-    ...inputArgs({ source: o.input, logLevel: 'info', inputOptions: ['-rw_timeout', String(o.rwTimeoutMs * 1000)] }),
-    '-map', '0:v:0?',
-    '-map', '0:a:0?',
-    '-c', 'copy',
-    '-avoid_negative_ts', 'disabled',
-    '-muxdelay', '0',
-    '-muxpreload', '0',
-    '-mpegts_copyts', '1',
-    '-f', 'mpegts',
-    'pipe:1',
-  ];
-}
-
-/**
- * The segmenter of a run: libs/media's segmenter (copy or forced-key-frame re-encode, key-frame
- * cuts, `-copyts -start_at_zero`, CSV list on stdout) reading the reader's MPEG-TS on stdin, plus
- * the run's output offset and machine-readable progress on stderr. The segment muxer adds
- * `-initial_offset` to what it writes after deciding its cuts on the run's own 0-based clock: cut
- * points stay every segmentSeconds, and the output continues the stream.
- */
-export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds' | 'dir' | 'reencode'> & { offset: number; audio?: AudioEncode }): string[] {
-  if (!Number.isFinite(o.offset) || o.offset < 0) throw new RangeError(`segmenter offset must be a finite number >= 0, got ${o.offset}`);
-  const base = { input: PIPE_SOURCE, segmentSeconds: o.segmentSeconds, outputPattern: join(o.dir, 'seg_%06d.ts'), listTarget: 'pipe:1' as const, audio: o.audio };
-  const args = o.reencode ? segmenterReencodeArgs({ ...base, video: o.reencode }) : segmenterArgs(base);
-  const out = args.length - 1;
-  return ['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5', ...args.slice(0, out), '-initial_offset', o.offset.toFixed(6), args[out] as string];
-}
 
 const START_LINE = /^\s*Duration: .*, start: (-?\d+(?:\.\d+)?)/;
 /** The input report's first audio stream, which is the one the reader maps (`0:a:0`): codec and profile. */
@@ -121,7 +81,7 @@ const REPORT_LINE = /^\s|^(Input|Output) #|^Stream mapping|^Press \[q\]/;
  * kill() (it is not).
  */
 export class SegmenterRun {
-  private reader?: ChildProcess;
+  private reader?: SupervisedProcess;
   private segmenter?: SupervisedProcess;
   private readonly stderr: string[] = [];
   private stopping: 'terminate' | 'kill' | undefined;
@@ -137,7 +97,7 @@ export class SegmenterRun {
     private readonly o: SegmenterRunOptions,
     private readonly logger: Logger,
   ) {
-    this.readerArgs = readerArgs(o);
+    this.readerArgs = readerArgs({ source: o.input, rwTimeoutMs: o.rwTimeoutMs });
     this.ended = new Promise((r) => (this.resolveEnded = r));
   }
 
@@ -178,8 +138,8 @@ export class SegmenterRun {
   /** Ends the input: the reader stops, the segmenter closes the open segment and lists it; SIGKILL after graceMs. */
   async terminate(graceMs: number): Promise<ExitInfo> {
     this.stopping ??= 'terminate';
-    this.signalReader('SIGTERM');
-    if (!this.segmenter) this.signalReader('SIGKILL');
+    // Without a segmenter yet there is no open segment to close: the reader goes at once.
+    this.stopReader(this.segmenter ? graceMs : 0);
     const timer = setTimeout(() => void this.kill(), graceMs);
     const info = await this.ended;
     clearTimeout(timer);
@@ -189,7 +149,7 @@ export class SegmenterRun {
   /** SIGKILL to both: the open segment is abandoned, unlisted (the run's folder is removed after it). */
   async kill(): Promise<ExitInfo> {
     this.stopping = 'kill';
-    this.signalReader('SIGKILL');
+    this.stopReader(0);
     await this.segmenter?.stop(0);
     return this.ended;
   }
@@ -206,50 +166,58 @@ export class SegmenterRun {
   private finish(info: ExitInfo): void {
     if (this.finished) return;
     this.finished = true;
-    this.signalReader('SIGKILL');
+    this.stopReader(0);
     this.resolveEnded(info);
   }
 
   private async runBoth(): Promise<ExitInfo> {
     const { o } = this;
     this.logger.debug(`stream ${o.streamId}: reader ${o.ffmpegPath} ${this.readerArgs.map((a) => o.redact(a)).join(' ')}`);
-    const reader = spawn(o.ffmpegPath, this.readerArgs, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, env: ffmpegNetworkEnv() });
-    this.reader = reader;
-    const readerExit = new Promise<ExitInfo>((resolve) => {
-      reader.once('error', (e) => {
-        this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`);
-        resolve({ code: null, signal: null, expected: false });
-      });
-      reader.once('close', (code, signal) => resolve({ code, signal, expected: this.stopping !== undefined }));
-    });
     // The input report comes before any output: `start:` (the source clock), then `Output #0`.
+    let reportedStart: number | undefined;
     let audioCodec: string | undefined;
-    const started = new Promise<number | undefined>((resolve) => {
-      let sourceStart: number | undefined;
-      readLines(reader.stderr, (line) => {
+    let resolveStarted!: (sourceStart: number | undefined) => void;
+    const started = new Promise<number | undefined>((r) => (resolveStarted = r));
+    const reader = new SupervisedProcess(o.ffmpegPath, this.readerArgs, {
+      stdout: 'raw',
+      env: ffmpegNetworkEnv(),
+      onStderrLine: (line) => {
         const m = START_LINE.exec(line);
-        if (m && sourceStart === undefined) sourceStart = Number(m[1]);
+        if (m && reportedStart === undefined) reportedStart = Number(m[1]);
         audioCodec ??= reportedAudio(line);
-        if (OUTPUT_LINE.test(line)) resolve(sourceStart);
+        if (OUTPUT_LINE.test(line)) resolveStarted(reportedStart);
         if (!REPORT_LINE.test(line)) this.keepStderr(`reader: ${line}`);
-      });
-      void readerExit.then(() => resolve(undefined));
+      },
     });
+    this.reader = reader;
+    reader.on('start-failed', (e) => this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`));
+    const readerExit = reader.wait().then((info) => ({ ...info, expected: this.stopping !== undefined }));
+    void readerExit.then(() => resolveStarted(undefined));
+    reader.start();
     const sourceStart = await started;
-    if (this.reader.exitCode !== null || this.reader.signalCode !== null || this.stopping) {
+    if (!reader.isRunning || this.stopping) {
       reader.stdout?.destroy();
       return readerExit;
     }
     this.timeline = await o.plan(sourceStart);
     if (this.stopping) {
-      this.signalReader('SIGKILL');
+      this.stopReader(0);
       return readerExit;
     }
     // Every stage and player downstream expects AAC; one encoder here, running for the whole
     // source, also joins its frames without the clicks per-segment encoders would make.
     const audio = audioNeedsReencode(audioCodec) ? REENCODE_AUDIO : undefined;
     if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC-LC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
-    const args = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
+    const cut: SegmenterOptions = {
+      input: 'pipe',
+      segmentSeconds: o.segmentSeconds,
+      outputPattern: join(o.dir, 'seg_%06d.ts'),
+      listTarget: 'pipe:1',
+      audio,
+      initialOffset: this.timeline.offset,
+      progress: true,
+    };
+    const args = o.reencode ? segmenterReencodeArgs({ ...cut, video: o.reencode }) : segmenterArgs(cut);
     this.logger.debug(
       `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${args.join(' ')}`,
     );
@@ -268,20 +236,15 @@ export class SegmenterRun {
       reader.stdout.pipe(stdin);
     }
     const info = await segmenter.wait();
-    this.signalReader('SIGKILL');
+    this.stopReader(0);
     const r = await readerExit;
     // The segmenter exits cleanly when its input ends; why the input ended is the reader's story.
     return info.code === 0 && !info.signal ? { ...r, expected: r.expected || this.stopping !== undefined } : info;
   }
 
-  private signalReader(sig: NodeJS.Signals): void {
-    const r = this.reader;
-    if (!r || r.exitCode !== null || r.signalCode !== null) return;
-    try {
-      r.kill(sig);
-    } catch {
-      // ESRCH: already gone.
-    }
+  /** SIGTERM to the reader, SIGKILL after graceMs (0: at once); nothing once it has ended. */
+  private stopReader(graceMs: number): void {
+    void this.reader?.stop(graceMs);
   }
 
   private keepStderr(line: string): void {
