@@ -10,12 +10,12 @@ import {
   segmenterReencodeArgs,
   type AudioEncode,
   type ExitInfo,
-  type SegmentListEntry,
   type SegmenterOptions,
   type UrlSource,
   type VideoEncode,
 } from '@livemesh/media';
 import type { RunTimeline } from './ingest.cursor.js';
+import type { SegmentSink } from './segment.sink.js';
 
 export interface SegmenterRunOptions {
   streamId: string;
@@ -30,15 +30,26 @@ export interface SegmenterRunOptions {
   reencode?: VideoEncode;
   /** Hides secrets (the publish key, URL credentials) in what gets logged. */
   redact: (text: string) => string;
-  /** Maps the run onto the stream's output timeline, given the source's first timestamp. */
-  plan: (sourceStart: number | undefined) => Promise<RunTimeline>;
-  onSegment: (path: string, entry: SegmentListEntry, run: SegmenterRun) => void;
   /**
-   * Media time of the run (seconds since its start) as ffmpeg reports its progress, with the end of
-   * the last listed segment: lets the owner notice a segment that is growing far too long.
+   * Where the run's segments go (the stream's SegmentSink): the run asks it for its timeline once
+   * the reader has told the source's first timestamp, then hands it each finished segment.
    */
-  onProgress?: (mediaSeconds: number, lastListedEnd: number, run: SegmenterRun) => void;
+  sink: RunSink;
 }
+
+/** What a run needs of the stream's sink. */
+export type RunSink = Pick<SegmentSink, 'planRun' | 'push'>;
+
+/** How a run ended: the exit of its processes, and whether it ended itself because the source's GOPs are too long to cut on. */
+export interface RunExit extends ExitInfo {
+  gopTooLong: boolean;
+}
+
+/**
+ * A segment still open after this many segment lengths of media means the source's GOPs are too
+ * long to cut on: the run ends itself, and the stream is re-encoded with forced key frames.
+ */
+export const LONG_SEGMENT_FACTOR = 2.5;
 
 /** Re-encode settings for a source whose GOPs are longer than a segment may be. */
 export const REENCODE_VIDEO: VideoEncode = { preset: 'veryfast', crf: 21 };
@@ -74,11 +85,12 @@ const REPORT_LINE = /^\s|^(Input|Output) #|^Stream mapping|^Press \[q\]/;
 
 /**
  * One ingest run of a stream: a reader ffmpeg (source -> MPEG-TS, source clock kept) piped into a
- * segmenter ffmpeg (cuts, lists each finished segment on stdout; the file goes to onSegment, whose
- * sink publishes and deletes it). Two processes so the segmenter's output offset can be chosen
- * from the source's first timestamp, which only the reader can tell, and only once it runs. Ends
- * when the source ends, on terminate() (the open segment is closed and listed first), or on
- * kill() (it is not).
+ * segmenter ffmpeg (cuts, lists each finished segment on stdout; the file goes to the stream's
+ * sink, which numbers, publishes and deletes it). Two processes so the segmenter's output offset
+ * can be chosen from the source's first timestamp, which only the reader can tell, and only once
+ * it runs: the run asks the sink for its timeline then. Ends when the source ends, on terminate()
+ * (the open segment is closed and listed first), on kill() (it is not), or by itself when a
+ * segment grows far past the segment length while video is copied (RunExit.gopTooLong).
  */
 export class SegmenterRun {
   private reader?: SupervisedProcess;
@@ -87,8 +99,11 @@ export class SegmenterRun {
   private stopping: 'terminate' | 'kill' | undefined;
   private finished = false;
   private lastListedEnd = 0;
-  private readonly ended: Promise<ExitInfo>;
-  private resolveEnded!: (info: ExitInfo) => void;
+  /** The source is being ended: what is cut from now on is kept as it is, however long. */
+  private finishing = false;
+  private gopTooLong = false;
+  private readonly ended: Promise<RunExit>;
+  private resolveEnded!: (info: RunExit) => void;
   /** The run's mapping onto the output timeline, once planned. */
   private timeline?: RunTimeline;
   private readonly readerArgs: string[];
@@ -101,25 +116,8 @@ export class SegmenterRun {
     this.ended = new Promise((r) => (this.resolveEnded = r));
   }
 
-  // RunTimeline, as the sink reads it off the run.
-  get offset(): number {
-    return this.timeline?.offset ?? 0;
-  }
-
-  get sourceStart(): number | undefined {
-    return this.timeline?.sourceStart;
-  }
-
-  get continued(): boolean {
-    return this.timeline?.continued ?? false;
-  }
-
-  get reencoding(): boolean {
-    return this.o.reencode !== undefined;
-  }
-
   /** Starts the run; resolves when it has ended, for whatever reason. */
-  start(): Promise<ExitInfo> {
+  start(): Promise<RunExit> {
     void this.runBoth().then(
       (info) => this.finish(info),
       (e: Error) => {
@@ -136,7 +134,7 @@ export class SegmenterRun {
   }
 
   /** Ends the input: the reader stops, the segmenter closes the open segment and lists it; SIGKILL after graceMs. */
-  async terminate(graceMs: number): Promise<ExitInfo> {
+  async terminate(graceMs: number): Promise<RunExit> {
     this.stopping ??= 'terminate';
     // Without a segmenter yet there is no open segment to close: the reader goes at once.
     this.stopReader(this.segmenter ? graceMs : 0);
@@ -147,15 +145,20 @@ export class SegmenterRun {
   }
 
   /** SIGKILL to both: the open segment is abandoned, unlisted (the run's folder is removed after it). */
-  async kill(): Promise<ExitInfo> {
+  async kill(): Promise<RunExit> {
     this.stopping = 'kill';
     this.stopReader(0);
     await this.segmenter?.stop(0);
     return this.ended;
   }
 
-  wait(): Promise<ExitInfo> {
+  wait(): Promise<RunExit> {
     return this.ended;
+  }
+
+  /** The source is being asked to end: the run no longer ends itself over a long segment, so what is left gets flushed. */
+  finishAsItIs(): void {
+    this.finishing = true;
   }
 
   /** ffmpeg's last error lines (reader and segmenter), redacted. */
@@ -167,7 +170,7 @@ export class SegmenterRun {
     if (this.finished) return;
     this.finished = true;
     this.stopReader(0);
-    this.resolveEnded(info);
+    this.resolveEnded({ ...info, gopTooLong: this.gopTooLong });
   }
 
   private async runBoth(): Promise<ExitInfo> {
@@ -199,7 +202,7 @@ export class SegmenterRun {
       reader.stdout?.destroy();
       return readerExit;
     }
-    this.timeline = await o.plan(sourceStart);
+    this.timeline = await o.sink.planRun(sourceStart);
     if (this.stopping) {
       this.stopReader(0);
       return readerExit;
@@ -256,7 +259,7 @@ export class SegmenterRun {
   private onSegmenterStderr(line: string): void {
     if (isProgressLine(line)) {
       const t = OUT_TIME.exec(line);
-      if (t && this.o.onProgress && !this.finished && this.stopping === undefined) this.o.onProgress(Number(t[1]) / 1e6, this.lastListedEnd, this);
+      if (t && Number(t[1]) / 1e6 - this.lastListedEnd > this.longSegmentSeconds) this.endOverLongSegment();
       return;
     }
     if (!REPORT_LINE.test(line)) this.keepStderr(`segmenter: ${line}`);
@@ -271,7 +274,27 @@ export class SegmenterRun {
       return;
     }
     this.lastListedEnd = entry.end;
-    // The list names files relative to the pattern's folder; never follow it elsewhere.
-    this.o.onSegment(join(this.o.dir, basename(entry.file)), entry, this);
+    if (entry.end - entry.start > this.longSegmentSeconds) this.endOverLongSegment();
+    // The list names files relative to the pattern's folder; never follow it elsewhere. Listed
+    // only once the timeline is planned (the segmenter starts after that).
+    this.o.sink.push(join(this.o.dir, basename(entry.file)), entry, this.timeline as RunTimeline);
+  }
+
+  private get longSegmentSeconds(): number {
+    return LONG_SEGMENT_FACTOR * this.o.segmentSeconds;
+  }
+
+  /**
+   * The source's GOPs are too long to cut on (video copied). The open segment is abandoned
+   * (killed, not flushed: flushing it would publish the over-long segment) and the run ends with
+   * gopTooLong, so its session re-encodes from the next run on.
+   */
+  private endOverLongSegment(): void {
+    if (this.o.reencode || this.finishing || this.finished || this.stopping !== undefined) return;
+    this.gopTooLong = true;
+    this.logger.warn(
+      `stream ${this.o.streamId}: a segment grew past ${LONG_SEGMENT_FACTOR}x the segment length (source GOP too long); re-encoding with a key frame every segment from now on`,
+    );
+    void this.kill();
   }
 }
