@@ -10,8 +10,6 @@ import { IngestMetrics } from './ingest.metrics.js';
 import { SegmentSink, type SegmentOutlet } from './segment.sink.js';
 import { StreamDirectory } from './stream.directory.js';
 
-export type { SessionSource } from './ingest.session.js';
-
 /** A source silent this long ends the run, which then restarts. */
 const RW_TIMEOUT_MS = 15_000;
 
