@@ -106,6 +106,31 @@ describe('SegmentSink', () => {
     expect(await metric('livemesh_ingest_segments_dropped_total{reason="queue-full"}')).toBe(3);
   });
 
+  it("ends a session with 'publish-ended' once its segments are out, counting only its own", async () => {
+    outlet.up = false;
+    await cut(2);
+    const ended = sink.endSession();
+    sink.beginSession('srt'); // the next session may begin at once; its segment is not the ended one's
+    await cut(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(outlet.events.filter((e) => e.kind === 'publish-ended')).toEqual([]);
+    outlet.up = true;
+    await ended;
+    // Sent once both of its segments went out, after its own 'publishing'.
+    expect(outlet.seqs.slice(0, 2)).toEqual([0, 1]);
+    const kinds = outlet.events.map((e) => e.kind);
+    expect(kinds.indexOf('publishing')).toBeLessThan(kinds.indexOf('publish-ended'));
+    const ends = outlet.events.filter((e) => e.kind === 'publish-ended');
+    expect(ends).toEqual([expect.objectContaining({ streamId: 's1', data: { source: 'rtmp', segments: 2 } })]);
+  });
+
+  it("does not reject when 'publish-ended' cannot be sent", async () => {
+    await cut(1);
+    await sink.idle();
+    outlet.event = () => Promise.reject(new Error('TIMEOUT'));
+    await expect(sink.endSession()).resolves.toBeUndefined();
+  });
+
   it('on shutdown with the bus away gives the queue up instead of waiting for it', async () => {
     outlet.up = false;
     await cut(3);

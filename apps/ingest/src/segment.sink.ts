@@ -145,6 +145,27 @@ export class SegmentSink {
     return { ...session };
   }
 
+  /**
+   * The current session is over: once every segment it cut is published or dropped (which waits
+   * for the bus, not for the stream's next session), 'publish-ended' says how many went out. Call
+   * it before the next beginSession. Never rejects.
+   */
+  async endSession(): Promise<void> {
+    const { logger } = this.deps;
+    try {
+      const { source, published, cut } = await this.finishSession();
+      logger.log(`stream ${this.streamId}: ${source} source ended; ${published} of ${cut} segment(s) published`);
+      await this.deps.outlet.event({
+        streamId: this.streamId,
+        kind: 'publish-ended',
+        message: `${source === 'rtmp' ? 'RTMP publisher left' : 'pulled source ended'} after ${published} segment(s)`,
+        data: { source, segments: published },
+      });
+    } catch (e) {
+      logger.warn(`stream ${this.streamId}: 'publish-ended' event not sent: ${(e as Error).message}`);
+    }
+  }
+
   /** Segments cut since beginSession (read once admitted() resolved). */
   get cutInSession(): number {
     return this.session.cut;

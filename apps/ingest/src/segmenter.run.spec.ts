@@ -1,63 +1,11 @@
-import { REENCODE_AUDIO, REENCODE_VIDEO, audioNeedsReencode, ingestSegmenterArgs, readerArgs, reportedAudio } from './segmenter.run.js';
-
-const after = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
-
-describe('readerArgs', () => {
-  const args = readerArgs({ input: { url: 'rtmp://127.0.0.1:1935/live/k', protocols: ['rtmp', 'tcp'] }, rwTimeoutMs: 15_000 });
-
-  it('copies the source as it is into MPEG-TS on stdout, its clock kept', () => {
-    expect(args).toEqual(expect.arrayContaining(['-copyts', '-c', 'copy']));
-    expect(after(args, '-f')).toBe('mpegts');
-    expect(after(args, '-muxdelay')).toBe('0');
-    expect(args).not.toContain('-start_at_zero');
-    expect(args.at(-1)).toBe('pipe:1');
-  });
-
-  it('reports the input (its start time) and puts the timeout and whitelist before -i', () => {
-    expect(after(args, '-loglevel')).toBe('info');
-    expect(after(args, '-protocol_whitelist')).toBe('rtmp,tcp');
-    expect(after(args, '-rw_timeout')).toBe('15000000');
-    expect(args.indexOf('-rw_timeout')).toBeLessThan(args.indexOf('-i'));
-    expect(after(args, '-i')).toBe('rtmp://127.0.0.1:1935/live/k');
-  });
-});
-
-describe('ingestSegmenterArgs', () => {
-  const opts = { segmentSeconds: 2, dir: '/data/ingest/s1/run-1', offset: 12.5 };
-  const args = ingestSegmenterArgs(opts);
-
-  it('reads the reader from stdin, rebases the run to 0 and lists segments on stdout', () => {
-    expect(after(args, '-i')).toBe('pipe:0');
-    expect(after(args, '-protocol_whitelist')).toBe('pipe');
-    expect(args).toEqual(expect.arrayContaining(['-copyts', '-start_at_zero', '-c:v', 'copy', '-c:a', 'copy']));
-    expect(after(args, '-segment_list')).toBe('pipe:1');
-    expect(after(args, '-segment_time')).toBe('2');
-    expect(args.at(-1)).toBe('file:/data/ingest/s1/run-1/seg_%06d.ts');
-  });
-
-  it('writes the run where the stream goes on, and reports progress', () => {
-    expect(after(args, '-initial_offset')).toBe('12.500000');
-    expect(args.indexOf('-initial_offset')).toBeGreaterThan(args.indexOf('-i'));
-    expect(after(args, '-progress')).toBe('pipe:2');
-  });
-
-  it('re-encodes with forced key frames when asked', () => {
-    const re = ingestSegmenterArgs({ ...opts, reencode: REENCODE_VIDEO });
-    expect(after(re, '-c:v')).toBe('libx264');
-    expect(after(re, '-force_key_frames')).toMatch(/^expr:/);
-    expect(after(re, '-c:a')).toBe('copy');
-  });
-
-  it('re-encodes the audio to AAC when the source has other audio', () => {
-    const a = ingestSegmenterArgs({ ...opts, audio: REENCODE_AUDIO });
-    expect(after(a, '-c:v')).toBe('copy');
-    expect(after(a, '-c:a')).toBe('aac');
-  });
-
-  it('refuses a negative offset', () => {
-    expect(() => ingestSegmenterArgs({ ...opts, offset: -1 })).toThrow(RangeError);
-  });
-});
+import { statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@nestjs/common';
+import { runFfmpeg, type SegmentListEntry } from '@livemesh/media';
+import type { RunTimeline } from './ingest.cursor.js';
+import { SegmenterRun, audioNeedsReencode, reportedAudio, type RunExit, type RunSink } from './segmenter.run.js';
 
 describe('the source audio ingest re-encodes', () => {
   // Lines of ffmpeg 5.1's input report, as the reader prints them.
@@ -73,4 +21,75 @@ describe('the source audio ingest re-encodes', () => {
     expect(reportedAudio(line)).toBe(reported);
     expect(audioNeedsReencode(reportedAudio(line))).toBe(reencode);
   });
+});
+
+// A run against real ffmpeg, with a stand-in for its own RunSink: what the run hands on, in what order.
+describe('SegmenterRun', () => {
+  const T = 30_000;
+  let dir: string;
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Logger;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemesh-run-spec-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Plans every run at output offset 100 and keeps what it is handed (the file's size when pushed). */
+  class StandInSink implements RunSink {
+    readonly planned: RunTimeline[] = [];
+    readonly pushed: { entry: SegmentListEntry; timeline: RunTimeline; bytes: number }[] = [];
+    planRun(sourceStart: number | undefined): Promise<RunTimeline> {
+      const t = { offset: 100, sourceStart, continued: true };
+      this.planned.push(t);
+      return Promise.resolve(t);
+    }
+    push(path: string, entry: SegmentListEntry, timeline: RunTimeline): void {
+      this.pushed.push({ entry, timeline, bytes: statSync(path).size });
+    }
+  }
+
+  async function runOn(clipArgs: string[], name: string, segmentSeconds: number): Promise<{ sink: StandInSink; exit: RunExit }> {
+    const clip = join(dir, `${name}.ts`);
+    await runFfmpeg([...clipArgs, '-f', 'mpegts', `file:${clip}`], { timeoutMs: T });
+    const runDir = await mkdtemp(join(dir, `${name}-`));
+    const sink = new StandInSink();
+    const run = new SegmenterRun(
+      { streamId: name, ffmpegPath: 'ffmpeg', input: { url: `file:${clip}`, protocols: ['file'] }, segmentSeconds, dir: runDir, rwTimeoutMs: 15_000, redact: (t) => t, sink },
+      quiet,
+    );
+    return { sink, exit: await run.start() };
+  }
+
+  const source = (seconds: number, gopFrames: number) => [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(gopFrames), '-keyint_min', String(gopFrames), '-sc_threshold', '0',
+  ];
+
+  it('plans its timeline once, then hands every segment to the sink in order, on that timeline, file in place', async () => {
+    // Shorter than the long-segment limit (2.5 x 2 s) in all: a file is read faster than real time,
+    // so ffmpeg's last progress report (stderr) can overtake the list lines (stdout).
+    const { sink, exit } = await runOn(source(4.8, 25), 'copy', 2);
+    expect(exit).toMatchObject({ code: 0, gopTooLong: false });
+    expect(sink.planned).toEqual([{ offset: 100, sourceStart: expect.any(Number) as number, continued: true }]);
+    // The segmenter's own clock (rebased to 0), cut every 2 s on the 1 s key frames: back to back.
+    expect(sink.pushed.map((p) => [p.entry.start, p.entry.end])).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, expect.closeTo(4.8, 1) as number],
+    ]);
+    for (const p of sink.pushed) {
+      expect(p.timeline).toBe(sink.planned[0]);
+      expect(p.bytes).toBeGreaterThan(0);
+    }
+  }, T);
+
+  it('ends itself on a segment far longer than the segment length, saying the GOPs are too long', async () => {
+    // A key frame every 10 s against 1 s segments: the first cut comes 10 s in.
+    const { sink, exit } = await runOn(source(25, 250), 'gop10', 1);
+    expect(exit.gopTooLong).toBe(true);
+    expect(sink.pushed.length).toBeLessThanOrEqual(1);
+  }, T);
 });

@@ -1,22 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { basename, join } from 'node:path';
 import type { Logger } from '@nestjs/common';
 import {
   SupervisedProcess,
   ffmpegNetworkEnv,
-  inputArgs,
   isProgressLine,
   parseSegmentListLine,
-  readLines,
+  readerArgs,
   segmenterArgs,
   segmenterReencodeArgs,
   type AudioEncode,
   type ExitInfo,
-  type SegmentListEntry,
+  type SegmenterOptions,
   type UrlSource,
   type VideoEncode,
 } from '@livemesh/media';
 import type { RunTimeline } from './ingest.cursor.js';
+import type { SegmentSink } from './segment.sink.js';
 
 export interface SegmenterRunOptions {
   streamId: string;
@@ -31,60 +30,32 @@ export interface SegmenterRunOptions {
   reencode?: VideoEncode;
   /** Hides secrets (the publish key, URL credentials) in what gets logged. */
   redact: (text: string) => string;
-  /** Maps the run onto the stream's output timeline, given the source's first timestamp. */
-  plan: (sourceStart: number | undefined) => Promise<RunTimeline>;
-  onSegment: (path: string, entry: SegmentListEntry, run: SegmenterRun) => void;
   /**
-   * Media time of the run (seconds since its start) as ffmpeg reports its progress, with the end of
-   * the last listed segment: lets the owner notice a segment that is growing far too long.
+   * Where the run's segments go (the stream's SegmentSink): the run asks it for its timeline once
+   * the reader has told the source's first timestamp, then hands it each finished segment.
    */
-  onProgress?: (mediaSeconds: number, lastListedEnd: number, run: SegmenterRun) => void;
+  sink: RunSink;
 }
+
+/** What a run needs of the stream's sink. */
+export type RunSink = Pick<SegmentSink, 'planRun' | 'push'>;
+
+/** How a run ended: the exit of its processes, and whether it ended itself because the source's GOPs are too long to cut on. */
+export interface RunExit extends ExitInfo {
+  gopTooLong: boolean;
+}
+
+/**
+ * A segment still open after this many segment lengths of media means the source's GOPs are too
+ * long to cut on: the run ends itself, and the stream is re-encoded with forced key frames.
+ */
+export const LONG_SEGMENT_FACTOR = 2.5;
 
 /** Re-encode settings for a source whose GOPs are longer than a segment may be. */
 export const REENCODE_VIDEO: VideoEncode = { preset: 'veryfast', crf: 21 };
 
 /** Audio for a source whose audio is not AAC (MP3 over RTMP, MPEG-1 Layer II or AC-3 over SRT). */
 export const REENCODE_AUDIO: AudioEncode = { codec: 'aac', bitrateKbps: 128 };
-
-const PIPE_SOURCE: UrlSource = { url: 'pipe:0', protocols: ['pipe'] };
-
-/**
- * The reader of a run: the source, copied as it is (`-copyts`: its own clock) into MPEG-TS on
- * stdout. At `info` it prints the input report, whose `start:` is the source's first timestamp:
- * the run is planned from it before the segmenter starts.
- */
-export function readerArgs(o: Pick<SegmenterRunOptions, 'input' | 'rwTimeoutMs'>): string[] {
-  return [
-    '-nostats',
-    '-copyts',
-    ...inputArgs({ source: o.input, logLevel: 'info', inputOptions: ['-rw_timeout', String(o.rwTimeoutMs * 1000)] }),
-    '-map', '0:v:0?',
-    '-map', '0:a:0?',
-    '-c', 'copy',
-    '-avoid_negative_ts', 'disabled',
-    '-muxdelay', '0',
-    '-muxpreload', '0',
-    '-mpegts_copyts', '1',
-    '-f', 'mpegts',
-    'pipe:1',
-  ];
-}
-
-/**
- * The segmenter of a run: libs/media's segmenter (copy or forced-key-frame re-encode, key-frame
- * cuts, `-copyts -start_at_zero`, CSV list on stdout) reading the reader's MPEG-TS on stdin, plus
- * the run's output offset and machine-readable progress on stderr. The segment muxer adds
- * `-initial_offset` to what it writes after deciding its cuts on the run's own 0-based clock: cut
- * points stay every segmentSeconds, and the output continues the stream.
- */
-export function ingestSegmenterArgs(o: Pick<SegmenterRunOptions, 'segmentSeconds' | 'dir' | 'reencode'> & { offset: number; audio?: AudioEncode }): string[] {
-  if (!Number.isFinite(o.offset) || o.offset < 0) throw new RangeError(`segmenter offset must be a finite number >= 0, got ${o.offset}`);
-  const base = { input: PIPE_SOURCE, segmentSeconds: o.segmentSeconds, outputPattern: join(o.dir, 'seg_%06d.ts'), listTarget: 'pipe:1' as const, audio: o.audio };
-  const args = o.reencode ? segmenterReencodeArgs({ ...base, video: o.reencode }) : segmenterArgs(base);
-  const out = args.length - 1;
-  return ['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5', ...args.slice(0, out), '-initial_offset', o.offset.toFixed(6), args[out] as string];
-}
 
 const START_LINE = /^\s*Duration: .*, start: (-?\d+(?:\.\d+)?)/;
 /** The input report's first audio stream, which is the one the reader maps (`0:a:0`): codec and profile. */
@@ -114,21 +85,25 @@ const REPORT_LINE = /^\s|^(Input|Output) #|^Stream mapping|^Press \[q\]/;
 
 /**
  * One ingest run of a stream: a reader ffmpeg (source -> MPEG-TS, source clock kept) piped into a
- * segmenter ffmpeg (cuts, lists each finished segment on stdout; the file goes to onSegment, whose
- * sink publishes and deletes it). Two processes so the segmenter's output offset can be chosen
- * from the source's first timestamp, which only the reader can tell, and only once it runs. Ends
- * when the source ends, on terminate() (the open segment is closed and listed first), or on
- * kill() (it is not).
+ * segmenter ffmpeg (cuts, lists each finished segment on stdout; the file goes to the stream's
+ * sink, which numbers, publishes and deletes it). Two processes so the segmenter's output offset
+ * can be chosen from the source's first timestamp, which only the reader can tell, and only once
+ * it runs: the run asks the sink for its timeline then. Ends when the source ends, on terminate()
+ * (the open segment is closed and listed first), on kill() (it is not), or by itself when a
+ * segment grows far past the segment length while video is copied (RunExit.gopTooLong).
  */
 export class SegmenterRun {
-  private reader?: ChildProcess;
+  private reader?: SupervisedProcess;
   private segmenter?: SupervisedProcess;
   private readonly stderr: string[] = [];
   private stopping: 'terminate' | 'kill' | undefined;
   private finished = false;
   private lastListedEnd = 0;
-  private readonly ended: Promise<ExitInfo>;
-  private resolveEnded!: (info: ExitInfo) => void;
+  /** The source is being ended: what is cut from now on is kept as it is, however long. */
+  private finishing = false;
+  private gopTooLong = false;
+  private readonly ended: Promise<RunExit>;
+  private resolveEnded!: (info: RunExit) => void;
   /** The run's mapping onto the output timeline, once planned. */
   private timeline?: RunTimeline;
   private readonly readerArgs: string[];
@@ -137,29 +112,12 @@ export class SegmenterRun {
     private readonly o: SegmenterRunOptions,
     private readonly logger: Logger,
   ) {
-    this.readerArgs = readerArgs(o);
+    this.readerArgs = readerArgs({ source: o.input, rwTimeoutMs: o.rwTimeoutMs });
     this.ended = new Promise((r) => (this.resolveEnded = r));
   }
 
-  // RunTimeline, as the sink reads it off the run.
-  get offset(): number {
-    return this.timeline?.offset ?? 0;
-  }
-
-  get sourceStart(): number | undefined {
-    return this.timeline?.sourceStart;
-  }
-
-  get continued(): boolean {
-    return this.timeline?.continued ?? false;
-  }
-
-  get reencoding(): boolean {
-    return this.o.reencode !== undefined;
-  }
-
   /** Starts the run; resolves when it has ended, for whatever reason. */
-  start(): Promise<ExitInfo> {
+  start(): Promise<RunExit> {
     void this.runBoth().then(
       (info) => this.finish(info),
       (e: Error) => {
@@ -176,10 +134,10 @@ export class SegmenterRun {
   }
 
   /** Ends the input: the reader stops, the segmenter closes the open segment and lists it; SIGKILL after graceMs. */
-  async terminate(graceMs: number): Promise<ExitInfo> {
+  async terminate(graceMs: number): Promise<RunExit> {
     this.stopping ??= 'terminate';
-    this.signalReader('SIGTERM');
-    if (!this.segmenter) this.signalReader('SIGKILL');
+    // Without a segmenter yet there is no open segment to close: the reader goes at once.
+    this.stopReader(this.segmenter ? graceMs : 0);
     const timer = setTimeout(() => void this.kill(), graceMs);
     const info = await this.ended;
     clearTimeout(timer);
@@ -187,15 +145,20 @@ export class SegmenterRun {
   }
 
   /** SIGKILL to both: the open segment is abandoned, unlisted (the run's folder is removed after it). */
-  async kill(): Promise<ExitInfo> {
+  async kill(): Promise<RunExit> {
     this.stopping = 'kill';
-    this.signalReader('SIGKILL');
+    this.stopReader(0);
     await this.segmenter?.stop(0);
     return this.ended;
   }
 
-  wait(): Promise<ExitInfo> {
+  wait(): Promise<RunExit> {
     return this.ended;
+  }
+
+  /** The source is being asked to end: the run no longer ends itself over a long segment, so what is left gets flushed. */
+  finishAsItIs(): void {
+    this.finishing = true;
   }
 
   /** ffmpeg's last error lines (reader and segmenter), redacted. */
@@ -206,50 +169,58 @@ export class SegmenterRun {
   private finish(info: ExitInfo): void {
     if (this.finished) return;
     this.finished = true;
-    this.signalReader('SIGKILL');
-    this.resolveEnded(info);
+    this.stopReader(0);
+    this.resolveEnded({ ...info, gopTooLong: this.gopTooLong });
   }
 
   private async runBoth(): Promise<ExitInfo> {
     const { o } = this;
     this.logger.debug(`stream ${o.streamId}: reader ${o.ffmpegPath} ${this.readerArgs.map((a) => o.redact(a)).join(' ')}`);
-    const reader = spawn(o.ffmpegPath, this.readerArgs, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, env: ffmpegNetworkEnv() });
-    this.reader = reader;
-    const readerExit = new Promise<ExitInfo>((resolve) => {
-      reader.once('error', (e) => {
-        this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`);
-        resolve({ code: null, signal: null, expected: false });
-      });
-      reader.once('close', (code, signal) => resolve({ code, signal, expected: this.stopping !== undefined }));
-    });
     // The input report comes before any output: `start:` (the source clock), then `Output #0`.
+    let reportedStart: number | undefined;
     let audioCodec: string | undefined;
-    const started = new Promise<number | undefined>((resolve) => {
-      let sourceStart: number | undefined;
-      readLines(reader.stderr, (line) => {
+    let resolveStarted!: (sourceStart: number | undefined) => void;
+    const started = new Promise<number | undefined>((r) => (resolveStarted = r));
+    const reader = new SupervisedProcess(o.ffmpegPath, this.readerArgs, {
+      stdout: 'raw',
+      env: ffmpegNetworkEnv(),
+      onStderrLine: (line) => {
         const m = START_LINE.exec(line);
-        if (m && sourceStart === undefined) sourceStart = Number(m[1]);
+        if (m && reportedStart === undefined) reportedStart = Number(m[1]);
         audioCodec ??= reportedAudio(line);
-        if (OUTPUT_LINE.test(line)) resolve(sourceStart);
+        if (OUTPUT_LINE.test(line)) resolveStarted(reportedStart);
         if (!REPORT_LINE.test(line)) this.keepStderr(`reader: ${line}`);
-      });
-      void readerExit.then(() => resolve(undefined));
+      },
     });
+    this.reader = reader;
+    reader.on('start-failed', (e) => this.logger.error(`stream ${o.streamId}: cannot run ${o.ffmpegPath}: ${e.message}`));
+    const readerExit = reader.wait().then((info) => ({ ...info, expected: this.stopping !== undefined }));
+    void readerExit.then(() => resolveStarted(undefined));
+    reader.start();
     const sourceStart = await started;
-    if (this.reader.exitCode !== null || this.reader.signalCode !== null || this.stopping) {
+    if (!reader.isRunning || this.stopping) {
       reader.stdout?.destroy();
       return readerExit;
     }
-    this.timeline = await o.plan(sourceStart);
+    this.timeline = await o.sink.planRun(sourceStart);
     if (this.stopping) {
-      this.signalReader('SIGKILL');
+      this.stopReader(0);
       return readerExit;
     }
     // Every stage and player downstream expects AAC; one encoder here, running for the whole
     // source, also joins its frames without the clicks per-segment encoders would make.
     const audio = audioNeedsReencode(audioCodec) ? REENCODE_AUDIO : undefined;
     if (audio) this.logger.warn(`stream ${o.streamId}: the source's audio is ${audioCodec}, not AAC-LC: re-encoding it to AAC ${audio.bitrateKbps} kb/s`);
-    const args = ingestSegmenterArgs({ segmentSeconds: o.segmentSeconds, dir: o.dir, reencode: o.reencode, offset: this.timeline.offset, audio });
+    const cut: SegmenterOptions = {
+      input: 'pipe',
+      segmentSeconds: o.segmentSeconds,
+      outputPattern: join(o.dir, 'seg_%06d.ts'),
+      listTarget: 'pipe:1',
+      audio,
+      initialOffset: this.timeline.offset,
+      progress: true,
+    };
+    const args = o.reencode ? segmenterReencodeArgs({ ...cut, video: o.reencode }) : segmenterArgs(cut);
     this.logger.debug(
       `stream ${o.streamId}: source starts at ${sourceStart ?? 'an unknown time'}; ${this.timeline.continued ? 'continues' : 'restarts'} the timeline at ${this.timeline.offset.toFixed(3)} s; segmenter ${o.ffmpegPath} ${args.join(' ')}`,
     );
@@ -268,20 +239,15 @@ export class SegmenterRun {
       reader.stdout.pipe(stdin);
     }
     const info = await segmenter.wait();
-    this.signalReader('SIGKILL');
+    this.stopReader(0);
     const r = await readerExit;
     // The segmenter exits cleanly when its input ends; why the input ended is the reader's story.
     return info.code === 0 && !info.signal ? { ...r, expected: r.expected || this.stopping !== undefined } : info;
   }
 
-  private signalReader(sig: NodeJS.Signals): void {
-    const r = this.reader;
-    if (!r || r.exitCode !== null || r.signalCode !== null) return;
-    try {
-      r.kill(sig);
-    } catch {
-      // ESRCH: already gone.
-    }
+  /** SIGTERM to the reader, SIGKILL after graceMs (0: at once); nothing once it has ended. */
+  private stopReader(graceMs: number): void {
+    void this.reader?.stop(graceMs);
   }
 
   private keepStderr(line: string): void {
@@ -293,7 +259,7 @@ export class SegmenterRun {
   private onSegmenterStderr(line: string): void {
     if (isProgressLine(line)) {
       const t = OUT_TIME.exec(line);
-      if (t && this.o.onProgress && !this.finished && this.stopping === undefined) this.o.onProgress(Number(t[1]) / 1e6, this.lastListedEnd, this);
+      if (t && Number(t[1]) / 1e6 - this.lastListedEnd > this.longSegmentSeconds) this.endOverLongSegment();
       return;
     }
     if (!REPORT_LINE.test(line)) this.keepStderr(`segmenter: ${line}`);
@@ -308,7 +274,27 @@ export class SegmenterRun {
       return;
     }
     this.lastListedEnd = entry.end;
-    // The list names files relative to the pattern's folder; never follow it elsewhere.
-    this.o.onSegment(join(this.o.dir, basename(entry.file)), entry, this);
+    if (entry.end - entry.start > this.longSegmentSeconds) this.endOverLongSegment();
+    // The list names files relative to the pattern's folder; never follow it elsewhere. Listed
+    // only once the timeline is planned (the segmenter starts after that).
+    this.o.sink.push(join(this.o.dir, basename(entry.file)), entry, this.timeline as RunTimeline);
+  }
+
+  private get longSegmentSeconds(): number {
+    return LONG_SEGMENT_FACTOR * this.o.segmentSeconds;
+  }
+
+  /**
+   * The source's GOPs are too long to cut on (video copied). The open segment is abandoned
+   * (killed, not flushed: flushing it would publish the over-long segment) and the run ends with
+   * gopTooLong, so its session re-encodes from the next run on.
+   */
+  private endOverLongSegment(): void {
+    if (this.o.reencode || this.finishing || this.finished || this.stopping !== undefined) return;
+    this.gopTooLong = true;
+    this.logger.warn(
+      `stream ${this.o.streamId}: a segment grew past ${LONG_SEGMENT_FACTOR}x the segment length (source GOP too long); re-encoding with a key frame every segment from now on`,
+    );
+    void this.kill();
   }
 }

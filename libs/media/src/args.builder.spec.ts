@@ -5,6 +5,7 @@ import {
   parseSegmentListLine,
   segmentStageArgs,
   carriedAudioStageArgs,
+  readerArgs,
   segmenterArgs,
   segmenterReencodeArgs,
   testSourceArgs,
@@ -181,6 +182,30 @@ describe('carriedAudioStageArgs', () => {
   });
 });
 
+describe('readerArgs', () => {
+  const args = readerArgs({ source: { url: 'rtmp://127.0.0.1:1935/live/k', protocols: ['rtmp', 'tcp'] }, rwTimeoutMs: 15_000 });
+
+  it('copies the source as it is into MPEG-TS on stdout, its clock kept', () => {
+    expect(args).toEqual(expect.arrayContaining(['-copyts', '-c', 'copy']));
+    expect(after(args, '-f')).toBe('mpegts');
+    expect(after(args, '-muxdelay')).toBe('0');
+    expect(args).not.toContain('-start_at_zero');
+    expect(args.at(-1)).toBe('pipe:1');
+  });
+
+  it('reports the input (its start time) and puts the timeout and whitelist before -i', () => {
+    expect(after(args, '-loglevel')).toBe('info');
+    expect(after(args, '-protocol_whitelist')).toBe('rtmp,tcp');
+    expect(after(args, '-rw_timeout')).toBe('15000000');
+    expect(args.indexOf('-rw_timeout')).toBeLessThan(args.indexOf('-i'));
+    expect(after(args, '-i')).toBe('rtmp://127.0.0.1:1935/live/k');
+  });
+
+  it.each([0, 999, 15.5, 600_001])('refuses a %s ms read timeout', (rwTimeoutMs) => {
+    expect(() => readerArgs({ source: { url: 'rtmp://127.0.0.1:1935/live/k', protocols: ['rtmp', 'tcp'] }, rwTimeoutMs })).toThrow(ValidationFailedError);
+  });
+});
+
 describe('segmenterArgs', () => {
   const base = { input: { url: 'rtmp://127.0.0.1:1935/live/key', protocols: ['rtmp', 'tcp'] }, segmentSeconds: 2, outputPattern: '/tmp/s/seg_%06d.ts', listTarget: 'pipe:1' as const };
 
@@ -224,6 +249,42 @@ describe('segmenterArgs', () => {
 
   it.each([{ segmentSeconds: 0 }, { segmentSeconds: 2.5 }, { outputPattern: '/tmp/seg.ts' }, { outputPattern: '-y%d' }, { outputPattern: '/tmp/%{pts}/seg_%d.ts' }, { outputPattern: '/tmp/seg_%d_%d.ts' }])('refuses %j', (bad) => {
     expect(() => segmenterArgs({ ...base, ...bad })).toThrow(ValidationFailedError);
+  });
+});
+
+describe('segmenterArgs behind the reader of ingest', () => {
+  const base = { input: 'pipe' as const, segmentSeconds: 2, outputPattern: '/data/ingest/s1/run-1/seg_%06d.ts', listTarget: 'pipe:1' as const, initialOffset: 12.5, progress: true };
+
+  it('reads MPEG-TS from stdin, rebases the run to 0 and lists segments on stdout', () => {
+    const a = segmenterArgs(base);
+    expect(after(a, '-i')).toBe('pipe:0');
+    expect(after(a, '-protocol_whitelist')).toBe('pipe');
+    expect(a).toEqual(expect.arrayContaining(['-copyts', '-start_at_zero', '-c:v', 'copy', '-c:a', 'copy']));
+    expect(after(a, '-segment_list')).toBe('pipe:1');
+    expect(a.at(-1)).toBe('file:/data/ingest/s1/run-1/seg_%06d.ts');
+  });
+
+  it('writes the run where the stream goes on: the offset is an output option, after the cuts are decided', () => {
+    const a = segmenterArgs(base);
+    expect(after(a, '-initial_offset')).toBe('12.500000');
+    expect(a.indexOf('-initial_offset')).toBeGreaterThan(a.indexOf('-f'));
+    expect(a.indexOf('-initial_offset')).toBe(a.length - 3);
+    const re = segmenterReencodeArgs({ ...base, video: { preset: 'veryfast' } });
+    expect(after(re, '-initial_offset')).toBe('12.500000');
+    expect(re.indexOf('-initial_offset')).toBe(re.length - 3);
+    expect(segmenterArgs({ ...base, initialOffset: undefined })).not.toContain('-initial_offset');
+  });
+
+  it('reports progress on stderr instead of the stats line, only when asked', () => {
+    const a = segmenterArgs(base);
+    expect(a.slice(0, 5)).toEqual(['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5']);
+    const quiet = segmenterArgs({ ...base, progress: undefined });
+    expect(quiet).not.toContain('-progress');
+    expect(quiet).not.toContain('-nostats');
+  });
+
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('refuses an offset of %s', (initialOffset) => {
+    expect(() => segmenterArgs({ ...base, initialOffset })).toThrow(ValidationFailedError);
   });
 });
 

@@ -334,8 +334,38 @@ export function mpegtsOnSourceTimeline(target = 'pipe:1'): string[] {
   return ['-fps_mode', 'passthrough', '-avoid_negative_ts', 'disabled', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', target];
 }
 
+export interface ReaderOptions {
+  source: UrlSource;
+  /** A source silent this long ends the reader (`-rw_timeout`), ms. */
+  rwTimeoutMs: number;
+}
+
+/**
+ * Ingest's reader: the source copied as it is (`-copyts`: its own clock) into MPEG-TS on stdout,
+ * for a segmenter reading `pipe` to cut. At `info` it prints the input report, whose `start:` is
+ * the source's first timestamp: ingest plans the segmenter's offset from it before starting it.
+ */
+export function readerArgs(o: ReaderOptions): string[] {
+  if (!Number.isInteger(o.rwTimeoutMs) || o.rwTimeoutMs < 1000 || o.rwTimeoutMs > 600_000) invalid('reader options', ['rwTimeoutMs must be an integer 1000..600000']);
+  return [
+    '-nostats',
+    '-copyts',
+    ...inputArgs({ source: o.source, logLevel: 'info', inputOptions: ['-rw_timeout', String(o.rwTimeoutMs * 1000)] }),
+    '-map', '0:v:0?',
+    '-map', '0:a:0?',
+    '-c', 'copy',
+    '-avoid_negative_ts', 'disabled',
+    '-muxdelay', '0',
+    '-muxpreload', '0',
+    '-mpegts_copyts', '1',
+    '-f', 'mpegts',
+    'pipe:1',
+  ];
+}
+
 export interface SegmenterOptions {
-  input: UrlSource | { file: string };
+  /** `pipe`: MPEG-TS on stdin (ingest's reader). */
+  input: UrlSource | { file: string } | 'pipe';
   segmentSeconds: number;
   /** Where segment files go, with one `%d`-style counter, e.g. `/tmp/x/seg_%06d.ts`. */
   outputPattern: string;
@@ -352,6 +382,14 @@ export interface SegmenterOptions {
    * player downstream expects AAC, and one long-running encoder here joins its frames seamlessly.
    */
   audio?: AudioEncode;
+  /**
+   * Seconds added to every timestamp written (`-initial_offset`), after the segment muxer decided
+   * its cuts on the run's own 0-based clock: cut points stay every segmentSeconds, and the output
+   * continues a stream whose earlier runs ended there. Default 0 (none).
+   */
+  initialOffset?: number;
+  /** Machine-readable progress (`out_time_us=` ...) on stderr every 0.5 s, instead of the stats line. */
+  progress?: boolean;
 }
 
 function checkSegmenter(o: SegmenterOptions): void {
@@ -361,6 +399,7 @@ function checkSegmenter(o: SegmenterOptions): void {
   const counters = o.outputPattern.replaceAll('%%', '').match(/%/g)?.length ?? 0;
   if (counters !== 1 || !/%0?\d{0,2}d/.test(o.outputPattern) || o.outputPattern.startsWith('-')) p.push('outputPattern must be a path with one %d counter');
   if (o.listTarget !== 'pipe:1') p.push('listTarget must be pipe:1');
+  if (o.initialOffset !== undefined && !(Number.isFinite(o.initialOffset) && o.initialOffset >= 0)) p.push('initialOffset must be a finite number of seconds >= 0');
   if (p.length > 0) invalid('segmenter options', p);
 }
 
@@ -383,6 +422,7 @@ function segmenterTail(o: SegmenterOptions): string[] {
     '-avoid_negative_ts', 'make_non_negative',
     '-muxdelay', '0',
     '-muxpreload', '0',
+    ...(o.initialOffset !== undefined ? ['-initial_offset', o.initialOffset.toFixed(6)] : []),
     `file:${o.outputPattern}`,
   ];
 }
@@ -393,8 +433,9 @@ function segmenterAudio(o: SegmenterOptions): string[] {
 
 function segmenterHead(o: SegmenterOptions): string[] {
   checkSegmenter(o);
-  const source = 'url' in o.input ? o.input : { file: o.input.file };
+  const source = o.input === 'pipe' || 'url' in o.input ? o.input : { file: o.input.file };
   return [
+    ...(o.progress ? ['-nostats', '-progress', 'pipe:2', '-stats_period', '0.5'] : []),
     '-copyts',
     ...(o.startAtZero ?? true ? ['-start_at_zero'] : []),
     ...inputArgs({ source, maxAllocBytes: o.maxAllocBytes }),

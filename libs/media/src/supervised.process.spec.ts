@@ -124,4 +124,38 @@ describe('SupervisedProcess', () => {
     expect(info.expected).toBe(true);
     expect(p.isRunning).toBe(false);
   });
+
+  it('hands stdout over raw: bytes exactly as written, nothing read off it as lines', async () => {
+    // Binary on purpose: NUL, lone CR/LF and invalid UTF-8 would not survive a line reader.
+    const bytes = [0x47, 0x00, 0x0a, 0xff, 0x0d, 0x47, 0x80, 0x0a, 0x0a, 0xfe];
+    const p = new SupervisedProcess(node, ['-e', `process.stdout.write(Buffer.from(${JSON.stringify(bytes)}))`], { stdout: 'raw' });
+    expect(p.stdout).toBeNull();
+    p.start();
+    const out = p.stdout;
+    expect(out).not.toBeNull();
+    const chunks: Buffer[] = [];
+    out?.on('data', (c: Buffer) => chunks.push(c));
+    const info = await p.wait();
+    expect(info).toEqual({ code: 0, signal: null, expected: false });
+    expect([...Buffer.concat(chunks)]).toEqual(bytes);
+  });
+
+  it('pipes the raw stdout of one child into the stdin of another, as the reader of ingest feeds its segmenter', async () => {
+    const size = 1024 * 1024; // well past a pipe's buffer: the writer must wait for the reader
+    const writer = new SupervisedProcess(node, ['-e', `process.stdout.write(Buffer.alloc(${size}, 7))`], { stdout: 'raw' });
+    const lines: string[] = [];
+    const reader = new SupervisedProcess(node, ['-e', 'let n = 0; process.stdin.on("data", (c) => (n += c.length)).on("end", () => console.log(n))'], { stdin: 'pipe', onStdoutLine: (l) => lines.push(l) });
+    procs.push(writer, reader);
+    writer.start();
+    reader.start();
+    writer.stdout?.pipe(reader.stdin as NodeJS.WritableStream);
+    const [w, r] = await Promise.all([writer.wait(), reader.wait()]);
+    expect(w.code).toBe(0);
+    expect(r.code).toBe(0);
+    expect(lines).toEqual([String(size)]);
+  }, 10_000);
+
+  it('refuses a line callback on a raw stdout', () => {
+    expect(() => new SupervisedProcess(node, [], { stdout: 'raw', onStdoutLine: () => undefined })).toThrow(TypeError);
+  });
 });

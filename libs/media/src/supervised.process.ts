@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { readLines } from './line.splitter.js';
 
 export interface ExitInfo {
@@ -29,6 +29,13 @@ export interface SupervisedProcessOptions {
   processGroup?: boolean;
   /** `pipe` exposes `stdin` (e.g. to send `q` to ffmpeg); default ignore. */
   stdin?: 'ignore' | 'pipe';
+  /**
+   * `lines` (default): stdout is read line by line into onStdoutLine (or drained). `raw`: stdout
+   * is handed over as it is (`stdout`), e.g. an ffmpeg writing MPEG-TS to `pipe:1` piped into
+   * another process; its owner must consume it (pipe or destroy it), or the child blocks on a full pipe.
+   */
+  stdout?: 'lines' | 'raw';
+  /** Only with `stdout: 'lines'`. */
   onStdoutLine?: (line: string) => void;
   onStderrLine?: (line: string) => void;
 }
@@ -53,6 +60,7 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
     private readonly opts: SupervisedProcessOptions = {},
   ) {
     super();
+    if (opts.stdout === 'raw' && opts.onStdoutLine) throw new TypeError('onStdoutLine needs stdout: lines, not raw');
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
@@ -68,6 +76,11 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
     return this.child?.stdin ?? null;
   }
 
+  /** The child's stdout as it is, with `stdout: 'raw'` once started; null otherwise. */
+  get stdout(): Readable | null {
+    return this.opts.stdout === 'raw' ? (this.child?.stdout ?? null) : null;
+  }
+
   /** Spawns the child; listen to 'started' / 'start-failed' / 'exited'. Returns this for chaining. */
   start(): this {
     if (this.child) throw new Error(`${this.command} was already started`);
@@ -80,8 +93,8 @@ export class SupervisedProcess extends EventEmitter<SupervisedProcessEvents> {
       stdio: [this.opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    // Always drain both pipes: a child blocked on a full pipe looks hung.
-    readLines(child.stdout, this.opts.onStdoutLine ?? ignore);
+    // Always drain both pipes (a child blocked on a full pipe looks hung), unless stdout is handed over.
+    if (this.opts.stdout !== 'raw') readLines(child.stdout, this.opts.onStdoutLine ?? ignore);
     readLines(child.stderr, this.opts.onStderrLine ?? ignore);
     child.stdin?.on('error', () => undefined);
 
