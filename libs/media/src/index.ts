@@ -91,3 +91,4 @@ export {
   type EgressProxyOptions,
   type EgressRequest,
 } from './egress.proxy.js';
+export { CLOCK_CODE, clockCodeWidth, drawClockCode, readClockCode } from './clock.code.js';
