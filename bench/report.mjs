@@ -277,6 +277,17 @@ export function renderMarkdown(r) {
     }
   }
 
+  const e2p = r.scenarios.encoderToPlayer;
+  if (e2p) {
+    out.push('', `## Encoder to player (the whole mesh: RTMP into ingest, the chain, delivery, a player reading HLS; ${f(e2p.publishSeconds, 0)} s published per chain)`, '');
+    out.push(`Encoder-to-player = the wall clock when the player presents a frame minus the wall clock the publisher burnt into that frame when it handed it to the encoder (black and white blocks, read back from every decoded frame). The player starts ${e2p.playerStartsSegmentsBehind} segments of ${e2p.segmentSeconds} s behind the live edge, as hls.js does, so its buffer is in the figure. Ingest-to-playlist is the stream's own \`latency.ingestToPlaylistMs\` from the API in the same run: from ingest's cut to the segment's listing, without the encoder, the RTMP leg, the segment's own duration or the player.`);
+    out.push('');
+    out.push(table(['Chain', 'Encoder-to-player p50', 'p95', 'min / max', 'Frames read (unreadable)', 'Ingest-to-playlist p50 (same stream)'], [
+      ['Default', e2p.defaultChain],
+      ['Pass-through', e2p.passthrough],
+    ].filter(([, c]) => c).map(([name, c]) => [`${name}: ${c.chain}`, s(c.encoderToPlayerMs.p50), s(c.encoderToPlayerMs.p95), `${s(c.encoderToPlayerMs.min)} / ${s(c.encoderToPlayerMs.max)}`, `${c.framesRead} (${c.framesUnreadable})`, c.ingestToPlaylistMs ? s(c.ingestToPlaylistMs.p50) : 'n/a'])));
+  }
+
   const errs = Object.entries(r.errors ?? {});
   if (errs.length) {
     out.push('', '## Scenarios that failed to run', '');

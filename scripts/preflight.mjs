@@ -4,7 +4,7 @@
 //
 //   node scripts/preflight.mjs               what `npm start` needs
 //   node scripts/preflight.mjs --for-tests   plus what `npm test` needs (chromium, a real nats-server)
-//   node scripts/preflight.mjs --docker      plus a Docker engine and a local image registry
+//   node scripts/preflight.mjs --docker      plus a Docker engine, a local image registry and docker-compose
 //
 // Prints one line per action and nothing when all is present. Exits 1, printing the command to run,
 // when something is missing and cannot be installed from here (not root, or no apt-get).
@@ -104,6 +104,8 @@ function requiredTools() {
   if (withDocker) {
     tools.push({ bin: 'dockerd', pkg: 'docker.io' });
     tools.push({ bin: 'docker-registry', pkg: 'docker-registry' });
+    // Compose v1 (Debian 12's): test/e2e/compose-demo brings docker-compose.yml up with it.
+    tools.push({ bin: 'docker-compose', pkg: 'docker-compose' });
   }
   return tools;
 }

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { NatsCredentialMinter, loadOrCreateNatsAuth, mintCreds, natsServerAuthConfig, signerOf } from '@livemesh/bus';
+import { NatsCredentialMinter, loadOrCreateNatsAuth, mintCreds, natsServerConfig, signerOf } from '@livemesh/bus';
 import { ConfigError, ensurePrivateDir, writePrivateFile, type Env } from '@livemesh/contracts';
 
 export interface PreparedNats {
@@ -29,15 +29,9 @@ export async function prepareNats(dataDir: string, env: Pick<Env, 'NATS_TLS_CERT
   if (Boolean(env.NATS_TLS_CERT) !== Boolean(env.NATS_TLS_KEY)) {
     throw new ConfigError('NATS TLS is half configured', ['set both NATS_TLS_CERT and NATS_TLS_KEY, or neither']);
   }
-  const tls = env.NATS_TLS_CERT && env.NATS_TLS_KEY ? `tls {\n  cert_file: ${JSON.stringify(resolve(env.NATS_TLS_CERT))}\n  key_file: ${JSON.stringify(resolve(env.NATS_TLS_KEY))}\n}\n` : '';
-  // A config file because max_payload has no command-line flag. 8 MiB lets a 2 s segment of
-  // 720p (1-2 MB) travel inline instead of through the object store, several times faster;
-  // publishers cap their inline limit at whatever the server they meet accepts.
+  const tls = env.NATS_TLS_CERT && env.NATS_TLS_KEY ? { cert: resolve(env.NATS_TLS_CERT), key: resolve(env.NATS_TLS_KEY) } : undefined;
   const config = join(natsDir, 'nats.conf');
-  await writePrivateFile(
-    config,
-    `listen: "127.0.0.1:4222"\nmax_payload: 8MB\njetstream {\n  store_dir: ${JSON.stringify(natsDir)}\n}\n${tls}${await natsServerAuthConfig(secrets)}`,
-  );
+  await writePrivateFile(config, await natsServerConfig(secrets, { listen: '127.0.0.1:4222', storeDir: natsDir, ...(tls ? { tls } : {}) }));
   const signerFile = join(natsDir, 'account-signer.json');
   await writePrivateFile(signerFile, `${JSON.stringify(signerOf(secrets))}\n`);
   const minter = new NatsCredentialMinter(signerOf(secrets), join(natsDir, 'creds'));
@@ -48,5 +42,5 @@ export async function prepareNats(dataDir: string, env: Pick<Env, 'NATS_TLS_CERT
   };
   const platformCreds = join(resolve(dataDir), 'platform.creds');
   await writePrivateFile(platformCreds, await mintCreds(signerOf(secrets), { role: 'platform' }));
-  return { config, signerFile, creds, platformCreds, tls: tls !== '' };
+  return { config, signerFile, creds, platformCreds, tls: tls !== undefined };
 }

@@ -9,6 +9,8 @@ import {
   appEntry,
   appImageTag,
   buildAppImage,
+  buildNatsImage,
+  natsImageTag,
   buildServiceImage,
   createDockerClient,
   imageExists,
@@ -139,25 +141,33 @@ export function registerServiceBuildCommand(service: Command, program: Command, 
     });
 }
 
-/** `livemesh image build [apps...]`: the base and app images (deploy/<app>/Dockerfile) from this checkout. */
+/** `livemesh image build [images...]`: the base, app images (deploy/<app>/Dockerfile) and the NATS image from this checkout. */
 export function registerImageCommands(program: Command, env: CliSettings): void {
+  const names = [...Object.keys(APP_IMAGES), 'nats'];
   program
     .command('image')
     .description('livemesh\'s own images')
-    .command('build [apps...]')
-    .description(`build the base image and app images (${Object.keys(APP_IMAGES).join(', ')}) from this checkout after \`npm run build\``)
+    .command('build [images...]')
+    .description(`build the base image and livemesh's images (${names.join(', ')}) from this checkout after \`npm run build\`; nats carries this machine's nats-server`)
     .option('--push <registry>', 'tag for this registry (host:port) and push')
-    .action(async (apps: string[], o: { push?: string }) => {
+    .action(async (images: string[], o: { push?: string }) => {
       const docker = createDockerClient(env.DOCKER_HOST);
       const root = await checkoutRoot();
       const version = (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-      const wanted = (apps.length ? apps : Object.keys(APP_IMAGES)) as AppName[];
-      const unknown = wanted.filter((a) => !(a in APP_IMAGES));
-      if (unknown.length) throw new Error(`unknown app(s): ${unknown.join(', ')}; choose from ${Object.keys(APP_IMAGES).join(', ')}`);
-      for (const app of wanted) {
-        const tag = appImageTag(app, version, o.push);
-        const built = await step(`building ${tag}`, () => buildAppImage(docker, { root, app, tag, onProgress: log }));
-        log(`built ${built.tag} (${built.id})`);
+      const wanted = images.length ? images : names;
+      const unknown = wanted.filter((a) => !names.includes(a));
+      if (unknown.length) throw new Error(`unknown image(s): ${unknown.join(', ')}; choose from ${names.join(', ')}`);
+      for (const name of wanted) {
+        let tag: string;
+        if (name === 'nats') {
+          tag = natsImageTag(version, o.push);
+          const built = await step(`building ${tag}`, () => buildNatsImage(docker, { tag, onProgress: log }));
+          log(`built ${built.tag} (nats-server ${built.natsVersion})`);
+        } else {
+          tag = appImageTag(name as AppName, version, o.push);
+          const built = await step(`building ${tag}`, () => buildAppImage(docker, { root, app: name as AppName, tag, onProgress: log }));
+          log(`built ${built.tag} (${built.id})`);
+        }
         if (o.push) log(`pushed ${tag}@${await step(`pushing ${tag}`, () => pushImage(docker, tag, log))}`);
       }
     });

@@ -13,6 +13,7 @@ export {
   type NatsAccountSigner,
   type NatsAuthSecrets,
 } from './nats.auth.js';
+export { natsServerConfig, parseComposeUsers, prepareComposeNats, type ComposeNats, type ComposeUsers, type NatsServerSettings } from './nats.setup.js';
 export { isNotFound } from './bus.errors.js';
 export type {
   BusConsumer,

@@ -93,3 +93,4 @@ export {
   type EgressProxyOptions,
   type EgressRequest,
 } from './egress.proxy.js';
+export { CLOCK_CODE, clockCodeWidth, drawClockCode, readClockCode } from './clock.code.js';

@@ -27,14 +27,18 @@ export interface BaseImageOptions {
   media?: boolean;
   /** Build even when the tag exists. */
   rebuild?: boolean;
-  /** Host executables; found on PATH (node: the running one) when not given. */
-  node?: string;
+  /** Host executables; found on PATH (node: the running one) when not given. `false`: no node (the NATS image). */
+  node?: string | false;
   ffmpeg?: string;
   ffprobe?: string;
   /** The lm-engine binary; default the build output, carried only when it exists (npm run build makes it). */
   engine?: string;
   /** Extra host executables to carry (e.g. nats-server for a NATS image), placed in /usr/bin. */
   extraBinaries?: string[];
+  /** The image's ENTRYPOINT (none by default: the Dockerfiles built on the base set theirs). */
+  entrypoint?: string[];
+  /** `livemesh.role` label (default `base`) and any further labels. */
+  labels?: Record<string, string>;
   onProgress?: ProgressSink;
 }
 
@@ -49,10 +53,9 @@ export async function ensureBaseImage(docker: Docker, opts: BaseImageOptions = {
   if (!opts.rebuild && (await imageExists(docker, tag))) return { tag, built: false };
   const root = await mkdtemp(join(tmpdir(), 'livemesh-base-'));
   try {
-    opts.onProgress?.(`base image ${tag}: collecting node${opts.media === false ? '' : ', ffmpeg, ffprobe'} and their libraries`);
-    await collectBaseRootfs(root, opts);
-    opts.onProgress?.(`base image ${tag}: importing the root filesystem`);
-    await importRootfs(docker, root, tag, opts.onProgress);
+    const carried = await collectBaseRootfs(root, opts);
+    opts.onProgress?.(`image ${tag}: ${carried.length} files (${carried.filter((f) => f.startsWith('/usr/bin/')).join(', ')} and their libraries); importing the root filesystem`);
+    await importRootfs(docker, root, tag, opts);
     return { tag, built: true };
   } finally {
     await rm(root, { recursive: true, force: true });
@@ -72,7 +75,7 @@ export async function imageExists(docker: Docker, ref: string): Promise<boolean>
 /** Lays out the base root filesystem under `root`. Exported for the Docker-less unit test. */
 export async function collectBaseRootfs(root: string, opts: BaseImageOptions = {}): Promise<string[]> {
   const binaries: [string, string][] = [
-    [opts.node ?? process.execPath, '/usr/bin/node'],
+    ...(opts.node === false ? [] : ([[opts.node ?? process.execPath, '/usr/bin/node']] as [string, string][])),
     ...(opts.media === false
       ? []
       : ([
@@ -134,7 +137,7 @@ async function copyInto(root: string, from: string, to: string): Promise<void> {
   await chmod(dest, 0o755);
 }
 
-async function importRootfs(docker: Docker, root: string, tag: string, onProgress?: ProgressSink): Promise<void> {
+async function importRootfs(docker: Docker, root: string, tag: string, opts: Pick<BaseImageOptions, 'entrypoint' | 'labels' | 'onProgress'>): Promise<void> {
   const tar = spawn('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   tar.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -148,11 +151,12 @@ async function importRootfs(docker: Docker, root: string, tag: string, onProgres
     'ENV PATH=/usr/bin:/bin HOME=/tmp XDG_CACHE_HOME=/tmp/.cache',
     `USER ${uid}:${gid}`,
     'WORKDIR /app',
-    `LABEL ${LABELS.managed}=true ${LABELS.role}=base`,
+    `LABEL ${Object.entries({ [LABELS.managed]: 'true', [LABELS.role]: 'base', ...opts.labels }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`,
+    ...(opts.entrypoint ? [`ENTRYPOINT ${JSON.stringify(opts.entrypoint)}`] : []),
   ];
   try {
     const progress = await docker.importImage(tar.stdout, { repo, tag: version, changes } as object);
-    await Promise.all([followProgress(docker, progress, onProgress), tarDone]);
+    await Promise.all([followProgress(docker, progress, opts.onProgress), tarDone]);
   } catch (e) {
     tar.kill('SIGKILL');
     throw e instanceof RuntimeError ? e : new RuntimeError(`importing the base image ${tag} failed: ${(e as Error).message}`, { cause: e });
@@ -166,8 +170,8 @@ export function splitTag(ref: string): [string, string] {
   return [ref, 'latest'];
 }
 
-/** An executable given as a path, or by name on PATH (`which`). */
-async function locate(nameOrPath: string): Promise<string> {
+/** An executable given as a path, or by name on PATH (`which`) or in /usr/sbin. */
+export async function locate(nameOrPath: string): Promise<string> {
   return nameOrPath.includes('/') ? nameOrPath : which(nameOrPath);
 }
 
@@ -178,6 +182,8 @@ async function which(name: string): Promise<string> {
   } catch {
     /* not found: explained below */
   }
+  // Debian installs nats-server in /usr/sbin, which an ordinary user's PATH lacks.
+  for (const dir of ['/usr/local/sbin', '/usr/sbin']) if (await exists(join(dir, name), constants.X_OK)) return join(dir, name);
   throw new RuntimeError(`${name} is not on PATH: the base image carries it (Debian: apt-get install -y ${name === 'ffprobe' ? 'ffmpeg' : name})`);
 }
 

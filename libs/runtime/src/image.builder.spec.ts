@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError } from '@livemesh/contracts';
-import { parseLdd, splitTag } from './image.base.js';
+import { collectBaseRootfs, parseLdd, splitTag } from './image.base.js';
+import { natsImageTag, parseNatsServerVersion } from './image.nats.js';
 import { appImageTag, serviceDockerfile, serviceImageTag } from './image.builder.js';
 import { runtimeFiles } from './image.context.js';
 
@@ -98,5 +99,28 @@ describe('runtimeFiles', () => {
   it('names a dependency that is not installed', async () => {
     await pkg(join(root, 'apps/broken'), { name: 'broken', dependencies: { missing: '1' } });
     await expect(runtimeFiles(root, ['apps/broken'])).rejects.toThrow(/depends on missing, which is not installed/);
+  });
+});
+
+describe('the NATS image', () => {
+  it('is tagged livemesh/nats:<livemesh version> and reads the version nats-server prints', () => {
+    expect(natsImageTag('0.1.0')).toBe('livemesh/nats:0.1.0');
+    expect(natsImageTag('0.1.0', '127.0.0.1:5000')).toBe('127.0.0.1:5000/livemesh/nats:0.1.0');
+    expect(parseNatsServerVersion('nats-server: v2.9.10\n')).toBe('2.9.10');
+    expect(() => parseNatsServerVersion('command not found')).toThrow(RuntimeError);
+  });
+
+  it('carries nats-server and its libraries, without node', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'lm-nats-rootfs-'));
+    try {
+      // Any dynamic executable stands in for nats-server here; the path is what matters.
+      const files = await collectBaseRootfs(root, { media: false, node: false, extraBinaries: [process.execPath] });
+      expect(files).toContain('/usr/bin/node');
+      expect(files.filter((f) => f.startsWith('/usr/bin/'))).toEqual(['/usr/bin/node']);
+      const withoutExtra = await collectBaseRootfs(await mkdtemp(join(root, 'b-')), { media: false, node: false });
+      expect(withoutExtra.filter((f) => f.startsWith('/usr/bin/'))).toEqual([]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -49,3 +49,4 @@ export {
 } from './image.builder.js';
 export { IMAGE_ENGINE_PATH } from './image.base.js';
 export { initialAutoscaleState, recommendReplicas, type AutoscaleDecision, type AutoscaleInput, type AutoscaleState } from './autoscale.policy.js';
+export { buildNatsImage, natsImageTag, parseNatsServerVersion, type NatsImageOptions } from './image.nats.js';
