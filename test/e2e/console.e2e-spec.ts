@@ -29,6 +29,7 @@ describe('the operator console in Chromium', () => {
   let dir: string;
   let clip: string;
   let encoder: Promise<{ code: number | null; stderr: string }> | undefined;
+  const blocked: string[] = [];
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   beforeAll(async () => {
@@ -41,6 +42,10 @@ describe('the operator console in Chromium', () => {
       (async () => (browser = await launchChromium()))(),
     ]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // Anything the page's Content-Security-Policy blocked (Chromium reports each on the console).
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -51,7 +56,9 @@ describe('the operator console in Chromium', () => {
   });
 
   it('signs in, starts and follows a stream, plays it, changes its chain, scales a service and stops it', async () => {
-    await page.goto(`${mesh.apiUrl}/`);
+    const served = await page.goto(`${mesh.apiUrl}/`);
+    // The page that will hold the token runs only its own bundle and talks only to this origin.
+    expect(served?.headers()['content-security-policy']).toMatch(/script-src 'self';.*connect-src 'self'/);
     // A wrong token is refused on the sign-in page, and nothing else shows.
     await page.getByLabel('API token').fill('lm_nobody_' + 'x'.repeat(43));
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -133,6 +140,8 @@ describe('the operator console in Chromium', () => {
     await page.getByRole('heading', { name: new RegExp(`Stream ${ID} (stopping|ended)`) }).waitFor({ timeout: 20_000 });
     expect((await mesh.api('GET', `/api/streams/${ID}`)).body.state).toMatch(/stopping|ended/);
     await log.getByText('stopping', { exact: true }).first().waitFor({ timeout: 20_000 });
+    // The whole walk through (preview included) ran within the policy.
+    expect(blocked).toEqual([]);
   }, 150_000);
 
   it('serves every metric the Grafana dashboard and the Prometheus alert rules name (deploy/monitoring)', async () => {

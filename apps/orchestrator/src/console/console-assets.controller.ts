@@ -17,6 +17,25 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
+/**
+ * Scripts from this origin only (no inline script, no eval); the preview's media comes through
+ * blob: URLs (hls.js feeds Media Source Extensions) and hls.js may run a blob: worker; style
+ * attributes are allowed (the views set a few inline); no framing, no form posts elsewhere.
+ */
+export const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob:",
+  "worker-src 'self' blob:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 interface Asset {
   type: string;
   body: Buffer;
@@ -73,10 +92,19 @@ export class ConsoleAssetsController {
       return;
     }
     // The bundle's file names carry a content hash (vite); the page itself must be fetched afresh.
-    const cache = path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable';
+    const html = path.endsWith('.html');
+    const cache = html ? 'no-cache' : 'public, max-age=31536000, immutable';
     res
       .status(200)
-      .set({ 'content-type': asset.type, 'cache-control': cache, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' })
+      .set({
+        'content-type': asset.type,
+        'cache-control': cache,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'x-frame-options': 'DENY',
+        // The page holds the operator's token: only its own bundle runs, and it talks to this origin only.
+        ...(html ? { 'content-security-policy': CONSOLE_CSP } : {}),
+      })
       .send(asset.body);
   }
 }
