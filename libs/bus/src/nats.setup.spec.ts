@@ -55,6 +55,8 @@ describe('prepareComposeNats', () => {
     for (const file of [first.config, first.signerFile, ...Object.values(first.creds)]) expect((await stat(file)).mode & 0o777).toBe(0o400);
     expect((await stat(join(dir, 'auth', 'nats-auth.json'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, 'data', 'js'))).mode & 0o777).toBe(0o700);
+    // Each component runs as its own uid and must reach its file through both folders.
+    for (const folder of [join(dir, 'auth'), join(dir, 'auth', 'creds')]) expect((await stat(folder)).mode & 0o777).toBe(0o755);
     // A Compose worker holds its service's credential, as a swarm task does.
     expect(inboxPrefixOfCreds(await readFile(first.creds['workers.watermark']!, 'utf8'))).toBe('_LM_INBOX.workers.watermark');
     expect(inboxPrefixOfCreds(await readFile(first.creds.platform!, 'utf8'))).toBe('_LM_INBOX.platform');
@@ -64,5 +66,6 @@ describe('prepareComposeNats', () => {
     const before = await account(first.signerFile);
     const second = await prepareComposeNats(join(dir, 'auth'), join(dir, 'data', 'js'), users);
     expect(await account(second.signerFile)).toBe(before);
+    for (const folder of [join(dir, 'auth'), join(dir, 'auth', 'creds')]) expect((await stat(folder)).mode & 0o777).toBe(0o755);
   });
 });

@@ -89,8 +89,6 @@ export interface ComposeNats {
 export async function prepareComposeNats(dir: string, storeDir: string, users: ComposeUsers): Promise<ComposeNats> {
   await mkdir(dir, { recursive: true });
   const secrets = await loadOrCreateNatsAuth(dir);
-  // Every component traverses the folder to its own file; the files' modes keep the rest out.
-  await chmod(dir, 0o755);
   const own = async (path: string, text: string, uid: number): Promise<string> => {
     await writePrivateFile(path, text);
     await chown(path, uid, uid);
@@ -109,6 +107,9 @@ export async function prepareComposeNats(dir: string, storeDir: string, users: C
   ];
   const creds: Record<string, string> = {};
   for (const [name, id, uid] of minted) creds[name] = await own(join(credsDir, `${name}.creds`), await mintCreds(signerOf(secrets), id), uid);
+  // Every component traverses the folders to its own file; the files' modes keep the rest out.
+  // Last: writing a private file makes its folder 0700 (contracts' private-file).
+  await chmod(dir, 0o755);
   await chmod(credsDir, 0o755);
   await mkdir(storeDir, { recursive: true });
   await chown(storeDir, users.nats, users.nats);
