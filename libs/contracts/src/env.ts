@@ -36,6 +36,16 @@ export class Env {
   @IsString()
   NATS_ACCOUNT_SIGNER?: string = undefined;
 
+  /**
+   * Replicas of every stream, consumer and bucket the orchestrator creates (its topology): 1 on a
+   * single nats-server, 3 on a NATS cluster (JetStream allows 1 to 5; odd counts keep a quorum).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(5)
+  NATS_REPLICAS = 1;
+
   /** CA file that signed the NATS server's certificate: clients verify the server with it (TLS on). */
   @IsOptional()
   @IsString()
