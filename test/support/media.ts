@@ -25,6 +25,8 @@ export interface PublishRtmpOptions {
   realtime?: boolean;
   /** SIGKILL the encoder after this long, ms (then `code` is null). Default 120 000. */
   timeoutMs?: number;
+  /** Ends the publish early: SIGINT, which ffmpeg takes as "finish the FLV and close". */
+  signal?: AbortSignal;
 }
 
 /**
@@ -38,6 +40,7 @@ export function publishRtmp(clip: string, url: string, options: PublishRtmpOptio
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    options.signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
     child.once('error', (e) => (stderr += `ffmpeg could not start: ${e.message}`));
     child.once('close', (code) => {
       clearTimeout(timer);
