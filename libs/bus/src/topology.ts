@@ -31,6 +31,8 @@ export interface TopologyOptions {
    * cluster. Durable consumers follow their stream's count (ensureDurable).
    */
   replicas?: number;
+  /** LM_SEG's storage (SEGMENT_STORAGE); other streams are on file. */
+  segmentStorage?: 'file' | 'memory';
 }
 
 /** The defaults, chosen to fit a 2-core machine's disk and still serve a cluster (docs/design.md, "Limits"). */
@@ -42,11 +44,12 @@ export const TOPOLOGY_DEFAULTS = {
   blobStoreBytes: 2 * 1024 ** 3,
   blobTtlSeconds: 3600,
   replicas: 1,
+  segmentStorage: 'file',
 } as const;
 
 /** The topology an Env asks for (the variables operators tune; see docs/configuration.md). */
 export function topologyFromEnv(
-  env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEGMENT_MAX_AGE_SECONDS' | 'SEGMENTS_PER_STREAM' | 'SEGMENT_STORE_BYTES' | 'BLOB_STORE_BYTES' | 'BLOB_TTL_SECONDS' | 'NATS_REPLICAS'>,
+  env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEGMENT_MAX_AGE_SECONDS' | 'SEGMENTS_PER_STREAM' | 'SEGMENT_STORE_BYTES' | 'BLOB_STORE_BYTES' | 'BLOB_TTL_SECONDS' | 'NATS_REPLICAS' | 'SEGMENT_STORAGE'>,
 ): TopologyOptions {
   return {
     outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS,
@@ -56,6 +59,7 @@ export function topologyFromEnv(
     blobStoreBytes: env.BLOB_STORE_BYTES,
     blobTtlSeconds: env.BLOB_TTL_SECONDS,
     replicas: env.NATS_REPLICAS,
+    segmentStorage: env.SEGMENT_STORAGE,
   };
 }
 
@@ -145,7 +149,7 @@ export function topologyStreams(opts: TopologyOptions): (Partial<StreamConfig> &
       subjects: [subjects.allSegments],
       // A stored segment is somebody's work: it leaves the stream when the hop acks it.
       retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
+      storage: o.segmentStorage === 'memory' ? StorageType.Memory : StorageType.File,
       // A segment nobody took in this long can no longer be live: the stream's viewers moved on.
       max_age: nanos(o.segmentMaxAgeSeconds * 1000),
       duplicate_window: nanos(Math.min(dupSeconds, o.segmentMaxAgeSeconds) * 1000),
@@ -235,7 +239,10 @@ async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: strin
       await jsm.streams.add(cfg);
       return;
     }
-    await jsm.streams.update(cfg.name, cfg);
+    // The server cannot change a stream's storage: an existing stream keeps its own (the update
+    // merges onto the current config; docs/scaling.md).
+    const { storage: _storage, ...updatable } = cfg;
+    await jsm.streams.update(cfg.name, updatable);
   });
 }
 

@@ -182,6 +182,15 @@ export class Env {
   @Max(100_000)
   SEGMENTS_PER_STREAM = 600;
 
+  /**
+   * Where LM_SEG keeps segments waiting for a hop: `file`, or `memory` (RAM of each replica: no
+   * disk write per segment; measured faster on R3, docs/scaling.md). Memory survives the loss of
+   * any one server of an R3 cluster, not a restart of all of them, nor of a single server (R1).
+   * Applies when the orchestrator creates LM_SEG; an existing LM_SEG keeps its storage.
+   */
+  @IsIn(['file', 'memory'])
+  SEGMENT_STORAGE: 'file' | 'memory' = 'file';
+
   /** LM_SEG's size limit, every stream together, bytes. */
   @Transform(toInt)
   @IsInt()
