@@ -37,15 +37,20 @@ describe('livemesh on a 3-node NATS cluster (R3)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-cluster-'));
-    // Longer than the faults take: the publish is ended once they are over. 1 s segments, small frames.
+    // Longer than the faults take: the publish is ended once they are over. Small frames.
     clip = await generateClip({ seconds: 120, width: 320, height: 180, fps: 10, out: join(dir, 'src.flv') });
     cluster = await startNatsCluster();
     mesh = await startMeshOn(cluster, {
       NATS_REPLICAS: '3',
-      SEGMENT_SECONDS: '1',
+      // 2 s segments: the faults take ~35 s of wall time whatever the segment length, and each
+      // segment costs an ffprobe in the continuity check.
+      SEGMENT_SECONDS: '2',
       // Every segment of the run stays in the playlist for the continuity check.
       HLS_WINDOW: '300',
       MEDIA_TIMEOUT_MS: '60000',
+      // One attempt per segment and stage: an election must be ridden out inside the bus's
+      // publish (its retry under Nats-Msg-Id), not by spending the stage's attempts.
+      STAGE_MAX_ATTEMPTS: '1',
     });
     bus = await mesh.connectBus('nats-cluster-e2e');
     const sub = bus.subscribe(subjects.streamEvents());
@@ -135,6 +140,7 @@ describe('livemesh on a 3-node NATS cluster (R3)', () => {
     });
     await new Promise((r) => setTimeout(r, 2_000)); // a late duplicate would land now
     await readStored();
+    step(`LM_OUT holds ${stored.size} seqs`);
 
     const inSeqs = Array.from({ length: acked! }, (_, i) => i);
     const missing = [...new Set([...inSeqs, ...ingested])].filter((s) => !stored.has(s));
@@ -143,10 +149,11 @@ describe('livemesh on a 3-node NATS cluster (R3)', () => {
     expect({ missing, duplicates, gaps, trouble }).toEqual({ missing: [], duplicates: [], gaps: [], trouble: [] });
     // Every segment ingest cut was acked, and the faults fell inside the stream.
     expect(acked).toBe(cut);
-    expect(acked).toBeGreaterThan(20);
+    expect(acked).toBeGreaterThan(12);
 
     await waitForSegments(stream.playback.hls, inSeqs.length, 30_000);
-    const hls = await probeHls(stream.playback.hls);
+    step('playlist complete');
+    const hls = await probeHls(stream.playback.hls, { concurrency: 4 });
     assertContinuous(hls, { size: { width: 854, height: 480 }, audio: true, minSegments: inSeqs.length });
     step('checked');
   }, 240_000);

@@ -50,9 +50,9 @@ export interface NatsCluster {
   consumerLeader(stream: string, consumer: string): Promise<string>;
   /**
    * Resolves once every node is up and the cluster has converged: one meta leader all agree on,
-   * every stream and consumer on every node and led, every replica of each current in its
-   * leader's view, and (`sameState`, for a cluster at rest) every node holding the same stream
-   * state (messages, first and last sequence). Rejects with what still differs after `timeoutMs`.
+   * every stream and consumer led, its leader seeing all its followers current and online, and
+   * (`sameState`, for a cluster at rest) every node that reports a stream holding the same
+   * messages up to the same last sequence. Rejects with what still differs after `timeoutMs`.
    */
   waitConverged(opts?: { timeoutMs?: number; sameState?: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -60,6 +60,7 @@ export interface NatsCluster {
 
 interface JszStream {
   name: string;
+  config?: { num_replicas?: number };
   cluster?: ReplicaView;
   state: { messages: number; first_seq: number; last_seq: number };
   consumer_detail?: { name: string; cluster?: ReplicaView }[];
@@ -154,16 +155,20 @@ export async function startNatsCluster(opts: { size?: number; startTimeoutMs?: n
     const byStream = new Map<string, Map<string, JszStream>>();
     for (const [node, j] of views) for (const st of streamsOf(j)) byStream.set(st.name, (byStream.get(st.name) ?? new Map()).set(node, st));
     for (const [name, perNode] of byStream) {
-      if (perNode.size !== views.size) problems.push(`${name}: on ${[...perNode.keys()].join(',')} only`);
-      const leader = [...perNode.values()][0]?.cluster?.leader;
-      if (!leader) {
-        problems.push(`${name}: no leader`);
+      const leader = [...perNode.values()].map((st) => st.cluster?.leader).find(Boolean);
+      const lv = leader ? perNode.get(leader) : undefined;
+      if (!leader || !lv) {
+        problems.push(`${name}: ${leader ? `leader ${leader} does not report it` : 'no leader'}`);
         continue;
       }
-      const lv = perNode.get(leader);
-      for (const r of lv?.cluster?.replicas ?? []) if (!r.current || r.offline) problems.push(`${name}: replica ${r.name} not current (lag ${r.lag ?? '?'})`);
-      const states = new Set([...perNode.values()].map((st) => `${st.state.messages}/${st.state.first_seq}/${st.state.last_seq}`));
-      if (sameState && states.size > 1) problems.push(`${name}: state differs across nodes (${[...perNode].map(([n, st]) => `${n} ${st.state.messages}/${st.state.first_seq}/${st.state.last_seq}`).join(', ')})`);
+      // The leader's view: every other peer of the group known, current and online.
+      const peers = lv.cluster?.replicas ?? [];
+      const size = lv.config?.num_replicas ?? 1;
+      if (peers.length !== size - 1) problems.push(`${name}: leader ${leader} sees ${peers.length} of ${size - 1} followers`);
+      for (const r of peers) if (!r.current || r.offline) problems.push(`${name}: replica ${r.name} not current (lag ${r.lag ?? '?'})`);
+      // At rest, every node that reports the stream holds the same messages up to the same sequence.
+      const states = new Set([...perNode.values()].map((st) => `${st.state.messages}/${st.state.last_seq}`));
+      if (sameState && states.size > 1) problems.push(`${name}: state differs across nodes (${[...perNode].map(([n, st]) => `${n} ${st.state.messages}/${st.state.last_seq}`).join(', ')})`);
       // A consumer's replicas, as its leader sees them. (Its delivered and ack floor are not
       // compared: a follower's /jsz reports them only once it leads.)
       const consumerNames = new Set([...perNode.values()].flatMap((st) => (st.consumer_detail ?? []).map((c) => c.name)));

@@ -10,6 +10,7 @@ import { Objm } from '@nats-io/obj';
 import { BUCKETS, BusError, STREAMS, subjects, type BucketName, type Env } from '@livemesh/contracts';
 import { clientsOf, type Bus } from './bus.connection.js';
 import { isNotFound, toBusError, wrapped } from './bus.errors.js';
+import { isRetryablePublishError } from './client.options.js';
 
 export interface TopologyOptions {
   /** How long finished segments stay on `lm.out.>` (the time-shift window), seconds. */
@@ -279,8 +280,11 @@ export async function waitForTopology(bus: Bus, stores: readonly TopologyStore[]
         else await new Kvm(js).open(store);
         break;
       } catch (e) {
-        if (!isNotFound(e) && !/not found/i.test(String((e as Error)?.message))) throw toBusError(e, `open ${store}`);
-        if (Date.now() > deadline) throw new BusError(`${isObj ? 'object store' : 'bucket'} ${store} does not exist after ${timeoutMs} ms: the orchestrator creates it (is it running on this NATS?)`);
+        // Not there yet, or (a cluster still placing the orchestrator's streams, an election) not
+        // answering yet: both are waited out until the deadline.
+        const waiting = isNotFound(e) || /not found/i.test(String((e as Error)?.message)) || isRetryablePublishError(e);
+        if (!waiting) throw toBusError(e, `open ${store}`);
+        if (Date.now() > deadline) throw new BusError(`${isObj ? 'object store' : 'bucket'} ${store} does not exist after ${timeoutMs} ms: the orchestrator creates it (is it running on this NATS?)`, { cause: e });
         await new Promise((r) => setTimeout(r, 250));
       }
     }
