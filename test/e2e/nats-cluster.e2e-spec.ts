@@ -160,11 +160,14 @@ describe('livemesh on a 3-node NATS cluster (R3)', () => {
 
   it('has every stream, bucket and durable consumer on three replicas, and they converge', async () => {
     await cluster.waitConverged({ timeoutMs: 30_000, sameState: true });
-    const res = await fetch(`${cluster.nodes[0]!.monitorUrl}/jsz?accounts=true&streams=true&consumers=true&config=true`);
-    const jsz = (await res.json()) as {
-      account_details?: { stream_detail?: { name: string; config?: { num_replicas?: number }; cluster?: { replicas?: unknown[] }; consumer_detail?: { name: string; config?: { durable_name?: string }; cluster?: { replicas?: unknown[] } }[] }[] }[];
-    };
-    const streams = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
+    type Detail = { name: string; config?: { num_replicas?: number }; cluster?: { leader?: string; replicas?: unknown[] }; consumer_detail?: { name: string; config?: { durable_name?: string }; cluster?: { replicas?: unknown[] } }[] };
+    // Every node's view, each stream as its leader reports it.
+    const byName = new Map<string, Detail>();
+    for (const node of cluster.nodes) {
+      const jsz = (await (await fetch(`${node.monitorUrl}/jsz?accounts=true&streams=true&consumers=true&config=true`)).json()) as { account_details?: { stream_detail?: Detail[] }[] };
+      for (const st of (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? [])) if (!byName.has(st.name) || st.cluster?.leader === node.name) byName.set(st.name, st);
+    }
+    const streams = [...byName.values()];
     const names = streams.map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining([STREAMS.segments, STREAMS.output, STREAMS.events, 'KV_lm_chains', 'OBJ_lm_blobs']));
     const replicas = streams.map((s) => [s.name, s.config?.num_replicas, (s.cluster?.replicas ?? []).length + 1]);
