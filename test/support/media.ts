@@ -25,6 +25,8 @@ export interface PublishRtmpOptions {
   realtime?: boolean;
   /** SIGKILL the encoder after this long, ms (then `code` is null). Default 120 000. */
   timeoutMs?: number;
+  /** Ends the publish early: SIGINT, which ffmpeg takes as "finish the FLV and close". */
+  signal?: AbortSignal;
 }
 
 /**
@@ -38,6 +40,7 @@ export function publishRtmp(clip: string, url: string, options: PublishRtmpOptio
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    options.signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
     child.once('error', (e) => (stderr += `ffmpeg could not start: ${e.message}`));
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -234,6 +237,8 @@ export interface ProbeHlsOptions {
   lastSegments?: number;
   /** Per HTTP request, ms. Default 15 000. */
   timeoutMs?: number;
+  /** Segments fetched and probed at once (a long playlist). Default 1. */
+  concurrency?: number;
 }
 
 async function fetchOk(url: string, timeoutMs: number): Promise<Response> {
@@ -258,13 +263,18 @@ export async function probeHls(url: string, options: ProbeHlsOptions = {}): Prom
 
   const dir = await mkdtemp(join(tmpdir(), 'livemesh-hls-'));
   try {
-    const segments: ProbedSegment[] = [];
-    for (const seg of wanted) {
-      const body = Buffer.from(await (await fetchOk(seg.url, timeoutMs)).arrayBuffer());
-      const file = join(dir, `${seg.sequence}${extname(new URL(seg.url).pathname) || '.ts'}`);
-      await writeFile(file, body);
-      segments.push({ ...seg, bytes: body.length, ...(await probeSegment(file)) });
-    }
+    const segments: ProbedSegment[] = new Array(wanted.length);
+    let next = 0;
+    const probeNext = async (): Promise<void> => {
+      for (let i = next++; i < wanted.length; i = next++) {
+        const seg = wanted[i]!;
+        const body = Buffer.from(await (await fetchOk(seg.url, timeoutMs)).arrayBuffer());
+        const file = join(dir, `${seg.sequence}${extname(new URL(seg.url).pathname) || '.ts'}`);
+        await writeFile(file, body);
+        segments[i] = { ...seg, bytes: body.length, ...(await probeSegment(file)) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, probeNext));
     const firstVideo = segments.find((s) => s.width !== undefined);
     return { ...playlist, masterUrl, segments, width: firstVideo?.width, height: firstVideo?.height };
   } finally {

@@ -5,14 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '@livemesh/bus';
 import { freePort } from './free-port.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { startNatsServer, type NatsServer, type NatsServerAuth } from './nats-server.js';
 import { spawnApp, type AppProcess } from './processes.js';
 import { waitFor } from './wait.js';
 import { ALLOW_LOOPBACK_SOURCES } from './outbound.js';
 import { ADMIN_TOKEN_ENV, withToken } from './auth.js';
 
-export interface Mesh {
-  nats: NatsServer;
+/** What a mesh needs of its NATS: one server (startMesh) or a cluster (startMeshOn). */
+export interface MeshNats {
+  /** One URL or a comma-separated seed list. */
+  url: string;
+  auth?: NatsServerAuth;
+  stop(): Promise<void>;
+}
+
+export interface Mesh<N extends MeshNats = NatsServer> {
+  nats: N;
   apiUrl: string;
   rtmpPort: number;
   env: Record<string, string>;
@@ -79,8 +87,14 @@ export interface MeshOptions {
 }
 
 export async function startMesh(extraEnv: Record<string, string> = {}, opts: MeshOptions = {}): Promise<Mesh> {
-  const auth = opts.natsAuth ?? true;
-  const nats = await startNatsServer({ auth });
+  return startMeshOn(await startNatsServer({ auth: opts.natsAuth ?? true }), extraEnv);
+}
+
+/**
+ * The mesh on a NATS already running (a cluster: test/support/nats-cluster.ts), with JWT auth
+ * when `nats.auth` is set. `stop()` stops `nats` too.
+ */
+export async function startMeshOn<N extends MeshNats>(nats: N, extraEnv: Record<string, string> = {}): Promise<Mesh<N>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'livemesh-e2e-'));
   const env = await meshEnv(nats.url, dataDir, extraEnv);
   // Each app's own NATS credential, on top of the mesh's environment (read at each spawn, so a

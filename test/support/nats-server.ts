@@ -57,6 +57,20 @@ export interface NatsServer {
   up(): Promise<void>;
 }
 
+/**
+ * JWT auth as `livemesh up` sets it up, in `authDir`: the server's auth config (operator, the
+ * livemesh account, memory resolver) to include, and the minter of credentials for it.
+ */
+export async function setUpNatsAuth(authDir: string): Promise<{ confFile: string; auth: NatsServerAuth }> {
+  const secrets = createNatsAuthSecrets();
+  const confFile = join(authDir, 'auth.conf');
+  await writePrivateFile(confFile, await natsServerAuthConfig(secrets));
+  const signerFile = join(authDir, 'signer.json');
+  await writePrivateFile(signerFile, JSON.stringify(signerOf(secrets)));
+  const minter = new NatsCredentialMinter(signerOf(secrets), join(authDir, 'creds'));
+  return { confFile, auth: { signerFile, credsFile: (id) => minter.credsFile(id) } };
+}
+
 /** Starts a real nats-server with JetStream on a free 127.0.0.1 port and waits until it accepts connections. */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = requireExecutable('nats-server', 'nats-server');
@@ -67,15 +81,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let extraArgs = options.extraArgs ?? [];
   let auth: NatsServerAuth | undefined;
   if (options.auth) {
-    const secrets = createNatsAuthSecrets();
-    const authDir = join(storeDir, 'auth');
-    const conf = join(authDir, 'auth.conf');
-    await writePrivateFile(conf, await natsServerAuthConfig(secrets));
-    const signerFile = join(authDir, 'signer.json');
-    await writePrivateFile(signerFile, JSON.stringify(signerOf(secrets)));
-    const minter = new NatsCredentialMinter(signerOf(secrets), join(authDir, 'creds'));
-    auth = { signerFile, credsFile: (id) => minter.credsFile(id) };
-    extraArgs = ['-c', conf, ...extraArgs];
+    const set = await setUpNatsAuth(join(storeDir, 'auth'));
+    auth = set.auth;
+    extraArgs = ['-c', set.confFile, ...extraArgs];
   }
 
   let port = 0;
@@ -145,7 +153,8 @@ function args(port: number, monitorPort: number | undefined, storeDir: string, e
   return [...a, ...extra];
 }
 
-async function launch(bin: string, argv: string[], port: number, output: string[], timeoutMs: number): Promise<ChildProcess> {
+/** Starts nats-server with `argv`, resolving once it accepts connections on `port` (its output goes to `output`). */
+export async function launch(bin: string, argv: string[], port: number, output: string[], timeoutMs: number): Promise<ChildProcess> {
   const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
   const collect = (chunk: Buffer): void => {

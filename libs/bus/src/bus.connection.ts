@@ -27,6 +27,7 @@ import { toBusError, wrapped } from './bus.errors.js';
 import { JsonStore } from './json.store.js';
 import { openBusRelay } from './socket.relay.js';
 import { inboxPrefixOfCreds } from './nats.auth.js';
+import { PUBLISH_RETRY_DEFAULTS, clusterConnectOptions, publishWithRetry, type ClientTuning, type PublishRetryPolicy } from './client.options.js';
 import type {
   BusConsumer,
   BusMsg,
@@ -58,6 +59,10 @@ export interface BusOptions {
   credsFile?: string;
   /** A CA file (NATS_TLS_CA) to verify the server's TLS certificate with; turns TLS on. */
   tlsCaFile?: string;
+  /** Ping interval, reconnect pause and jitter (CLIENT_DEFAULTS otherwise). */
+  tuning?: Partial<ClientTuning>;
+  /** How long a publish with a message id is tried again (PUBLISH_RETRY_DEFAULTS otherwise). */
+  publishRetry?: Partial<PublishRetryPolicy>;
 }
 
 /** The connection settings an Env names: its credentials and TLS CA, when set. */
@@ -93,7 +98,10 @@ export function clientsOf(bus: Bus): BusClients {
 export class Bus {
   private readonly stores = new Map<string, JsonStore<unknown>>();
 
-  private constructor(clients: BusClients) {
+  private constructor(
+    clients: BusClients,
+    private readonly publishRetry: PublishRetryPolicy,
+  ) {
     CLIENTS.set(this, clients);
   }
 
@@ -119,11 +127,10 @@ export class Bus {
     while (Date.now() < deadline) {
       try {
         const nc = await connect({
-          servers: relay?.servers ?? opts.url.split(',').map((s) => s.trim()),
-          ...(relay ? { ignoreClusterUpdates: true } : {}),
+          // A seed list, reconnecting forever with jitter, pings that find a half-open link.
+          ...clusterConnectOptions(opts.url, opts.tuning),
+          ...(relay ? { servers: relay.servers, ignoreClusterUpdates: true } : {}),
           name: opts.name,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 500,
           timeout: 5_000,
           ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
           ...(inboxPrefix ? { inboxPrefix } : {}),
@@ -131,7 +138,7 @@ export class Bus {
         });
         const jsm = await jetstreamManager(nc, { timeout: 10_000 });
         if (relay) void nc.closed().finally(() => relay.close());
-        return new Bus(makeClients(nc, jetstream(nc, { timeout: 10_000 }), jsm));
+        return new Bus(makeClients(nc, jetstream(nc, { timeout: 10_000 }), jsm), { ...PUBLISH_RETRY_DEFAULTS, ...opts.publishRetry });
       } catch (e) {
         // Wrong credentials do not get better by retrying.
         if (/authorization violation|authentication/i.test(String((e as Error)?.message ?? e))) {
@@ -157,15 +164,23 @@ export class Bus {
 
   // --- publishing -------------------------------------------------------------------------
 
-  /** Publishes to JetStream and waits for the stream to store it. */
+  /**
+   * Publishes to JetStream and waits for the stream to store it. With a message id, a publish that
+   * got no ack (a leader election, a server restarting, a dropped link) is tried again until
+   * `publishRetry.deadlineMs`: the id makes the server drop the copy if the first one landed.
+   */
   async publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PublishAck> {
+    const headers = opts.headers ? toHeaders(opts.headers) : undefined;
     const ack = await wrapped(`publish to ${subject}`, () =>
-      this.c.js.publish(subject, data, {
-        ...(opts.msgId ? { msgID: opts.msgId } : {}),
-        ...(opts.headers ? { headers: toHeaders(opts.headers) } : {}),
-      }),
+      this.retried(opts.msgId, (timeout) => this.c.js.publish(subject, data, { timeout, ...(opts.msgId ? { msgID: opts.msgId } : {}), ...(headers ? { headers } : {}) })),
     );
     return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /** `publish` tried again on transient failures when it carries a message id; once otherwise. */
+  private retried<T>(msgId: string | undefined, publish: (timeoutMs: number) => Promise<T>): Promise<T> {
+    if (!msgId) return publish(this.publishRetry.attemptTimeoutMs);
+    return publishWithRetry(publish, this.publishRetry);
   }
 
   /**
@@ -181,7 +196,9 @@ export class Bus {
     h.set(SEGMENT_HEADERS.service, service);
     const msgId = h.get(SEGMENT_HEADERS.msgId);
     const subject = subjects.deadLetter(service, streamId);
-    const ack = await wrapped(`dead-letter to ${subject}`, () => this.c.js.publish(subject, msg.data, { headers: h, ...(msgId ? { msgID: msgId } : {}) }));
+    const ack = await wrapped(`dead-letter to ${subject}`, () =>
+      this.retried(msgId ?? undefined, (timeout) => this.c.js.publish(subject, msg.data, { timeout, headers: h, ...(msgId ? { msgID: msgId } : {}) })),
+    );
     return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -449,13 +466,17 @@ export async function ensureDurable(bus: Bus, stream: string, config: Parameters
   const { js, jsm } = clientsOf(bus);
   const name = config.durable_name!;
   return wrapped(`durable consumer ${name} on ${stream}`, async () => {
+    // As many replicas as its stream (NATS_REPLICAS, set by ensureTopology): a consumer on one
+    // server of an R3 stream would lose its position with that server.
+    const { config: streamConfig } = await jsm.streams.info(stream);
+    const withReplicas = { ...config, num_replicas: streamConfig.num_replicas };
     try {
       await jsm.consumers.info(stream, name);
-      const { durable_name: _d, filter_subject: _f, deliver_policy: _p, ...updatable } = config;
+      const { durable_name: _d, filter_subject: _f, deliver_policy: _p, ...updatable } = withReplicas;
       await jsm.consumers.update(stream, name, updatable);
     } catch (e) {
       if (toBusError(e, '').reason !== 'not-found') throw e;
-      await jsm.consumers.add(stream, config);
+      await jsm.consumers.add(stream, withReplicas);
     }
     return js.consumers.get(stream, name);
   });

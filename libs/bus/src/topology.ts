@@ -10,6 +10,7 @@ import { Objm } from '@nats-io/obj';
 import { BUCKETS, BusError, STREAMS, subjects, type BucketName, type Env } from '@livemesh/contracts';
 import { clientsOf, type Bus } from './bus.connection.js';
 import { isNotFound, toBusError, wrapped } from './bus.errors.js';
+import { isRetryablePublishError } from './client.options.js';
 
 export interface TopologyOptions {
   /** How long finished segments stay on `lm.out.>` (the time-shift window), seconds. */
@@ -26,6 +27,13 @@ export interface TopologyOptions {
   blobStoreBytes?: number;
   /** Age after which a blob is removed, seconds; never below the segment and output ages it must outlive. */
   blobTtlSeconds?: number;
+  /**
+   * Replicas of every stream, bucket and object store (NATS_REPLICAS): 1 on one server, 3 on a
+   * cluster. Durable consumers follow their stream's count (ensureDurable).
+   */
+  replicas?: number;
+  /** LM_SEG's storage (SEGMENT_STORAGE); other streams are on file. */
+  segmentStorage?: 'file' | 'memory';
 }
 
 /** The defaults, chosen to fit a 2-core machine's disk and still serve a cluster (docs/design.md, "Limits"). */
@@ -36,10 +44,14 @@ export const TOPOLOGY_DEFAULTS = {
   segmentStoreBytes: 4 * 1024 ** 3,
   blobStoreBytes: 2 * 1024 ** 3,
   blobTtlSeconds: 3600,
+  replicas: 1,
+  segmentStorage: 'file',
 } as const;
 
 /** The topology an Env asks for (the variables operators tune; see docs/configuration.md). */
-export function topologyFromEnv(env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEGMENT_MAX_AGE_SECONDS' | 'SEGMENTS_PER_STREAM' | 'SEGMENT_STORE_BYTES' | 'BLOB_STORE_BYTES' | 'BLOB_TTL_SECONDS'>): TopologyOptions {
+export function topologyFromEnv(
+  env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEGMENT_MAX_AGE_SECONDS' | 'SEGMENTS_PER_STREAM' | 'SEGMENT_STORE_BYTES' | 'BLOB_STORE_BYTES' | 'BLOB_TTL_SECONDS' | 'NATS_REPLICAS' | 'SEGMENT_STORAGE'>,
+): TopologyOptions {
   return {
     outputRetentionSeconds: env.OUTPUT_RETENTION_SECONDS,
     segmentMaxAgeSeconds: env.SEGMENT_MAX_AGE_SECONDS,
@@ -47,6 +59,8 @@ export function topologyFromEnv(env: Pick<Env, 'OUTPUT_RETENTION_SECONDS' | 'SEG
     segmentStoreBytes: env.SEGMENT_STORE_BYTES,
     blobStoreBytes: env.BLOB_STORE_BYTES,
     blobTtlSeconds: env.BLOB_TTL_SECONDS,
+    replicas: env.NATS_REPLICAS,
+    segmentStorage: env.SEGMENT_STORAGE,
   };
 }
 
@@ -88,6 +102,47 @@ const KV_LIMITS: Record<BucketName | typeof BUCKETS.carry, { history: number; ma
 export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<void> {
   const o = { ...TOPOLOGY_DEFAULTS, ...definedOnly(opts) };
   const { js } = clientsOf(bus);
+  for (const cfg of topologyStreams(opts)) await ensureStream(bus, cfg);
+
+  const replicas = o.replicas;
+  const kvm = new Kvm(js);
+  for (const [bucket, l] of Object.entries(KV_LIMITS)) {
+    await wrapped(`create bucket ${bucket}`, () =>
+      kvm.create(bucket, {
+        history: l.history,
+        storage: l.memory ? StorageType.Memory : StorageType.File,
+        max_bytes: l.maxBytes,
+        replicas,
+        ...(l.ttlMs ? { ttl: l.ttlMs } : {}),
+      }),
+    );
+    // Kvm.create leaves an existing bucket as it is: bring a bucket made before the limits (or
+    // with another replica count) up to them.
+    await updateLimits(bus, `KV_${bucket}`, { max_bytes: l.maxBytes, max_age: l.ttlMs ? nanos(l.ttlMs) : 0, num_replicas: replicas });
+  }
+
+  // Claim-checked segments live as long as a hop or the time-shift window may still read them;
+  // thumbnails are replaced every few seconds while a stream is live, so the TTL bounds only the
+  // last one of an ended stream.
+  const blobTtl = nanos(Math.max(o.blobTtlSeconds, o.segmentMaxAgeSeconds, opts.outputRetentionSeconds) * 1000);
+  await wrapped(`create object store ${BUCKETS.blobs}`, () =>
+    new Objm(js).create(BUCKETS.blobs, { storage: StorageType.File, ttl: blobTtl, max_bytes: o.blobStoreBytes, replicas }),
+  );
+  await updateLimits(bus, `OBJ_${BUCKETS.blobs}`, { max_bytes: o.blobStoreBytes, max_age: blobTtl, num_replicas: replicas });
+
+  // Claim-checked output segments go with the LM_OUT message that names them: the blob is stored
+  // just before its message, so the same age (plus a little, so a reader of a message in its last
+  // moments still finds the blob) removes both. The byte limit matches LM_OUT's.
+  const outputBlobTtl = nanos(outputBlobTtlSeconds(opts.outputRetentionSeconds) * 1000);
+  await wrapped(`create object store ${BUCKETS.outputBlobs}`, () =>
+    new Objm(js).create(BUCKETS.outputBlobs, { storage: StorageType.File, ttl: outputBlobTtl, max_bytes: OUTPUT_STORE_BYTES, replicas }),
+  );
+  await updateLimits(bus, `OBJ_${BUCKETS.outputBlobs}`, { max_bytes: OUTPUT_STORE_BYTES, max_age: outputBlobTtl, num_replicas: replicas });
+}
+
+/** The streams of the topology (not the KV and object-store streams), each with the replicas asked for. */
+export function topologyStreams(opts: TopologyOptions): (Partial<StreamConfig> & { name: string })[] {
+  const o = { ...TOPOLOGY_DEFAULTS, ...definedOnly(opts) };
   const dupSeconds = o.duplicateWindowSeconds;
   const streams: (Partial<StreamConfig> & { name: string })[] = [
     {
@@ -95,7 +150,7 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       subjects: [subjects.allSegments],
       // A stored segment is somebody's work: it leaves the stream when the hop acks it.
       retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
+      storage: o.segmentStorage === 'memory' ? StorageType.Memory : StorageType.File,
       // A segment nobody took in this long can no longer be live: the stream's viewers moved on.
       max_age: nanos(o.segmentMaxAgeSeconds * 1000),
       duplicate_window: nanos(Math.min(dupSeconds, o.segmentMaxAgeSeconds) * 1000),
@@ -164,39 +219,7 @@ export async function ensureTopology(bus: Bus, opts: TopologyOptions): Promise<v
       discard: DiscardPolicy.Old,
     },
   ];
-  for (const cfg of streams) await ensureStream(bus, cfg);
-
-  const kvm = new Kvm(js);
-  for (const [bucket, l] of Object.entries(KV_LIMITS)) {
-    await wrapped(`create bucket ${bucket}`, () =>
-      kvm.create(bucket, {
-        history: l.history,
-        storage: l.memory ? StorageType.Memory : StorageType.File,
-        max_bytes: l.maxBytes,
-        ...(l.ttlMs ? { ttl: l.ttlMs } : {}),
-      }),
-    );
-    // Kvm.create leaves an existing bucket as it is: bring a bucket made before the limits up to them.
-    await updateLimits(bus, `KV_${bucket}`, { max_bytes: l.maxBytes, max_age: l.ttlMs ? nanos(l.ttlMs) : 0 });
-  }
-
-  // Claim-checked segments live as long as a hop or the time-shift window may still read them;
-  // thumbnails are replaced every few seconds while a stream is live, so the TTL bounds only the
-  // last one of an ended stream.
-  const blobTtl = nanos(Math.max(o.blobTtlSeconds, o.segmentMaxAgeSeconds, opts.outputRetentionSeconds) * 1000);
-  await wrapped(`create object store ${BUCKETS.blobs}`, () =>
-    new Objm(js).create(BUCKETS.blobs, { storage: StorageType.File, ttl: blobTtl, max_bytes: o.blobStoreBytes }),
-  );
-  await updateLimits(bus, `OBJ_${BUCKETS.blobs}`, { max_bytes: o.blobStoreBytes, max_age: blobTtl });
-
-  // Claim-checked output segments go with the LM_OUT message that names them: the blob is stored
-  // just before its message, so the same age (plus a little, so a reader of a message in its last
-  // moments still finds the blob) removes both. The byte limit matches LM_OUT's.
-  const outputBlobTtl = nanos(outputBlobTtlSeconds(opts.outputRetentionSeconds) * 1000);
-  await wrapped(`create object store ${BUCKETS.outputBlobs}`, () =>
-    new Objm(js).create(BUCKETS.outputBlobs, { storage: StorageType.File, ttl: outputBlobTtl, max_bytes: OUTPUT_STORE_BYTES }),
-  );
-  await updateLimits(bus, `OBJ_${BUCKETS.outputBlobs}`, { max_bytes: OUTPUT_STORE_BYTES, max_age: outputBlobTtl });
+  return streams.map((cfg) => ({ ...cfg, num_replicas: o.replicas }));
 }
 
 /**
@@ -217,15 +240,18 @@ async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: strin
       await jsm.streams.add(cfg);
       return;
     }
-    await jsm.streams.update(cfg.name, cfg);
+    // The server cannot change a stream's storage: an existing stream keeps its own (the update
+    // merges onto the current config; docs/scaling.md).
+    const { storage: _storage, ...updatable } = cfg;
+    await jsm.streams.update(cfg.name, updatable);
   });
 }
 
-async function updateLimits(bus: Bus, stream: string, limits: { max_bytes: number; max_age: number }): Promise<void> {
+async function updateLimits(bus: Bus, stream: string, limits: { max_bytes: number; max_age: number; num_replicas: number }): Promise<void> {
   const { jsm } = clientsOf(bus);
   await wrapped(`set the limits of ${stream}`, async () => {
     const { config } = await jsm.streams.info(stream);
-    if (config.max_bytes === limits.max_bytes && config.max_age === limits.max_age) return;
+    if (config.max_bytes === limits.max_bytes && config.max_age === limits.max_age && config.num_replicas === limits.num_replicas) return;
     await jsm.streams.update(stream, { ...config, ...limits });
   });
 }
@@ -254,8 +280,11 @@ export async function waitForTopology(bus: Bus, stores: readonly TopologyStore[]
         else await new Kvm(js).open(store);
         break;
       } catch (e) {
-        if (!isNotFound(e) && !/not found/i.test(String((e as Error)?.message))) throw toBusError(e, `open ${store}`);
-        if (Date.now() > deadline) throw new BusError(`${isObj ? 'object store' : 'bucket'} ${store} does not exist after ${timeoutMs} ms: the orchestrator creates it (is it running on this NATS?)`);
+        // Not there yet, or (a cluster still placing the orchestrator's streams, an election) not
+        // answering yet: both are waited out until the deadline.
+        const waiting = isNotFound(e) || /not found/i.test(String((e as Error)?.message)) || isRetryablePublishError(e);
+        if (!waiting) throw toBusError(e, `open ${store}`);
+        if (Date.now() > deadline) throw new BusError(`${isObj ? 'object store' : 'bucket'} ${store} does not exist after ${timeoutMs} ms: the orchestrator creates it (is it running on this NATS?)`, { cause: e });
         await new Promise((r) => setTimeout(r, 250));
       }
     }

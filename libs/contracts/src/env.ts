@@ -80,6 +80,22 @@ export class BusLimitsEnv {
   @Count(10, 100_000)
   SEGMENTS_PER_STREAM = 600;
 
+  /**
+   * Replicas of every stream, consumer and bucket the orchestrator creates (its topology): 1 on a
+   * single nats-server, 3 on a NATS cluster (JetStream allows 1 to 5; odd counts keep a quorum).
+   */
+  @Count(1, 5)
+  NATS_REPLICAS = 1;
+
+  /**
+   * Where LM_SEG keeps segments waiting for a hop: `file` (the default), or `memory` (RAM of each
+   * replica, no disk write per segment). Memory measured no faster on a loopback R3 cluster
+   * (docs/scaling.md) and does not survive a restart of every server, nor of a single server (R1).
+   * Applies when the orchestrator creates LM_SEG; an existing LM_SEG keeps its storage.
+   */
+  @OneOf(['file', 'memory'])
+  SEGMENT_STORAGE: 'file' | 'memory' = 'file';
+
   /** LM_SEG's size limit, every stream together, bytes. */
   @Bytes(64 * 1024 * 1024)
   SEGMENT_STORE_BYTES = 4 * 1024 ** 3;
