@@ -39,6 +39,12 @@ class Refused extends Error {
  * every segment (a shared durable would split them between replicas). Nothing is acked: LM_OUT
  * ages segments out by itself (OUTPUT_RETENTION_SECONDS).
  */
+/**
+ * Silence on the output consumer while LM_OUT holds unread segments, after which it is reopened:
+ * three 2 s segments, about what a player holds behind the live edge.
+ */
+const STALL_MS = 6_000;
+
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutputConsumer.name);
@@ -64,7 +70,18 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       },
       (msg) => this.handle(msg),
       this.logger,
-      { reconnects: () => this.bus.connectionChanges(), reopened: () => this.metrics.consumerReopens.inc() },
+      {
+        reconnects: () => this.bus.connectionChanges(),
+        reopened: () => this.metrics.consumerReopens.inc(),
+        // LM_OUT holds only what this consumer reads (lm.out.>): past its last sequence is unread.
+        stall: {
+          afterMs: STALL_MS,
+          behind: async (last) => {
+            const s = await this.bus.streamInfo(STREAMS.output);
+            return s.messages > 0 && s.lastSeq > (last ?? this.resumeAfter ?? 0);
+          },
+        },
+      },
     );
   }
 

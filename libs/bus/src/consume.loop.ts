@@ -23,6 +23,14 @@ export interface ConsumeLoopOptions {
    * a lost store), end the feed and open it again, rather than wait for someone to recreate it.
    */
   recreateMissing?: boolean;
+  /**
+   * A watchdog for a consumer that goes silent while there is more to read (seen with an ordered
+   * consumer after a NATS cluster's rolling restart: no error, no reconnect of ours, no message).
+   * When nothing has been handled for `afterMs` and `behind(lastHandled)` says the stream holds
+   * messages past the last one handled, the consumer is reopened from there. A failing `behind`
+   * (the bus in an election) counts as not behind.
+   */
+  stall?: { afterMs: number; behind: (lastHandled: number | undefined) => Promise<boolean> };
 }
 
 /**
@@ -45,6 +53,10 @@ export class ConsumeLoop {
   private stopping = false;
   /** Stream sequence of the last message handled (or passed over). */
   private lastSeq?: number;
+  /** When the last message was handled, or the consumer (re)opened. */
+  private progressAt = Date.now();
+  private watchdog?: NodeJS.Timeout;
+  private checking = false;
 
   constructor(
     /** Names the consumer in logs ("output consumer"). */
@@ -58,8 +70,28 @@ export class ConsumeLoop {
   /** Resolves once the first consumer exists, so the app only reports ready with it in place. */
   async start(): Promise<void> {
     const consumer = await this.open();
+    this.progressAt = Date.now();
     this.loop = this.run(consumer);
     if (this.opts.reconnects) void this.watch(this.opts.reconnects());
+    const stall = this.opts.stall;
+    if (stall) {
+      this.watchdog = setInterval(() => void this.checkStall(stall), Math.max(100, stall.afterMs / 4));
+      this.watchdog.unref();
+    }
+  }
+
+  private async checkStall(stall: NonNullable<ConsumeLoopOptions['stall']>): Promise<void> {
+    if (this.checking || this.stopping || Date.now() - this.progressAt < stall.afterMs) return;
+    this.checking = true;
+    try {
+      if (!(await stall.behind(this.lastSeq).catch(() => false)) || this.stopping) return;
+      if (Date.now() - this.progressAt < stall.afterMs) return;
+      this.logger.warn(`${this.what}: nothing read for ${Math.round((Date.now() - this.progressAt) / 1000)} s while the stream holds more after LM seq ${this.lastSeq ?? 'none'}; reopening`);
+      this.progressAt = Date.now();
+      await this.messages?.close().catch(() => undefined);
+    } finally {
+      this.checking = false;
+    }
   }
 
   private async watch(changes: AsyncIterable<ConnectionChange>): Promise<void> {
@@ -78,6 +110,7 @@ export class ConsumeLoop {
   /** Stops reading; resolves once the message in hand is handled. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }
@@ -87,6 +120,7 @@ export class ConsumeLoop {
     while (!this.stopping) {
       try {
         consumer ??= await this.open(this.lastSeq);
+        this.progressAt = Date.now();
         this.messages = await consumer.consume({ maxMessages: this.opts.maxMessages ?? 64, abortOnMissing: this.opts.recreateMissing });
         if (this.stopping) await this.messages.close();
         for await (const msg of this.messages) await this.handleOne(msg);
@@ -108,5 +142,6 @@ export class ConsumeLoop {
       this.logger.error(`${this.what}: message ${msg.seq} on ${msg.subject} failed (${(e as Error).message}); passed over`);
     }
     this.lastSeq = msg.seq;
+    this.progressAt = Date.now();
   }
 }
