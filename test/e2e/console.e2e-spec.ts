@@ -82,6 +82,8 @@ describe('the operator console in Chromium', () => {
     await expectText(row, /watermark → transcode/);
     // Segments come out (counted from JetStream, refreshed by the live events and every 5 s).
     await row.getByRole('cell').nth(6).filter({ hasText: /^[1-9]\d*$/ }).waitFor({ timeout: 30_000 });
+    // Its input bitrate, from the cursor ingest writes after each published segment.
+    await row.getByLabel(`Input bitrate of ${ID}`).filter({ hasText: /^[1-9]\d* kb\/s$/ }).waitFor({ timeout: 15_000 });
     await shot('streams');
 
     await row.getByRole('link', { name: ID }).click();

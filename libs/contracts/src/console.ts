@@ -23,6 +23,8 @@ export interface StreamSummary {
   /** Dead-lettered segments (LM_DLQ), every service. */
   deadLetters: number;
   latency?: StreamView['latency'];
+  /** Input bitrate of the last segment ingest published (kb/s, from its cursor in lm_ingest); absent before one. */
+  inputKbps?: number;
 }
 
 /** GET /api/bus: the JetStream streams the mesh runs on and the consumers that read them. */
