@@ -116,6 +116,10 @@ describe('the operator console in Chromium', () => {
 
     // Scale a service and see its replica count change.
     await page.getByRole('link', { name: 'Services' }).click();
+    // Processing time per segment, from the workers' heartbeats: the service's mean and each worker's.
+    const watermarkRow = page.getByRole('row', { name: 'Service watermark' });
+    await watermarkRow.getByLabel('Time per segment of watermark').filter({ hasText: /^[1-9]\d* ms$/ }).waitFor({ timeout: 15_000 });
+    await watermarkRow.getByText(/: .* ago, [1-9]\d* ms per segment$/).first().waitFor();
     const thumbnailRow = page.getByRole('row', { name: 'Service thumbnail' });
     const replicas = thumbnailRow.getByLabel('Replicas of thumbnail');
     await replicas.filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });

@@ -49,7 +49,7 @@ export interface ServiceStatus {
   /** Segments waiting in the service's durable consumer (undelivered; delivered and not acked yet); null before it exists. */
   lag: { pending: number; ackPending: number } | null;
   /** The live heartbeats of its workers (lm_workers). */
-  heartbeats: Pick<WorkerHeartbeat, 'workerId' | 'host' | 'pid' | 'startedAt' | 'at' | 'processed' | 'failed' | 'inFlight'>[];
+  heartbeats: Pick<WorkerHeartbeat, 'workerId' | 'host' | 'pid' | 'startedAt' | 'at' | 'processed' | 'failed' | 'inFlight' | 'msPerSegment'>[];
 }
 
 /** GET /api/console/health: what the orchestrator can see of each component. */

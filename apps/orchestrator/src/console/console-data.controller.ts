@@ -87,7 +87,7 @@ export class ConsoleDataController {
           lag: await this.lag(s.name),
           heartbeats: beats
             .filter((h) => h.service === s.name)
-            .map((h) => ({ workerId: h.workerId, host: h.host, pid: h.pid, startedAt: h.startedAt, at: h.at, processed: h.processed, failed: h.failed, inFlight: h.inFlight })),
+            .map((h) => ({ workerId: h.workerId, host: h.host, pid: h.pid, startedAt: h.startedAt, at: h.at, processed: h.processed, failed: h.failed, inFlight: h.inFlight, ...(typeof h.msPerSegment === 'number' && Number.isFinite(h.msPerSegment) ? { msPerSegment: h.msPerSegment } : {}) })),
         };
       }),
     );
