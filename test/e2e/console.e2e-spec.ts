@@ -82,6 +82,8 @@ describe('the operator console in Chromium', () => {
     await expectText(row, /watermark → transcode/);
     // Segments come out (counted from JetStream, refreshed by the live events and every 5 s).
     await row.getByRole('cell').nth(6).filter({ hasText: /^[1-9]\d*$/ }).waitFor({ timeout: 30_000 });
+    // Its input bitrate, from the cursor ingest writes after each published segment.
+    await row.getByLabel(`Input bitrate of ${ID}`).filter({ hasText: /^[1-9]\d* kb\/s$/ }).waitFor({ timeout: 15_000 });
     await shot('streams');
 
     await row.getByRole('link', { name: ID }).click();
@@ -114,6 +116,10 @@ describe('the operator console in Chromium', () => {
 
     // Scale a service and see its replica count change.
     await page.getByRole('link', { name: 'Services' }).click();
+    // Processing time per segment, from the workers' heartbeats: the service's mean and each worker's.
+    const watermarkRow = page.getByRole('row', { name: 'Service watermark' });
+    await watermarkRow.getByLabel('Time per segment of watermark').filter({ hasText: /^[1-9]\d* ms$/ }).waitFor({ timeout: 15_000 });
+    await watermarkRow.getByText(/: .* ago, [1-9]\d* ms per segment$/).first().waitFor();
     const thumbnailRow = page.getByRole('row', { name: 'Service thumbnail' });
     const replicas = thumbnailRow.getByLabel('Replicas of thumbnail');
     await replicas.filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });

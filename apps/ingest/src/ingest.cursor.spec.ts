@@ -1,4 +1,4 @@
-import { advanceCursor, cursorKey, initialCursor, isCursor, placeSegment, planRun, type RunTimeline } from './ingest.cursor.js';
+import { advanceCursor, cursorKey, initialCursor, isCursor, placeSegment, planRun, segmentKbps, type RunTimeline } from './ingest.cursor.js';
 
 const after = (pts: number, duration: number, sourceEnd: number | null, epoch = 0, seq = 0) =>
   advanceCursor(initialCursor('s1'), { seq, epoch, pts, duration, sourceEnd });
@@ -77,5 +77,12 @@ describe('ingest cursor', () => {
     expect(isCursor({ streamId: 's1', nextSeq: -1, epoch: 0, lastPtsEnd: null }, 's1')).toBe(false);
     expect(isCursor({ streamId: 's1', nextSeq: 1, epoch: 0, lastPtsEnd: null, sourceEnd: 'x' }, 's1')).toBe(false);
     expect(isCursor('x', 's1')).toBe(false);
+  });
+
+  it('gives a segment\'s input bitrate in kb/s, and none without a duration', () => {
+    expect(segmentKbps(250_000, 2)).toBe(1000);
+    expect(segmentKbps(123_456, 1.5)).toBe(658.4);
+    expect(segmentKbps(1000, 0)).toBeUndefined();
+    expect(segmentKbps(1000, Number.NaN)).toBeUndefined();
   });
 });

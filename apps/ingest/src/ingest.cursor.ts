@@ -101,6 +101,12 @@ export function advanceCursor(cursor: IngestCursor, placed: PlacedSegment, now =
   };
 }
 
+/** Input bitrate of a segment in kb/s (bytes * 8 / duration / 1000, one decimal); undefined without a duration. */
+export function segmentKbps(bytes: number, durationS: number): number | undefined {
+  if (!(durationS > 0) || !Number.isFinite(bytes) || bytes < 0) return undefined;
+  return Math.round((bytes * 8) / durationS / 100) / 10;
+}
+
 /** Validates a cursor read back from KV; anything else starts the stream's numbering afresh. */
 export function isCursor(value: unknown, streamId: string): value is IngestCursor {
   const c = value as Partial<IngestCursor> | null;

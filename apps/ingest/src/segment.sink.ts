@@ -3,7 +3,7 @@ import type { Logger } from '@nestjs/common';
 import { DEFAULT_RENDITION, NotFoundError, type Segment, type SegmentMeta, type NewStreamEvent, type SegmentsDroppedData } from '@livemesh/contracts';
 import type { SegmentListEntry } from '@livemesh/media';
 import type { FirstHops } from './first.hops.js';
-import { advanceCursor, placeSegment, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
+import { advanceCursor, placeSegment, segmentKbps, planRun, type IngestCursor, type PlacedSegment, type RunTimeline } from './ingest.cursor.js';
 import type { DropCounterReason, IngestMetrics } from './ingest.metrics.js';
 import { BoundedQueue, DropRuns, type QueueLimits } from './segment.queue.js';
 import type { StreamDirectory } from './stream.directory.js';
@@ -406,7 +406,8 @@ export class SegmentSink {
     }
     this.lastEpoch = placed.epoch;
     try {
-      await this.deps.directory.saveCursor({ ...item.cursorAfter, updatedAt: new Date().toISOString() });
+      const inputKbps = segmentKbps(item.bytes, placed.duration);
+      await this.deps.directory.saveCursor({ ...item.cursorAfter, ...(inputKbps !== undefined ? { inputKbps } : {}), updatedAt: new Date().toISOString() });
     } catch (e) {
       // The next write catches up; a lost one is repaired by the duplicate check above.
       logger.warn(`stream ${this.streamId} seq ${placed.seq}: cursor not saved: ${(e as Error).message}`);

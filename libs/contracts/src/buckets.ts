@@ -39,6 +39,11 @@ export interface IngestCursor {
    * A new segmenter run whose source starts here again is the same timeline going on.
    */
   sourceEnd?: number | null;
+  /**
+   * Input bitrate of the last published segment, kb/s (its bytes * 8 / its duration / 1000); absent
+   * in cursors written before it existed and when the segment had no duration.
+   */
+  inputKbps?: number;
   updatedAt: string;
 }
 

@@ -23,6 +23,8 @@ export interface StreamSummary {
   /** Dead-lettered segments (LM_DLQ), every service. */
   deadLetters: number;
   latency?: StreamView['latency'];
+  /** Input bitrate of the last segment ingest published (kb/s, from its cursor in lm_ingest); absent before one. */
+  inputKbps?: number;
 }
 
 /** GET /api/bus: the JetStream streams the mesh runs on and the consumers that read them. */
@@ -47,7 +49,7 @@ export interface ServiceStatus {
   /** Segments waiting in the service's durable consumer (undelivered; delivered and not acked yet); null before it exists. */
   lag: { pending: number; ackPending: number } | null;
   /** The live heartbeats of its workers (lm_workers). */
-  heartbeats: Pick<WorkerHeartbeat, 'workerId' | 'host' | 'pid' | 'startedAt' | 'at' | 'processed' | 'failed' | 'inFlight'>[];
+  heartbeats: Pick<WorkerHeartbeat, 'workerId' | 'host' | 'pid' | 'startedAt' | 'at' | 'processed' | 'failed' | 'inFlight' | 'msPerSegment'>[];
 }
 
 /** GET /api/console/health: what the orchestrator can see of each component. */

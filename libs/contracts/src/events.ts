@@ -198,4 +198,6 @@ export interface WorkerHeartbeat {
   processed: number;
   failed: number;
   inFlight: number;
+  /** The worker's running estimate of processing time per segment (ms, a moving mean); absent before its first segment. */
+  msPerSegment?: number;
 }

@@ -253,6 +253,8 @@ export class StageRunner implements StageHandle {
         processed: this.processed,
         failed: this.failed,
         inFlight: this.inFlight.size,
+        // The running estimate the live schedule uses (0 until the first segment: left out then).
+        ...(this.estimate.ms > 0 ? { msPerSegment: Math.round(this.estimate.ms) } : {}),
       }), this.opts.heartbeatIntervalMs);
       await this.heartbeat.start();
       this.consumer = ownsTopology

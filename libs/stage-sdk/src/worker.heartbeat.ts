@@ -25,7 +25,7 @@ export class WorkerHeartbeatWriter {
     bus: Bus,
     private readonly service: string,
     private readonly workerId: string,
-    private readonly counters: () => Pick<WorkerHeartbeat, 'processed' | 'failed' | 'inFlight'>,
+    private readonly counters: () => Pick<WorkerHeartbeat, 'processed' | 'failed' | 'inFlight' | 'msPerSegment'>,
     private readonly intervalMs = 5_000,
   ) {
     this.store = bus.store(BUCKETS.workers);

@@ -7,7 +7,7 @@ import { Scopes } from '../auth/auth.decorators.js';
 import { CatalogueService } from '../catalogue/catalogue.service.js';
 import { CONTAINER_RUNTIME } from '../runtime/runtime.tokens.js';
 import { StreamsService } from '../streams/streams.service.js';
-import { summarise, type SubjectCounts } from './console.summary.js';
+import { bitratesByStream, summarise, type SubjectCounts } from './console.summary.js';
 
 const BUS_STREAMS = [STREAMS.segments, STREAMS.output, STREAMS.events, STREAMS.deadLetter];
 
@@ -55,11 +55,12 @@ export class ConsoleDataController {
   @Scopes('read')
   @ApiOperation({ summary: 'Every stream with its pipeline, source, creation time and segment counts (in, out, waiting, dead-lettered), for the console\'s list' })
   async streamList(): Promise<StreamSummary[]> {
-    const [rows, counts] = await Promise.all([this.streams.listWithRecords(), this.subjectCounts()]);
+    const [rows, counts, cursors] = await Promise.all([this.streams.listWithRecords(), this.subjectCounts(), this.ingestCursors()]);
     return summarise(
       rows.map((r) => r.view),
       new Map(rows.map((r) => [r.view.id, r.record])),
       counts,
+      bitratesByStream(cursors),
     );
   }
 
@@ -86,7 +87,7 @@ export class ConsoleDataController {
           lag: await this.lag(s.name),
           heartbeats: beats
             .filter((h) => h.service === s.name)
-            .map((h) => ({ workerId: h.workerId, host: h.host, pid: h.pid, startedAt: h.startedAt, at: h.at, processed: h.processed, failed: h.failed, inFlight: h.inFlight })),
+            .map((h) => ({ workerId: h.workerId, host: h.host, pid: h.pid, startedAt: h.startedAt, at: h.at, processed: h.processed, failed: h.failed, inFlight: h.inFlight, ...(typeof h.msPerSegment === 'number' && Number.isFinite(h.msPerSegment) ? { msPerSegment: h.msPerSegment } : {}) })),
         };
       }),
     );
@@ -148,6 +149,16 @@ export class ConsoleDataController {
       read(STREAMS.deadLetter, subjects.allDeadLetter),
     ]);
     return { segments, output, deadLetter };
+  }
+
+  /** Every stream's ingest cursor (lm_ingest) in one read: the console's input bitrates. */
+  private async ingestCursors(): Promise<unknown[]> {
+    try {
+      return (await this.bus.store(BUCKETS.ingest).list()).map((e) => e.value);
+    } catch (e) {
+      this.logger.warn(`cannot read the ingest cursors: ${(e as Error).message}`);
+      return [];
+    }
   }
 
   private async lag(service: string): Promise<ServiceStatus['lag']> {

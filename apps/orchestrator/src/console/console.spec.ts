@@ -1,5 +1,5 @@
 import type { StreamRecord, StreamView } from '@livemesh/contracts';
-import { countsByStream, summarise } from './console.summary.js';
+import { bitratesByStream, countsByStream, summarise } from './console.summary.js';
 import { loadConsoleAssets } from './console-assets.controller.js';
 import { sseEventOf } from './events.controller.js';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -28,12 +28,28 @@ describe('the console list counts each stream from three per-subject reads', () 
       ['a', { createdAt: '2026-01-01T00:00:00Z', request: { id: 'a', pipeline: 'esports' } } as unknown as StreamRecord],
       ['b', { createdAt: '2026-01-01T00:00:01Z', request: { id: 'b', source: { url: 'srt://x' }, stages: [] } } as unknown as StreamRecord],
     ]);
-    const rows = summarise([view('a'), view('b'), view('c')], records, counts);
+    const rows = summarise([view('a'), view('b'), view('c')], records, counts, new Map());
     expect(rows.map((r) => [r.id, r.pipeline, r.source, r.segmentsIn, r.segmentsOut, r.pending, r.deadLetters, r.services.join('>'), r.chainVersion])).toEqual([
       ['a', 'esports', 'publish', 14, 10, 3, 1, 'watermark>transcode', 2],
       ['b', 'custom', 'pull', 11, 7, 4, 0, 'watermark>transcode', 2],
       ['c', 'auto', 'publish', 0, 0, 0, 0, 'watermark>transcode', 2],
     ]);
+    expect(rows.some((r) => 'inputKbps' in r)).toBe(false);
+  });
+
+  it('gives each row the input bitrate of its ingest cursor, and none for a stream without one', () => {
+    const bitrates = bitratesByStream([
+      { streamId: 'a', nextSeq: 3, inputKbps: 812.5 },
+      { streamId: 'b', nextSeq: 1 },
+      { streamId: 'c', inputKbps: Number.NaN },
+      { streamId: 'd', inputKbps: -1 },
+      { streamId: 'bad.id', inputKbps: 5 },
+      null,
+    ]);
+    expect([...bitrates]).toEqual([['a', 812.5]]);
+    const view = (id: string) => ({ id, state: 'live', chain: { version: 1, hops: [] } }) as unknown as StreamView;
+    const rows = summarise([view('a'), view('b')], new Map(), { segments: {}, output: {}, deadLetter: {} }, bitrates);
+    expect(rows.map((r) => r.inputKbps)).toEqual([812.5, undefined]);
   });
 });
 

@@ -32,8 +32,21 @@ export function countsByStream(counts: SubjectCounts): Map<string, { pending: nu
   return by;
 }
 
-/** The console's rows, in the order of `views`. */
-export function summarise(views: readonly StreamView[], records: ReadonlyMap<string, StreamRecord>, counts: SubjectCounts): StreamSummary[] {
+/**
+ * Each stream's input bitrate (kb/s) from the ingest cursors of lm_ingest, all read at once. A
+ * cursor is another process's writing: only a finite, non-negative number under a well-formed id counts.
+ */
+export function bitratesByStream(cursors: readonly unknown[]): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const c of cursors) {
+    const { streamId, inputKbps } = (c ?? {}) as { streamId?: unknown; inputKbps?: unknown };
+    if (typeof streamId === 'string' && isToken(streamId) && typeof inputKbps === 'number' && Number.isFinite(inputKbps) && inputKbps >= 0) by.set(streamId, inputKbps);
+  }
+  return by;
+}
+
+/** The console's rows, in the order of `views`; `bitrates` from bitratesByStream. */
+export function summarise(views: readonly StreamView[], records: ReadonlyMap<string, StreamRecord>, counts: SubjectCounts, bitrates: ReadonlyMap<string, number>): StreamSummary[] {
   const by = countsByStream(counts);
   return views.map((v) => {
     const request = records.get(v.id)?.request;
@@ -51,6 +64,7 @@ export function summarise(views: readonly StreamView[], records: ReadonlyMap<str
       pending: c.pending,
       deadLetters: c.dead,
       ...(v.latency ? { latency: v.latency } : {}),
+      ...(bitrates.has(v.id) ? { inputKbps: bitrates.get(v.id) } : {}),
     };
   });
 }

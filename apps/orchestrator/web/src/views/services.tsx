@@ -11,7 +11,7 @@ export function ServicesView({ live }: { live: Live }) {
       <h1 id="services-h">Services</h1>
       {error && <p role="alert">{error.includes('needs scope admin') ? 'The services are shown to an admin token only.' : error}</p>}
       <table aria-label="Services">
-        <Head cols={['Service', 'Version', 'Replicas', 'Lag (waiting)', 'In work', 'Processed', 'Failures', 'Heartbeats', 'Scale']} />
+        <Head cols={['Service', 'Version', 'Replicas', 'Lag (waiting)', 'In work', 'Processed', 'Failures', 'Time per segment', 'Heartbeats', 'Scale']} />
         <tbody>
           {(data ?? []).map((s) => {
             const running = s.instances.filter((i) => i.state !== 'exited').length;
@@ -29,10 +29,12 @@ export function ServicesView({ live }: { live: Live }) {
                 <td>{s.lag ? s.lag.ackPending : '–'}</td>
                 <td>{sum((h) => h.processed)}</td>
                 <td class={sum((h) => h.failed) ? 'bad' : ''}>{sum((h) => h.failed)}</td>
+                <td aria-label={`Time per segment of ${s.name}`}>{msMean(s.heartbeats)}</td>
                 <td>
                   {s.heartbeats.map((h) => (
                     <div>
                       {h.workerId} on {h.host}: {duration(h.at, now)} ago
+                      {h.msPerSegment !== undefined ? `, ${h.msPerSegment} ms per segment` : ''}
                     </div>
                   ))}
                 </td>
@@ -47,6 +49,12 @@ export function ServicesView({ live }: { live: Live }) {
       <RegisterService onSaved={reload} />
     </section>
   );
+}
+
+/** The mean of the workers' processing times per segment, over those that have processed one. */
+function msMean(beats: ServiceStatus['heartbeats']): string {
+  const ms = beats.map((h) => h.msPerSegment).filter((m): m is number => m !== undefined);
+  return ms.length ? `${Math.round(ms.reduce((a, m) => a + m, 0) / ms.length)} ms` : '';
 }
 
 function ScaleForm({ service, onScaled }: { service: ServiceStatus; onScaled: () => void }) {

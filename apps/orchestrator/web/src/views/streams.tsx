@@ -47,7 +47,7 @@ export function StreamsView({ live, stats }: { live: Live; stats: { loadStart: n
       </div>
       {error && <p role="alert">{error}</p>}
       <table aria-label="Streams">
-        <Head cols={['Stream', 'State', 'Pipeline', 'Chain', 'Source', 'Uptime', 'Segments in', 'Segments out', 'Waiting', 'Dead letters', 'Ingest to playlist', 'Actions']} />
+        <Head cols={['Stream', 'State', 'Pipeline', 'Chain', 'Source', 'Uptime', 'Segments in', 'Segments out', 'Waiting', 'Dead letters', 'Input bitrate', 'Ingest to playlist', 'Actions']} />
         <tbody>
           {rows.map((s) => (
             <tr key={s.id} aria-label={`Stream ${s.id}`}>
@@ -65,6 +65,7 @@ export function StreamsView({ live, stats }: { live: Live; stats: { loadStart: n
               <td>{s.segmentsOut}</td>
               <td>{s.pending}</td>
               <td class={s.deadLetters ? 'bad' : ''}>{s.deadLetters}</td>
+              <td aria-label={`Input bitrate of ${s.id}`}>{s.inputKbps !== undefined ? `${Math.round(s.inputKbps)} kb/s` : ''}</td>
               <td>{s.latency ? `${(s.latency.ingestToPlaylistMs.p50 / 1000).toFixed(1)} s` : ''}</td>
               <td>{(s.state === 'live' || s.state === 'starting') && <StopButton id={s.id} onStopped={reload} />}</td>
             </tr>
