@@ -40,7 +40,7 @@ describe('k8s runtime against a fake API server (not a cluster test)', () => {
     dir = await mkdtemp(join(tmpdir(), 'livemesh-k8s-'));
     await api.kubeconfig(join(dir, 'kubeconfig'), NS);
     await writeFile(join(dir, 'svc.creds'), '-----BEGIN NATS USER JWT-----\nfake\n------END NATS USER JWT------\n');
-    const env = loadEnv({ LIVEMESH_RUNTIME: 'k8s', LIVEMESH_KUBECONFIG: join(dir, 'kubeconfig'), NATS_URL: 'nats://nats.nats.svc.cluster.local:4222', LIVEMESH_WORKER_IMAGE: 'registry.example/livemesh/worker:0.1.0' });
+    const env = loadEnv({ LIVEMESH_RUNTIME: 'k8s', LIVEMESH_KUBECONFIG: join(dir, 'kubeconfig'), NATS_URL: 'nats://127.0.0.1:4222', LIVEMESH_WORKER_IMAGE: '127.0.0.1:5000/livemesh/worker:0.1.0', LIVEMESH_K8S_NATS_MONITORING: '127.0.0.1:8222' });
     runtime = createRuntime(env, { logger, serviceCredentials: async () => join(dir, 'svc.creds'), natsAccount: 'ACCOUNTPUBLICKEY' });
   });
 
@@ -75,7 +75,7 @@ describe('k8s runtime against a fake API server (not a cluster test)', () => {
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
     expect(pod.containers[0]).toMatchObject({
-      image: 'registry.example/livemesh/worker:0.1.0',
+      image: '127.0.0.1:5000/livemesh/worker:0.1.0',
       securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
     });
     expect(pod.containers[0].env).toEqual(expect.arrayContaining([{ name: 'NATS_CREDS', value: '/run/livemesh/nats.creds' }, { name: 'LIVEMESH_START_PARAMS', value: '{"crf":23}' }]));
@@ -116,7 +116,7 @@ describe('k8s runtime against a fake API server (not a cluster test)', () => {
     expect(so.spec).toMatchObject({ minReplicaCount: 1, maxReplicaCount: 8, scaleTargetRef: { name } });
     expect(so.spec.triggers[0]).toEqual({
       type: 'nats-jetstream',
-      metadata: { natsServerMonitoringEndpoint: 'nats-headless.nats.svc.cluster.local:8222', accountID: 'ACCOUNTPUBLICKEY', stream: 'LM_SEG', consumer: 'svc_Slow_Filter', lagThreshold: '4', activationLagThreshold: '0' },
+      metadata: { natsServerMonitoringEndpoint: '127.0.0.1:8222', accountID: 'ACCOUNTPUBLICKEY', stream: 'LM_SEG', consumer: 'svc_Slow_Filter', lagThreshold: '4', activationLagThreshold: '0' },
     });
     expect(so.metadata.managedFields.map((f: { manager: string }) => f.manager).sort()).toEqual([FIELD_MANAGERS.spec, FIELD_MANAGERS.bounds].sort());
     expect(await runtime.scaledExternally!(keda)).toBe(`KEDA ScaledObject ${NS}/${name}`);
